@@ -64,6 +64,9 @@ struct EvalContext {
 // Evaluates to a tensor of shape N (constants are broadcast to the point count).
 torch::Tensor evaluate(const Node& node, const EvalContext& context);
 
+// Names the language itself uses (functions, d, dir, lap, pi): not allowed as user names.
+std::vector<std::string> reserved_names();
+
 // A readable rendering of the tree, used in messages and tests.
 std::string to_string(const Node& node, const Symbols& symbols);
 

@@ -1,0 +1,25 @@
+// The commands behind the CLI: `validate` builds everything a run needs without training;
+// `train` does the same, then trains and writes the run directory. They follow the data flow:
+// config -> problem -> model -> derivatives -> trainer -> outputs.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace pinn::cli {
+
+struct RunOptions {
+  std::string config_path;
+  std::vector<std::string> overrides;  // --set KEY=VALUE, in order
+  std::optional<std::string> output;   // --output
+  std::optional<std::string> device;   // --device
+  std::optional<int> seed;             // --seed
+  bool force = false;                  // --force: replace an existing run directory
+};
+
+// Both return an exit code and throw the errors of util/errors.hpp.
+int validate_command(const RunOptions& options);
+int train_command(const RunOptions& options);
+
+}  // namespace pinn::cli

@@ -1,0 +1,100 @@
+// Reading the whole config into a Setup.
+#include "cli/setup.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <filesystem>
+
+#include "model/activation.hpp"
+#include "util/errors.hpp"
+
+namespace pinn::cli {
+
+namespace {
+
+// Every top-level key; checked first so that a typo there is reported as such.
+const std::vector<std::string> kTopLevelKeys = {
+    "name",  "description", "inputs",      "outputs", "constants", "network",  "points", "losses",
+    "training", "evaluate", "derivatives", "device",  "dtype",     "seed",     "output"};
+
+config::Document load_document(const RunOptions& options) {
+  config::Document document = config::Document::load(options.config_path);
+  for (const auto& assignment : options.overrides) document.apply_override(assignment);
+  if (options.seed) document.set(config::Pointer("/seed"), *options.seed, "--seed");
+  if (options.device) document.set(config::Pointer("/device"), *options.device, "--device");
+  if (options.output) document.set(config::Pointer("/output"), *options.output, "--output");
+  return document;
+}
+
+void warn_about_nonsmooth_network(const Setup& setup) {
+  const int order = setup.problem.max_derivative_order();
+  if (order > setup.network->smooth_orders()) {
+    spdlog::warn(
+        "the loss asks for derivatives of order {}, but the network's activation is only "
+        "piecewise linear (relu): those derivatives are zero almost everywhere and will not train; "
+        "use tanh, sin, silu, gelu or softplus",
+        order);
+  }
+}
+
+void warn_about_unused_sets(const problem::Problem& problem) {
+  for (const auto& [name, points] : problem.point_sets) {
+    const bool used = std::any_of(problem.losses.begin(), problem.losses.end(),
+                                  [&](const auto& term) { return term.points == name; });
+    if (!used) {
+      spdlog::warn("point set '{}' ({} points) is used by no loss term", name, points.size(0));
+    }
+  }
+}
+
+}  // namespace
+
+torch::Device resolve_device(const std::string& name) {
+  if (name == "cpu") return torch::kCPU;
+  const bool available = torch::cuda::is_available();
+  if (name == "auto") return available ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
+  if (!available) {
+    throw DeviceError("device '" + name + "' was requested, but " +
+                      (torch::cuda::device_count() == 0 && !available
+                           ? std::string("this build of LibTorch has no CUDA or no GPU is visible")
+                           : std::string("CUDA is not available")) +
+                      "; use --device cpu");
+  }
+  const torch::Device device(name);
+  if (device.has_index() && device.index() >= static_cast<int>(torch::cuda::device_count())) {
+    throw DeviceError("device '" + name + "' does not exist: " +
+                      std::to_string(torch::cuda::device_count()) + " CUDA device(s) visible");
+  }
+  return device;
+}
+
+Setup prepare(const RunOptions& options) {
+  Setup setup;
+  setup.document = load_document(options);
+  config::Reader top(setup.document, config::Pointer());
+  for (const auto& key : kTopLevelKeys) top.accept(key);
+  top.finish();
+  if (top.has("description")) top.get<std::string>("description");
+
+  const std::filesystem::path config_path(options.config_path);
+  setup.settings = config::read_run_settings(top, config_path.stem().string());
+  const std::string base = config_path.parent_path().string();
+  setup.problem = problem::read_problem(top, base.empty() ? "." : base, setup.settings.seed);
+
+  torch::manual_seed(static_cast<uint64_t>(setup.settings.seed));
+  config::Reader network = top.object("network");
+  setup.network = model::make_network(network, setup.problem.input_count(),
+                                      setup.problem.output_count());
+  setup.stages = train::read_stages(top);
+  top.finish();
+
+  setup.dtype = setup.settings.dtype == "float64" ? torch::kFloat64 : torch::kFloat32;
+  setup.device = resolve_device(setup.settings.device);
+  setup.network->to(setup.device, setup.dtype);
+  warn_about_nonsmooth_network(setup);
+  warn_about_unused_sets(setup.problem);
+  return setup;
+}
+
+}  // namespace pinn::cli

@@ -1,0 +1,35 @@
+// Setup: everything a run is made of, read and checked from the config before any training
+// starts, so that `validate` and `train` report the same errors.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cli/commands.hpp"
+#include "config/document.hpp"
+#include "config/settings.hpp"
+#include "model/network.hpp"
+#include "problem/problem.hpp"
+#include "train/stage.hpp"
+
+namespace pinn::cli {
+
+struct Setup {
+  config::Document document;  // resolved: defaults filled in, overrides applied
+  config::RunSettings settings;
+  problem::Problem problem;
+  std::shared_ptr<model::Network> network;
+  std::vector<train::StageSpec> stages;
+  torch::Device device = torch::kCPU;
+  torch::Dtype dtype = torch::kFloat32;
+};
+
+Setup prepare(const RunOptions& options);
+
+// "cpu", "cuda", "cuda:1" or "auto" -> a device; DeviceError when CUDA is asked for but missing.
+torch::Device resolve_device(const std::string& name);
+
+}  // namespace pinn::cli

@@ -1,0 +1,181 @@
+// Typed getters, conversions and the unknown-key check.
+#include "config/reader.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "util/errors.hpp"
+#include "util/suggest.hpp"
+
+namespace pinn::config {
+
+namespace {
+
+[[noreturn]] void expected(const std::string& where, const std::string& what, const Json& found) {
+  throw InputError(where, "expected " + what + ", found " + describe_json_value(found));
+}
+
+}  // namespace
+
+template <>
+double convert<double>(const Json& value, const std::string& where) {
+  if (!value.is_number()) expected(where, "a number", value);
+  return value.get<double>();
+}
+
+template <>
+int convert<int>(const Json& value, const std::string& where) {
+  if (!value.is_number()) expected(where, "an integer", value);
+  const double number = value.get<double>();
+  // 1e4 is a JSON float but a fine iteration count; 2.5 is not.
+  if (std::floor(number) != number || std::abs(number) > 2e9) expected(where, "an integer", value);
+  return static_cast<int>(number);
+}
+
+template <>
+bool convert<bool>(const Json& value, const std::string& where) {
+  if (!value.is_boolean()) expected(where, "true or false", value);
+  return value.get<bool>();
+}
+
+template <>
+std::string convert<std::string>(const Json& value, const std::string& where) {
+  if (!value.is_string()) expected(where, "a string", value);
+  return value.get<std::string>();
+}
+
+template <>
+std::vector<double> convert<std::vector<double>>(const Json& value, const std::string& where) {
+  if (!value.is_array()) expected(where, "a list of numbers", value);
+  std::vector<double> numbers;
+  for (size_t i = 0; i < value.size(); ++i) {
+    numbers.push_back(convert<double>(value[i], where + "/" + std::to_string(i)));
+  }
+  return numbers;
+}
+
+template <>
+std::vector<int> convert<std::vector<int>>(const Json& value, const std::string& where) {
+  if (!value.is_array()) expected(where, "a list of integers", value);
+  std::vector<int> numbers;
+  for (size_t i = 0; i < value.size(); ++i) {
+    numbers.push_back(convert<int>(value[i], where + "/" + std::to_string(i)));
+  }
+  return numbers;
+}
+
+template <>
+std::vector<std::string> convert<std::vector<std::string>>(const Json& value,
+                                                           const std::string& where) {
+  if (!value.is_array()) expected(where, "a list of strings", value);
+  std::vector<std::string> strings;
+  for (size_t i = 0; i < value.size(); ++i) {
+    strings.push_back(convert<std::string>(value[i], where + "/" + std::to_string(i)));
+  }
+  return strings;
+}
+
+Reader::Reader(Document& document, Pointer pointer)
+    : document_(&document), pointer_(std::move(pointer)) {
+  if (!document_->root().contains(pointer_)) fail_here("required object is missing");
+  if (!node().is_object()) expected(where(), "an object", node());
+}
+
+Json& Reader::node() const { return document_->root().at(pointer_); }
+
+bool Reader::has(const std::string& key) const { return node().contains(key); }
+
+const Json& Reader::json(const std::string& key) const { return node().at(key); }
+
+std::vector<std::string> Reader::keys() const {
+  std::vector<std::string> result;
+  for (const auto& item : node().items()) result.push_back(item.key());
+  return result;
+}
+
+double Reader::positive(const std::string& key, double fallback) {
+  const double value = get_or(key, fallback);
+  if (!(value > 0)) fail(key, "expected a positive number, found " + json(key).dump());
+  return value;
+}
+
+double Reader::non_negative(const std::string& key, double fallback) {
+  const double value = get_or(key, fallback);
+  if (!(value >= 0)) fail(key, "expected a number >= 0, found " + json(key).dump());
+  return value;
+}
+
+int Reader::positive_int(const std::string& key) {
+  const int value = get<int>(key);
+  if (value <= 0) fail(key, "expected a positive integer, found " + json(key).dump());
+  return value;
+}
+
+int Reader::positive_int(const std::string& key, int fallback) {
+  const int value = get_or(key, fallback);
+  if (value <= 0) fail(key, "expected a positive integer, found " + json(key).dump());
+  return value;
+}
+
+std::string Reader::choice(const std::string& key, const std::vector<std::string>& choices) {
+  const std::string value = get<std::string>(key);
+  if (std::find(choices.begin(), choices.end(), value) == choices.end()) {
+    fail(key, "expected one of " + quoted_list(choices) + ", found '" + value + "'" +
+                  did_you_mean(value, choices));
+  }
+  return value;
+}
+
+std::string Reader::choice(const std::string& key, const std::vector<std::string>& choices,
+                           const std::string& fallback) {
+  if (!has(key)) {
+    known_.insert(key);
+    node()[key] = fallback;
+    return fallback;
+  }
+  return choice(key, choices);
+}
+
+Reader Reader::object(const std::string& key) {
+  known_.insert(key);
+  if (!has(key)) fail_missing(key, "required object");
+  return Reader(*document_, pointer_ / key);
+}
+
+std::vector<Reader> Reader::objects(const std::string& key) {
+  known_.insert(key);
+  if (!has(key)) fail_missing(key, "required list");
+  if (!json(key).is_array()) expected(where(key), "a list of objects", json(key));
+  std::vector<Reader> readers;
+  for (size_t i = 0; i < json(key).size(); ++i) readers.emplace_back(*document_, pointer_ / key / i);
+  return readers;
+}
+
+void Reader::fail_missing(const std::string& key, const std::string& what) const {
+  // A near miss among the keys present is most likely a typo of the missing one.
+  const std::string typo = closest_match(key, keys());
+  fail(key, what + " '" + key + "' is missing" +
+                (typo.empty() ? "" : " (found '" + typo + "': a typo?)"));
+}
+
+void Reader::finish() const {
+  const std::vector<std::string> allowed(known_.begin(), known_.end());
+  for (const auto& item : node().items()) {
+    if (known_.count(item.key())) continue;
+    throw InputError(where(item.key()), "unknown key '" + item.key() + "'" +
+                                            did_you_mean(item.key(), allowed) + "; allowed here: " +
+                                            quoted_list(allowed, "and"));
+  }
+}
+
+std::string Reader::where() const { return document_->where(pointer_); }
+
+std::string Reader::where(const std::string& key) const { return document_->where(pointer_ / key); }
+
+void Reader::fail(const std::string& key, const std::string& message) const {
+  throw InputError(where(key), message);
+}
+
+void Reader::fail_here(const std::string& message) const { throw InputError(where(), message); }
+
+}  // namespace pinn::config

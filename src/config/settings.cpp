@@ -1,0 +1,29 @@
+// Reading and checking the top-level run settings.
+#include "config/settings.hpp"
+
+#include "derivatives/engine.hpp"
+
+namespace pinn::config {
+
+RunSettings read_run_settings(Reader& top, const std::string& default_name) {
+  RunSettings settings;
+  settings.name = top.get_or("name", default_name);
+  if (settings.name.empty() || settings.name.find('/') != std::string::npos) {
+    top.fail("name", "expected a non-empty name without '/', found '" + settings.name + "'");
+  }
+  settings.device = top.get_or("device", settings.device);
+  const bool cuda_index = settings.device.rfind("cuda:", 0) == 0 && settings.device.size() > 5 &&
+                          settings.device.find_first_not_of("0123456789", 5) == std::string::npos;
+  if (settings.device != "cpu" && settings.device != "cuda" && settings.device != "auto" &&
+      !cuda_index) {
+    top.fail("device", "expected 'cpu', 'cuda', 'cuda:N' or 'auto', found '" + settings.device + "'");
+  }
+  settings.dtype = top.choice("dtype", {"float32", "float64"}, settings.dtype);
+  settings.seed = top.get_or("seed", settings.seed);
+  settings.derivatives = top.choice("derivatives", derivatives::engine_names(), settings.derivatives);
+  settings.output = top.get_or("output", "runs/" + settings.name);
+  if (settings.output.empty()) top.fail("output", "expected a directory name, found an empty string");
+  return settings;
+}
+
+}  // namespace pinn::config

@@ -1,0 +1,24 @@
+// Run settings: the top-level keys that say how and where to run (name, device, dtype, seed,
+// derivative engine, output directory), with their defaults. The problem's own keys (inputs,
+// points, losses, ...) are read by problem/, the network by model/, the stages by train/.
+#pragma once
+
+#include <string>
+
+#include "config/reader.hpp"
+
+namespace pinn::config {
+
+struct RunSettings {
+  std::string name;                  // default: the config file's stem
+  std::string device = "auto";       // cpu, cuda, cuda:N or auto
+  std::string dtype = "float32";     // float32 or float64
+  int seed = 0;                      // network initialisation; point sets derive theirs from it
+  std::string derivatives = "autograd";  // the derivative engine
+  std::string output;                // run directory; default runs/<name>
+};
+
+// Reads the run settings from the top-level object (marking the keys it owns as known).
+RunSettings read_run_settings(Reader& top, const std::string& default_name);
+
+}  // namespace pinn::config

@@ -1,0 +1,19 @@
+// The reverse-over-reverse engine: one forward pass, then nested backward passes with
+// create_graph, the way Python PINN libraries do it.
+#pragma once
+
+#include "derivatives/engine.hpp"
+
+namespace pinn::derivatives {
+
+class AutogradEngine : public Engine {
+ public:
+  std::string name() const override { return "autograd"; }
+  ChannelMap compute(model::Network& network, const torch::Tensor& points,
+                     const std::set<expr::Channel>& channels, bool create_graph) override;
+};
+
+// The network's values at `points` as channels (o, {}), for every output.
+ChannelMap value_channels(const torch::Tensor& values);
+
+}  // namespace pinn::derivatives

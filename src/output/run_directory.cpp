@@ -1,0 +1,113 @@
+// Creating the run directory and writing its files atomically.
+#include "output/run_directory.hpp"
+
+#include <iomanip>
+#include <limits>
+
+#include "util/errors.hpp"
+#include "util/files.hpp"
+
+namespace pinn::output {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr const char* kModelFormat = "pinn-train-model/1";
+
+// A previous run of ours has a resolved config and, once finished, a summary.
+bool looks_like_run_directory(const fs::path& path) {
+  return fs::exists(path / "config.json") || fs::exists(path / "summary.json");
+}
+
+}  // namespace
+
+RunDirectory RunDirectory::create(const fs::path& path, bool force) {
+  std::error_code error;
+  if (fs::exists(path, error)) {
+    if (!fs::is_directory(path, error)) {
+      throw InputError(path.string(), "exists and is not a directory; choose another --output");
+    }
+    if (!fs::is_empty(path, error)) {
+      if (!force) {
+        throw InputError(path.string(),
+                         "the run directory already exists; pass --force to replace it, or "
+                         "choose another with --output");
+      }
+      if (!looks_like_run_directory(path)) {
+        throw InputError(path.string(),
+                         "--force replaces only pinn-train run directories, and this one has no "
+                         "config.json or summary.json; choose another --output");
+      }
+      fs::remove_all(path, error);
+      if (error) throw OutputError("cannot remove " + path.string() + ": " + error.message());
+    }
+  }
+  fs::create_directories(path, error);
+  if (error) throw OutputError("cannot create " + path.string() + ": " + error.message());
+  return RunDirectory(path);
+}
+
+void RunDirectory::write_json(const std::string& name, const nlohmann::ordered_json& value) const {
+  write_text_atomically(file(name), value.dump(2) + "\n");
+}
+
+void RunDirectory::write_history(const std::vector<std::string>& term_names,
+                                 const std::vector<train::HistoryRow>& rows) const {
+  write_file_atomically(file("history.csv"), [&](std::ostream& out) {
+    out << "step,stage,total";
+    for (const auto& name : term_names) out << "," << name;
+    out << ",elapsed_s\n" << std::setprecision(std::numeric_limits<double>::max_digits10);
+    for (const auto& row : rows) {
+      out << row.step << "," << row.stage << "," << row.total;
+      for (double value : row.terms) out << "," << value;
+      out << "," << row.elapsed_seconds << "\n";
+    }
+  });
+}
+
+void save_model(const fs::path& path, model::Network& network,
+                const nlohmann::ordered_json& network_config,
+                const std::vector<std::string>& inputs, const std::vector<std::string>& outputs) {
+  c10::Dict<std::string, torch::Tensor> state;
+  for (const auto& item : network.named_parameters()) {
+    state.insert(item.key(), item.value().detach().to(torch::kCPU).clone());
+  }
+  c10::impl::GenericDict file(c10::StringType::get(), c10::AnyType::get());
+  file.insert("format", std::string(kModelFormat));
+  file.insert("network", network_config.dump());
+  file.insert("inputs", c10::List<std::string>(inputs));
+  file.insert("outputs", c10::List<std::string>(outputs));
+  file.insert("state_dict", state);
+  const std::vector<char> bytes = torch::pickle_save(file);
+  write_file_atomically(path, [&](std::ostream& out) {
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  });
+}
+
+void load_model_weights(const fs::path& path, model::Network& network) {
+  const std::string bytes = read_text_file(path);
+  c10::IValue value;
+  try {
+    value = torch::pickle_load(std::vector<char>(bytes.begin(), bytes.end()));
+  } catch (const c10::Error&) {
+    throw InputError(path.string(), "not a pinn-train model file (unreadable pickle)");
+  }
+  if (!value.isGenericDict() || !value.toGenericDict().contains("state_dict")) {
+    throw InputError(path.string(), "not a pinn-train model file (no state_dict)");
+  }
+  const auto state = value.toGenericDict().at("state_dict").toGenericDict();
+  torch::NoGradGuard no_grad;
+  for (auto& item : network.named_parameters()) {
+    if (!state.contains(item.key())) {
+      throw InputError(path.string(), "has no weights for '" + item.key() + "'");
+    }
+    const auto stored = state.at(item.key()).toTensor();
+    if (stored.sizes() != item.value().sizes()) {
+      throw InputError(path.string(), "weights '" + item.key() + "' have another shape");
+    }
+    item.value().copy_(stored);
+  }
+}
+
+}  // namespace pinn::output

@@ -1,0 +1,119 @@
+// CSV reading with precise errors, and atomic CSV writing.
+#include "problem/csv.hpp"
+
+#include <cerrno>
+#include <cstdlib>
+#include <iomanip>
+#include <limits>
+#include <sstream>
+
+#include "util/errors.hpp"
+#include "util/files.hpp"
+#include "util/suggest.hpp"
+
+namespace pinn::problem {
+
+namespace {
+
+std::string trim(const std::string& text) {
+  const auto first = text.find_first_not_of(" \t\r");
+  if (first == std::string::npos) return "";
+  const auto last = text.find_last_not_of(" \t\r");
+  return text.substr(first, last - first + 1);
+}
+
+std::vector<std::string> split_fields(const std::string& line) {
+  std::vector<std::string> fields;
+  std::stringstream stream(line);
+  std::string field;
+  while (std::getline(stream, field, ',')) fields.push_back(trim(field));
+  if (!line.empty() && line.back() == ',') fields.push_back("");
+  return fields;
+}
+
+}  // namespace
+
+int CsvTable::column_index(const std::string& name) const {
+  for (size_t i = 0; i < columns.size(); ++i) {
+    if (columns[i] == name) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+torch::Tensor CsvTable::select(const std::vector<std::string>& names,
+                               const std::string& source) const {
+  std::vector<int> indices;
+  for (const auto& name : names) {
+    const int index = column_index(name);
+    if (index < 0) {
+      throw InputError(source, "column '" + name + "' is missing" + did_you_mean(name, columns) +
+                                   "; the header has " + quoted_list(columns, "and"));
+    }
+    indices.push_back(index);
+  }
+  auto values = torch::empty({static_cast<int64_t>(rows.size()), static_cast<int64_t>(names.size())},
+                             torch::kFloat64);
+  auto access = values.accessor<double, 2>();
+  for (size_t r = 0; r < rows.size(); ++r) {
+    for (size_t c = 0; c < indices.size(); ++c) access[r][c] = rows[r][indices[c]];
+  }
+  return values;
+}
+
+CsvTable read_csv(const std::filesystem::path& path) {
+  const std::string text = read_text_file(path);
+  const std::string source = path.string();
+  std::stringstream stream(text);
+  std::string line;
+  CsvTable table;
+  int line_number = 0;
+  while (std::getline(stream, line)) {
+    ++line_number;
+    if (trim(line).empty() || trim(line)[0] == '#') continue;
+    const auto fields = split_fields(line);
+    if (table.columns.empty()) {
+      for (const auto& name : fields) {
+        if (name.empty()) throw InputError(source, "line " + std::to_string(line_number) +
+                                                       ": empty column name in the header");
+      }
+      table.columns = fields;
+      continue;
+    }
+    if (fields.size() != table.columns.size()) {
+      throw InputError(source, "line " + std::to_string(line_number) + ": expected " +
+                                   std::to_string(table.columns.size()) + " fields, found " +
+                                   std::to_string(fields.size()));
+    }
+    std::vector<double> row;
+    for (size_t c = 0; c < fields.size(); ++c) {
+      char* end = nullptr;
+      errno = 0;
+      const double value = std::strtod(fields[c].c_str(), &end);
+      if (fields[c].empty() || *end != '\0' || errno == ERANGE) {
+        throw InputError(source, "line " + std::to_string(line_number) + ", column '" +
+                                     table.columns[c] + "': expected a number, found '" +
+                                     fields[c] + "'");
+      }
+      row.push_back(value);
+    }
+    table.rows.push_back(std::move(row));
+  }
+  if (table.columns.empty()) throw InputError(source, "empty file: expected a header row");
+  return table;
+}
+
+void write_csv(const std::filesystem::path& path, const std::vector<std::string>& columns,
+               const torch::Tensor& values) {
+  const auto table = values.detach().to(torch::kCPU, torch::kFloat64).contiguous();
+  const auto access = table.accessor<double, 2>();
+  write_file_atomically(path, [&](std::ostream& out) {
+    for (size_t c = 0; c < columns.size(); ++c) out << (c ? "," : "") << columns[c];
+    out << '\n' << std::setprecision(std::numeric_limits<double>::max_digits10);
+    for (int64_t r = 0; r < table.size(0); ++r) {
+      for (int64_t c = 0; c < table.size(1); ++c) out << (c ? "," : "") << access[r][c];
+      out << '\n';
+    }
+  });
+}
+
+}  // namespace pinn::problem

@@ -1,0 +1,29 @@
+// CSV tables of numbers with a header row: point files, reference data and predictions.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace pinn::problem {
+
+struct CsvTable {
+  std::vector<std::string> columns;
+  std::vector<std::vector<double>> rows;
+
+  // Index of `name` in columns, or -1.
+  int column_index(const std::string& name) const;
+  // The named columns as an N x k float64 tensor; InputError (naming `source`) when one is missing.
+  torch::Tensor select(const std::vector<std::string>& names, const std::string& source) const;
+};
+
+// Reads a header and numeric rows; InputError naming the file, line and column on any problem.
+CsvTable read_csv(const std::filesystem::path& path);
+
+// Writes `columns` and the rows of `values` (N x k) atomically with full double precision.
+void write_csv(const std::filesystem::path& path, const std::vector<std::string>& columns,
+               const torch::Tensor& values);
+
+}  // namespace pinn::problem

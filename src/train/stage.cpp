@@ -1,0 +1,126 @@
+// Adam and L-BFGS stages.
+#include "train/stage.hpp"
+
+#include <map>
+
+namespace pinn::train {
+
+namespace {
+
+using config::Reader;
+
+class AdamStage : public Stage {
+ public:
+  AdamStage(const AdamSettings& s, std::vector<torch::Tensor> parameters)
+      : optimizer_(std::move(parameters), torch::optim::AdamOptions(s.lr)
+                                              .betas({s.betas[0], s.betas[1]})
+                                              .eps(s.eps)
+                                              .weight_decay(s.weight_decay)) {}
+
+  int advance(int count, const LossAndGradient& closure) override {
+    for (int i = 0; i < count; ++i) {
+      closure();
+      optimizer_.step();
+    }
+    return count;
+  }
+
+ private:
+  torch::optim::Adam optimizer_;
+};
+
+class LbfgsStage : public Stage {
+ public:
+  LbfgsStage(const LbfgsSettings& s, std::vector<torch::Tensor> parameters)
+      : optimizer_(std::move(parameters), options(s)) {}
+
+  // torch's L-BFGS runs up to max_iter iterations per step() call and keeps its history between
+  // calls, so chunks of `count` iterations continue one optimisation. It counts iterations in
+  // its state; fewer than asked means a tolerance was met.
+  int advance(int count, const LossAndGradient& closure) override {
+    auto& group_options = static_cast<torch::optim::LBFGSOptions&>(optimizer_.param_groups()[0].options());
+    group_options.max_iter(count);
+    group_options.max_eval(count + count / 4);
+    const int64_t before = iterations_so_far();
+    optimizer_.step(closure);
+    return static_cast<int>(iterations_so_far() - before);
+  }
+
+ private:
+  static torch::optim::LBFGSOptions options(const LbfgsSettings& s) {
+    torch::optim::LBFGSOptions options(s.lr);
+    options.history_size(s.history)
+        .tolerance_grad(s.tolerance_grad)
+        .tolerance_change(s.tolerance_change);
+    if (s.line_search == "strong_wolfe") options.line_search_fn("strong_wolfe");
+    return options;
+  }
+
+  // The key type of the optimizer state differs between LibTorch 1.13 and 2.x; it has one entry.
+  int64_t iterations_so_far() {
+    for (auto& entry : optimizer_.state()) {
+      return static_cast<torch::optim::LBFGSParamState&>(*entry.second).n_iter();
+    }
+    return 0;
+  }
+
+  torch::optim::LBFGS optimizer_;
+};
+
+void read_adam(Reader& reader, StageSpec& spec) {
+  auto& s = spec.adam;
+  s.lr = reader.positive("lr", s.lr);
+  s.betas = reader.get_or("betas", s.betas);
+  if (s.betas.size() != 2 || s.betas[0] < 0 || s.betas[0] >= 1 || s.betas[1] < 0 ||
+      s.betas[1] >= 1) {
+    reader.fail("betas", "expected [beta1, beta2] with each in [0, 1)");
+  }
+  s.eps = reader.positive("eps", s.eps);
+  s.weight_decay = reader.non_negative("weight_decay", s.weight_decay);
+}
+
+void read_lbfgs(Reader& reader, StageSpec& spec) {
+  auto& s = spec.lbfgs;
+  s.lr = reader.positive("lr", s.lr);
+  s.history = reader.positive_int("history", s.history);
+  s.line_search = reader.choice("line_search", {"strong_wolfe", "none"}, s.line_search);
+  s.tolerance_grad = reader.non_negative("tolerance_grad", s.tolerance_grad);
+  s.tolerance_change = reader.non_negative("tolerance_change", s.tolerance_change);
+}
+
+const std::map<std::string, void (*)(Reader&, StageSpec&)>& readers() {
+  static const std::map<std::string, void (*)(Reader&, StageSpec&)> table = {
+      {"adam", read_adam}, {"lbfgs", read_lbfgs}};
+  return table;
+}
+
+}  // namespace
+
+std::vector<std::string> stage_types() {
+  std::vector<std::string> names;
+  for (const auto& entry : readers()) names.push_back(entry.first);
+  return names;
+}
+
+std::vector<StageSpec> read_stages(Reader& top) {
+  std::vector<StageSpec> stages;
+  auto list = top.objects("training");
+  if (list.empty()) top.fail("training", "expected at least one stage, e.g. {\"type\": \"adam\"}");
+  for (auto& reader : list) {
+    StageSpec spec;
+    spec.type = reader.choice("type", stage_types());
+    spec.iterations = reader.positive_int("iterations", spec.iterations);
+    spec.log_every = reader.positive_int("log_every", spec.log_every);
+    readers().at(spec.type)(reader, spec);
+    reader.finish();
+    stages.push_back(spec);
+  }
+  return stages;
+}
+
+std::unique_ptr<Stage> make_stage(const StageSpec& spec, std::vector<torch::Tensor> parameters) {
+  if (spec.type == "adam") return std::make_unique<AdamStage>(spec.adam, std::move(parameters));
+  return std::make_unique<LbfgsStage>(spec.lbfgs, std::move(parameters));
+}
+
+}  // namespace pinn::train

@@ -1,0 +1,56 @@
+// Training stages: the "training" list of the config, run in order (e.g. Adam, then L-BFGS).
+// A factory keyed by the stage's "type" reads its options (defaults live in the settings structs
+// below) and wraps the matching torch::optim optimizer.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/reader.hpp"
+
+namespace pinn::train {
+
+struct AdamSettings {
+  double lr = 1e-3;
+  std::vector<double> betas = {0.9, 0.999};
+  double eps = 1e-8;
+  double weight_decay = 0.0;
+};
+
+struct LbfgsSettings {
+  double lr = 1.0;
+  int history = 100;
+  std::string line_search = "strong_wolfe";  // or "none"
+  double tolerance_grad = 1e-9;              // stop when the largest gradient entry is below
+  double tolerance_change = 1e-12;           // stop when loss or step changes less than this
+};
+
+struct StageSpec {
+  std::string type;  // adam or lbfgs
+  int iterations = 1000;
+  int log_every = 100;
+  AdamSettings adam;
+  LbfgsSettings lbfgs;
+};
+
+// Reads the "training" list.
+std::vector<StageSpec> read_stages(config::Reader& top);
+std::vector<std::string> stage_types();
+
+// Computes the loss, back-propagates it and returns it (the optimizer's closure).
+using LossAndGradient = std::function<torch::Tensor()>;
+
+class Stage {
+ public:
+  virtual ~Stage() = default;
+  // Runs up to `count` iterations; returns how many ran (fewer: the optimizer converged).
+  virtual int advance(int count, const LossAndGradient& closure) = 0;
+};
+
+std::unique_ptr<Stage> make_stage(const StageSpec& spec, std::vector<torch::Tensor> parameters);
+
+}  // namespace pinn::train

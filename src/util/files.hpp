@@ -1,0 +1,22 @@
+// File helpers: whole-file reads with clear errors, and atomic writes (temporary name, then
+// rename) so that no half-written file ever looks complete.
+#pragma once
+
+#include <filesystem>
+#include <functional>
+#include <ostream>
+#include <string>
+
+namespace pinn {
+
+// Reads a whole file; throws InputError naming the file when it cannot be read.
+std::string read_text_file(const std::filesystem::path& path);
+
+// Writes through `write` into "<path>.tmp", flushes, then renames over `path`.
+// Throws OutputError when any step fails; the temporary file is removed on failure.
+void write_file_atomically(const std::filesystem::path& path,
+                           const std::function<void(std::ostream&)>& write);
+
+void write_text_atomically(const std::filesystem::path& path, const std::string& text);
+
+}  // namespace pinn
