@@ -1,10 +1,10 @@
 // Argument parsing, logging set-up, and the mapping from errors to exit codes.
 #include "cli/app.hpp"
 
-#include <CLI/CLI.hpp>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <torch/version.h>
+#include <CLI/CLI.hpp>
 
 #include <iostream>
 
@@ -58,10 +58,11 @@ int report(const std::string& kind, const std::string& message, int code) {
 }  // namespace
 
 int run_cli(int argc, char** argv) {
-  CLI::App app{"pinn-train: train physics-informed neural networks from one JSON file.\n"
-               "  pinn-train CONFIG.json            train (same as: pinn-train train CONFIG.json)\n"
-               "  pinn-train validate CONFIG.json   check a config without training",
-               "pinn-train"};
+  CLI::App app{
+      "pinn-train: train physics-informed neural networks from one JSON file.\n"
+      "  pinn-train CONFIG.json            train (same as: pinn-train train CONFIG.json)\n"
+      "  pinn-train validate CONFIG.json   check a config without training",
+      "pinn-train"};
   app.set_version_flag("--version", version_text());
   app.require_subcommand(0, 1);
 

@@ -33,7 +33,8 @@ std::string libtorch_version() {
 torch::Tensor evaluate_fields(const problem::EvaluationSet& set, model::Network& network,
                               derivatives::Engine& engine, const torch::TensorOptions& options) {
   std::set<expr::Channel> channels;
-  for (const auto& field : set.fields) expr::collect_channels(*field, channels);
+  for (const auto& field : set.fields)
+    expr::collect_channels(*field, channels);
   std::vector<torch::Tensor> batches;
   for (int64_t start = 0; start < set.points.size(0); start += kEvaluationBatch) {
     const auto points = set.points.slice(0, start, start + kEvaluationBatch).to(options);
@@ -107,7 +108,8 @@ Json summarize(const Setup& setup, const train::TrainingReport& report,
 
 std::vector<std::string> term_names(const problem::Problem& problem) {
   std::vector<std::string> names;
-  for (const auto& term : problem.losses) names.push_back(term.name);
+  for (const auto& term : problem.losses)
+    names.push_back(term.name);
   return names;
 }
 
@@ -116,12 +118,14 @@ std::vector<std::string> term_names(const problem::Problem& problem) {
 int validate_command(const RunOptions& options) {
   const Setup setup = prepare(options);
   int64_t points = 0;
-  for (const auto& entry : setup.problem.point_sets) points += entry.second.size(0);
-  spdlog::info("{}: valid; {} inputs, {} outputs, {} loss terms, {} points, {} parameters, {} "
-               "stages, engine {}, device {}",
-               options.config_path, setup.problem.input_count(), setup.problem.output_count(),
-               setup.problem.losses.size(), points, model::parameter_count(*setup.network),
-               setup.stages.size(), setup.settings.derivatives, setup.device.str());
+  for (const auto& entry : setup.problem.point_sets)
+    points += entry.second.size(0);
+  spdlog::info(
+      "{}: valid; {} inputs, {} outputs, {} loss terms, {} points, {} parameters, {} "
+      "stages, engine {}, device {}",
+      options.config_path, setup.problem.input_count(), setup.problem.output_count(),
+      setup.problem.losses.size(), points, model::parameter_count(*setup.network),
+      setup.stages.size(), setup.settings.derivatives, setup.device.str());
   return kExitOk;
 }
 
@@ -130,9 +134,8 @@ int train_command(const RunOptions& options) {
   Setup setup = prepare(options);
   const auto run = output::RunDirectory::create(setup.settings.output, options.force);
   run.write_json("config.json", setup.document.root());
-  spdlog::info("training {} on {} ({}, engine {}) into {}", setup.settings.name,
-               setup.device.str(), setup.settings.dtype, setup.settings.derivatives,
-               run.path().string());
+  spdlog::info("training {} on {} ({}, engine {}) into {}", setup.settings.name, setup.device.str(),
+               setup.settings.dtype, setup.settings.derivatives, run.path().string());
 
   const auto engine = derivatives::make_engine(setup.settings.derivatives);
   const auto tensor_options = torch::TensorOptions().dtype(setup.dtype).device(setup.device);
@@ -147,8 +150,7 @@ int train_command(const RunOptions& options) {
   const auto predictions = report.diverged ? std::vector<std::string>{}
                                            : write_predictions(setup, run, *engine, tensor_options);
   const double wall = std::chrono::duration<double>(Clock::now() - start).count();
-  const Json summary =
-      summarize(setup, report, terms, objective.total_points(), wall, predictions);
+  const Json summary = summarize(setup, report, terms, objective.total_points(), wall, predictions);
   run.write_json("summary.json", summary);  // last: its presence marks a finished run
 
   if (report.diverged) {

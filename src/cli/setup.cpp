@@ -15,12 +15,13 @@ namespace {
 
 // Every top-level key; checked first so that a typo there is reported as such.
 const std::vector<std::string> kTopLevelKeys = {
-    "name",  "description", "inputs",      "outputs", "constants", "network",  "points", "losses",
-    "training", "evaluate", "derivatives", "device",  "dtype",     "seed",     "output"};
+    "name",     "description", "inputs",      "outputs", "constants", "network", "points", "losses",
+    "training", "evaluate",    "derivatives", "device",  "dtype",     "seed",    "output"};
 
 config::Document load_document(const RunOptions& options) {
   config::Document document = config::Document::load(options.config_path);
-  for (const auto& assignment : options.overrides) document.apply_override(assignment);
+  for (const auto& assignment : options.overrides)
+    document.apply_override(assignment);
   if (options.seed) document.set(config::Pointer("/seed"), *options.seed, "--seed");
   if (options.device) document.set(config::Pointer("/device"), *options.device, "--device");
   if (options.output) document.set(config::Pointer("/output"), *options.output, "--output");
@@ -73,7 +74,8 @@ Setup prepare(const RunOptions& options) {
   Setup setup;
   setup.document = load_document(options);
   config::Reader top(setup.document, config::Pointer());
-  for (const auto& key : kTopLevelKeys) top.accept(key);
+  for (const auto& key : kTopLevelKeys)
+    top.accept(key);
   top.finish();
   if (top.has("description")) top.get<std::string>("description");
 
@@ -84,8 +86,8 @@ Setup prepare(const RunOptions& options) {
 
   torch::manual_seed(static_cast<uint64_t>(setup.settings.seed));
   config::Reader network = top.object("network");
-  setup.network = model::make_network(network, setup.problem.input_count(),
-                                      setup.problem.output_count());
+  setup.network =
+      model::make_network(network, setup.problem.input_count(), setup.problem.output_count());
   setup.stages = train::read_stages(top);
   top.finish();
 

@@ -118,8 +118,8 @@ void Document::apply_override(const std::string& assignment) {
   // parent key is reported rather than silently creating a new branch.
   const Pointer parent = pointer.parent_pointer();
   if (!root_.contains(parent)) {
-    throw InputError("--set " + assignment, "the path '" + parent.to_string() +
-                                                "' does not exist in " + source_);
+    throw InputError("--set " + assignment,
+                     "the path '" + parent.to_string() + "' does not exist in " + source_);
   }
   Json& container = root_.at(parent);
   const std::string last = pointer.back();
@@ -131,9 +131,9 @@ void Document::apply_override(const std::string& assignment) {
                                                   std::to_string(container.size()) + " elements)");
     }
   } else if (!container.is_object()) {
-    throw InputError("--set " + assignment,
-                     "'" + parent.to_string() + "' is " + describe_json_value(container) +
-                         ", which has no key '" + last + "'");
+    throw InputError("--set " + assignment, "'" + parent.to_string() + "' is " +
+                                                describe_json_value(container) +
+                                                ", which has no key '" + last + "'");
   }
   set(pointer, std::move(value), "--set " + assignment);
 }

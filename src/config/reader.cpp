@@ -81,15 +81,22 @@ Reader::Reader(Document& document, Pointer pointer)
   if (!node().is_object()) expected(where(), "an object", node());
 }
 
-Json& Reader::node() const { return document_->root().at(pointer_); }
+Json& Reader::node() const {
+  return document_->root().at(pointer_);
+}
 
-bool Reader::has(const std::string& key) const { return node().contains(key); }
+bool Reader::has(const std::string& key) const {
+  return node().contains(key);
+}
 
-const Json& Reader::json(const std::string& key) const { return node().at(key); }
+const Json& Reader::json(const std::string& key) const {
+  return node().at(key);
+}
 
 std::vector<std::string> Reader::keys() const {
   std::vector<std::string> result;
-  for (const auto& item : node().items()) result.push_back(item.key());
+  for (const auto& item : node().items())
+    result.push_back(item.key());
   return result;
 }
 
@@ -147,7 +154,8 @@ std::vector<Reader> Reader::objects(const std::string& key) {
   if (!has(key)) fail_missing(key, "required list");
   if (!json(key).is_array()) expected(where(key), "a list of objects", json(key));
   std::vector<Reader> readers;
-  for (size_t i = 0; i < json(key).size(); ++i) readers.emplace_back(*document_, pointer_ / key / i);
+  for (size_t i = 0; i < json(key).size(); ++i)
+    readers.emplace_back(*document_, pointer_ / key / i);
   return readers;
 }
 
@@ -163,19 +171,25 @@ void Reader::finish() const {
   for (const auto& item : node().items()) {
     if (known_.count(item.key())) continue;
     throw InputError(where(item.key()), "unknown key '" + item.key() + "'" +
-                                            did_you_mean(item.key(), allowed) + "; allowed here: " +
-                                            quoted_list(allowed, "and"));
+                                            did_you_mean(item.key(), allowed) +
+                                            "; allowed here: " + quoted_list(allowed, "and"));
   }
 }
 
-std::string Reader::where() const { return document_->where(pointer_); }
+std::string Reader::where() const {
+  return document_->where(pointer_);
+}
 
-std::string Reader::where(const std::string& key) const { return document_->where(pointer_ / key); }
+std::string Reader::where(const std::string& key) const {
+  return document_->where(pointer_ / key);
+}
 
 void Reader::fail(const std::string& key, const std::string& message) const {
   throw InputError(where(key), message);
 }
 
-void Reader::fail_here(const std::string& message) const { throw InputError(where(), message); }
+void Reader::fail_here(const std::string& message) const {
+  throw InputError(where(), message);
+}
 
 }  // namespace pinn::config

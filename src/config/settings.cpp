@@ -16,13 +16,16 @@ RunSettings read_run_settings(Reader& top, const std::string& default_name) {
                           settings.device.find_first_not_of("0123456789", 5) == std::string::npos;
   if (settings.device != "cpu" && settings.device != "cuda" && settings.device != "auto" &&
       !cuda_index) {
-    top.fail("device", "expected 'cpu', 'cuda', 'cuda:N' or 'auto', found '" + settings.device + "'");
+    top.fail("device",
+             "expected 'cpu', 'cuda', 'cuda:N' or 'auto', found '" + settings.device + "'");
   }
   settings.dtype = top.choice("dtype", {"float32", "float64"}, settings.dtype);
   settings.seed = top.get_or("seed", settings.seed);
-  settings.derivatives = top.choice("derivatives", derivatives::engine_names(), settings.derivatives);
+  settings.derivatives =
+      top.choice("derivatives", derivatives::engine_names(), settings.derivatives);
   settings.output = top.get_or("output", "runs/" + settings.name);
-  if (settings.output.empty()) top.fail("output", "expected a directory name, found an empty string");
+  if (settings.output.empty())
+    top.fail("output", "expected a directory name, found an empty string");
   return settings;
 }
 

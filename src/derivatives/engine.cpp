@@ -39,17 +39,21 @@ torch::Tensor gradient_of(const torch::Tensor& parent, const torch::Tensor& poin
 
 std::vector<std::string> engine_names() {
   std::vector<std::string> names;
-  for (const auto& entry : factories()) names.push_back(entry.first);
+  for (const auto& entry : factories())
+    names.push_back(entry.first);
   return names;
 }
 
-std::unique_ptr<Engine> make_engine(const std::string& name) { return factories().at(name)(); }
+std::unique_ptr<Engine> make_engine(const std::string& name) {
+  return factories().at(name)();
+}
 
 void differentiate_in_reverse(ChannelMap& known, const std::set<expr::Channel>& wanted,
                               const torch::Tensor& points, bool create_graph) {
   std::map<expr::Channel, torch::Tensor> gradients;  // parent -> N x d, each computed once
   int max_order = 0;
-  for (const auto& channel : wanted) max_order = std::max(max_order, channel.order());
+  for (const auto& channel : wanted)
+    max_order = std::max(max_order, channel.order());
 
   // Walk up from each wanted channel to a known ancestor, then back down, lowest order first.
   std::function<const torch::Tensor&(const expr::Channel&)> resolve =
@@ -67,7 +71,8 @@ void differentiate_in_reverse(ChannelMap& known, const std::set<expr::Channel>& 
     }
     return known.emplace(channel, gradient->second.select(1, channel.wrt.back())).first->second;
   };
-  for (const auto& channel : wanted) resolve(channel);
+  for (const auto& channel : wanted)
+    resolve(channel);
 }
 
 }  // namespace pinn::derivatives

@@ -37,7 +37,8 @@ ChannelMap ForwardEngine::compute(model::Network& network, const torch::Tensor& 
   if (directions.empty()) return value_channels(network.forward(points));
 
   bool higher_orders = false;
-  for (const auto& channel : channels) higher_orders |= channel.order() > 1;
+  for (const auto& channel : channels)
+    higher_orders |= channel.order() > 1;
   // Reverse mode above the first order differentiates the tangents with respect to the points.
   const torch::Tensor inputs = higher_orders ? points.detach().requires_grad_(true) : points;
 

@@ -8,13 +8,27 @@ namespace pinn::model {
 
 namespace {
 
-torch::Tensor identity(const torch::Tensor& x) { return x; }
-torch::Tensor tanh_fn(const torch::Tensor& x) { return torch::tanh(x); }
-torch::Tensor sigmoid_fn(const torch::Tensor& x) { return torch::sigmoid(x); }
-torch::Tensor sin_fn(const torch::Tensor& x) { return torch::sin(x); }
-torch::Tensor relu_fn(const torch::Tensor& x) { return torch::relu(x); }
-torch::Tensor softplus_fn(const torch::Tensor& x) { return torch::softplus(x); }
-torch::Tensor silu_fn(const torch::Tensor& x) { return x * torch::sigmoid(x); }
+torch::Tensor identity(const torch::Tensor& x) {
+  return x;
+}
+torch::Tensor tanh_fn(const torch::Tensor& x) {
+  return torch::tanh(x);
+}
+torch::Tensor sigmoid_fn(const torch::Tensor& x) {
+  return torch::sigmoid(x);
+}
+torch::Tensor sin_fn(const torch::Tensor& x) {
+  return torch::sin(x);
+}
+torch::Tensor relu_fn(const torch::Tensor& x) {
+  return torch::relu(x);
+}
+torch::Tensor softplus_fn(const torch::Tensor& x) {
+  return torch::softplus(x);
+}
+torch::Tensor silu_fn(const torch::Tensor& x) {
+  return x * torch::sigmoid(x);
+}
 // The exact (erf) GELU written out: every engine differentiates erf to any order.
 torch::Tensor gelu_fn(const torch::Tensor& x) {
   return 0.5 * x * (1.0 + torch::erf(x * M_SQRT1_2));
@@ -37,11 +51,14 @@ const std::map<std::string, Activation>& table() {
 
 }  // namespace
 
-const Activation& activation(const std::string& name) { return table().at(name); }
+const Activation& activation(const std::string& name) {
+  return table().at(name);
+}
 
 std::vector<std::string> activation_names() {
   std::vector<std::string> names;
-  for (const auto& entry : table()) names.push_back(entry.first);
+  for (const auto& entry : table())
+    names.push_back(entry.first);
   return names;
 }
 

@@ -14,8 +14,10 @@ using InitFunction = std::function<void(torch::Tensor&, double)>;
 
 const std::map<std::string, InitFunction>& initializers() {
   static const std::map<std::string, InitFunction> table = {
-      {"xavier_normal", [](torch::Tensor& w, double gain) { torch::nn::init::xavier_normal_(w, gain); }},
-      {"xavier_uniform", [](torch::Tensor& w, double gain) { torch::nn::init::xavier_uniform_(w, gain); }},
+      {"xavier_normal",
+       [](torch::Tensor& w, double gain) { torch::nn::init::xavier_normal_(w, gain); }},
+      {"xavier_uniform",
+       [](torch::Tensor& w, double gain) { torch::nn::init::xavier_uniform_(w, gain); }},
       {"kaiming_normal", [](torch::Tensor& w, double) { torch::nn::init::kaiming_normal_(w); }},
       {"kaiming_uniform", [](torch::Tensor& w, double) { torch::nn::init::kaiming_uniform_(w); }},
       {"normal", [](torch::Tensor& w, double std) { torch::nn::init::normal_(w, 0.0, std); }},
@@ -54,8 +56,9 @@ Mlp::Mlp(const MlpOptions& options) : options_(options) {
   std::vector<int> widths = options_.hidden;
   widths.push_back(options_.outputs);
   for (size_t i = 0; i < widths.size(); ++i) {
-    layers_.push_back(register_module("layer" + std::to_string(i),
-                                      torch::nn::Linear(torch::nn::LinearOptions(width, widths[i]))));
+    layers_.push_back(
+        register_module("layer" + std::to_string(i),
+                        torch::nn::Linear(torch::nn::LinearOptions(width, widths[i]))));
     width = widths[i];
   }
   initialize();
@@ -73,7 +76,8 @@ void Mlp::initialize() {
 torch::Tensor Mlp::forward(const torch::Tensor& points) {
   const auto hidden_activation = activation(options_.activation).apply;
   torch::Tensor h = points;
-  for (size_t i = 0; i + 1 < layers_.size(); ++i) h = hidden_activation(layers_[i]->forward(h));
+  for (size_t i = 0; i + 1 < layers_.size(); ++i)
+    h = hidden_activation(layers_[i]->forward(h));
   return activation(options_.output_activation).apply(layers_.back()->forward(h));
 }
 
@@ -84,13 +88,15 @@ int Mlp::smooth_orders() const {
 
 std::vector<std::string> network_types() {
   std::vector<std::string> names;
-  for (const auto& entry : factories()) names.push_back(entry.first);
+  for (const auto& entry : factories())
+    names.push_back(entry.first);
   return names;
 }
 
 std::vector<std::string> init_names() {
   std::vector<std::string> names;
-  for (const auto& entry : initializers()) names.push_back(entry.first);
+  for (const auto& entry : initializers())
+    names.push_back(entry.first);
   return names;
 }
 
@@ -103,7 +109,8 @@ std::shared_ptr<Network> make_network(config::Reader& reader, int inputs, int ou
 
 int64_t parameter_count(const torch::nn::Module& module) {
   int64_t count = 0;
-  for (const auto& parameter : module.parameters()) count += parameter.numel();
+  for (const auto& parameter : module.parameters())
+    count += parameter.numel();
   return count;
 }
 

@@ -56,11 +56,13 @@ void RunDirectory::write_history(const std::vector<std::string>& term_names,
                                  const std::vector<train::HistoryRow>& rows) const {
   write_file_atomically(file("history.csv"), [&](std::ostream& out) {
     out << "step,stage,total";
-    for (const auto& name : term_names) out << "," << name;
+    for (const auto& name : term_names)
+      out << "," << name;
     out << ",elapsed_s\n" << std::setprecision(std::numeric_limits<double>::max_digits10);
     for (const auto& row : rows) {
       out << row.step << "," << row.stage << "," << row.total;
-      for (double value : row.terms) out << "," << value;
+      for (double value : row.terms)
+        out << "," << value;
       out << "," << row.elapsed_seconds << "\n";
     }
   });

@@ -3,8 +3,8 @@
 // renamed; an existing run directory is only replaced with --force, and only if it is one.
 #pragma once
 
-#include <nlohmann/json.hpp>
 #include <torch/torch.h>
+#include <nlohmann/json.hpp>
 
 #include <filesystem>
 #include <string>

@@ -26,7 +26,8 @@ std::vector<std::string> split_fields(const std::string& line) {
   std::vector<std::string> fields;
   std::stringstream stream(line);
   std::string field;
-  while (std::getline(stream, field, ',')) fields.push_back(trim(field));
+  while (std::getline(stream, field, ','))
+    fields.push_back(trim(field));
   if (!line.empty() && line.back() == ',') fields.push_back("");
   return fields;
 }
@@ -51,11 +52,12 @@ torch::Tensor CsvTable::select(const std::vector<std::string>& names,
     }
     indices.push_back(index);
   }
-  auto values = torch::empty({static_cast<int64_t>(rows.size()), static_cast<int64_t>(names.size())},
-                             torch::kFloat64);
+  auto values = torch::empty(
+      {static_cast<int64_t>(rows.size()), static_cast<int64_t>(names.size())}, torch::kFloat64);
   auto access = values.accessor<double, 2>();
   for (size_t r = 0; r < rows.size(); ++r) {
-    for (size_t c = 0; c < indices.size(); ++c) access[r][c] = rows[r][indices[c]];
+    for (size_t c = 0; c < indices.size(); ++c)
+      access[r][c] = rows[r][indices[c]];
   }
   return values;
 }
@@ -73,8 +75,9 @@ CsvTable read_csv(const std::filesystem::path& path) {
     const auto fields = split_fields(line);
     if (table.columns.empty()) {
       for (const auto& name : fields) {
-        if (name.empty()) throw InputError(source, "line " + std::to_string(line_number) +
-                                                       ": empty column name in the header");
+        if (name.empty())
+          throw InputError(
+              source, "line " + std::to_string(line_number) + ": empty column name in the header");
       }
       table.columns = fields;
       continue;
@@ -107,10 +110,12 @@ void write_csv(const std::filesystem::path& path, const std::vector<std::string>
   const auto table = values.detach().to(torch::kCPU, torch::kFloat64).contiguous();
   const auto access = table.accessor<double, 2>();
   write_file_atomically(path, [&](std::ostream& out) {
-    for (size_t c = 0; c < columns.size(); ++c) out << (c ? "," : "") << columns[c];
+    for (size_t c = 0; c < columns.size(); ++c)
+      out << (c ? "," : "") << columns[c];
     out << '\n' << std::setprecision(std::numeric_limits<double>::max_digits10);
     for (int64_t r = 0; r < table.size(0); ++r) {
-      for (int64_t c = 0; c < table.size(1); ++c) out << (c ? "," : "") << access[r][c];
+      for (int64_t c = 0; c < table.size(1); ++c)
+        out << (c ? "," : "") << access[r][c];
       out << '\n';
     }
   });

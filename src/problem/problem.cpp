@@ -16,8 +16,9 @@ using config::Reader;
 
 bool is_identifier(const std::string& name) {
   if (name.empty() || !std::isalpha(static_cast<unsigned char>(name[0]))) return false;
-  return std::all_of(name.begin(), name.end(),
-                     [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; });
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+  });
 }
 
 // Inputs, outputs and constants share one namespace with the expression language.
@@ -79,7 +80,8 @@ std::string read_point_set_name(Reader& reader, const std::map<std::string, torc
   const std::string name = reader.get<std::string>("points");
   if (!sets.count(name)) {
     std::vector<std::string> names;
-    for (const auto& entry : sets) names.push_back(entry.first);
+    for (const auto& entry : sets)
+      names.push_back(entry.first);
     reader.fail("points", "no point set named '" + name + "'" + did_you_mean(name, names) +
                               "; the sets are " + quoted_list(names, "and"));
   }
@@ -160,12 +162,15 @@ std::set<expr::Channel> Problem::channels_on(const std::string& name) const {
 
 int Problem::max_derivative_order() const {
   std::set<expr::Channel> channels;
-  for (const auto& term : losses) expr::collect_channels(*term.residual, channels);
+  for (const auto& term : losses)
+    expr::collect_channels(*term.residual, channels);
   for (const auto& set : evaluations) {
-    for (const auto& field : set.fields) expr::collect_channels(*field, channels);
+    for (const auto& field : set.fields)
+      expr::collect_channels(*field, channels);
   }
   int order = 0;
-  for (const auto& channel : channels) order = std::max(order, channel.order());
+  for (const auto& channel : channels)
+    order = std::max(order, channel.order());
   return order;
 }
 

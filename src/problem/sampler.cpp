@@ -58,7 +58,8 @@ std::vector<double> per_input(Reader& reader, const std::string& key, double fal
   if (reader.has(key) && reader.json(key).is_object()) {
     Reader values = reader.object(key);
     std::vector<double> result;
-    for (const auto& input : context.inputs) result.push_back(values.get_or(input, fallback));
+    for (const auto& input : context.inputs)
+      result.push_back(values.get_or(input, fallback));
     values.finish();
     return result;
   }
@@ -108,7 +109,8 @@ torch::Tensor sample_grid(Reader& reader, const SamplingContext& context) {
     per.finish();
   } else {
     const int count = reader.positive_int("count");
-    for (size_t i = 0; i < ranges.size(); ++i) counts[i] = ranges[i].fixed() ? 1 : count;
+    for (size_t i = 0; i < ranges.size(); ++i)
+      counts[i] = ranges[i].fixed() ? 1 : count;
   }
   std::vector<torch::Tensor> axes;
   for (size_t i = 0; i < ranges.size(); ++i) {
@@ -120,7 +122,8 @@ torch::Tensor sample_grid(Reader& reader, const SamplingContext& context) {
   }
   auto mesh = torch::meshgrid(axes, "ij");
   std::vector<torch::Tensor> columns;
-  for (auto& axis : mesh) columns.push_back(axis.reshape({-1}));
+  for (auto& axis : mesh)
+    columns.push_back(axis.reshape({-1}));
   return torch::stack(columns, 1);
 }
 
@@ -149,7 +152,8 @@ const std::map<std::string, SamplerFunction>& registry() {
 
 std::vector<std::string> sampler_names() {
   std::vector<std::string> names;
-  for (const auto& entry : registry()) names.push_back(entry.first);
+  for (const auto& entry : registry())
+    names.push_back(entry.first);
   return names;
 }
 

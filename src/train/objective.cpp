@@ -11,8 +11,10 @@ Objective::Objective(const problem::Problem& problem, model::Network& network,
     auto set = std::find_if(sets_.begin(), sets_.end(),
                             [&](const SetWork& work) { return work.name == term.points; });
     if (set == sets_.end()) {
-      sets_.push_back({term.points, problem.point_sets.at(term.points).to(options),
-                       problem.channels_on(term.points), {}});
+      sets_.push_back({term.points,
+                       problem.point_sets.at(term.points).to(options),
+                       problem.channels_on(term.points),
+                       {}});
       set = std::prev(sets_.end());
     }
     set->terms.push_back(t);
@@ -24,7 +26,8 @@ std::vector<torch::Tensor> Objective::residuals(bool for_training) {
   for (const auto& set : sets_) {
     const auto channels = engine_->compute(*network_, set.points, set.channels, for_training);
     const expr::EvalContext context{set.points, &channels};
-    for (size_t t : set.terms) result[t] = expr::evaluate(*problem_->losses[t].residual, context);
+    for (size_t t : set.terms)
+      result[t] = expr::evaluate(*problem_->losses[t].residual, context);
   }
   return result;
 }
@@ -58,7 +61,8 @@ std::vector<TermDiagnostics> Objective::diagnostics() {
 
 int64_t Objective::total_points() const {
   int64_t count = 0;
-  for (const auto& set : sets_) count += set.points.size(0);
+  for (const auto& set : sets_)
+    count += set.points.size(0);
   return count;
 }
 

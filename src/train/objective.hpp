@@ -20,8 +20,8 @@ struct LossValues {
 
 struct TermDiagnostics {
   std::string name;
-  double loss = 0;             // weight * mean(r^2)
-  double mean_square = 0;      // mean(r^2)
+  double loss = 0;         // weight * mean(r^2)
+  double mean_square = 0;  // mean(r^2)
   double max_abs_residual = 0;
   double mean_abs_residual = 0;
 };
@@ -29,8 +29,8 @@ struct TermDiagnostics {
 class Objective {
  public:
   // Point sets are moved to `options` (device, dtype) once, here.
-  Objective(const problem::Problem& problem, model::Network& network,
-            derivatives::Engine& engine, const torch::TensorOptions& options);
+  Objective(const problem::Problem& problem, model::Network& network, derivatives::Engine& engine,
+            const torch::TensorOptions& options);
 
   // The loss; differentiable for the weights when `for_training`.
   LossValues evaluate(bool for_training);

@@ -38,7 +38,8 @@ class LbfgsStage : public Stage {
   // calls, so chunks of `count` iterations continue one optimisation. It counts iterations in
   // its state; fewer than asked means a tolerance was met.
   int advance(int count, const LossAndGradient& closure) override {
-    auto& group_options = static_cast<torch::optim::LBFGSOptions&>(optimizer_.param_groups()[0].options());
+    auto& group_options =
+        static_cast<torch::optim::LBFGSOptions&>(optimizer_.param_groups()[0].options());
     group_options.max_iter(count);
     group_options.max_eval(count + count / 4);
     const int64_t before = iterations_so_far();
@@ -89,8 +90,8 @@ void read_lbfgs(Reader& reader, StageSpec& spec) {
 }
 
 const std::map<std::string, void (*)(Reader&, StageSpec&)>& readers() {
-  static const std::map<std::string, void (*)(Reader&, StageSpec&)> table = {
-      {"adam", read_adam}, {"lbfgs", read_lbfgs}};
+  static const std::map<std::string, void (*)(Reader&, StageSpec&)> table = {{"adam", read_adam},
+                                                                             {"lbfgs", read_lbfgs}};
   return table;
 }
 
@@ -98,7 +99,8 @@ const std::map<std::string, void (*)(Reader&, StageSpec&)>& readers() {
 
 std::vector<std::string> stage_types() {
   std::vector<std::string> names;
-  for (const auto& entry : readers()) names.push_back(entry.first);
+  for (const auto& entry : readers())
+    names.push_back(entry.first);
   return names;
 }
 

@@ -27,7 +27,8 @@ HistoryRow Trainer::record(const std::string& stage, const LossValues& values) {
   row.step = step_;
   row.stage = stage;
   row.total = values.total.item<double>();
-  for (const auto& term : values.terms) row.terms.push_back(term.item<double>());
+  for (const auto& term : values.terms)
+    row.terms.push_back(term.item<double>());
   row.elapsed_seconds = elapsed_;
   return row;
 }
@@ -38,7 +39,8 @@ void Trainer::log_progress(const StageSpec& spec, int done, const HistoryRow& ro
   line << spec.type << " " << done << "/" << spec.iterations << "  loss " << row.total;
   const auto& terms = objective_.problem().losses;
   if (terms.size() > 1) {
-    for (size_t t = 0; t < terms.size(); ++t) line << "  " << terms[t].name << " " << row.terms[t];
+    for (size_t t = 0; t < terms.size(); ++t)
+      line << "  " << terms[t].name << " " << row.terms[t];
   }
   line.precision(3);
   line << "  " << std::fixed << ms_per_step << " ms/step";

@@ -10,11 +10,11 @@ namespace pinn {
 // Exit codes, documented in the README.
 enum ExitCode : int {
   kExitOk = 0,
-  kExitInternal = 1,      // a bug or an unexpected library failure
-  kExitBadInput = 2,      // config, command line, data files, existing run directory
-  kExitDevice = 3,        // the requested device is not available
+  kExitInternal = 1,        // a bug or an unexpected library failure
+  kExitBadInput = 2,        // config, command line, data files, existing run directory
+  kExitDevice = 3,          // the requested device is not available
   kExitTrainingFailed = 4,  // the loss became NaN or infinite
-  kExitOutputFailed = 5,  // the run directory could not be written
+  kExitOutputFailed = 5,    // the run directory could not be written
 };
 
 // A problem with what the user gave us. `where` names the file and JSON path, e.g.

@@ -7,7 +7,8 @@ namespace pinn {
 
 int edit_distance(const std::string& a, const std::string& b) {
   std::vector<int> previous(b.size() + 1), current(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) previous[j] = static_cast<int>(j);
+  for (size_t j = 0; j <= b.size(); ++j)
+    previous[j] = static_cast<int>(j);
   for (size_t i = 1; i <= a.size(); ++i) {
     current[0] = static_cast<int>(i);
     for (size_t j = 1; j <= b.size(); ++j) {

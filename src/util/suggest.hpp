@@ -16,6 +16,7 @@ std::string closest_match(const std::string& word, const std::vector<std::string
 std::string did_you_mean(const std::string& word, const std::vector<std::string>& candidates);
 
 // "'a', 'b' or 'c'"
-std::string quoted_list(const std::vector<std::string>& items, const std::string& last_joiner = "or");
+std::string quoted_list(const std::vector<std::string>& items,
+                        const std::string& last_joiner = "or");
 
 }  // namespace pinn

@@ -124,7 +124,9 @@ TEST_F(ReaderTest, DefaultsAreWrittenBack) {
 }
 
 TEST_F(ReaderTest, ChoicesSuggestTheClosest) {
-  EXPECT_EQ(error_of([&] { reader.choice("name", {"xy", "abc"}); }),
+  EXPECT_EQ(error_of([&] {
+              reader.choice("name", {"xy", "abc"});
+            }),
             "f.json: /name: expected one of 'xy' or 'abc', found 'x' (did you mean 'xy'?)");
 }
 

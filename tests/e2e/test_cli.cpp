@@ -1,0 +1,360 @@
+// End-to-end tests: run the pinn-train binary on configs and check exit codes, messages and
+// the files of the run directory.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+namespace {
+
+namespace fs = std::filesystem;
+using Json = nlohmann::ordered_json;
+
+struct Result {
+  int code = -1;
+  std::string output;  // stdout and stderr together
+};
+
+Result run_command(const std::string& command) {
+  Result result;
+  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
+  if (!pipe) return result;
+  std::array<char, 4096> buffer{};
+  while (fgets(buffer.data(), buffer.size(), pipe))
+    result.output += buffer.data();
+  const int status = pclose(pipe);
+  result.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return result;
+}
+
+std::string quote(const std::string& text) {
+  return "'" + text + "'";
+}
+
+Result pinn_train(const std::string& arguments) {
+  return run_command(std::string(PINN_TRAIN_BIN) + " " + arguments);
+}
+
+std::string source(const std::string& relative) {
+  return std::string(PINN_SOURCE_DIR) + "/" + relative;
+}
+
+Json read_json(const fs::path& path) {
+  return Json::parse(std::ifstream(path));
+}
+
+// Rows of a CSV as maps from column name to value.
+std::vector<std::map<std::string, double>> read_csv(const fs::path& path) {
+  std::ifstream in(path);
+  std::string line;
+  std::getline(in, line);
+  std::vector<std::string> columns;
+  std::stringstream header(line);
+  for (std::string name; std::getline(header, name, ',');)
+    columns.push_back(name);
+  std::vector<std::map<std::string, double>> rows;
+  while (std::getline(in, line)) {
+    std::stringstream fields(line);
+    std::map<std::string, double> row;
+    std::string field;
+    for (const auto& name : columns) {
+      std::getline(fields, field, ',');
+      row[name] = std::strtod(field.c_str(), nullptr);
+    }
+    rows.push_back(row);
+  }
+  return rows;
+}
+
+class CliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    directory_ = fs::temp_directory_path() /
+                 (std::string("pinn_e2e_") + info->test_suite_name() + "_" + info->name());
+    fs::remove_all(directory_);
+    fs::create_directories(directory_);
+  }
+  void TearDown() override {
+    if (!HasFailure()) fs::remove_all(directory_);
+  }
+
+  // Writes the seed config with `edit` applied and returns its path.
+  std::string seed_config_with(const std::function<void(Json&)>& edit,
+                               const std::string& name = "config.json") {
+    Json config = read_json(source("configs/seed_dx_squared.json"));
+    edit(config);
+    const auto path = directory_ / name;
+    std::ofstream(path) << config.dump(2);
+    return path.string();
+  }
+
+  fs::path directory_;
+};
+
+// --- the seed example -----------------------------------------------------------------------
+
+void expect_seed_run_solves_the_problem(const fs::path& run) {
+  for (const char* file :
+       {"config.json", "model.pt", "history.csv", "summary.json", "predictions_line_y_plus1.csv",
+        "predictions_line_y_minus1.csv", "predictions_grid.csv"}) {
+    EXPECT_TRUE(fs::exists(run / file)) << file;
+  }
+  const Json summary = read_json(run / "summary.json");
+  EXPECT_EQ(summary["status"], "completed");
+  EXPECT_LE(summary["losses"]["dx_squared"]["max_abs_residual"].get<double>(), 1e-4);
+  EXPECT_GT(summary["wall_time_s"].get<double>(), 0.0);
+  EXPECT_GT(summary["points_per_second"].get<double>(), 0.0);
+  EXPECT_EQ(summary["dtype"], "float64");
+  EXPECT_EQ(summary["device"], "cpu");
+  for (const char* line : {"predictions_line_y_plus1.csv", "predictions_line_y_minus1.csv"}) {
+    double low = 1e300, high = -1e300;
+    for (const auto& row : read_csv(run / line)) {
+      if (row.at("x") < -2 || row.at("x") > 2) continue;
+      low = std::min(low, row.at("u"));
+      high = std::max(high, row.at("u"));
+      EXPECT_LE(std::abs(row.at("u_x")), 1e-2);
+    }
+    EXPECT_LE(high - low, 1e-2) << line;
+  }
+}
+
+TEST_F(CliTest, SeedExampleTrainsToAConstantAlongX) {
+  const auto run = directory_ / "run";
+  const Result result =
+      pinn_train(source("configs/seed_dx_squared.json") + " --output " + quote(run.string()));
+  ASSERT_EQ(result.code, 0) << result.output;
+  expect_seed_run_solves_the_problem(run);
+
+  // The resolved config holds the defaults and the CLI's choices.
+  const Json config = read_json(run / "config.json");
+  EXPECT_EQ(config["network"]["init"], "xavier_normal");
+  EXPECT_EQ(config["output"], run.string());
+  EXPECT_EQ(config["derivatives"], "autograd");
+
+  // The history: a header naming the terms, then one row per log point, steps increasing.
+  std::ifstream history(run / "history.csv");
+  std::string header;
+  std::getline(history, header);
+  EXPECT_EQ(header, "step,stage,total,dx_squared,elapsed_s");
+  const auto rows = read_csv(run / "history.csv");
+  ASSERT_GE(rows.size(), 2u);
+  EXPECT_EQ(rows.front().at("step"), 0);
+  EXPECT_LT(rows.back().at("total"), rows.front().at("total"));
+}
+
+TEST_F(CliTest, DirectionalDerivativeConfigSolvesTheSameProblem) {
+  const auto run = directory_ / "run";
+  const Result result = pinn_train("train " + source("configs/seed_dx_squared_dir.json") +
+                                   " --output " + quote(run.string()));
+  ASSERT_EQ(result.code, 0) << result.output;
+  expect_seed_run_solves_the_problem(run);
+}
+
+TEST_F(CliTest, EnginesGiveTheSameTraining) {
+  std::vector<double> finals;
+  for (const std::string engine : {"autograd", "forward"}) {
+    const auto run = directory_ / engine;
+    const Result result =
+        pinn_train(source("configs/seed_dx_squared.json") + " -q --set derivatives=" + engine +
+                   " --set training[0].iterations=20 --output " + quote(run.string()));
+    ASSERT_EQ(result.code, 0) << result.output;
+    EXPECT_EQ(read_json(run / "summary.json")["engine"], engine);
+    finals.push_back(read_json(run / "summary.json")["final_loss"].get<double>());
+  }
+  EXPECT_NEAR(finals[0], finals[1], 1e-8 * std::abs(finals[0]) + 1e-300);
+}
+
+TEST_F(CliTest, PlainPytorchReproducesThePredictions) {
+  if (run_command("/usr/bin/python3 -c 'import torch'").code != 0) {
+    GTEST_SKIP() << "python3-torch is not installed (scripts/setup.sh installs it)";
+  }
+  const auto run = directory_ / "run";
+  ASSERT_EQ(
+      pinn_train(source("configs/seed_dx_squared.json") + " -q --output " + quote(run.string()))
+          .code,
+      0);
+  for (const char* file : {"predictions_grid.csv", "predictions_line_y_plus1.csv"}) {
+    const Result check = run_command("/usr/bin/python3 " + source("scripts/predict.py") + " " +
+                                     quote((run / "model.pt").string()) + " --points " +
+                                     quote((run / file).string()) + " --check");
+    EXPECT_EQ(check.code, 0) << check.output;
+    EXPECT_NE(check.output.find("reproduces"), std::string::npos) << check.output;
+  }
+}
+
+// --- commands and options -------------------------------------------------------------------
+
+TEST_F(CliTest, ValidateChecksWithoutTraining) {
+  const auto run = directory_ / "run";
+  const Result result = pinn_train("validate " + source("configs/seed_dx_squared.json") +
+                                   " --output " + quote(run.string()));
+  EXPECT_EQ(result.code, 0) << result.output;
+  EXPECT_NE(result.output.find("valid"), std::string::npos);
+  EXPECT_FALSE(fs::exists(run));
+}
+
+TEST_F(CliTest, ExistingRunDirectoryNeedsForce) {
+  const auto run = directory_ / "run";
+  const std::string command = source("configs/seed_dx_squared.json") +
+                              " -q --set training[0].iterations=5 --output " + quote(run.string());
+  ASSERT_EQ(pinn_train(command).code, 0);
+  const auto before = fs::last_write_time(run / "summary.json");
+  const Result again = pinn_train(command);
+  EXPECT_EQ(again.code, 2);
+  EXPECT_NE(again.output.find("already exists"), std::string::npos) << again.output;
+  EXPECT_EQ(fs::last_write_time(run / "summary.json"), before);
+  EXPECT_EQ(pinn_train(command + " --force").code, 0);
+}
+
+TEST_F(CliTest, OverridesAndSeedAreAppliedAndRecorded) {
+  const auto run = directory_ / "run";
+  const Result result = pinn_train(source("configs/seed_dx_squared.json") +
+                                   " -q --seed 5 --set network.hidden=[8,8] --set "
+                                   "network.activation=tanh --set training[0].iterations=5 "
+                                   "--output " +
+                                   quote(run.string()));
+  ASSERT_EQ(result.code, 0) << result.output;
+  const Json config = read_json(run / "config.json");
+  EXPECT_EQ(config["seed"], 5);
+  EXPECT_EQ(config["network"]["hidden"], Json::parse("[8,8]"));
+  EXPECT_EQ(config["network"]["activation"], "tanh");
+  EXPECT_EQ(read_json(run / "summary.json")["parameters"], 2 * 8 + 8 + 8 * 8 + 8 + 8 + 1);
+}
+
+TEST_F(CliTest, HelpAndVersion) {
+  const Result help = pinn_train("--help");
+  EXPECT_EQ(help.code, 0);
+  EXPECT_NE(help.output.find("validate"), std::string::npos);
+  EXPECT_NE(help.output.find("--set"), std::string::npos);
+  const Result version = pinn_train("--version");
+  EXPECT_EQ(version.code, 0);
+  EXPECT_NE(version.output.find("pinn-train 0."), std::string::npos);
+  EXPECT_NE(version.output.find("LibTorch"), std::string::npos);
+}
+
+// --- bad input: exit 2, one clear message naming the file and path, never a stack trace -----
+
+void expect_clean_failure(const Result& result, int code, const std::vector<std::string>& parts) {
+  EXPECT_EQ(result.code, code) << result.output;
+  for (const auto& part : parts) {
+    EXPECT_NE(result.output.find(part), std::string::npos) << "missing '" << part << "' in:\n"
+                                                           << result.output;
+  }
+  for (const char* trace : {"terminate called", "Exception raised from", "frame #", "Aborted"}) {
+    EXPECT_EQ(result.output.find(trace), std::string::npos) << result.output;
+  }
+}
+
+TEST_F(CliTest, MissingConfigFile) {
+  expect_clean_failure(pinn_train(quote((directory_ / "nope.json").string())), 2,
+                       {"nope.json", "file not found"});
+}
+
+TEST_F(CliTest, InvalidJsonGivesLineAndColumn) {
+  const auto path = directory_ / "broken.json";
+  std::ofstream(path) << "{\n  \"inputs\": [\"x\"],\n  \"outputs\": [\"u\"\n}\n";
+  expect_clean_failure(pinn_train(quote(path.string())), 2,
+                       {"broken.json", "invalid JSON at line 4, column 1"});
+}
+
+TEST_F(CliTest, UnknownKeySuggestsTheClosest) {
+  const auto config = seed_config_with([](Json& c) { c["network"]["activaton"] = "tanh"; });
+  expect_clean_failure(
+      pinn_train(quote(config)), 2,
+      {"config.json: /network/activaton", "unknown key 'activaton'", "did you mean 'activation'?"});
+  const auto top = seed_config_with([](Json& c) { c["trainig"] = Json::array(); });
+  expect_clean_failure(pinn_train(quote(top)), 2, {"/trainig", "did you mean 'training'?"});
+}
+
+TEST_F(CliTest, WrongType) {
+  const auto config = seed_config_with([](Json& c) { c["network"]["hidden"] = "20"; });
+  expect_clean_failure(
+      pinn_train(quote(config)), 2,
+      {"config.json: /network/hidden", "expected a list of integers", "found a string (\"20\")"});
+}
+
+TEST_F(CliTest, NegativeCount) {
+  const auto config = seed_config_with([](Json& c) { c["points"]["samples"]["count"] = -100; });
+  expect_clean_failure(pinn_train(quote(config)), 2,
+                       {"/points/samples/count", "expected a positive integer, found -100"});
+}
+
+TEST_F(CliTest, UnknownNameInExpressionWithColumn) {
+  const auto config = seed_config_with([](Json& c) { c["losses"][0]["residual"] = "u_x + uu"; });
+  expect_clean_failure(
+      pinn_train(quote(config)), 2,
+      {"/losses/0/residual", "column 7", "unknown name 'uu'", "did you mean 'u'?"});
+}
+
+TEST_F(CliTest, UnknownFunctionInExpressionWithColumn) {
+  const auto config = seed_config_with([](Json& c) { c["losses"][0]["residual"] = "sinn(u_x)"; });
+  expect_clean_failure(pinn_train(quote(config)), 2,
+                       {"/losses/0/residual", "column 1", "unknown function 'sinn'"});
+}
+
+TEST_F(CliTest, DerivativeWithRespectToANonInput) {
+  const auto config =
+      seed_config_with([](Json& c) { c["losses"][0]["residual"] = "d(u, x) + d(u, u)"; });
+  expect_clean_failure(pinn_train(quote(config)), 2,
+                       {"/losses/0/residual", "column 16", "not an input"});
+}
+
+TEST_F(CliTest, DerivativeOfSomethingThatIsNotAnOutput) {
+  const auto config =
+      seed_config_with([](Json& c) { c["losses"][0]["residual"] = "d(sin(u), x)"; });
+  expect_clean_failure(pinn_train(quote(config)), 2,
+                       {"/losses/0/residual", "column 3", "not an output"});
+}
+
+TEST_F(CliTest, EmptyPointSet) {
+  std::ofstream(directory_ / "empty.csv") << "x,y\n";
+  const auto config = seed_config_with([](Json& c) {
+    c["points"]["samples"] = {{"sampler", "file"}, {"path", "empty.csv"}};
+  });
+  expect_clean_failure(pinn_train(quote(config)), 2,
+                       {"/points/samples/path", "empty.csv", "no data rows"});
+}
+
+TEST_F(CliTest, UnreadableCsv) {
+  std::ofstream(directory_ / "bad.csv") << "x,y\n1,2\n3,oops\n";
+  const auto config = seed_config_with([](Json& c) {
+    c["points"]["samples"] = {{"sampler", "file"}, {"path", "bad.csv"}};
+  });
+  expect_clean_failure(pinn_train(quote(config)), 2,
+                       {"bad.csv", "line 3, column 'y': expected a number, found 'oops'"});
+  const auto missing = seed_config_with(
+      [](Json& c) {
+        c["points"]["samples"] = {{"sampler", "file"}, {"path", "absent.csv"}};
+      },
+      "missing.json");
+  expect_clean_failure(pinn_train(quote(missing)), 2, {"absent.csv", "file not found"});
+}
+
+TEST_F(CliTest, BadOverride) {
+  expect_clean_failure(
+      pinn_train(source("configs/seed_dx_squared.json") + " --set training[0].lr=fast"), 2,
+      {"--set training[0].lr=fast", "/training/0/lr", "expected a number"});
+  expect_clean_failure(pinn_train(source("configs/seed_dx_squared.json") + " --set netwrk.x=1"), 2,
+                       {"--set netwrk.x=1", "does not exist"});
+}
+
+TEST_F(CliTest, BadCommandLine) {
+  expect_clean_failure(pinn_train(source("configs/seed_dx_squared.json") + " --no-such-option"), 2,
+                       {"--no-such-option"});
+  expect_clean_failure(pinn_train(""), 2, {"no config given"});
+}
+
+TEST_F(CliTest, UnavailableDeviceExitsThree) {
+  const Result result =
+      pinn_train("validate " + source("configs/seed_dx_squared.json") + " --device cuda");
+  if (result.code == 0) GTEST_SKIP() << "CUDA is available here";
+  expect_clean_failure(result, 3, {"device 'cuda'", "--device cpu"});
+}
+
+}  // namespace

@@ -1,0 +1,111 @@
+// Unit tests of train/: stage reading, the objective's arithmetic, Adam and L-BFGS progress,
+// and L-BFGS stopping on its tolerance.
+#include <gtest/gtest.h>
+
+#include "config/reader.hpp"
+#include "derivatives/engine.hpp"
+#include "problem/problem.hpp"
+#include "train/objective.hpp"
+#include "train/trainer.hpp"
+#include "util/errors.hpp"
+
+namespace pinn::train {
+namespace {
+
+using config::Document;
+using config::Json;
+using config::Pointer;
+using config::Reader;
+
+struct Fixture {
+  Document document;
+  problem::Problem problem;
+  std::shared_ptr<model::Network> network;
+  std::vector<StageSpec> stages;
+};
+
+// u(x) with u_x = cos(x) on [0, 1] and u(0) = 0: the solution is sin(x).
+std::unique_ptr<Fixture> make_fixture(const std::string& training) {
+  auto f = std::make_unique<Fixture>();
+  f->document = Document::from_json(Json::parse(R"json({
+    "inputs": ["x"], "outputs": ["u"],
+    "points": {"inner": {"sampler": "grid", "bounds": {"x": [0, 1]}, "count": 32},
+               "origin": {"sampler": "grid", "bounds": {"x": 0}, "count": 1}},
+    "losses": [{"name": "ode", "points": "inner", "residual": "u_x - cos(x)"},
+               {"name": "start", "points": "origin", "residual": "u", "weight": 10}],
+    "network": {"hidden": [16], "activation": "tanh"},
+    "training": )json" + training + "}"),
+                                    "t.json");
+  Reader top(f->document, Pointer());
+  f->problem = problem::read_problem(top, ".", 0);
+  torch::manual_seed(0);
+  Reader network = top.object("network");
+  f->network = model::make_network(network, 1, 1);
+  f->network->to(torch::kFloat64);
+  f->stages = read_stages(top);
+  return f;
+}
+
+TEST(Stages, ReadDefaultsAndRejectBadOptions) {
+  auto f = make_fixture(R"([{"type": "adam", "iterations": 10}, {"type": "lbfgs"}])");
+  ASSERT_EQ(f->stages.size(), 2u);
+  EXPECT_DOUBLE_EQ(f->stages[0].adam.lr, 1e-3);
+  EXPECT_EQ(f->stages[1].iterations, 1000);
+  EXPECT_EQ(f->stages[1].lbfgs.line_search, "strong_wolfe");
+  EXPECT_EQ(f->document.root()["training"][1]["history"], 100);
+  EXPECT_THROW(make_fixture(R"([{"type": "sgd"}])"), InputError);
+  EXPECT_THROW(make_fixture(R"([{"type": "adam", "betas": [0.9]}])"), InputError);
+  EXPECT_THROW(make_fixture(R"([])"), InputError);
+}
+
+TEST(Objective, IsTheWeightedSumOfMeanSquares) {
+  auto f = make_fixture(R"([{"type": "adam"}])");
+  auto engine = derivatives::make_engine("autograd");
+  Objective objective(f->problem, *f->network, *engine, torch::dtype(torch::kFloat64));
+  const auto values = objective.evaluate(false);
+  // Recompute by hand: u_x - cos(x) on the grid, and 10 * u(0)^2.
+  auto x = torch::linspace(0, 1, 32, torch::kFloat64).unsqueeze(1).requires_grad_(true);
+  auto u = f->network->forward(x);
+  auto ux = torch::autograd::grad({u.sum()}, {x})[0];
+  const double ode = (ux.squeeze(1) - torch::cos(x.squeeze(1))).square().mean().item<double>();
+  const double start =
+      10 * f->network->forward(torch::zeros({1, 1}, torch::kFloat64)).square().item<double>();
+  EXPECT_NEAR(values.terms[0].item<double>(), ode, 1e-14);
+  EXPECT_NEAR(values.terms[1].item<double>(), start, 1e-14);
+  EXPECT_NEAR(values.total.item<double>(), ode + start, 1e-14);
+  const auto diagnostics = objective.diagnostics();
+  EXPECT_NEAR(diagnostics[1].max_abs_residual, std::sqrt(start / 10), 1e-14);
+  EXPECT_EQ(objective.total_points(), 33);
+}
+
+TEST(Trainer, AdamThenLbfgsSolvesTheOde) {
+  auto f = make_fixture(R"([{"type": "adam", "iterations": 200, "lr": 0.01, "log_every": 50},
+                           {"type": "lbfgs", "iterations": 300, "log_every": 100}])");
+  auto engine = derivatives::make_engine("forward");
+  Objective objective(f->problem, *f->network, *engine, torch::dtype(torch::kFloat64));
+  Trainer trainer(objective, *f->network, f->stages);
+  const auto report = trainer.run();
+  ASSERT_EQ(report.stages.size(), 2u);
+  EXPECT_EQ(report.stages[0].iterations, 200);
+  EXPECT_GE(report.history.size(), 6u);  // initial + 4 Adam rows + at least one L-BFGS row
+  EXPECT_EQ(report.history[4].step, 200);
+  EXPECT_LT(report.history.back().total, 1e-3 * report.history.front().total);
+  const auto x = torch::linspace(0, 1, 11, torch::kFloat64).unsqueeze(1);
+  const double error = (f->network->forward(x) - torch::sin(x)).abs().max().item<double>();
+  EXPECT_LT(error, 1e-3);
+}
+
+TEST(Trainer, LbfgsStopsEarlyOnItsTolerance) {
+  auto f = make_fixture(
+      R"([{"type": "lbfgs", "iterations": 5000, "tolerance_grad": 1e-5, "log_every": 100}])");
+  auto engine = derivatives::make_engine("autograd");
+  Objective objective(f->problem, *f->network, *engine, torch::dtype(torch::kFloat64));
+  Trainer trainer(objective, *f->network, f->stages);
+  const auto report = trainer.run();
+  EXPECT_TRUE(report.stages[0].converged);
+  EXPECT_LT(report.stages[0].iterations, 5000);
+  EXPECT_EQ(report.steps, report.stages[0].iterations);
+}
+
+}  // namespace
+}  // namespace pinn::train
