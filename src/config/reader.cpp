@@ -18,6 +18,11 @@ namespace {
 }  // namespace
 
 template <>
+Json convert<Json>(const Json& value, const std::string&) {
+  return value;
+}
+
+template <>
 double convert<double>(const Json& value, const std::string& where) {
   if (!value.is_number()) expected(where, "a number", value);
   return value.get<double>();

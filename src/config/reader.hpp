@@ -67,6 +67,8 @@ class Reader {
 template <typename T>
 T convert(const Json& value, const std::string& where);
 template <>
+Json convert<Json>(const Json& value, const std::string& where);  // any JSON value, as is
+template <>
 double convert<double>(const Json& value, const std::string& where);
 template <>
 int convert<int>(const Json& value, const std::string& where);

@@ -15,9 +15,7 @@ struct Channel {
   bool operator<(const Channel& other) const {
     return output != other.output ? output < other.output : wrt < other.wrt;
   }
-  bool operator==(const Channel& other) const {
-    return output == other.output && wrt == other.wrt;
-  }
+  bool operator==(const Channel& other) const { return output == other.output && wrt == other.wrt; }
 };
 
 // A channel differentiated once more along input `input` (kept sorted: partials commute).

@@ -18,9 +18,9 @@ namespace pinn::expr {
 
 // The names an expression may use.
 struct Symbols {
-  std::vector<std::string> inputs;            // e.g. {"x", "y"}
-  std::vector<std::string> outputs;           // e.g. {"u"}
-  std::map<std::string, double> constants;    // e.g. {"nu": 0.01}; "pi" is always defined
+  std::vector<std::string> inputs;          // e.g. {"x", "y"}
+  std::vector<std::string> outputs;         // e.g. {"u"}
+  std::map<std::string, double> constants;  // e.g. {"nu": 0.01}; "pi" is always defined
 };
 
 // A syntax or name error at a 1-based column of the expression text.
@@ -57,7 +57,7 @@ void collect_channels(const Node& node, std::set<Channel>& channels);
 
 // What evaluation reads: the input columns and the channels computed by a derivative engine.
 struct EvalContext {
-  torch::Tensor inputs;                       // N x d
+  torch::Tensor inputs;                                        // N x d
   const std::map<Channel, torch::Tensor>* channels = nullptr;  // each of shape N
 };
 

@@ -6,7 +6,7 @@
 
 namespace pinn {
 
-// Edit distance between two strings (insertions, deletions, substitutions).
+// Edit distance between two strings (insertions, deletions, substitutions, neighbour swaps).
 int edit_distance(const std::string& a, const std::string& b);
 
 // The closest candidate when it is close enough to be a plausible typo, else "".

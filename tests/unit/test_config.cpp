@@ -31,6 +31,7 @@ std::string error_of(F&& f) {
 TEST(Suggest, EditDistanceAndClosestMatch) {
   EXPECT_EQ(edit_distance("kitten", "sitting"), 3);
   EXPECT_EQ(edit_distance("", "abc"), 3);
+  EXPECT_EQ(edit_distance("tahn", "tanh"), 1);
   EXPECT_EQ(closest_match("trainig", {"training", "points", "losses"}), "training");
   EXPECT_EQ(closest_match("zzz", {"training", "points"}), "");
   EXPECT_EQ(did_you_mean("lr", {"lr2", "betas"}), " (did you mean 'lr2'?)");
@@ -79,7 +80,7 @@ TEST(Document, OverridesParseJsonAndRecordTheirOrigin) {
   // A parent that does not exist is reported, not created.
   EXPECT_NE(error_of([&] { document.apply_override("netwrk.hidden=[1]"); }).find("does not exist"),
             std::string::npos);
-  EXPECT_NE(error_of([&] { document.apply_override("training[5].lr=1"); }).find("outside the list"),
+  EXPECT_NE(error_of([&] { document.apply_override("training[5]={}"); }).find("outside the list"),
             std::string::npos);
   EXPECT_NE(error_of([&] { document.apply_override("nonsense"); }).find("KEY=VALUE"),
             std::string::npos);

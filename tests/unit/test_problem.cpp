@@ -179,7 +179,7 @@ TEST(Problem, BadInputNamesThePathAndColumn) {
   };
   EXPECT_NE(error_of([&] {
               read(with("u*u_x", "u*uu_x"));
-            }).find("p.json: /losses/0/residual: column 7: unknown name 'uu_x'"),
+            }).find("p.json: /losses/0/residual: column 9: unknown name 'uu_x'"),
             std::string::npos);
   EXPECT_NE(error_of([&] {
               read(with("\"points\": \"inner\", \"residual\": \"u\"",

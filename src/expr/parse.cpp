@@ -1,0 +1,414 @@
+// The expression parser: a lexer and a recursive-descent parser that resolves names and derivative
+// operators (u_x, d(), dir(), lap()) into channels, folds constants, and reports the column of
+// the first problem.
+//
+//   sum     := product (('+' | '-') product)*
+//   product := unary (('*' | '/') unary)*
+//   unary   := ('-' | '+') unary | power
+//   power   := primary ('^' unary)?          right associative, binds tighter than unary minus
+//   primary := number | name | name '(' arguments ')' | '(' sum ')'
+#include <cctype>
+#include <cmath>
+#include <cstdlib>
+#include <optional>
+
+#include "expr/expression.hpp"
+#include "expr/functions.hpp"
+#include "util/suggest.hpp"
+
+namespace pinn::expr {
+
+namespace {
+
+struct Token {
+  enum class Kind { Number, Name, Symbol, End };
+  Kind kind = Kind::End;
+  std::string text;
+  double number = 0;
+  int column = 0;  // 1-based
+};
+
+std::string describe(const Token& token) {
+  switch (token.kind) {
+    case Token::Kind::End:
+      return "end of expression";
+    case Token::Kind::Number:
+      return "number " + token.text;
+    default:
+      return "'" + token.text + "'";
+  }
+}
+
+std::vector<Token> tokenize(const std::string& text) {
+  std::vector<Token> tokens;
+  size_t i = 0;
+  while (i < text.size()) {
+    const char c = text[i];
+    const int column = static_cast<int>(i) + 1;
+    if (std::isspace(static_cast<unsigned char>(c))) {
+      ++i;
+    } else if (std::isdigit(static_cast<unsigned char>(c)) ||
+               (c == '.' && i + 1 < text.size() &&
+                std::isdigit(static_cast<unsigned char>(text[i + 1])))) {
+      char* end = nullptr;
+      const double value = std::strtod(text.c_str() + i, &end);
+      const size_t length = static_cast<size_t>(end - (text.c_str() + i));
+      tokens.push_back({Token::Kind::Number, text.substr(i, length), value, column});
+      i += length;
+    } else if (std::isalpha(static_cast<unsigned char>(c)) || c == '_') {
+      size_t j = i;
+      while (j < text.size() &&
+             (std::isalnum(static_cast<unsigned char>(text[j])) || text[j] == '_')) {
+        ++j;
+      }
+      tokens.push_back({Token::Kind::Name, text.substr(i, j - i), 0, column});
+      i = j;
+    } else if (std::string("+-*/^()[],").find(c) != std::string::npos) {
+      tokens.push_back({Token::Kind::Symbol, std::string(1, c), 0, column});
+      ++i;
+    } else {
+      throw ParseError(column, "unexpected character '" + std::string(1, c) + "'");
+    }
+  }
+  tokens.push_back({Token::Kind::End, "", 0, static_cast<int>(text.size()) + 1});
+  return tokens;
+}
+
+NodePtr number(double value, int column) {
+  auto node = std::make_shared<Node>();
+  node->kind = Node::Kind::Number;
+  node->number = value;
+  node->column = column;
+  return node;
+}
+
+NodePtr channel_node(const Channel& channel, int column) {
+  auto node = std::make_shared<Node>();
+  node->kind = Node::Kind::Channel;
+  node->channel = channel;
+  node->column = column;
+  return node;
+}
+
+bool is_number(const NodePtr& node, double value) {
+  return node->kind == Node::Kind::Number && node->number == value;
+}
+
+// Builders fold operations on numbers, so evaluation never recomputes constants.
+NodePtr binary(char op, NodePtr left, NodePtr right, int column) {
+  if (left->kind == Node::Kind::Number && right->kind == Node::Kind::Number) {
+    const double a = left->number, b = right->number;
+    switch (op) {
+      case '+':
+        return number(a + b, column);
+      case '-':
+        return number(a - b, column);
+      case '*':
+        return number(a * b, column);
+      case '/':
+        return number(a / b, column);
+      default:
+        return number(std::pow(a, b), column);
+    }
+  }
+  auto node = std::make_shared<Node>();
+  node->kind = Node::Kind::Binary;
+  node->op = op;
+  node->args = {std::move(left), std::move(right)};
+  node->column = column;
+  return node;
+}
+
+NodePtr negate(NodePtr operand, int column) {
+  if (operand->kind == Node::Kind::Number) return number(-operand->number, column);
+  auto node = std::make_shared<Node>();
+  node->kind = Node::Kind::Negate;
+  node->args = {std::move(operand)};
+  node->column = column;
+  return node;
+}
+
+NodePtr call(const std::string& function, NodePtr argument, int column) {
+  if (argument->kind == Node::Kind::Number) {
+    return number(apply_function(function, argument->number), column);
+  }
+  auto node = std::make_shared<Node>();
+  node->kind = Node::Kind::Call;
+  node->function = function;
+  node->args = {std::move(argument)};
+  node->column = column;
+  return node;
+}
+
+NodePtr sum(const std::vector<NodePtr>& terms, int column) {
+  if (terms.empty()) return number(0.0, column);
+  NodePtr total = terms.front();
+  for (size_t i = 1; i < terms.size(); ++i)
+    total = binary('+', total, terms[i], column);
+  return total;
+}
+
+int index_of(const std::vector<std::string>& names, const std::string& name) {
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (names[i] == name) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+class Parser {
+ public:
+  Parser(const std::string& text, const Symbols& symbols)
+      : text_(text), symbols_(symbols), tokens_(tokenize(text)) {}
+
+  NodePtr parse() {
+    if (peek().kind == Token::Kind::End) throw ParseError(1, "empty expression");
+    NodePtr root = parse_sum();
+    if (peek().kind != Token::Kind::End) {
+      throw ParseError(peek().column,
+                       "unexpected " + describe(peek()) + " after the end of the expression");
+    }
+    return root;
+  }
+
+ private:
+  const Token& peek() const { return tokens_[position_]; }
+  const Token& next() { return tokens_[position_++]; }
+  bool at(const char* symbol) const {
+    return peek().kind == Token::Kind::Symbol && peek().text == symbol;
+  }
+  void expect(const char* symbol) {
+    if (!at(symbol)) {
+      throw ParseError(peek().column,
+                       std::string("expected '") + symbol + "' but found " + describe(peek()));
+    }
+    ++position_;
+  }
+
+  NodePtr parse_sum() {
+    NodePtr left = parse_product();
+    while (at("+") || at("-")) {
+      const Token& op = next();
+      left = binary(op.text[0], left, parse_product(), op.column);
+    }
+    return left;
+  }
+
+  NodePtr parse_product() {
+    NodePtr left = parse_unary();
+    while (at("*") || at("/")) {
+      const Token& op = next();
+      left = binary(op.text[0], left, parse_unary(), op.column);
+    }
+    return left;
+  }
+
+  NodePtr parse_unary() {
+    if (at("-")) {
+      const int column = next().column;
+      return negate(parse_unary(), column);
+    }
+    if (at("+")) {
+      next();
+      return parse_unary();
+    }
+    return parse_power();
+  }
+
+  NodePtr parse_power() {
+    NodePtr base = parse_primary();
+    if (at("^")) {
+      const int column = next().column;
+      return binary('^', base, parse_unary(), column);
+    }
+    return base;
+  }
+
+  NodePtr parse_primary() {
+    const Token& token = next();
+    if (token.kind == Token::Kind::Number) return number(token.number, token.column);
+    if (token.kind == Token::Kind::Symbol && token.text == "(") {
+      NodePtr inner = parse_sum();
+      expect(")");
+      return inner;
+    }
+    if (token.kind == Token::Kind::Name) {
+      return at("(") ? parse_call(token) : resolve_name(token);
+    }
+    throw ParseError(token.column, "expected a number, name or '(' but found " + describe(token));
+  }
+
+  std::vector<std::string> known_names() const {
+    std::vector<std::string> names = symbols_.inputs;
+    names.insert(names.end(), symbols_.outputs.begin(), symbols_.outputs.end());
+    for (const auto& entry : symbols_.constants)
+      names.push_back(entry.first);
+    names.push_back("pi");
+    return names;
+  }
+
+  NodePtr resolve_name(const Token& token) {
+    const std::string& name = token.text;
+    if (int i = index_of(symbols_.inputs, name); i >= 0) {
+      auto node = std::make_shared<Node>();
+      node->kind = Node::Kind::Input;
+      node->input = i;
+      node->column = token.column;
+      return node;
+    }
+    if (int o = index_of(symbols_.outputs, name); o >= 0)
+      return channel_node({o, {}}, token.column);
+    if (auto constant = symbols_.constants.find(name); constant != symbols_.constants.end()) {
+      return number(constant->second, token.column);
+    }
+    if (name == "pi") return number(M_PI, token.column);
+    if (auto channel = subscript_channel(token)) return channel_node(*channel, token.column);
+    if (is_function(name) || name == "d" || name == "dir" || name == "lap") {
+      throw ParseError(token.column, "'" + name + "' is a function: write " + name + "(...)");
+    }
+    std::vector<std::string> candidates = known_names();
+    const auto functions = reserved_names();
+    candidates.insert(candidates.end(), functions.begin(), functions.end());
+    throw ParseError(token.column, "unknown name '" + name + "'" + did_you_mean(name, candidates));
+  }
+
+  // "u_xy" -> channel (u, {x, y}) when u is an output and x, y are one-character inputs.
+  std::optional<Channel> subscript_channel(const Token& token) const {
+    const std::string& name = token.text;
+    const auto underscore = name.find('_');
+    if (underscore == std::string::npos) return std::nullopt;
+    const int output = index_of(symbols_.outputs, name.substr(0, underscore));
+    if (output < 0) return std::nullopt;
+    const std::string suffix = name.substr(underscore + 1);
+    Channel channel{output, {}};
+    for (char c : suffix) {
+      const int input = index_of(symbols_.inputs, std::string(1, c));
+      if (input < 0) {
+        throw ParseError(token.column,
+                         "unknown name '" + name + "': a subscript derivative needs one-letter " +
+                             "input names after '_'; for inputs with longer names write d(" +
+                             name.substr(0, underscore) + ", x1, x2)");
+      }
+      channel = differentiate(channel, input);
+    }
+    if (channel.wrt.empty()) return std::nullopt;
+    return channel;
+  }
+
+  NodePtr parse_call(const Token& name) {
+    const std::string& function = name.text;
+    expect("(");
+    if (function == "d") return parse_d(name);
+    if (function == "dir") return parse_dir(name);
+    if (function == "lap") return parse_lap(name);
+    if (!is_function(function)) {
+      if (index_of(known_names(), function) >= 0) {
+        throw ParseError(name.column, "'" + function + "' is not a function");
+      }
+      throw ParseError(name.column, "unknown function '" + function + "'" +
+                                        did_you_mean(function, reserved_names()));
+    }
+    NodePtr argument = parse_sum();
+    if (at(",")) throw ParseError(peek().column, function + "() takes one argument");
+    expect(")");
+    return call(function, argument, name.column);
+  }
+
+  // The first argument of d(), dir() and lap(): an output or a derivative of one.
+  Channel parse_differentiated() {
+    const Token& start = peek();
+    NodePtr argument = parse_sum();
+    if (argument->kind != Node::Kind::Channel) {
+      const size_t begin = static_cast<size_t>(start.column - 1);
+      const size_t end = static_cast<size_t>(peek().column - 1);
+      std::string source = text_.substr(begin, end - begin);
+      while (!source.empty() && std::isspace(static_cast<unsigned char>(source.back()))) {
+        source.pop_back();
+      }
+      throw ParseError(start.column, "derivatives apply to outputs only: '" + source +
+                                         "' is not an output or a derivative of one");
+    }
+    return argument->channel;
+  }
+
+  int parse_input_name() {
+    const Token& token = next();
+    if (token.kind != Token::Kind::Name) {
+      throw ParseError(token.column, "expected an input name but found " + describe(token));
+    }
+    const int input = index_of(symbols_.inputs, token.text);
+    if (input < 0) {
+      std::string inputs;
+      for (const auto& n : symbols_.inputs)
+        inputs += (inputs.empty() ? "" : ", ") + n;
+      throw ParseError(token.column, "cannot differentiate with respect to '" + token.text +
+                                         "': not an input (inputs are " + inputs + ")");
+    }
+    return input;
+  }
+
+  NodePtr parse_d(const Token& name) {
+    Channel channel = parse_differentiated();
+    if (!at(",")) {
+      throw ParseError(peek().column, "d() needs the inputs to differentiate by: d(u, x)");
+    }
+    while (at(",")) {
+      next();
+      channel = differentiate(channel, parse_input_name());
+    }
+    expect(")");
+    return channel_node(channel, name.column);
+  }
+
+  NodePtr parse_dir(const Token& name) {
+    const Channel channel = parse_differentiated();
+    expect(",");
+    const int open = peek().column;
+    expect("[");
+    std::vector<NodePtr> entries{parse_sum()};
+    while (at(",")) {
+      next();
+      entries.push_back(parse_sum());
+    }
+    expect("]");
+    expect(")");
+    if (entries.size() != symbols_.inputs.size()) {
+      throw ParseError(open, "dir() needs a vector with one entry per input (" +
+                                 std::to_string(symbols_.inputs.size()) + "), found " +
+                                 std::to_string(entries.size()));
+    }
+    std::vector<NodePtr> terms;
+    for (size_t i = 0; i < entries.size(); ++i) {
+      if (is_number(entries[i], 0.0)) continue;
+      NodePtr partial = channel_node(differentiate(channel, static_cast<int>(i)), name.column);
+      terms.push_back(is_number(entries[i], 1.0)
+                          ? partial
+                          : binary('*', entries[i], partial, entries[i]->column));
+    }
+    return sum(terms, name.column);
+  }
+
+  NodePtr parse_lap(const Token& name) {
+    const Channel channel = parse_differentiated();
+    expect(")");
+    std::vector<NodePtr> terms;
+    for (size_t i = 0; i < symbols_.inputs.size(); ++i) {
+      const int input = static_cast<int>(i);
+      terms.push_back(
+          channel_node(differentiate(differentiate(channel, input), input), name.column));
+    }
+    return sum(terms, name.column);
+  }
+
+  const std::string& text_;
+  const Symbols& symbols_;
+  std::vector<Token> tokens_;
+  size_t position_ = 0;
+};
+
+}  // namespace
+
+NodePtr parse(const std::string& text, const Symbols& symbols) {
+  return Parser(text, symbols).parse();
+}
+
+}  // namespace pinn::expr
