@@ -1,6 +1,7 @@
 // Adam and L-BFGS stages.
 #include "train/stage.hpp"
 
+#include <cmath>
 #include <map>
 
 namespace pinn::train {
@@ -42,12 +43,54 @@ class LbfgsStage : public Stage {
         static_cast<torch::optim::LBFGSOptions&>(optimizer_.param_groups()[0].options());
     group_options.max_iter(count);
     group_options.max_eval(count + count / 4);
+    if (scale_ > 0 && last_scaled_loss_ > 0 && last_scaled_loss_ < kRescaleBelow) {
+      rescale(1.0 / last_scaled_loss_);
+    }
     const int64_t before = iterations_so_far();
-    optimizer_.step(closure);
+    optimizer_.step([&] { return scaled(closure); });
     return static_cast<int>(iterations_so_far() - before);
   }
 
  private:
+  // torch's L-BFGS updates its curvature pairs only when y.s > 1e-10, an absolute threshold that
+  // small PINN losses (1e-6 and below) never pass, so it would silently degrade to gradient
+  // descent. It therefore sees the loss divided by a scale: its value at the start of the stage,
+  // renewed whenever it has fallen by kRescaleBelow. The minimiser is the same; the tolerances
+  // are relative to the current scale.
+  static constexpr double kRescaleBelow = 1e-2;
+
+  torch::Tensor scaled(const LossAndGradient& closure) {
+    const torch::Tensor loss = closure();
+    if (scale_ == 0) {
+      const double start = loss.item<double>();
+      scale_ = std::isfinite(start) && start > 0 ? 1.0 / start : 1.0;
+    }
+    for (auto& parameter : optimizer_.param_groups()[0].params()) {
+      if (parameter.grad().defined()) parameter.mutable_grad().mul_(scale_);
+    }
+    const torch::Tensor result = loss * scale_;
+    last_scaled_loss_ = result.item<double>();
+    return result;
+  }
+
+  // Multiplies the objective the optimizer sees by `factor`, keeping its memory consistent: the
+  // gradient differences y and the previous gradient scale with it, rho = 1/(y.s) and the
+  // initial inverse-Hessian diagonal inversely; directions and steps are unchanged.
+  void rescale(double factor) {
+    for (auto& entry : optimizer_.state()) {
+      auto& state = static_cast<torch::optim::LBFGSParamState&>(*entry.second);
+      for (const auto& y : state.old_dirs())
+        y.mul_(factor);
+      for (const auto& rho : state.ro())
+        rho.div_(factor);
+      if (state.H_diag().defined()) state.H_diag().div_(factor);
+      if (state.prev_flat_grad().defined()) state.prev_flat_grad().mul_(factor);
+      state.prev_loss(state.prev_loss() * factor);
+    }
+    scale_ *= factor;
+    last_scaled_loss_ *= factor;
+  }
+
   static torch::optim::LBFGSOptions options(const LbfgsSettings& s) {
     torch::optim::LBFGSOptions options(s.lr);
     options.history_size(s.history)
@@ -66,6 +109,8 @@ class LbfgsStage : public Stage {
   }
 
   torch::optim::LBFGS optimizer_;
+  double scale_ = 0;  // set from the first loss of the stage
+  double last_scaled_loss_ = 0;
 };
 
 void read_adam(Reader& reader, StageSpec& spec) {

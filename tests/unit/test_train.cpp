@@ -107,5 +107,27 @@ TEST(Trainer, LbfgsStopsEarlyOnItsTolerance) {
   EXPECT_EQ(report.steps, report.stages[0].iterations);
 }
 
+// torch's L-BFGS keeps a curvature pair only when y.s > 1e-10 (an absolute threshold). On a loss
+// of order 1e-9 it would never keep one and fall back to steepest descent, which needs thousands
+// of iterations on this ill-conditioned quadratic; the stage's loss scaling keeps it quasi-Newton.
+TEST(Stages, LbfgsStaysQuasiNewtonOnTinyLosses) {
+  auto p = torch::zeros({10}, torch::kFloat64).requires_grad_(true);
+  const auto curvature = torch::logspace(0, 2, 10, 10, torch::kFloat64);  // condition number 100
+  const LossAndGradient closure = [&] {
+    if (p.grad().defined()) p.mutable_grad().zero_();
+    auto loss = 1e-9 * (curvature * (p - 1).square()).sum();
+    loss.backward();
+    return loss.detach();
+  };
+  StageSpec spec;
+  spec.type = "lbfgs";
+  spec.lbfgs.tolerance_grad = 0;
+  spec.lbfgs.tolerance_change = 0;
+  auto stage = make_stage(spec, {p});
+  for (int chunk = 0; chunk < 4; ++chunk)
+    stage->advance(10, closure);
+  EXPECT_LT((p.detach() - 1).abs().max().item<double>(), 1e-8);
+}
+
 }  // namespace
 }  // namespace pinn::train
