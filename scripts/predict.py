@@ -4,7 +4,8 @@
     predict.py RUN_DIR/model.pt --points POINTS.csv [--fields u,u_x] [--out OUT.csv] [--check]
 
 model.pt is a pickled dict (torch.load reads it): the network's config as JSON text, the input
-and output names, and a state_dict. The MLP is rebuilt here from that description. Fields are
+and output names, and a state_dict. The network (mlp, modified_mlp or resnet, with the optional
+Fourier feature embedding) is rebuilt here from that description. Fields are
 outputs or subscript derivatives of them (u, u_x, u_xy, ...), computed with torch.autograd.
 With --check, every computed field is compared with the column of the same name in POINTS.csv
 (e.g. a predictions_*.csv that pinn-train wrote); the exit code is 1 if any differs.
@@ -29,28 +30,104 @@ ACTIVATIONS = {
 }
 
 
+def linear(state, name):
+    """The (weight, bias) of the Linear layer registered as `name` in the C++ network."""
+    if f"{name}.weight" not in state:
+        sys.exit(f"predict.py: model.pt has no weights for '{name}'")
+    weight, bias = state[f"{name}.weight"], state[f"{name}.bias"]
+    return lambda x: x @ weight.T + bias
+
+
+def numbered(state, prefix):
+    """prefix0, prefix1, ... as long as they exist."""
+    layers = []
+    while f"{prefix}{len(layers)}.weight" in state:
+        layers.append(linear(state, f"{prefix}{len(layers)}"))
+    return layers
+
+
+def build_embedding(network, state):
+    """Random Fourier features [cos(2 pi x B^T), sin(2 pi x B^T)], or the identity."""
+    if not network.get("fourier_features"):
+        return lambda x: x
+    if "fourier.B" not in state:
+        sys.exit("predict.py: model.pt has fourier_features but no 'fourier.B'")
+    matrix = state["fourier.B"]
+
+    def embed(x):
+        projection = (2.0 * math.pi) * (x @ matrix.T)
+        return torch.cat([torch.cos(projection), torch.sin(projection)], dim=1)
+
+    return embed
+
+
+def build_mlp(network, state, hidden):
+    layers = numbered(state, "layer")
+
+    def forward(x):
+        for layer in layers[:-1]:
+            x = hidden(layer(x))
+        return layers[-1](x)
+
+    return forward
+
+
+def build_modified_mlp(network, state, hidden):
+    """Wang, Teng & Perdikaris (2021): U, V encoders; H_1 = s(X W_1 + b_1); per gate layer
+    Z = s(H W + b), H = (1 - Z) * U + Z * V; the last layer maps H to the outputs."""
+    encoder_u, encoder_v = linear(state, "encoder_u"), linear(state, "encoder_v")
+    layers = numbered(state, "layer")
+
+    def forward(x):
+        u, v = hidden(encoder_u(x)), hidden(encoder_v(x))
+        h = hidden(layers[0](x))
+        for gate in layers[1:-1]:
+            z = hidden(gate(h))
+            h = (1.0 - z) * u + z * v
+        return layers[-1](h)
+
+    return forward
+
+
+def build_resnet(network, state, hidden):
+    """h = X W_in + b_in; per block h = h + s(L1(s(L0(h)))); the output layer maps h."""
+    first, final = linear(state, "input"), linear(state, "output")
+    blocks = []
+    while f"block{len(blocks)}.layer0.weight" in state:
+        b = len(blocks)
+        blocks.append((linear(state, f"block{b}.layer0"), linear(state, f"block{b}.layer1")))
+
+    def forward(x):
+        h = first(x)
+        for layer0, layer1 in blocks:
+            h = h + hidden(layer1(hidden(layer0(h))))
+        return final(h)
+
+    return forward
+
+
+BUILDERS = {"mlp": build_mlp, "modified_mlp": build_modified_mlp, "resnet": build_resnet}
+
+
 def load_model(path):
     data = torch.load(path, map_location="cpu")
     if not isinstance(data, dict) or data.get("format") != "pinn-train-model/1":
         sys.exit(f"predict.py: {path} is not a pinn-train model file")
     network = json.loads(data["network"])
-    if network.get("type", "mlp") != "mlp":
-        sys.exit(f"predict.py: network type {network['type']} is not supported here")
+    kind = network.get("type", "mlp")
+    if kind not in BUILDERS:
+        sys.exit(f"predict.py: network type {kind} is not supported here")
     state = data["state_dict"]
-    layers = []
-    while f"layer{len(layers)}.weight" in state:
-        i = len(layers)
-        layers.append((state[f"layer{i}.weight"], state[f"layer{i}.bias"]))
     hidden = ACTIVATIONS[network["activation"]]
     final = ACTIVATIONS[network["output_activation"]]
+    embed = build_embedding(network, state)
+    body = BUILDERS[kind](network, state, hidden)
 
     def forward(x):
-        for weight, bias in layers[:-1]:
-            x = hidden(x @ weight.T + bias)
-        weight, bias = layers[-1]
-        return final(x @ weight.T + bias)
+        return final(body(embed(x)))
 
-    return forward, list(data["inputs"]), list(data["outputs"]), layers[0][0].dtype
+    dtype = next(t for name, t in state.items() if name.endswith(".weight")).dtype
+    return forward, list(data["inputs"]), list(data["outputs"]), dtype
 
 
 def parse_field(name, inputs, outputs):

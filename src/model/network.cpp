@@ -1,6 +1,7 @@
-// The MLP and the network factory.
+// The network types (MLP, modified MLP, ResNet), the Fourier embedding and the factory.
 #include "model/network.hpp"
 
+#include <cmath>
 #include <functional>
 #include <map>
 
@@ -26,65 +27,225 @@ const std::map<std::string, InitFunction>& initializers() {
   return table;
 }
 
-std::shared_ptr<Network> make_mlp(config::Reader& reader, int inputs, int outputs) {
-  MlpOptions options;
+// The keys every type reads: activations, initialisation and the optional Fourier embedding.
+void read_common(config::Reader& reader, NetworkOptions& options, int inputs, int outputs) {
   options.inputs = inputs;
   options.outputs = outputs;
-  options.hidden = reader.get_or("hidden", options.hidden);
-  for (int width : options.hidden) {
-    if (width <= 0) reader.fail("hidden", "expected positive layer widths");
-  }
   options.activation = reader.choice("activation", activation_names(), options.activation);
   options.output_activation =
       reader.choice("output_activation", activation_names(), options.output_activation);
   options.init = reader.choice("init", init_names(), options.init);
   options.init_gain = reader.positive("init_gain", options.init_gain);
+  if (reader.has("fourier_features")) {
+    config::Reader fourier = reader.object("fourier_features");
+    FourierOptions fourier_options;
+    fourier_options.count = fourier.positive_int("count", fourier_options.count);
+    fourier_options.scale = fourier.positive("scale", fourier_options.scale);
+    fourier_options.trainable = fourier.get_or("trainable", fourier_options.trainable);
+    fourier.finish();
+    options.fourier = fourier_options;
+  } else {
+    reader.accept("fourier_features");
+  }
+}
+
+std::vector<int> read_hidden(config::Reader& reader, const std::vector<int>& fallback) {
+  std::vector<int> hidden = reader.get_or("hidden", fallback);
+  for (int width : hidden) {
+    if (width <= 0) reader.fail("hidden", "expected positive layer widths");
+  }
+  return hidden;
+}
+
+std::shared_ptr<Network> make_mlp(config::Reader& reader, int inputs, int outputs) {
+  MlpOptions options;
+  options.hidden = read_hidden(reader, options.hidden);
+  read_common(reader, options, inputs, outputs);
   return std::make_shared<Mlp>(options);
+}
+
+std::shared_ptr<Network> make_modified_mlp(config::Reader& reader, int inputs, int outputs) {
+  ModifiedMlpOptions options;
+  options.hidden = read_hidden(reader, options.hidden);
+  if (options.hidden.size() < 2) {
+    reader.fail("hidden",
+                "modified_mlp needs at least two hidden layers (the first gives H_1, each "
+                "further one a gate), found " +
+                    reader.json("hidden").dump());
+  }
+  for (int width : options.hidden) {
+    if (width != options.hidden.front()) {
+      reader.fail("hidden",
+                  "modified_mlp needs equal hidden widths (its gates mix U and V of one width), "
+                  "found " +
+                      reader.json("hidden").dump());
+    }
+  }
+  read_common(reader, options, inputs, outputs);
+  return std::make_shared<ModifiedMlp>(options);
+}
+
+std::shared_ptr<Network> make_resnet(config::Reader& reader, int inputs, int outputs) {
+  if (reader.has("hidden")) {
+    reader.fail("hidden", "resnet takes 'width' (of every block) and 'blocks', not 'hidden'");
+  }
+  ResNetOptions options;
+  options.width = reader.positive_int("width", options.width);
+  options.blocks = reader.positive_int("blocks", options.blocks);
+  read_common(reader, options, inputs, outputs);
+  return std::make_shared<ResNet>(options);
 }
 
 using NetworkFactory = std::function<std::shared_ptr<Network>(config::Reader&, int, int)>;
 
 const std::map<std::string, NetworkFactory>& factories() {
-  static const std::map<std::string, NetworkFactory> table = {{"mlp", make_mlp}};
+  static const std::map<std::string, NetworkFactory> table = {
+      {"mlp", make_mlp},
+      {"modified_mlp", make_modified_mlp},
+      {"resnet", make_resnet},
+  };
   return table;
 }
 
 }  // namespace
 
-Mlp::Mlp(const MlpOptions& options) : options_(options) {
-  int width = options_.inputs;
+// ---- Fourier features ----
+
+FourierFeatures::FourierFeatures(int inputs, const FourierOptions& options) : options_(options) {
+  matrix_ = register_parameter("B", torch::randn({options_.count, inputs}) * options_.scale,
+                               options_.trainable);
+}
+
+torch::Tensor FourierFeatures::forward(const torch::Tensor& points) {
+  const auto projection = (2.0 * M_PI) * torch::matmul(points, matrix_.t());
+  return torch::cat({torch::cos(projection), torch::sin(projection)}, 1);
+}
+
+// ---- shared machinery ----
+
+FeedForwardNetwork::FeedForwardNetwork(const NetworkOptions& options) : common_(options) {
+  if (common_.fourier) {
+    fourier_ = register_module("fourier",
+                               std::make_shared<FourierFeatures>(common_.inputs, *common_.fourier));
+  }
+}
+
+int FeedForwardNetwork::embedded_width() const {
+  return fourier_ ? fourier_->output_width() : common_.inputs;
+}
+
+torch::Tensor FeedForwardNetwork::embed(const torch::Tensor& points) {
+  return fourier_ ? fourier_->forward(points) : points;
+}
+
+torch::Tensor FeedForwardNetwork::hidden_activation(const torch::Tensor& x) const {
+  return activation(common_.activation).apply(x);
+}
+
+torch::Tensor FeedForwardNetwork::final_activation(const torch::Tensor& x) const {
+  return activation(common_.output_activation).apply(x);
+}
+
+torch::nn::Linear FeedForwardNetwork::add_linear(torch::nn::Module& owner, const std::string& name,
+                                                 int in, int out) {
+  auto layer = owner.register_module(name, torch::nn::Linear(torch::nn::LinearOptions(in, out)));
+  all_linears_.push_back(layer);
+  return layer;
+}
+
+void FeedForwardNetwork::initialize() {
+  torch::NoGradGuard no_grad;
+  const auto& init = initializers().at(common_.init);
+  for (auto& layer : all_linears_) {
+    init(layer->weight, common_.init_gain);
+    layer->bias.zero_();
+  }
+}
+
+int FeedForwardNetwork::smooth_orders() const {
+  return std::min(activation(common_.activation).smooth_orders,
+                  activation(common_.output_activation).smooth_orders);
+}
+
+// ---- MLP ----
+
+Mlp::Mlp(const MlpOptions& options) : FeedForwardNetwork(options), options_(options) {
+  int width = embedded_width();
   std::vector<int> widths = options_.hidden;
   widths.push_back(options_.outputs);
   for (size_t i = 0; i < widths.size(); ++i) {
-    layers_.push_back(
-        register_module("layer" + std::to_string(i),
-                        torch::nn::Linear(torch::nn::LinearOptions(width, widths[i]))));
+    layers_.push_back(add_linear(*this, "layer" + std::to_string(i), width, widths[i]));
     width = widths[i];
   }
   initialize();
 }
 
-void Mlp::initialize() {
-  torch::NoGradGuard no_grad;
-  const auto& init = initializers().at(options_.init);
-  for (auto& layer : layers_) {
-    init(layer->weight, options_.init_gain);
-    layer->bias.zero_();
-  }
-}
-
 torch::Tensor Mlp::forward(const torch::Tensor& points) {
-  const auto hidden_activation = activation(options_.activation).apply;
-  torch::Tensor h = points;
+  torch::Tensor h = embed(points);
   for (size_t i = 0; i + 1 < layers_.size(); ++i)
     h = hidden_activation(layers_[i]->forward(h));
-  return activation(options_.output_activation).apply(layers_.back()->forward(h));
+  return final_activation(layers_.back()->forward(h));
 }
 
-int Mlp::smooth_orders() const {
-  return std::min(activation(options_.activation).smooth_orders,
-                  activation(options_.output_activation).smooth_orders);
+// ---- modified MLP ----
+
+ModifiedMlp::ModifiedMlp(const ModifiedMlpOptions& options)
+    : FeedForwardNetwork(options), options_(options) {
+  const int in = embedded_width();
+  const int width = options_.hidden.front();
+  encoder_u_ = add_linear(*this, "encoder_u", in, width);
+  encoder_v_ = add_linear(*this, "encoder_v", in, width);
+  int previous = in;
+  for (size_t i = 0; i < options_.hidden.size(); ++i) {
+    layers_.push_back(add_linear(*this, "layer" + std::to_string(i), previous, width));
+    previous = width;
+  }
+  layers_.push_back(
+      add_linear(*this, "layer" + std::to_string(options_.hidden.size()), width, options_.outputs));
+  initialize();
 }
+
+torch::Tensor ModifiedMlp::forward(const torch::Tensor& points) {
+  const torch::Tensor x = embed(points);
+  const torch::Tensor u = hidden_activation(encoder_u_->forward(x));
+  const torch::Tensor v = hidden_activation(encoder_v_->forward(x));
+  torch::Tensor h = hidden_activation(layers_.front()->forward(x));
+  for (size_t k = 1; k + 1 < layers_.size(); ++k) {
+    const torch::Tensor z = hidden_activation(layers_[k]->forward(h));
+    h = (1.0 - z) * u + z * v;
+  }
+  return final_activation(layers_.back()->forward(h));
+}
+
+// ---- ResNet ----
+
+ResNet::ResNet(const ResNetOptions& options) : FeedForwardNetwork(options), options_(options) {
+  input_ = add_linear(*this, "input", embedded_width(), options_.width);
+  for (int b = 0; b < options_.blocks; ++b) {
+    auto block =
+        register_module("block" + std::to_string(b), std::make_shared<torch::nn::Module>());
+    Block layers;
+    layers.first = add_linear(*block, "layer0", options_.width, options_.width);
+    layers.second = add_linear(*block, "layer1", options_.width, options_.width);
+    blocks_.push_back(layers);
+  }
+  output_ = add_linear(*this, "output", options_.width, options_.outputs);
+  initialize();
+}
+
+torch::Tensor ResNet::block_forward(size_t index, const torch::Tensor& h) {
+  Block& block = blocks_.at(index);
+  return h + hidden_activation(block.second->forward(hidden_activation(block.first->forward(h))));
+}
+
+torch::Tensor ResNet::forward(const torch::Tensor& points) {
+  torch::Tensor h = input_->forward(embed(points));
+  for (size_t b = 0; b < blocks_.size(); ++b)
+    h = block_forward(b, h);
+  return final_activation(output_->forward(h));
+}
+
+// ---- factory ----
 
 std::vector<std::string> network_types() {
   std::vector<std::string> names;
@@ -109,8 +270,9 @@ std::shared_ptr<Network> make_network(config::Reader& reader, int inputs, int ou
 
 int64_t parameter_count(const torch::nn::Module& module) {
   int64_t count = 0;
-  for (const auto& parameter : module.parameters())
-    count += parameter.numel();
+  for (const auto& parameter : module.parameters()) {
+    if (parameter.requires_grad()) count += parameter.numel();
+  }
   return count;
 }
 

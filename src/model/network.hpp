@@ -1,10 +1,25 @@
 // Networks: u = net(x) for a batch of points, N x inputs -> N x outputs. A small factory keyed by
-// the network's "type" reads its options from the config; the MLP is the first type.
+// the network's "type" reads its options from the config: "mlp" (fully connected),
+// "modified_mlp" (the gated MLP of Wang, Teng & Perdikaris 2021) and "resnet" (residual blocks).
+// Any type may embed its inputs with random Fourier features first ("fourier_features").
+//
+// Every network is built from ordinary differentiable LibTorch ops (Linear, matmul, cat, sin,
+// cos, the activations), so that nested autograd and forward-mode dual tensors differentiate it
+// to any order with respect to its inputs.
+//
+// State-dict names (model.pt; scripts/predict.py rebuilds every type from them):
+//   fourier.B                     Fourier matrix, count x inputs (when "fourier_features" is set)
+//   mlp:          layer0 .. layerL               hidden layers, then the output layer
+//   modified_mlp: encoder_u, encoder_v, layer0 .. layerL
+//                 (layer0 gives H_1, layer1 .. layer(L-1) the gates, layerL the output)
+//   resnet:       input, block0.layer0, block0.layer1, ..., output
+// each Linear with .weight (out x in) and .bias.
 #pragma once
 
 #include <torch/torch.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -20,29 +35,130 @@ class Network : public torch::nn::Module {
   virtual int smooth_orders() const = 0;
 };
 
-struct MlpOptions {
+// Random Fourier features: x -> [cos(2π x Bᵀ), sin(2π x Bᵀ)], B (count x inputs) ~ N(0, scale²).
+struct FourierOptions {
+  int count = 64;
+  double scale = 1.0;
+  bool trainable = false;  // B is a parameter either way (so model.pt holds it); frozen if false
+};
+
+// Options every network type shares.
+struct NetworkOptions {
   int inputs = 1;
   int outputs = 1;
-  std::vector<int> hidden = {32, 32, 32};
   std::string activation = "tanh";
   std::string output_activation = "identity";
-  std::string init = "xavier_normal";  // xavier_normal, xavier_uniform, kaiming_*, normal, zeros
-  double init_gain = 1.0;              // gain (xavier) or std (normal)
+  std::string init = "xavier_normal";     // xavier_normal, xavier_uniform, kaiming_*, normal, zeros
+  double init_gain = 1.0;                 // gain (xavier) or std (normal)
+  std::optional<FourierOptions> fourier;  // absent: the inputs go to the first layer as they are
+};
+
+struct MlpOptions : NetworkOptions {
+  std::vector<int> hidden = {32, 32, 32};
+};
+
+// The same keys as the MLP; every hidden width must be equal and there must be at least two.
+struct ModifiedMlpOptions : MlpOptions {};
+
+struct ResNetOptions : NetworkOptions {
+  int width = 32;  // the width of the lifting layer and of every block
+  int blocks = 3;  // residual blocks of two Linear layers each
+};
+
+// The input embedding: a frozen (or trainable) random matrix B registered as the parameter "B".
+class FourierFeatures : public torch::nn::Module {
+ public:
+  FourierFeatures(int inputs, const FourierOptions& options);
+  torch::Tensor forward(const torch::Tensor& points);
+  const torch::Tensor& matrix() const { return matrix_; }
+  int output_width() const { return 2 * options_.count; }
+
+ private:
+  FourierOptions options_;
+  torch::Tensor matrix_;
+};
+
+// What the network types share: the activations, the optional embedding, the initialisation of
+// every Linear layer they register.
+class FeedForwardNetwork : public Network {
+ public:
+  int smooth_orders() const override;
+  const NetworkOptions& common_options() const { return common_; }
+  // The Fourier embedding, or null.
+  const std::shared_ptr<FourierFeatures>& fourier() const { return fourier_; }
+
+ protected:
+  explicit FeedForwardNetwork(const NetworkOptions& options);
+  // The width of what the first layers see: the inputs, or 2 * count Fourier features.
+  int embedded_width() const;
+  torch::Tensor embed(const torch::Tensor& points);
+  torch::Tensor hidden_activation(const torch::Tensor& x) const;
+  torch::Tensor final_activation(const torch::Tensor& x) const;
+  // Registers a Linear layer on `owner` (this network or a submodule of it) for initialize().
+  torch::nn::Linear add_linear(torch::nn::Module& owner, const std::string& name, int in, int out);
+  // Initialises every layer from add_linear with the configured scheme; biases to zero.
+  void initialize();
+
+ private:
+  NetworkOptions common_;
+  std::shared_ptr<FourierFeatures> fourier_;
+  std::vector<torch::nn::Linear> all_linears_;
 };
 
 // A fully connected network: Linear, activation, ..., Linear, output activation.
-class Mlp : public Network {
+class Mlp : public FeedForwardNetwork {
  public:
   explicit Mlp(const MlpOptions& options);
   torch::Tensor forward(const torch::Tensor& points) override;
-  int smooth_orders() const override;
   const MlpOptions& options() const { return options_; }
   const std::vector<torch::nn::Linear>& layers() const { return layers_; }
 
  private:
-  void initialize();
   MlpOptions options_;
   std::vector<torch::nn::Linear> layers_;
+};
+
+// The modified MLP of Wang, Teng & Perdikaris (2021): with σ the activation and X the (embedded)
+// inputs, U = σ(X W_u + b_u), V = σ(X W_v + b_v), H_1 = σ(X W_1 + b_1), then for each further
+// hidden layer Z_k = σ(H_k W_k + b_k), H_{k+1} = (1 - Z_k) ⊙ U + Z_k ⊙ V; out = H W + b.
+class ModifiedMlp : public FeedForwardNetwork {
+ public:
+  explicit ModifiedMlp(const ModifiedMlpOptions& options);
+  torch::Tensor forward(const torch::Tensor& points) override;
+  const ModifiedMlpOptions& options() const { return options_; }
+  const torch::nn::Linear& encoder_u() const { return encoder_u_; }
+  const torch::nn::Linear& encoder_v() const { return encoder_v_; }
+  // layer0 (H_1), the gate layers, and the output layer last.
+  const std::vector<torch::nn::Linear>& layers() const { return layers_; }
+
+ private:
+  ModifiedMlpOptions options_;
+  torch::nn::Linear encoder_u_{nullptr};
+  torch::nn::Linear encoder_v_{nullptr};
+  std::vector<torch::nn::Linear> layers_;
+};
+
+// h = X W_in + b_in (no activation), then per block h <- h + σ(L2(σ(L1(h)))), out = L_out(h).
+class ResNet : public FeedForwardNetwork {
+ public:
+  struct Block {
+    torch::nn::Linear first{nullptr};
+    torch::nn::Linear second{nullptr};
+  };
+  explicit ResNet(const ResNetOptions& options);
+  torch::Tensor forward(const torch::Tensor& points) override;
+  const ResNetOptions& options() const { return options_; }
+  const torch::nn::Linear& input_layer() const { return input_; }
+  const std::vector<Block>& blocks() const { return blocks_; }
+  const torch::nn::Linear& output_layer() const { return output_; }
+  // One residual block applied to h (exposed for tests).
+  torch::Tensor block_forward(size_t index, const torch::Tensor& h);
+
+ private:
+  ResNetOptions options_;
+  torch::nn::Linear input_{nullptr};
+  std::vector<Block> blocks_;
+  torch::nn::Linear output_{nullptr};
 };
 
 std::vector<std::string> network_types();
@@ -51,7 +167,7 @@ std::vector<std::string> init_names();
 // Builds the network described by the "network" object for the given input and output counts.
 std::shared_ptr<Network> make_network(config::Reader& reader, int inputs, int outputs);
 
-// Total number of scalar parameters.
+// Number of scalar trainable parameters (a frozen Fourier matrix is not counted).
 int64_t parameter_count(const torch::nn::Module& module);
 
 }  // namespace pinn::model

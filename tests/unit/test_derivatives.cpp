@@ -174,5 +174,75 @@ TEST_P(EngineTest, OperatorsMatchClosedForms) {
   }
 }
 
+// The other network types and the Fourier embedding: forward and autograd agree on u_x, u_xx,
+// u_xy (of both outputs) and on the trainable-weight gradients of a loss built from them.
+TEST(NetworkTypeAgreement, ForwardEqualsAutogradOnEveryNetworkType) {
+  model::FourierOptions fourier;
+  fourier.count = 4;
+  fourier.scale = 0.7;
+  std::vector<std::pair<std::string, std::shared_ptr<model::Network>>> networks;
+  for (bool embedded : {false, true}) {
+    const std::string suffix = embedded ? " + fourier" : "";
+    torch::manual_seed(21);
+    model::ModifiedMlpOptions modified;
+    modified.inputs = 2;
+    modified.outputs = 2;
+    modified.hidden = {6, 6, 6};
+    if (embedded) modified.fourier = fourier;
+    networks.emplace_back("modified_mlp" + suffix, std::make_shared<model::ModifiedMlp>(modified));
+    model::ResNetOptions resnet;
+    resnet.inputs = 2;
+    resnet.outputs = 2;
+    resnet.width = 6;
+    resnet.blocks = 2;
+    resnet.activation = "silu";
+    if (embedded) {
+      fourier.trainable = true;
+      resnet.fourier = fourier;
+    }
+    networks.emplace_back("resnet" + suffix, std::make_shared<model::ResNet>(resnet));
+  }
+  model::MlpOptions mlp;
+  mlp.inputs = 2;
+  mlp.outputs = 2;
+  mlp.hidden = {6, 6};
+  mlp.fourier = fourier;
+  networks.emplace_back("mlp + fourier", std::make_shared<model::Mlp>(mlp));
+
+  std::set<Channel> channels;
+  for (int o = 0; o < 2; ++o) {
+    channels.insert({o, {0}});
+    channels.insert({o, {0, 0}});
+    channels.insert({o, {0, 1}});
+  }
+  for (auto& [name, network] : networks) {
+    network->to(torch::kFloat64);
+    const auto points = random_points(32, 2);
+    const auto expected = make_engine("autograd")->compute(*network, points, channels, true);
+    const auto actual = make_engine("forward")->compute(*network, points, channels, true);
+    for (const auto& channel : channels) {
+      EXPECT_LT(max_relative_difference(actual.at(channel), expected.at(channel)), 1e-10)
+          << name << " " << expr::channel_name(channel, {"x", "y"}, {"u", "v"});
+    }
+    std::vector<torch::Tensor> trainable;
+    for (const auto& parameter : network->parameters()) {
+      if (parameter.requires_grad()) trainable.push_back(parameter);
+    }
+    auto loss_gradients = [&](const ChannelMap& values) {
+      torch::Tensor loss = torch::zeros({}, torch::kFloat64);
+      for (const auto& entry : values)
+        loss = loss + entry.second.square().mean();
+      return torch::autograd::grad({loss}, trainable, {}, true, false, true);
+    };
+    const auto expected_grads = loss_gradients(expected);
+    const auto actual_grads = loss_gradients(actual);
+    for (size_t i = 0; i < expected_grads.size(); ++i) {
+      ASSERT_TRUE(expected_grads[i].defined() && actual_grads[i].defined()) << name << " " << i;
+      EXPECT_LT(max_relative_difference(actual_grads[i], expected_grads[i]), 1e-10)
+          << name << " parameter " << i;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace pinn::derivatives

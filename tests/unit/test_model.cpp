@@ -1,6 +1,9 @@
-// Unit tests of model/ and output/: the MLP, its factory, and model.pt round trips.
+// Unit tests of model/ and output/: the network types (MLP, modified MLP, ResNet), the Fourier
+// embedding, the factory, and model.pt round trips.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 
@@ -66,6 +69,239 @@ TEST(Mlp, FactoryReadsOptionsAndFillsDefaults) {
     FAIL() << "expected an InputError";
   } catch (const InputError& e) {
     EXPECT_NE(std::string(e.what()).find("did you mean 'tanh'?"), std::string::npos) << e.what();
+  }
+}
+
+// A network of `type` built by the factory from a JSON "network" object.
+std::shared_ptr<Network> build(const std::string& json, int inputs, int outputs) {
+  auto document = Document::from_json(Json::parse(json), "n.json");
+  Reader reader(document, Pointer("/network"));
+  return make_network(reader, inputs, outputs);
+}
+
+std::string expect_input_error(const std::string& json, int inputs = 2) {
+  try {
+    build(json, inputs, 1);
+  } catch (const InputError& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "expected an InputError for " << json;
+  return "";
+}
+
+const char* const kNetworkConfigs[] = {
+    R"({"network": {"type": "mlp", "hidden": [6, 5]}})",
+    R"({"network": {"type": "modified_mlp", "hidden": [6, 6, 6]}})",
+    R"({"network": {"type": "resnet", "width": 6, "blocks": 2}})",
+    R"({"network": {"type": "mlp", "hidden": [6], "fourier_features": {"count": 4}}})",
+    R"({"network": {"type": "modified_mlp", "hidden": [5, 5],
+                    "fourier_features": {"count": 3, "scale": 2.0, "trainable": true}}})",
+    R"({"network": {"type": "resnet", "width": 4, "blocks": 1,
+                    "fourier_features": {"count": 5, "scale": 0.5}}})",
+};
+
+TEST(Network, EveryTypeGivesOneValuePerOutput) {
+  for (const char* json : kNetworkConfigs) {
+    for (int outputs : {1, 3}) {
+      torch::manual_seed(3);
+      auto network = build(json, 2, outputs);
+      const auto y = network->forward(torch::randn({7, 2}));
+      EXPECT_EQ(y.sizes(), (std::vector<int64_t>{7, outputs})) << json;
+      EXPECT_TRUE(torch::isfinite(y).all().item<bool>()) << json;
+    }
+  }
+}
+
+TEST(Network, SecondDerivativesWithRespectToInputsExist) {
+  for (const char* json : kNetworkConfigs) {
+    torch::manual_seed(4);
+    auto network = build(json, 2, 3);
+    network->to(torch::kFloat64);
+    const auto x = torch::randn({5, 2}, torch::kFloat64).requires_grad_(true);
+    const auto u = network->forward(x).select(1, 2);
+    const auto first = torch::autograd::grad({u.sum()}, {x}, {}, true, true)[0];
+    ASSERT_TRUE(first.defined()) << json;
+    const auto second = torch::autograd::grad({first.select(1, 0).sum()}, {x}, {}, true, true)[0];
+    ASSERT_TRUE(second.defined()) << json;
+    EXPECT_GT(second.abs().sum().item<double>(), 0.0) << json;
+    EXPECT_TRUE(torch::isfinite(second).all().item<bool>()) << json;
+  }
+}
+
+TEST(Network, FactoryWritesDefaultsOfEachType) {
+  auto document = Document::from_json(
+      Json::parse(R"({"network": {"type": "resnet", "fourier_features": {}}})"), "n.json");
+  Reader reader(document, Pointer("/network"));
+  auto network = make_network(reader, 2, 1);
+  auto* resnet = dynamic_cast<ResNet*>(network.get());
+  ASSERT_NE(resnet, nullptr);
+  const auto& saved = document.root()["network"];
+  EXPECT_EQ(saved["width"], 32);
+  EXPECT_EQ(saved["blocks"], 3);
+  EXPECT_EQ(saved["fourier_features"]["count"], 64);
+  EXPECT_EQ(saved["fourier_features"]["scale"], 1.0);
+  EXPECT_EQ(saved["fourier_features"]["trainable"], false);
+  EXPECT_EQ(resnet->blocks().size(), 3u);
+  ASSERT_NE(resnet->fourier(), nullptr);
+  EXPECT_EQ(resnet->fourier()->matrix().sizes(), (std::vector<int64_t>{64, 2}));
+  EXPECT_EQ(resnet->input_layer()->weight.size(1), 128);
+  // The frozen Fourier matrix is a parameter (model.pt holds it) but not a trainable one.
+  EXPECT_FALSE(resnet->fourier()->matrix().requires_grad());
+  EXPECT_EQ(parameter_count(*resnet), (128 * 32 + 32) + 3 * 2 * (32 * 32 + 32) + (32 + 1));
+  auto names = resnet->named_parameters().keys();
+  EXPECT_NE(std::find(names.begin(), names.end(), "fourier.B"), names.end());
+  EXPECT_NE(std::find(names.begin(), names.end(), "block2.layer1.weight"), names.end());
+
+  auto trainable = build(
+      R"({"network": {"type": "mlp", "hidden": [3], "fourier_features": {"trainable": true}}})", 1,
+      1);
+  EXPECT_EQ(parameter_count(*trainable), 64 + (128 * 3 + 3) + (3 + 1));
+
+  auto plain = build(R"({"network": {"type": "modified_mlp"}})", 2, 1);
+  auto* modified = dynamic_cast<ModifiedMlp*>(plain.get());
+  ASSERT_NE(modified, nullptr);
+  EXPECT_EQ(modified->fourier(), nullptr);
+  EXPECT_EQ(modified->options().hidden, (std::vector<int>{32, 32, 32}));
+}
+
+TEST(Network, FourierFeaturesAreCosAndSinOfTwoPiBx) {
+  torch::manual_seed(5);
+  FourierOptions options;
+  options.count = 3;
+  options.scale = 2.5;
+  FourierFeatures features(2, options);
+  const auto& b = features.matrix();
+  EXPECT_EQ(b.sizes(), (std::vector<int64_t>{3, 2}));
+  // B ~ N(0, scale²): the draw of torch::randn scaled, from the global seed.
+  torch::manual_seed(5);
+  EXPECT_TRUE(torch::allclose(b, 2.5 * torch::randn({3, 2})));
+  const auto x = torch::randn({4, 2});
+  const auto y = features.forward(x);
+  ASSERT_EQ(y.sizes(), (std::vector<int64_t>{4, 6}));
+  for (int64_t n = 0; n < 4; ++n) {
+    for (int64_t j = 0; j < 3; ++j) {
+      const double angle = 2 * M_PI *
+                           (b[j][0].item<double>() * x[n][0].item<double>() +
+                            b[j][1].item<double>() * x[n][1].item<double>());
+      EXPECT_NEAR(y[n][j].item<double>(), std::cos(angle), 1e-4);
+      EXPECT_NEAR(y[n][3 + j].item<double>(), std::sin(angle), 1e-4);
+    }
+  }
+  // The MLP's first layer sees the 2 * count features.
+  MlpOptions mlp_options;
+  mlp_options.inputs = 2;
+  mlp_options.hidden = {4};
+  mlp_options.fourier = options;
+  Mlp mlp(mlp_options);
+  EXPECT_EQ(mlp.layers()[0]->weight.size(1), 6);
+  auto l = mlp.layers();
+  const auto embedded = mlp.fourier()->forward(x);
+  EXPECT_TRUE(torch::allclose(mlp.forward(x), l[1]->forward(torch::tanh(l[0]->forward(embedded)))));
+}
+
+TEST(Network, ModifiedMlpMatchesAHandWrittenForward) {
+  torch::manual_seed(6);
+  ModifiedMlpOptions options;
+  options.inputs = 2;
+  options.outputs = 2;
+  options.hidden = {3, 3, 3};
+  options.activation = "sin";
+  options.output_activation = "sigmoid";
+  options.init = "normal";
+  ModifiedMlp network(options);
+  network.to(torch::kFloat64);
+  ASSERT_EQ(network.layers().size(), 4u);
+  EXPECT_EQ(parameter_count(network),
+            2 * (2 * 3 + 3) + (2 * 3 + 3) + 2 * (3 * 3 + 3) + (3 * 2 + 2));
+  const auto x = torch::randn({5, 2}, torch::kFloat64);
+  const auto linear = [](const torch::nn::Linear& layer, const torch::Tensor& input) {
+    return torch::matmul(input, layer->weight.t()) + layer->bias;
+  };
+  const auto& l = network.layers();
+  const auto u = torch::sin(linear(network.encoder_u(), x));
+  const auto v = torch::sin(linear(network.encoder_v(), x));
+  auto h = torch::sin(linear(l[0], x));
+  for (int k = 1; k <= 2; ++k) {
+    const auto z = torch::sin(linear(l[k], h));
+    h = (1 - z) * u + z * v;
+  }
+  const auto expected = torch::sigmoid(linear(l[3], h));
+  EXPECT_TRUE(torch::allclose(network.forward(x), expected, 1e-12, 1e-12));
+}
+
+TEST(Network, ResNetBlockWithZeroSecondLayerIsTheIdentity) {
+  torch::manual_seed(8);
+  ResNetOptions options;
+  options.inputs = 3;
+  options.outputs = 2;
+  options.width = 5;
+  options.blocks = 2;
+  ResNet network(options);
+  network.to(torch::kFloat64);
+  ASSERT_EQ(network.blocks().size(), 2u);
+  EXPECT_EQ(parameter_count(network), (3 * 5 + 5) + 2 * 2 * (5 * 5 + 5) + (5 * 2 + 2));
+  const auto h = torch::randn({4, 5}, torch::kFloat64);
+  // A generic block is not the identity; with zero second-layer weights (and bias) it is.
+  EXPECT_FALSE(torch::allclose(network.block_forward(0, h), h));
+  {
+    torch::NoGradGuard no_grad;
+    for (const auto& block : network.blocks()) {
+      block.second->weight.zero_();
+      block.second->bias.zero_();
+    }
+  }
+  EXPECT_TRUE(torch::equal(network.block_forward(0, h), h));
+  EXPECT_TRUE(torch::equal(network.block_forward(1, h), h));
+  // Then the whole network is the input and output layers composed.
+  const auto x = torch::randn({4, 3}, torch::kFloat64);
+  const auto& in = network.input_layer();
+  const auto& out = network.output_layer();
+  const auto expected =
+      torch::matmul(torch::matmul(x, in->weight.t()) + in->bias, out->weight.t()) + out->bias;
+  EXPECT_TRUE(torch::allclose(network.forward(x), expected, 1e-12, 1e-12));
+}
+
+TEST(Network, BadOptionsAreInputErrors) {
+  auto message = expect_input_error(R"({"network": {"type": "modified_mlp", "hidden": [8, 4]}})");
+  EXPECT_NE(message.find("/network/hidden"), std::string::npos) << message;
+  EXPECT_NE(message.find("equal"), std::string::npos) << message;
+  message = expect_input_error(R"({"network": {"type": "modified_mlp", "hidden": [8]}})");
+  EXPECT_NE(message.find("/network/hidden"), std::string::npos) << message;
+  message = expect_input_error(R"({"network": {"fourier_features": {"count": -4}}})");
+  EXPECT_NE(message.find("/network/fourier_features/count"), std::string::npos) << message;
+  message = expect_input_error(R"({"network": {"fourier_features": {"count": 0}}})");
+  EXPECT_NE(message.find("/network/fourier_features/count"), std::string::npos) << message;
+  message = expect_input_error(R"({"network": {"fourier_features": {"scale": -1.0}}})");
+  EXPECT_NE(message.find("/network/fourier_features/scale"), std::string::npos) << message;
+  message = expect_input_error(R"({"network": {"fourier_features": {"sclae": 2}}})");
+  EXPECT_NE(message.find("did you mean 'scale'?"), std::string::npos) << message;
+  message = expect_input_error(R"({"network": {"fourier_features": 16}})");
+  EXPECT_NE(message.find("/network/fourier_features"), std::string::npos) << message;
+  message = expect_input_error(R"({"network": {"type": "resnet", "hidden": [8, 8]}})");
+  EXPECT_NE(message.find("/network/hidden"), std::string::npos) << message;
+  message = expect_input_error(R"({"network": {"type": "resnet", "blocks": 0}})");
+  EXPECT_NE(message.find("/network/blocks"), std::string::npos) << message;
+  message = expect_input_error(R"({"network": {"type": "resnet", "width": -3}})");
+  EXPECT_NE(message.find("/network/width"), std::string::npos) << message;
+  message = expect_input_error(R"({"network": {"type": "mlp", "width": 3}})");
+  EXPECT_NE(message.find("unknown key 'width'"), std::string::npos) << message;
+  message = expect_input_error(R"({"network": {"type": "resent"}})");
+  EXPECT_NE(message.find("did you mean 'resnet'?"), std::string::npos) << message;
+}
+
+TEST(ModelFile, FourierMatrixAndNewTypesLoadBackExactly) {
+  const auto path = std::filesystem::temp_directory_path() / "pinn_model_new_types.pt";
+  for (const char* json : kNetworkConfigs) {
+    torch::manual_seed(10);
+    auto saved = build(json, 2, 2);
+    saved->to(torch::kFloat64);
+    output::save_model(path, *saved, Json{{"type", "x"}}, {"x", "y"}, {"u", "v"});
+    torch::manual_seed(11);
+    auto loaded = build(json, 2, 2);
+    loaded->to(torch::kFloat64);
+    output::load_model_weights(path, *loaded);
+    const auto x = torch::randn({5, 2}, torch::kFloat64);
+    EXPECT_TRUE(torch::equal(loaded->forward(x), saved->forward(x))) << json;
   }
 }
 
