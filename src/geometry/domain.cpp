@@ -113,7 +113,7 @@ AxisRanges read_axis_ranges(config::Reader& reader, const std::string& key,
   const auto keys = ranges.keys();
   if (keys.empty()) reader.fail(key, "expected at least one axis, e.g. {\"x\": [0, 1]}");
   if (single && keys.size() != 1) {
-    reader.fail(key, "an interval has exactly one axis, found " + std::to_string(keys.size()));
+    reader.fail(key, "expected exactly one axis, found " + std::to_string(keys.size()));
   }
   for (const auto& axis : keys)
     check_axis(ranges, axis, axis, inputs);

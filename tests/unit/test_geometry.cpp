@@ -304,7 +304,7 @@ TEST(Domain, IntervalEndsShareTheBoundaryEqually) {
   EXPECT_TRUE(has(input_error([&] {
                     b.add("bad", R"({"type": "interval", "bounds": {"x": [0, 1], "y": [0, 1]}})");
                   }),
-                  "exactly one axis"));
+                  "expected exactly one axis"));
 }
 
 // ---- balls ----------------------------------------------------------------------------------
