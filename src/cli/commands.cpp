@@ -10,6 +10,7 @@
 #include "derivatives/engine.hpp"
 #include "output/run_directory.hpp"
 #include "problem/csv.hpp"
+#include "train/metrics.hpp"
 #include "train/objective.hpp"
 #include "train/trainer.hpp"
 #include "util/errors.hpp"
@@ -31,18 +32,20 @@ std::string libtorch_version() {
 
 // Values of the set's fields at its points, N x fields, float64 on the CPU.
 torch::Tensor evaluate_fields(const problem::EvaluationSet& set, model::Network& network,
-                              derivatives::Engine& engine, const torch::TensorOptions& options) {
+                              derivatives::Engine& engine, const train::ObjectiveContext& context) {
   std::set<expr::Channel> channels;
   for (const auto& field : set.fields)
     expr::collect_channels(*field, channels);
   std::vector<torch::Tensor> batches;
   for (int64_t start = 0; start < set.points.size(0); start += kEvaluationBatch) {
-    const auto points = set.points.slice(0, start, start + kEvaluationBatch).to(options);
+    const auto points = set.points.slice(0, start, start + kEvaluationBatch).to(context.options);
     const auto values = engine.compute(network, points, channels, /*create_graph=*/false);
-    const expr::EvalContext context{points, &values};
+    const std::map<std::string, torch::Tensor> no_fields;
+    const expr::EvalContext evaluation{points, &values, &no_fields, &context.parameters};
     std::vector<torch::Tensor> columns;
     for (const auto& field : set.fields) {
-      columns.push_back(expr::evaluate(*field, context).detach().to(torch::kCPU, torch::kFloat64));
+      columns.push_back(
+          expr::evaluate(*field, evaluation).detach().to(torch::kCPU, torch::kFloat64));
     }
     batches.push_back(torch::stack(columns, 1));
   }
@@ -51,10 +54,10 @@ torch::Tensor evaluate_fields(const problem::EvaluationSet& set, model::Network&
 
 std::vector<std::string> write_predictions(const Setup& setup, const output::RunDirectory& run,
                                            derivatives::Engine& engine,
-                                           const torch::TensorOptions& options) {
+                                           const train::ObjectiveContext& context) {
   std::vector<std::string> files;
   for (const auto& set : setup.problem.evaluations) {
-    const auto fields = evaluate_fields(set, *setup.network, engine, options);
+    const auto fields = evaluate_fields(set, *setup.model, engine, context);
     std::vector<std::string> columns = setup.problem.symbols.inputs;
     columns.insert(columns.end(), set.field_names.begin(), set.field_names.end());
     const std::string file = "predictions_" + set.name + ".csv";
@@ -65,7 +68,8 @@ std::vector<std::string> write_predictions(const Setup& setup, const output::Run
 }
 
 Json summarize(const Setup& setup, const train::TrainingReport& report,
-               const std::vector<train::TermDiagnostics>& terms, int64_t points, double wall,
+               const std::vector<train::TermDiagnostics>& terms,
+               const std::vector<std::string>& metric_names, int64_t points, double wall,
                const std::vector<std::string>& predictions) {
   Json summary;
   summary["status"] = report.diverged ? "diverged" : "completed";
@@ -76,7 +80,7 @@ Json summarize(const Setup& setup, const train::TrainingReport& report,
   summary["seed"] = setup.settings.seed;
   summary["libtorch_version"] = libtorch_version();
   summary["pinn_train_version"] = PINN_TRAIN_VERSION;
-  summary["parameters"] = model::parameter_count(*setup.network);
+  summary["network_parameters"] = model::parameter_count(*setup.network);
   summary["training_points"] = points;
   summary["steps"] = report.steps;
   summary["stages"] = Json::array();
@@ -102,8 +106,32 @@ Json summarize(const Setup& setup, const train::TrainingReport& report,
   }
   summary["final_loss"] = total;
   summary["losses"] = losses;
+  if (!setup.parameters.empty()) {
+    Json parameters;
+    for (size_t p = 0; p < setup.parameters.size(); ++p)
+      parameters[setup.problem.symbols.parameters[p]] = setup.parameters[p].item<double>();
+    summary["parameters"] = parameters;
+  }
+  if (!metric_names.empty()) {
+    Json metrics;
+    for (size_t m = 0; m < metric_names.size(); ++m)
+      metrics[metric_names[m]] = report.final_metrics[m];
+    summary["metrics"] = metrics;
+  }
   summary["predictions"] = predictions;
   return summary;
+}
+
+output::ModelDescription describe_model(const Setup& setup) {
+  output::ModelDescription description;
+  const auto& root = setup.document.root();
+  description.network = root.at("network");
+  description.inputs = setup.problem.symbols.inputs;
+  description.outputs = setup.problem.symbols.outputs;
+  if (root.contains("transform")) description.transform = root.at("transform");
+  description.parameter_names = setup.problem.symbols.parameters;
+  description.parameters = setup.parameters;
+  return description;
 }
 
 std::vector<std::string> term_names(const problem::Problem& problem) {
@@ -119,7 +147,7 @@ int validate_command(const RunOptions& options) {
   const Setup setup = prepare(options);
   int64_t points = 0;
   for (const auto& entry : setup.problem.point_sets)
-    points += entry.second.size(0);
+    points += entry.second.size();
   spdlog::info(
       "{}: valid; {} inputs, {} outputs, {} loss terms, {} points, {} parameters, {} "
       "stages, engine {}, device {}",
@@ -138,19 +166,22 @@ int train_command(const RunOptions& options) {
                setup.settings.dtype, setup.settings.derivatives, run.path().string());
 
   const auto engine = derivatives::make_engine(setup.settings.derivatives);
-  const auto tensor_options = torch::TensorOptions().dtype(setup.dtype).device(setup.device);
-  train::Objective objective(setup.problem, *setup.network, *engine, tensor_options);
-  train::Trainer trainer(objective, *setup.network, setup.stages);
+  train::ObjectiveContext context{torch::TensorOptions().dtype(setup.dtype).device(setup.device),
+                                  setup.parameters};
+  train::Objective objective(setup.problem, *setup.model, *engine, context);
+  train::ReferenceMetrics metrics(setup.problem.reference, objective);
+  train::Trainer trainer(objective, trainable_tensors(setup), metrics, setup.stages);
   const train::TrainingReport report = trainer.run();
 
   const auto terms = objective.diagnostics();
-  run.write_history(term_names(setup.problem), report.history);
-  output::save_model(run.file("model.pt"), *setup.network, setup.document.root().at("network"),
-                     setup.problem.symbols.inputs, setup.problem.symbols.outputs);
+  run.write_history({term_names(setup.problem), setup.problem.symbols.parameters, metrics.names()},
+                    report.history);
+  output::save_model(run.file("model.pt"), *setup.network, describe_model(setup));
   const auto predictions = report.diverged ? std::vector<std::string>{}
-                                           : write_predictions(setup, run, *engine, tensor_options);
+                                           : write_predictions(setup, run, *engine, context);
   const double wall = std::chrono::duration<double>(Clock::now() - start).count();
-  const Json summary = summarize(setup, report, terms, objective.total_points(), wall, predictions);
+  const Json summary =
+      summarize(setup, report, terms, metrics.names(), objective.total_points(), wall, predictions);
   run.write_json("summary.json", summary);  // last: its presence marks a finished run
 
   if (report.diverged) {
@@ -163,6 +194,12 @@ int train_command(const RunOptions& options) {
   for (const auto& term : terms) {
     spdlog::info("  {}: loss {:.6e}, max |residual| {:.3e}", term.name, term.loss,
                  term.max_abs_residual);
+  }
+  for (size_t m = 0; m < metrics.names().size(); ++m)
+    spdlog::info("  {}: {:.4e}", metrics.names()[m], report.final_metrics[m]);
+  for (size_t p = 0; p < setup.parameters.size(); ++p) {
+    spdlog::info("  parameter {}: {:.6g}", setup.problem.symbols.parameters[p],
+                 setup.parameters[p].item<double>());
   }
   return kExitOk;
 }

@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "model/activation.hpp"
+#include "model/transform.hpp"
 #include "util/errors.hpp"
 
 namespace pinn::cli {
@@ -15,8 +16,9 @@ namespace {
 
 // Every top-level key; checked first so that a typo there is reported as such.
 const std::vector<std::string> kTopLevelKeys = {
-    "name",     "description", "inputs",      "outputs", "constants", "network", "points", "losses",
-    "training", "evaluate",    "derivatives", "device",  "dtype",     "seed",    "output"};
+    "name",        "description", "inputs", "outputs", "constants", "parameters", "domains",
+    "network",     "transform",   "points", "losses",  "reference", "training",   "evaluate",
+    "derivatives", "device",      "dtype",  "seed",    "output"};
 
 config::Document load_document(const RunOptions& options) {
   config::Document document = config::Document::load(options.config_path);
@@ -40,11 +42,11 @@ void warn_about_nonsmooth_network(const Setup& setup) {
 }
 
 void warn_about_unused_sets(const problem::Problem& problem) {
-  for (const auto& [name, points] : problem.point_sets) {
+  for (const auto& [name, set] : problem.point_sets) {
     const bool used = std::any_of(problem.losses.begin(), problem.losses.end(),
                                   [&](const auto& term) { return term.points == name; });
-    if (!used) {
-      spdlog::warn("point set '{}' ({} points) is used by no loss term", name, points.size(0));
+    if (!used && name.find('@') == std::string::npos) {
+      spdlog::warn("point set '{}' ({} points) is used by no loss term", name, set.size());
     }
   }
 }
@@ -88,15 +90,27 @@ Setup prepare(const RunOptions& options) {
   config::Reader network = top.object("network");
   setup.network =
       model::make_network(network, setup.problem.input_count(), setup.problem.output_count());
+  setup.model = model::apply_transforms(top, setup.network, setup.problem.symbols);
   setup.stages = train::read_stages(top);
   top.finish();
 
   setup.dtype = setup.settings.dtype == "float64" ? torch::kFloat64 : torch::kFloat32;
   setup.device = resolve_device(setup.settings.device);
-  setup.network->to(setup.device, setup.dtype);
+  setup.model->to(setup.device, setup.dtype);
+  for (double value : setup.problem.parameter_initial_values) {
+    setup.parameters.push_back(
+        torch::scalar_tensor(value, torch::dtype(setup.dtype).device(setup.device))
+            .requires_grad_(true));
+  }
   warn_about_nonsmooth_network(setup);
   warn_about_unused_sets(setup.problem);
   return setup;
+}
+
+std::vector<torch::Tensor> trainable_tensors(const Setup& setup) {
+  std::vector<torch::Tensor> tensors = setup.model->parameters();
+  tensors.insert(tensors.end(), setup.parameters.begin(), setup.parameters.end());
+  return tensors;
 }
 
 }  // namespace pinn::cli

@@ -21,13 +21,18 @@ struct Setup {
   config::Document document;  // resolved: defaults filled in, overrides applied
   config::RunSettings settings;
   problem::Problem problem;
-  std::shared_ptr<model::Network> network;
+  std::shared_ptr<model::Network> network;  // the raw network: its weights are saved
+  std::shared_ptr<model::Network> model;    // what the engines differentiate (with transforms)
+  std::vector<torch::Tensor> parameters;    // trainable problem parameters, on the device
   std::vector<train::StageSpec> stages;
   torch::Device device = torch::kCPU;
   torch::Dtype dtype = torch::kFloat32;
 };
 
 Setup prepare(const RunOptions& options);
+
+// The network's parameters and the problem's: what the optimizer trains.
+std::vector<torch::Tensor> trainable_tensors(const Setup& setup);
 
 // "cpu", "cuda", "cuda:1" or "auto" -> a device; DeviceError when CUDA is asked for but missing.
 torch::Device resolve_device(const std::string& name);

@@ -21,6 +21,10 @@ struct Symbols {
   std::vector<std::string> inputs;          // e.g. {"x", "y"}
   std::vector<std::string> outputs;         // e.g. {"u"}
   std::map<std::string, double> constants;  // e.g. {"nu": 0.01}; "pi" is always defined
+  std::vector<std::string> parameters;      // trainable scalars, e.g. {"lambda"}
+  // Per-point columns of the point set the expression is evaluated on: outward normals
+  // ("n_x", "n_y" on boundary sets; dn(u) uses them) and data columns read from a CSV file.
+  std::vector<std::string> fields;
 };
 
 // A syntax or name error at a 1-based column of the expression text.
@@ -38,10 +42,11 @@ struct Node;
 using NodePtr = std::shared_ptr<const Node>;
 
 struct Node {
-  enum class Kind { Number, Input, Channel, Negate, Binary, Call };
+  enum class Kind { Number, Input, Channel, Field, Parameter, Negate, Binary, Call };
   Kind kind = Kind::Number;
   double number = 0.0;        // Number
-  int input = -1;             // Input: index into Symbols::inputs
+  int input = -1;             // Input: index into Symbols::inputs; Parameter: into parameters
+  std::string name;           // Field: the column's name
   expr::Channel channel;      // Channel
   char op = 0;                // Binary: one of + - * / ^
   std::string function;       // Call: sin cos tan exp log sqrt abs tanh sinh cosh
@@ -57,8 +62,10 @@ void collect_channels(const Node& node, std::set<Channel>& channels);
 
 // What evaluation reads: the input columns and the channels computed by a derivative engine.
 struct EvalContext {
-  torch::Tensor inputs;                                        // N x d
-  const std::map<Channel, torch::Tensor>* channels = nullptr;  // each of shape N
+  torch::Tensor inputs;                                          // N x d
+  const std::map<Channel, torch::Tensor>* channels = nullptr;    // each of shape N
+  const std::map<std::string, torch::Tensor>* fields = nullptr;  // each of shape N
+  const std::vector<torch::Tensor>* parameters = nullptr;        // scalars
 };
 
 // Evaluates to a tensor of shape N (constants are broadcast to the point count).

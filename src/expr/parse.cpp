@@ -1,6 +1,6 @@
 // The expression parser: a lexer and a recursive-descent parser that resolves names and derivative
-// operators (u_x, d(), dir(), lap()) into channels, folds constants, and reports the column of
-// the first problem.
+// operators (u_x, d(), dir(), dn(), lap()) into channels, folds constants, and reports the column
+// of the first problem.
 //
 //   sum     := product (('+' | '-') product)*
 //   product := unary (('*' | '/') unary)*
@@ -86,6 +86,14 @@ NodePtr channel_node(const Channel& channel, int column) {
   auto node = std::make_shared<Node>();
   node->kind = Node::Kind::Channel;
   node->channel = channel;
+  node->column = column;
+  return node;
+}
+
+NodePtr field_node(const std::string& name, int column) {
+  auto node = std::make_shared<Node>();
+  node->kind = Node::Kind::Field;
+  node->name = name;
   node->column = column;
   return node;
 }
@@ -242,6 +250,8 @@ class Parser {
     names.insert(names.end(), symbols_.outputs.begin(), symbols_.outputs.end());
     for (const auto& entry : symbols_.constants)
       names.push_back(entry.first);
+    names.insert(names.end(), symbols_.parameters.begin(), symbols_.parameters.end());
+    names.insert(names.end(), symbols_.fields.begin(), symbols_.fields.end());
     names.push_back("pi");
     return names;
   }
@@ -261,8 +271,17 @@ class Parser {
       return number(constant->second, token.column);
     }
     if (name == "pi") return number(M_PI, token.column);
+    if (int p = index_of(symbols_.parameters, name); p >= 0) {
+      auto node = std::make_shared<Node>();
+      node->kind = Node::Kind::Parameter;
+      node->input = p;
+      node->column = token.column;
+      return node;
+    }
+    // Fields come before subscripts: on a boundary set "n_x" is the normal, not d(n)/dx.
+    if (index_of(symbols_.fields, name) >= 0) return field_node(name, token.column);
     if (auto channel = subscript_channel(token)) return channel_node(*channel, token.column);
-    if (is_function(name) || name == "d" || name == "dir" || name == "lap") {
+    if (is_function(name) || name == "d" || name == "dir" || name == "dn" || name == "lap") {
       throw ParseError(token.column, "'" + name + "' is a function: write " + name + "(...)");
     }
     std::vector<std::string> candidates = known_names();
@@ -300,6 +319,7 @@ class Parser {
     if (function == "d") return parse_d(name);
     if (function == "dir") return parse_dir(name);
     if (function == "lap") return parse_lap(name);
+    if (function == "dn") return parse_dn(name);
     if (!is_function(function)) {
       if (index_of(known_names(), function) >= 0) {
         throw ParseError(name.column, "'" + function + "' is not a function");
@@ -387,14 +407,44 @@ class Parser {
     return sum(terms, name.column);
   }
 
+  // lap(u) sums over every input; lap(u, x, y) over the named ones (say, space but not time).
   NodePtr parse_lap(const Token& name) {
+    const Channel channel = parse_differentiated();
+    std::vector<int> inputs;
+    while (at(",")) {
+      next();
+      inputs.push_back(parse_input_name());
+    }
+    expect(")");
+    if (inputs.empty()) {
+      for (size_t i = 0; i < symbols_.inputs.size(); ++i)
+        inputs.push_back(static_cast<int>(i));
+    }
+    std::vector<NodePtr> terms;
+    for (int input : inputs) {
+      terms.push_back(
+          channel_node(differentiate(differentiate(channel, input), input), name.column));
+    }
+    return sum(terms, name.column);
+  }
+
+  // dn(u): the outward normal derivative sum_i n_i du/dx_i on a boundary set, whose normal
+  // components are the fields n_<input> (components along time, say, are absent).
+  NodePtr parse_dn(const Token& name) {
     const Channel channel = parse_differentiated();
     expect(")");
     std::vector<NodePtr> terms;
     for (size_t i = 0; i < symbols_.inputs.size(); ++i) {
-      const int input = static_cast<int>(i);
-      terms.push_back(
-          channel_node(differentiate(differentiate(channel, input), input), name.column));
+      const std::string normal = "n_" + symbols_.inputs[i];
+      if (index_of(symbols_.fields, normal) < 0) continue;
+      terms.push_back(binary('*', field_node(normal, name.column),
+                             channel_node(differentiate(channel, static_cast<int>(i)), name.column),
+                             name.column));
+    }
+    if (terms.empty()) {
+      throw ParseError(name.column,
+                       "dn() needs outward normals, which only boundary point sets have (sample "
+                       "the set with \"region\": \"boundary\" from a domain)");
     }
     return sum(terms, name.column);
   }

@@ -67,6 +67,14 @@ torch::Tensor evaluate_node(const Node& node, const EvalContext& context) {
       }
       return found->second;
     }
+    case Node::Kind::Field: {
+      if (context.fields == nullptr || !context.fields->count(node.name)) {
+        throw std::logic_error("expression evaluation: field '" + node.name + "' is missing");
+      }
+      return context.fields->at(node.name);
+    }
+    case Node::Kind::Parameter:
+      return context.parameters->at(static_cast<size_t>(node.input));
     case Node::Kind::Negate:
       return -evaluate_node(*node.args[0], context);
     case Node::Kind::Call:
@@ -128,7 +136,7 @@ torch::Tensor apply_function(const std::string& name, const torch::Tensor& x) {
 }
 
 std::vector<std::string> reserved_names() {
-  std::vector<std::string> names = {"d", "dir", "lap", "pi"};
+  std::vector<std::string> names = {"d", "dir", "dn", "lap", "pi"};
   for (const auto& entry : functions())
     names.push_back(entry.first);
   return names;
@@ -158,6 +166,12 @@ std::string to_string(const Node& node, const Symbols& symbols) {
       break;
     case Node::Kind::Channel:
       text << channel_name(node.channel, symbols.inputs, symbols.outputs);
+      break;
+    case Node::Kind::Field:
+      text << node.name;
+      break;
+    case Node::Kind::Parameter:
+      text << symbols.parameters.at(static_cast<size_t>(node.input));
       break;
     case Node::Kind::Negate:
       text << "-" << to_string(*node.args[0], symbols);

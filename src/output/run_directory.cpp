@@ -52,34 +52,51 @@ void RunDirectory::write_json(const std::string& name, const nlohmann::ordered_j
   write_text_atomically(file(name), value.dump(2) + "\n");
 }
 
-void RunDirectory::write_history(const std::vector<std::string>& term_names,
+void RunDirectory::write_history(const HistoryColumns& columns,
                                  const std::vector<train::HistoryRow>& rows) const {
+  auto write_values = [](std::ostream& out, const std::vector<double>& values, size_t count) {
+    for (size_t i = 0; i < count; ++i) {
+      out << ",";
+      if (i < values.size()) out << values[i];
+    }
+  };
   write_file_atomically(file("history.csv"), [&](std::ostream& out) {
     out << "step,stage,total";
-    for (const auto& name : term_names)
-      out << "," << name;
+    for (const auto* names : {&columns.terms, &columns.parameters, &columns.metrics}) {
+      for (const auto& name : *names)
+        out << "," << name;
+    }
     out << ",elapsed_s\n" << std::setprecision(std::numeric_limits<double>::max_digits10);
     for (const auto& row : rows) {
       out << row.step << "," << row.stage << "," << row.total;
-      for (double value : row.terms)
-        out << "," << value;
+      write_values(out, row.terms, columns.terms.size());
+      write_values(out, row.parameters, columns.parameters.size());
+      write_values(out, row.metrics, columns.metrics.size());
       out << "," << row.elapsed_seconds << "\n";
     }
   });
 }
 
 void save_model(const fs::path& path, model::Network& network,
-                const nlohmann::ordered_json& network_config,
-                const std::vector<std::string>& inputs, const std::vector<std::string>& outputs) {
+                const ModelDescription& description) {
   c10::Dict<std::string, torch::Tensor> state;
   for (const auto& item : network.named_parameters()) {
     state.insert(item.key(), item.value().detach().to(torch::kCPU).clone());
   }
+  for (const auto& item : network.named_buffers()) {
+    state.insert(item.key(), item.value().detach().to(torch::kCPU).clone());
+  }
+  c10::Dict<std::string, double> parameters;
+  for (size_t p = 0; p < description.parameters.size(); ++p) {
+    parameters.insert(description.parameter_names[p], description.parameters[p].item<double>());
+  }
   c10::impl::GenericDict file(c10::StringType::get(), c10::AnyType::get());
   file.insert("format", std::string(kModelFormat));
-  file.insert("network", network_config.dump());
-  file.insert("inputs", c10::List<std::string>(inputs));
-  file.insert("outputs", c10::List<std::string>(outputs));
+  file.insert("network", description.network.dump());
+  file.insert("inputs", c10::List<std::string>(description.inputs));
+  file.insert("outputs", c10::List<std::string>(description.outputs));
+  file.insert("transform", description.transform.dump());
+  file.insert("parameters", parameters);
   file.insert("state_dict", state);
   const std::vector<char> bytes = torch::pickle_save(file);
   write_file_atomically(path, [&](std::ostream& out) {

@@ -25,7 +25,12 @@ class RunDirectory {
   std::filesystem::path file(const std::string& name) const { return path_ / name; }
 
   void write_json(const std::string& name, const nlohmann::ordered_json& value) const;
-  void write_history(const std::vector<std::string>& term_names,
+  // history.csv: step, stage, total, the terms, the parameters, the metrics (empty where not
+  // measured), elapsed_s.
+  struct HistoryColumns {
+    std::vector<std::string> terms, parameters, metrics;
+  };
+  void write_history(const HistoryColumns& columns,
                      const std::vector<train::HistoryRow>& rows) const;
 
  private:
@@ -33,11 +38,20 @@ class RunDirectory {
   std::filesystem::path path_;
 };
 
+// What model.pt holds besides the weights.
+struct ModelDescription {
+  nlohmann::ordered_json network;  // the resolved network config
+  std::vector<std::string> inputs, outputs;
+  nlohmann::ordered_json transform = nlohmann::ordered_json::object();  // output -> expression
+  std::vector<std::string> parameter_names;
+  std::vector<torch::Tensor> parameters;  // trainable problem parameters
+};
+
 // model.pt: a pickled dict that plain PyTorch reads with torch.load: {"format", "network"
-// (the resolved network config as JSON text), "inputs", "outputs", "state_dict"}.
+// (the resolved network config as JSON text), "inputs", "outputs", "transform" (JSON text),
+// "parameters" (name -> value), "state_dict"}.
 void save_model(const std::filesystem::path& path, model::Network& network,
-                const nlohmann::ordered_json& network_config,
-                const std::vector<std::string>& inputs, const std::vector<std::string>& outputs);
+                const ModelDescription& description);
 
 // Loads the weights of save_model into `network` (same architecture); InputError otherwise.
 void load_model_weights(const std::filesystem::path& path, model::Network& network);

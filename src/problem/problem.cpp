@@ -1,11 +1,13 @@
-// Reading the problem from the config: names, point sets, loss terms and evaluation sets.
+// Reading the problem from the config: names, parameters, domains, point sets, loss terms, the
+// reference and the evaluation sets.
 #include "problem/problem.hpp"
 
 #include <algorithm>
-#include <cctype>
 
-#include "problem/sampler.hpp"
+#include "problem/loss_terms.hpp"
+#include "problem/reference.hpp"
 #include "util/errors.hpp"
+#include "util/names.hpp"
 #include "util/suggest.hpp"
 
 namespace pinn::problem {
@@ -14,14 +16,7 @@ namespace {
 
 using config::Reader;
 
-bool is_identifier(const std::string& name) {
-  if (name.empty() || !std::isalpha(static_cast<unsigned char>(name[0]))) return false;
-  return std::all_of(name.begin(), name.end(), [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
-  });
-}
-
-// Inputs, outputs and constants share one namespace with the expression language.
+// Inputs, outputs, constants and parameters share one namespace with the expression language.
 void check_new_name(const Reader& reader, const std::string& key, const std::string& name,
                     const std::set<std::string>& taken) {
   if (!is_identifier(name)) {
@@ -45,72 +40,52 @@ std::vector<std::string> read_names(Reader& top, const std::string& key,
   return names;
 }
 
-std::map<std::string, double> read_constants(Reader& top, std::set<std::string>& taken) {
-  std::map<std::string, double> constants;
-  if (!top.has("constants")) {
-    top.get_or("constants", config::Json::object());
-    return constants;
+// An object of name -> number ("constants", "parameters").
+std::map<std::string, double> read_numbers(Reader& top, const std::string& key,
+                                           std::set<std::string>& taken) {
+  std::map<std::string, double> numbers;
+  if (!top.has(key)) {
+    top.get_or(key, config::Json::object());
+    return numbers;
   }
-  Reader reader = top.object("constants");
+  Reader reader = top.object(key);
   for (const auto& name : reader.keys()) {
     check_new_name(reader, name, name, taken);
     taken.insert(name);
-    constants[name] = reader.get<double>(name);
+    numbers[name] = reader.get<double>(name);
   }
   reader.finish();
-  return constants;
+  return numbers;
 }
 
-std::map<std::string, torch::Tensor> read_point_sets(Reader& top, const SamplingContext& base) {
+std::map<std::string, geometry::DomainPtr> read_domains(Reader& top,
+                                                        const std::vector<std::string>& inputs) {
+  std::map<std::string, geometry::DomainPtr> domains;
+  if (!top.has("domains")) return domains;
+  Reader reader = top.object("domains");
+  for (const auto& name : reader.keys()) {
+    if (!is_identifier(name)) reader.fail(name, "'" + name + "' is not a valid domain name");
+    Reader domain = reader.object(name);
+    domains[name] = geometry::make_domain(domain, inputs, domains);
+  }
+  reader.finish();
+  return domains;
+}
+
+std::map<std::string, PointSet> read_point_sets(Reader& top, const SamplingContext& base) {
   Reader sets = top.object("points");
-  std::map<std::string, torch::Tensor> point_sets;
+  std::map<std::string, PointSet> point_sets;
   int index = 0;
   for (const auto& name : sets.keys()) {
+    if (!is_identifier(name)) sets.fail(name, "'" + name + "' is not a valid point set name");
     Reader set = sets.object(name);
     SamplingContext context = base;
     context.default_seed = base.default_seed + 1000 * (++index);  // distinct, stable per set
-    point_sets[name] = sample_points(set, context);
+    point_sets[name] = read_point_set(set, context);
   }
   if (point_sets.empty()) sets.fail_here("expected at least one named point set");
   sets.finish();
   return point_sets;
-}
-
-std::string read_point_set_name(Reader& reader, const std::map<std::string, torch::Tensor>& sets) {
-  const std::string name = reader.get<std::string>("points");
-  if (!sets.count(name)) {
-    std::vector<std::string> names;
-    for (const auto& entry : sets)
-      names.push_back(entry.first);
-    reader.fail("points", "no point set named '" + name + "'" + did_you_mean(name, names) +
-                              "; the sets are " + quoted_list(names, "and"));
-  }
-  return name;
-}
-
-std::vector<LossTerm> read_losses(Reader& top, const Problem& problem) {
-  std::vector<LossTerm> losses;
-  std::set<std::string> names;
-  auto readers = top.objects("losses");
-  if (readers.empty()) top.fail("losses", "expected at least one loss term, found an empty list");
-  for (size_t i = 0; i < readers.size(); ++i) {
-    Reader& reader = readers[i];
-    LossTerm term;
-    term.name = reader.get_or("name", "term" + std::to_string(i));
-    if (!is_identifier(term.name)) {
-      reader.fail("name", "'" + term.name + "' is not a valid term name (letters, digits, _)");
-    }
-    if (!names.insert(term.name).second) {
-      reader.fail("name", "the loss term name '" + term.name + "' is used twice");
-    }
-    term.points = read_point_set_name(reader, problem.point_sets);
-    term.residual_text = reader.get<std::string>("residual");
-    term.residual = parse_expression(reader, "residual", term.residual_text, problem.symbols);
-    term.weight = reader.non_negative("weight", 1.0);
-    reader.finish();
-    losses.push_back(std::move(term));
-  }
-  return losses;
 }
 
 std::vector<EvaluationSet> read_evaluations(Reader& top, const Problem& problem,
@@ -130,19 +105,21 @@ std::vector<EvaluationSet> read_evaluations(Reader& top, const Problem& problem,
       reader.fail("name", "the evaluation set name '" + set.name + "' is used twice");
     }
     // Either the name of a point set or an inline sampler object.
+    expr::Symbols symbols = problem.symbols;
     if (reader.has("points") && reader.json("points").is_object()) {
       Reader sampler = reader.object("points");
       SamplingContext context = base;
       context.default_seed = base.default_seed + 500000 + static_cast<int64_t>(i);
-      set.points = sample_points(sampler, context);
+      set.points = read_point_set(sampler, context).sample.points;
     } else {
-      set.points = problem.point_sets.at(read_point_set_name(reader, problem.point_sets));
+      set.points = problem.point_sets.at(read_point_set_name(reader, "points", problem.point_sets))
+                       .sample.points;
     }
     set.field_names = reader.get_or("fields", problem.symbols.outputs);
     if (set.field_names.empty()) reader.fail("fields", "expected at least one field");
     for (size_t f = 0; f < set.field_names.size(); ++f) {
-      set.fields.push_back(parse_expression(reader, "fields/" + std::to_string(f),
-                                            set.field_names[f], problem.symbols));
+      set.fields.push_back(
+          parse_expression(reader, "fields/" + std::to_string(f), set.field_names[f], symbols));
     }
     reader.finish();
     evaluations.push_back(std::move(set));
@@ -155,7 +132,9 @@ std::vector<EvaluationSet> read_evaluations(Reader& top, const Problem& problem,
 std::set<expr::Channel> Problem::channels_on(const std::string& name) const {
   std::set<expr::Channel> channels;
   for (const auto& term : losses) {
-    if (term.points == name) expr::collect_channels(*term.residual, channels);
+    if (term.points == name || term.partner == name) {
+      expr::collect_channels(*term.residual, channels);
+    }
   }
   return channels;
 }
@@ -172,6 +151,12 @@ int Problem::max_derivative_order() const {
   for (const auto& channel : channels)
     order = std::max(order, channel.order());
   return order;
+}
+
+expr::Symbols Problem::symbols_on(const std::string& name) const {
+  expr::Symbols result = symbols;
+  result.fields = point_sets.at(name).field_names();
+  return result;
 }
 
 expr::NodePtr parse_expression(const Reader& reader, const std::string& key,
@@ -192,14 +177,23 @@ Problem read_problem(Reader& top, const std::string& base_directory, int seed) {
   std::set<std::string> taken;
   problem.symbols.inputs = read_names(top, "inputs", taken);
   problem.symbols.outputs = read_names(top, "outputs", taken);
-  problem.symbols.constants = read_constants(top, taken);
+  problem.symbols.constants = read_numbers(top, "constants", taken);
+  for (const auto& [name, value] : read_numbers(top, "parameters", taken)) {
+    problem.symbols.parameters.push_back(name);
+    problem.parameter_initial_values.push_back(value);
+  }
+  problem.domains = read_domains(top, problem.symbols.inputs);
 
   SamplingContext sampling;
   sampling.inputs = problem.symbols.inputs;
   sampling.base_directory = base_directory;
   sampling.default_seed = seed;
+  sampling.domains = &problem.domains;
   problem.point_sets = read_point_sets(top, sampling);
-  problem.losses = read_losses(top, problem);
+  problem.losses = read_loss_terms(top, problem);
+  SamplingContext reference_sampling = sampling;
+  reference_sampling.default_seed = seed + 700000;
+  problem.reference = read_reference(top, problem, reference_sampling);
   problem.evaluations = read_evaluations(top, problem, sampling);
   return problem;
 }

@@ -1,33 +1,63 @@
-// Evaluating the loss terms on their point sets.
+// Evaluating the loss terms on their point sets, and updating the sets.
 #include "train/objective.hpp"
+
+#include <algorithm>
 
 namespace pinn::train {
 
+namespace {
+
+bool due(int every, int64_t step) {
+  return every > 0 && step > 0 && step % every == 0;
+}
+
+int64_t next_multiple(int every, int64_t step) {
+  return (step / every + 1) * every;
+}
+
+}  // namespace
+
 Objective::Objective(const problem::Problem& problem, model::Network& network,
-                     derivatives::Engine& engine, const torch::TensorOptions& options)
-    : problem_(&problem), network_(&network), engine_(&engine) {
+                     derivatives::Engine& engine, ObjectiveContext context)
+    : problem_(&problem), network_(&network), engine_(&engine), context_(std::move(context)) {
+  auto work_for = [&](const std::string& name) -> SetWork& {
+    auto set = std::find_if(sets_.begin(), sets_.end(),
+                            [&](const SetWork& work) { return work.name == name; });
+    if (set != sets_.end()) return *set;
+    const auto& source = problem.point_sets.at(name);
+    sets_.push_back({name, &source, {}, {}, problem.channels_on(name), {}, {}, 1});
+    place(sets_.back(), source.sample);
+    return sets_.back();
+  };
   for (size_t t = 0; t < problem.losses.size(); ++t) {
     const auto& term = problem.losses[t];
-    auto set = std::find_if(sets_.begin(), sets_.end(),
-                            [&](const SetWork& work) { return work.name == term.points; });
-    if (set == sets_.end()) {
-      sets_.push_back({term.points,
-                       problem.point_sets.at(term.points).to(options),
-                       problem.channels_on(term.points),
-                       {}});
-      set = std::prev(sets_.end());
-    }
-    set->terms.push_back(t);
+    work_for(term.points).terms.push_back(t);
+    if (!term.partner.empty()) work_for(term.partner).partner_terms.push_back(t);
   }
 }
 
+void Objective::place(SetWork& set, const problem::Sample& sample) {
+  set.points = sample.points.to(context_.options);
+  set.fields.clear();
+  for (const auto& [name, values] : sample.fields)
+    set.fields[name] = values.to(context_.options);
+}
+
 std::vector<torch::Tensor> Objective::residuals(bool for_training) {
-  std::vector<torch::Tensor> result(problem_->losses.size());
+  const auto& losses = problem_->losses;
+  std::vector<torch::Tensor> result(losses.size());
+  std::vector<torch::Tensor> partner(losses.size());
   for (const auto& set : sets_) {
     const auto channels = engine_->compute(*network_, set.points, set.channels, for_training);
-    const expr::EvalContext context{set.points, &channels};
+    const expr::EvalContext context{set.points, &channels, &set.fields, &context_.parameters};
     for (size_t t : set.terms)
-      result[t] = expr::evaluate(*problem_->losses[t].residual, context);
+      result[t] = expr::evaluate(*losses[t].residual, context);
+    for (size_t t : set.partner_terms)
+      partner[t] = expr::evaluate(*losses[t].residual, context);
+  }
+  // A periodic term asks its residual to be equal on both faces.
+  for (size_t t = 0; t < losses.size(); ++t) {
+    if (partner[t].defined()) result[t] = result[t] - partner[t];
   }
   return result;
 }
@@ -64,6 +94,64 @@ int64_t Objective::total_points() const {
   for (const auto& set : sets_)
     count += set.points.size(0);
   return count;
+}
+
+std::vector<torch::Tensor> Objective::residuals_at(const torch::Tensor& points,
+                                                   const std::vector<size_t>& terms) {
+  std::set<expr::Channel> channels;
+  for (size_t t : terms)
+    expr::collect_channels(*problem_->losses[t].residual, channels);
+  const auto values = engine_->compute(*network_, points, channels, /*create_graph=*/false);
+  const std::map<std::string, torch::Tensor> no_fields;
+  const expr::EvalContext context{points, &values, &no_fields, &context_.parameters};
+  std::vector<torch::Tensor> result;
+  for (size_t t : terms)
+    result.push_back(expr::evaluate(*problem_->losses[t].residual, context).detach());
+  return result;
+}
+
+int64_t Objective::next_point_update(int64_t step) const {
+  int64_t next = -1;
+  for (const auto& set : sets_) {
+    for (int every : {set.source->resample_every, set.source->refine.every}) {
+      if (every <= 0) continue;
+      const int64_t candidate = next_multiple(every, step);
+      next = next < 0 ? candidate : std::min(next, candidate);
+    }
+  }
+  return next;
+}
+
+std::string Objective::update_points(int64_t step) {
+  std::string changes;
+  for (auto& set : sets_) {
+    if (due(set.source->resample_every, step)) {
+      place(set, set.source->draw(set.draws++, set.points.size(0)));
+      changes += " resampled " + set.name;
+    }
+    if (due(set.source->refine.every, step)) {
+      refine(set);
+      changes += " refined " + set.name + " to " + std::to_string(set.points.size(0));
+    }
+  }
+  return changes;
+}
+
+// Adds the candidates with the largest squared residual, summed over the set's terms.
+void Objective::refine(SetWork& set) {
+  const auto& refine = set.source->refine;
+  const auto candidates = set.source->draw(set.draws++, refine.candidates);
+  SetWork trial = set;
+  place(trial, candidates);
+  const auto channels = engine_->compute(*network_, trial.points, trial.channels, false);
+  const expr::EvalContext context{trial.points, &channels, &trial.fields, &context_.parameters};
+  auto score = torch::zeros({trial.points.size(0)}, context_.options);
+  for (size_t t : set.terms)
+    score += expr::evaluate(*problem_->losses[t].residual, context).detach().square();
+  const auto chosen = std::get<1>(score.topk(refine.add));
+  set.points = torch::cat({set.points, trial.points.index_select(0, chosen)}, 0);
+  for (auto& [name, values] : set.fields)
+    values = torch::cat({values, trial.fields.at(name).index_select(0, chosen)}, 0);
 }
 
 }  // namespace pinn::train

@@ -1,5 +1,6 @@
 // The objective: the weighted sum of the loss terms, weight * mean(residual^2). Channels are
-// computed once per point set and step, shared by every term on that set.
+// computed once per point set and step, shared by every term on that set. It owns the point sets
+// on the device and changes them when asked: resampling and residual-based refinement.
 #pragma once
 
 #include <torch/torch.h>
@@ -26,11 +27,17 @@ struct TermDiagnostics {
   double mean_abs_residual = 0;
 };
 
+// What the terms read besides the network: the device, dtype and the trainable parameters.
+struct ObjectiveContext {
+  torch::TensorOptions options;
+  std::vector<torch::Tensor> parameters;  // one scalar per problem parameter
+};
+
 class Objective {
  public:
-  // Point sets are moved to `options` (device, dtype) once, here.
+  // Point sets are moved to the context's device and dtype once, here.
   Objective(const problem::Problem& problem, model::Network& network, derivatives::Engine& engine,
-            const torch::TensorOptions& options);
+            ObjectiveContext context);
 
   // The loss; differentiable for the weights when `for_training`.
   LossValues evaluate(bool for_training);
@@ -38,21 +45,40 @@ class Objective {
   std::vector<TermDiagnostics> diagnostics();
   int64_t total_points() const;
 
+  // The residuals of the given terms at `points` (N x d, any device and dtype): terms that read
+  // no per-point fields, as measured at reference points. Each of shape N.
+  std::vector<torch::Tensor> residuals_at(const torch::Tensor& points,
+                                          const std::vector<size_t>& terms);
+
+  // The first step after `step` at which some set is resampled or refined (or -1 if none).
+  int64_t next_point_update(int64_t step) const;
+  // Resamples and refines the sets due at `step`; returns a description of what changed.
+  std::string update_points(int64_t step);
+
   const problem::Problem& problem() const { return *problem_; }
+  model::Network& network() const { return *network_; }
+  const ObjectiveContext& context() const { return context_; }
 
  private:
   struct SetWork {
     std::string name;
+    const problem::PointSet* source;  // the configuration: resampling and refinement
     torch::Tensor points;
+    std::map<std::string, torch::Tensor> fields;
     std::set<expr::Channel> channels;
-    std::vector<size_t> terms;  // indices into problem.losses
+    std::vector<size_t> terms;          // terms evaluated on this set
+    std::vector<size_t> partner_terms;  // periodic terms whose partner is this set
+    uint64_t draws = 0;                 // how many times the set was drawn
   };
+  void place(SetWork& set, const problem::Sample& sample);
   // Residual tensors of every term, in problem order.
   std::vector<torch::Tensor> residuals(bool for_training);
+  void refine(SetWork& set);
 
   const problem::Problem* problem_;
   model::Network* network_;
   derivatives::Engine* engine_;
+  ObjectiveContext context_;
   std::vector<SetWork> sets_;
 };
 

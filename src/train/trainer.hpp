@@ -1,10 +1,12 @@
 // The trainer: runs the stages in order on the objective, logs progress every `log_every`
-// iterations, and records the history (step, stage, losses, elapsed time).
+// iterations, records the history (step, stage, losses, parameters, reference metrics, elapsed
+// time), and between Adam iterations resamples or refines the point sets when they are due.
 #pragma once
 
 #include <string>
 #include <vector>
 
+#include "train/metrics.hpp"
 #include "train/objective.hpp"
 #include "train/stage.hpp"
 
@@ -15,6 +17,8 @@ struct HistoryRow {
   std::string stage;
   double total = 0;
   std::vector<double> terms;
+  std::vector<double> parameters;  // the trainable problem parameters
+  std::vector<double> metrics;     // empty when not measured at this row
   double elapsed_seconds = 0;
 };
 
@@ -29,6 +33,7 @@ struct StageReport {
 struct TrainingReport {
   std::vector<HistoryRow> history;
   std::vector<StageReport> stages;
+  std::vector<double> final_metrics;  // at the end, in the order of ReferenceMetrics::names()
   int64_t steps = 0;
   double seconds = 0;
   bool diverged = false;  // the loss became NaN or infinite
@@ -36,15 +41,21 @@ struct TrainingReport {
 
 class Trainer {
  public:
-  Trainer(Objective& objective, model::Network& network, std::vector<StageSpec> stages);
+  // `trainable`: the network's parameters and the problem's; `metrics` may be disabled.
+  Trainer(Objective& objective, std::vector<torch::Tensor> trainable, ReferenceMetrics& metrics,
+          std::vector<StageSpec> stages);
   TrainingReport run();
 
  private:
   HistoryRow record(const std::string& stage, const LossValues& values);
   void log_progress(const StageSpec& spec, int done, const HistoryRow& row, double ms_per_step);
+  // How many iterations to run before the next log point, metric or point update.
+  int next_chunk(const StageSpec& spec, int done_in_stage) const;
+  bool metrics_due() const;
 
   Objective& objective_;
-  model::Network& network_;
+  std::vector<torch::Tensor> trainable_;
+  ReferenceMetrics& metrics_;
   std::vector<StageSpec> stages_;
   int64_t step_ = 0;
   double elapsed_ = 0;

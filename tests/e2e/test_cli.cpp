@@ -224,7 +224,7 @@ TEST_F(CliTest, OverridesAndSeedAreAppliedAndRecorded) {
   EXPECT_EQ(config["seed"], 5);
   EXPECT_EQ(config["network"]["hidden"], Json::parse("[8,8]"));
   EXPECT_EQ(config["network"]["activation"], "tanh");
-  EXPECT_EQ(read_json(run / "summary.json")["parameters"], 2 * 8 + 8 + 8 * 8 + 8 + 8 + 1);
+  EXPECT_EQ(read_json(run / "summary.json")["network_parameters"], 2 * 8 + 8 + 8 * 8 + 8 + 8 + 1);
 }
 
 TEST_F(CliTest, HelpAndVersion) {

@@ -149,7 +149,7 @@ INSTANTIATE_TEST_SUITE_P(Activations, ActivationAgreement,
 // The operators of the expression language, on top of each engine, against closed forms.
 TEST_P(EngineTest, OperatorsMatchClosedForms) {
   ClosedForm network;
-  const expr::Symbols symbols{{"x", "y"}, {"u", "v"}, {}};
+  const expr::Symbols symbols{{"x", "y"}, {"u", "v"}, {}, {}, {}};
   const auto points = random_points(32, 2);
   const auto x = points.select(1, 0), y = points.select(1, 1);
   const std::vector<std::pair<std::string, torch::Tensor>> cases = {

@@ -9,7 +9,7 @@
 namespace pinn::expr {
 namespace {
 
-const Symbols kSymbols{{"x", "y"}, {"u", "v"}, {{"nu", 0.01}, {"k", 3.0}}};
+const Symbols kSymbols{{"x", "y"}, {"u", "v"}, {{"nu", 0.01}, {"k", 3.0}}, {}, {}};
 
 class Evaluation : public ::testing::Test {
  protected:
@@ -74,14 +74,14 @@ TEST(Parse, SubscriptsAndOperatorsResolveToChannels) {
   found.clear();
   collect_channels(*parse("dir(u, [0, 0]) + x", kSymbols), found);
   EXPECT_TRUE(found.empty());
-  EXPECT_EQ(
-      to_string(*parse("u_t", Symbols{{"x", "t"}, {"u"}, {}}), Symbols{{"x", "t"}, {"u"}, {}}),
-      "u_t");
+  EXPECT_EQ(to_string(*parse("u_t", Symbols{{"x", "t"}, {"u"}, {}, {}, {}}),
+                      Symbols{{"x", "t"}, {"u"}, {}, {}, {}}),
+            "u_t");
   EXPECT_EQ(to_string(*parse("u_x + 2*v", kSymbols), kSymbols), "(u_x + (2 * v))");
 }
 
 TEST(Parse, LongInputNamesUseD) {
-  const Symbols symbols{{"x1", "x2"}, {"u"}, {}};
+  const Symbols symbols{{"x1", "x2"}, {"u"}, {}, {}, {}};
   std::set<Channel> found;
   collect_channels(*parse("d(u, x1, x2) + d(u, x2, x1)", symbols), found);
   EXPECT_EQ(found, (std::set<Channel>{{0, {0, 1}}}));

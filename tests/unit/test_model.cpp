@@ -16,6 +16,16 @@
 namespace pinn::model {
 namespace {
 
+output::ModelDescription describe(const nlohmann::ordered_json& network,
+                                  std::vector<std::string> inputs,
+                                  std::vector<std::string> outputs) {
+  output::ModelDescription description;
+  description.network = network;
+  description.inputs = std::move(inputs);
+  description.outputs = std::move(outputs);
+  return description;
+}
+
 using config::Document;
 using config::Json;
 using config::Pointer;
@@ -295,7 +305,7 @@ TEST(ModelFile, FourierMatrixAndNewTypesLoadBackExactly) {
     torch::manual_seed(10);
     auto saved = build(json, 2, 2);
     saved->to(torch::kFloat64);
-    output::save_model(path, *saved, Json{{"type", "x"}}, {"x", "y"}, {"u", "v"});
+    output::save_model(path, *saved, describe(Json{{"type", "x"}}, {"x", "y"}, {"u", "v"}));
     torch::manual_seed(11);
     auto loaded = build(json, 2, 2);
     loaded->to(torch::kFloat64);
@@ -312,7 +322,7 @@ TEST(ModelFile, SavedWeightsLoadBackExactly) {
   Mlp saved(options);
   saved.to(torch::kFloat64);
   const auto path = std::filesystem::temp_directory_path() / "pinn_model.pt";
-  output::save_model(path, saved, Json{{"type", "mlp"}}, {"x", "y"}, {"u"});
+  output::save_model(path, saved, describe(Json{{"type", "mlp"}}, {"x", "y"}, {"u"}));
   Mlp loaded(options);
   loaded.to(torch::kFloat64);
   EXPECT_FALSE(torch::equal(loaded.layers()[0]->weight, saved.layers()[0]->weight));

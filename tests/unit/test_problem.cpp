@@ -5,8 +5,8 @@
 #include <fstream>
 
 #include "problem/csv.hpp"
+#include "problem/point_set.hpp"
 #include "problem/problem.hpp"
-#include "problem/sampler.hpp"
 #include "util/errors.hpp"
 
 namespace pinn::problem {
@@ -26,8 +26,8 @@ std::filesystem::path temp_file(const std::string& name, const std::string& text
 torch::Tensor sample(const std::string& json, std::vector<std::string> inputs = {"x", "y"}) {
   auto document = Document::from_json(Json::parse(json), "t.json");
   Reader reader(document, Pointer());
-  SamplingContext context{std::move(inputs), std::filesystem::temp_directory_path(), 3};
-  return sample_points(reader, context);
+  SamplingContext context{std::move(inputs), std::filesystem::temp_directory_path(), 3, nullptr};
+  return read_point_set(reader, context).sample.points;
 }
 
 std::string error_of(const std::function<void()>& f) {

@@ -61,7 +61,7 @@ TEST(Stages, ReadDefaultsAndRejectBadOptions) {
 TEST(Objective, IsTheWeightedSumOfMeanSquares) {
   auto f = make_fixture(R"([{"type": "adam"}])");
   auto engine = derivatives::make_engine("autograd");
-  Objective objective(f->problem, *f->network, *engine, torch::dtype(torch::kFloat64));
+  Objective objective(f->problem, *f->network, *engine, {torch::dtype(torch::kFloat64), {}});
   const auto values = objective.evaluate(false);
   // Recompute by hand: u_x - cos(x) on the grid, and 10 * u(0)^2.
   auto x = torch::linspace(0, 1, 32, torch::kFloat64).unsqueeze(1).requires_grad_(true);
@@ -82,8 +82,9 @@ TEST(Trainer, AdamThenLbfgsSolvesTheOde) {
   auto f = make_fixture(R"([{"type": "adam", "iterations": 200, "lr": 0.01, "log_every": 50},
                            {"type": "lbfgs", "iterations": 300, "log_every": 100}])");
   auto engine = derivatives::make_engine("forward");
-  Objective objective(f->problem, *f->network, *engine, torch::dtype(torch::kFloat64));
-  Trainer trainer(objective, *f->network, f->stages);
+  Objective objective(f->problem, *f->network, *engine, {torch::dtype(torch::kFloat64), {}});
+  ReferenceMetrics metrics(f->problem.reference, objective);
+  Trainer trainer(objective, f->network->parameters(), metrics, f->stages);
   const auto report = trainer.run();
   ASSERT_EQ(report.stages.size(), 2u);
   EXPECT_EQ(report.stages[0].iterations, 200);
@@ -99,8 +100,9 @@ TEST(Trainer, LbfgsStopsEarlyOnItsTolerance) {
   auto f = make_fixture(
       R"([{"type": "lbfgs", "iterations": 5000, "tolerance_grad": 1e-5, "log_every": 100}])");
   auto engine = derivatives::make_engine("autograd");
-  Objective objective(f->problem, *f->network, *engine, torch::dtype(torch::kFloat64));
-  Trainer trainer(objective, *f->network, f->stages);
+  Objective objective(f->problem, *f->network, *engine, {torch::dtype(torch::kFloat64), {}});
+  ReferenceMetrics metrics(f->problem.reference, objective);
+  Trainer trainer(objective, f->network->parameters(), metrics, f->stages);
   const auto report = trainer.run();
   EXPECT_TRUE(report.stages[0].converged);
   EXPECT_LT(report.stages[0].iterations, 5000);

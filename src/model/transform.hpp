@@ -1,0 +1,34 @@
+// Output transforms ("hard constraints"): the config's "transform" object gives an output as an
+// expression of the inputs and the raw network output N, e.g. "x*(1-x)*N + sin(pi*x)", so that
+// a boundary condition holds exactly. The transformed network is what the engines differentiate.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include "config/reader.hpp"
+#include "expr/expression.hpp"
+#include "model/network.hpp"
+
+namespace pinn::model {
+
+class TransformedNetwork : public Network {
+ public:
+  // `transforms[o]` null: output o is the raw output.
+  TransformedNetwork(std::shared_ptr<Network> raw, std::vector<expr::NodePtr> transforms);
+  torch::Tensor forward(const torch::Tensor& points) override;
+  int smooth_orders() const override { return raw_->smooth_orders(); }
+  const Network& raw() const { return *raw_; }
+
+ private:
+  std::shared_ptr<Network> raw_;
+  std::vector<expr::NodePtr> transforms_;
+};
+
+// Reads "transform" ({"u": "x*(1-x)*N"}) if present and wraps `raw`; otherwise returns `raw`.
+// `symbols` are the problem's (inputs and constants may be used; N is the raw output).
+std::shared_ptr<Network> apply_transforms(config::Reader& top, std::shared_ptr<Network> raw,
+                                          const expr::Symbols& symbols);
+
+}  // namespace pinn::model

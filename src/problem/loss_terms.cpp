@@ -1,0 +1,181 @@
+// Reading loss terms and turning conditions into residuals.
+#include "problem/loss_terms.hpp"
+
+#include <algorithm>
+#include <functional>
+
+#include "util/errors.hpp"
+#include "util/names.hpp"
+#include "util/suggest.hpp"
+
+namespace pinn::problem {
+
+namespace {
+
+using config::Reader;
+
+// The condition's output ("output", default the first), checked against the outputs.
+std::string read_output(Reader& reader, const Problem& problem) {
+  const auto& outputs = problem.symbols.outputs;
+  return reader.choice("output", outputs, outputs.front());
+}
+
+// An expression-valued key, checked on its own so that errors point at it; "(text)".
+std::string read_part(Reader& reader, const std::string& key, const std::string& fallback,
+                      const expr::Symbols& symbols) {
+  const std::string text = reader.get_or(key, fallback);
+  parse_expression(reader, key, text, symbols);
+  return "(" + text + ")";
+}
+
+// Each condition type builds the residual text from its keys.
+using ResidualBuilder =
+    std::function<std::string(Reader&, const Problem&, const expr::Symbols& symbols)>;
+
+std::string residual_of(Reader& reader, const Problem&, const expr::Symbols&) {
+  return reader.get<std::string>("residual");
+}
+
+std::string dirichlet(Reader& reader, const Problem& problem, const expr::Symbols& symbols) {
+  return read_output(reader, problem) + " - " + read_part(reader, "value", "0", symbols);
+}
+
+std::string neumann(Reader& reader, const Problem& problem, const expr::Symbols& symbols) {
+  return "dn(" + read_output(reader, problem) + ") - " + read_part(reader, "value", "0", symbols);
+}
+
+// alpha*u + beta*dn(u) = value
+std::string robin(Reader& reader, const Problem& problem, const expr::Symbols& symbols) {
+  const std::string u = read_output(reader, problem);
+  return read_part(reader, "alpha", "1", symbols) + "*" + u + " + " +
+         read_part(reader, "beta", "1", symbols) + "*dn(" + u + ") - " +
+         read_part(reader, "value", "0", symbols);
+}
+
+// u(x, t0) = value, or with "derivative": "t", u_t(x, t0) = value.
+std::string initial(Reader& reader, const Problem& problem, const expr::Symbols& symbols) {
+  std::string u = read_output(reader, problem);
+  if (reader.has("derivative"))
+    u = "d(" + u + ", " + reader.choice("derivative", problem.symbols.inputs) + ")";
+  return u + " - " + read_part(reader, "value", "0", symbols);
+}
+
+// output - field: fits an output to a data column of the set.
+std::string data(Reader& reader, const Problem& problem, const expr::Symbols& symbols) {
+  const std::string u = read_output(reader, problem);
+  if (symbols.fields.empty()) {
+    reader.fail("points", "a data term needs a set read from a CSV file with \"fields\"");
+  }
+  const std::string field = reader.choice("field", symbols.fields, symbols.fields.front());
+  return u + " - " + field;
+}
+
+std::string periodic(Reader& reader, const Problem& problem, const expr::Symbols&) {
+  return reader.get_or("residual", problem.symbols.outputs.front());
+}
+
+const std::map<std::string, ResidualBuilder>& builders() {
+  static const std::map<std::string, ResidualBuilder> table = {
+      {"residual", residual_of}, {"dirichlet", dirichlet}, {"neumann", neumann},   {"robin", robin},
+      {"initial", initial},      {"data", data},           {"periodic", periodic},
+  };
+  return table;
+}
+
+// The periodic partner: the term's points shifted by "shift" ({"x": 2}), which must land on the
+// boundary of the set's domain (the opposite face) when the set came from one.
+std::string add_periodic_partner(Reader& reader, const LossTerm& term, Problem& problem) {
+  const PointSet& set = problem.point_sets.at(term.points);
+  Reader shift = reader.object("shift");
+  auto offset = torch::zeros({problem.input_count()}, torch::kFloat64);
+  bool any = false;
+  for (size_t i = 0; i < problem.symbols.inputs.size(); ++i) {
+    const auto value = shift.get_or(problem.symbols.inputs[i], 0.0);
+    offset[static_cast<int64_t>(i)] = value;
+    any |= value != 0.0;
+  }
+  shift.finish();
+  if (!any) reader.fail("shift", "expected a non-zero shift, e.g. {\"x\": 2}");
+  if (set.resample_every > 0 || set.refine.every > 0) {
+    reader.fail("points", "a periodic term's points must not be resampled or refined");
+  }
+  PointSet partner;
+  partner.sample.points = set.sample.points + offset;
+  for (const auto& [name, values] : set.sample.fields)
+    partner.sample.fields[name] = name.rfind("n_", 0) == 0 ? -values : values;
+  if (set.domain) {
+    const auto on_domain = set.domain->contains(partner.sample.points, true);
+    const auto inside = set.domain->contains(partner.sample.points, false);
+    const auto off = torch::logical_or(on_domain.logical_not(), inside);
+    if (off.any().item<bool>()) {
+      const auto index = off.nonzero()[0][0].item<int64_t>();
+      std::string point;
+      for (int64_t i = 0; i < problem.input_count(); ++i) {
+        point += (i ? ", " : "") + problem.symbols.inputs[static_cast<size_t>(i)] + " = " +
+                 std::to_string(partner.sample.points[index][i].item<double>());
+      }
+      reader.fail("shift", "mismatched periodic faces: the points of '" + term.points +
+                               "' shifted this way leave the domain's boundary (e.g. at " + point +
+                               ")");
+    }
+  }
+  partner.domain = set.domain;
+  const std::string name = term.points + "@" + term.name;
+  problem.point_sets[name] = partner;
+  return name;
+}
+
+}  // namespace
+
+std::vector<std::string> loss_term_types() {
+  std::vector<std::string> names;
+  for (const auto& entry : builders())
+    names.push_back(entry.first);
+  return names;
+}
+
+std::string read_point_set_name(Reader& reader, const std::string& key,
+                                const std::map<std::string, PointSet>& sets) {
+  const std::string name = reader.get<std::string>(key);
+  if (!sets.count(name)) {
+    std::vector<std::string> names;
+    for (const auto& entry : sets)
+      names.push_back(entry.first);
+    reader.fail(key, "no point set named '" + name + "'" + did_you_mean(name, names) +
+                         "; the sets are " + quoted_list(names, "and"));
+  }
+  return name;
+}
+
+std::vector<LossTerm> read_loss_terms(Reader& top, Problem& problem) {
+  std::vector<LossTerm> losses;
+  std::set<std::string> names;
+  auto readers = top.objects("losses");
+  if (readers.empty()) top.fail("losses", "expected at least one loss term, found an empty list");
+  for (size_t i = 0; i < readers.size(); ++i) {
+    Reader& reader = readers[i];
+    LossTerm term;
+    term.name = reader.get_or("name", "term" + std::to_string(i));
+    if (!is_identifier(term.name)) {
+      reader.fail("name", "'" + term.name + "' is not a valid term name (letters, digits, _)");
+    }
+    if (!names.insert(term.name).second) {
+      reader.fail("name", "the loss term name '" + term.name + "' is used twice");
+    }
+    term.type = reader.choice("type", loss_term_types(), "residual");
+    term.points = read_point_set_name(reader, "points", problem.point_sets);
+    const expr::Symbols symbols = problem.symbols_on(term.points);
+    term.residual_text = builders().at(term.type)(reader, problem, symbols);
+    // Condition types generate their text: errors in it point at the keys they came from.
+    const bool written = reader.has("residual");
+    term.residual =
+        parse_expression(reader, written ? "residual" : "type", term.residual_text, symbols);
+    term.weight = reader.non_negative("weight", 1.0);
+    if (term.type == "periodic") term.partner = add_periodic_partner(reader, term, problem);
+    reader.finish();
+    losses.push_back(std::move(term));
+  }
+  return losses;
+}
+
+}  // namespace pinn::problem

@@ -1,0 +1,378 @@
+// Reading point sets: box samplers (uniform, normal, grid and the unit-cube sequences in
+// "bounds"), domain samplers (interior, boundary parts, initial slice, with normals), and CSV
+// files (points plus data columns as fields).
+#include "problem/point_set.hpp"
+
+#include <algorithm>
+#include <map>
+
+#include "geometry/sequence.hpp"
+#include "problem/csv.hpp"
+#include "util/errors.hpp"
+#include "util/suggest.hpp"
+
+namespace pinn::problem {
+
+namespace {
+
+using Reader = config::Reader;
+
+struct Range {
+  double low = 0.0;
+  double high = 0.0;
+  bool fixed() const { return low == high; }
+};
+
+// "bounds": {"x": [-1, 1], "y": 0.5}: one entry per input, a [low, high] pair or a fixed value.
+std::vector<Range> read_bounds(Reader& reader, const SamplingContext& context) {
+  Reader bounds = reader.object("bounds");
+  std::vector<Range> ranges;
+  for (const auto& input : context.inputs) {
+    bounds.accept(input);
+    if (!bounds.has(input)) {
+      bounds.fail_here("missing the range of input '" + input + "' (give [low, high] or a value)");
+    }
+    const auto& value = bounds.json(input);
+    if (value.is_number()) {
+      const double fixed = value.get<double>();
+      ranges.push_back({fixed, fixed});
+      continue;
+    }
+    const auto pair = bounds.get<std::vector<double>>(input);
+    if (pair.size() != 2 || !(pair[0] <= pair[1])) {
+      bounds.fail(input, "expected [low, high] with low <= high, found " + value.dump());
+    }
+    ranges.push_back({pair[0], pair[1]});
+  }
+  bounds.finish();
+  return ranges;
+}
+
+int64_t read_seed(Reader& reader, const SamplingContext& context) {
+  return reader.get_or("seed", static_cast<int>(context.default_seed));
+}
+
+// Seeds of later draws (resampling, refinement candidates): distinct from every initial seed.
+uint64_t round_seed(int64_t seed, uint64_t round) {
+  return static_cast<uint64_t>(seed) + 7919u * round;
+}
+
+// A per-input number: one value for all inputs, or {"x": 0, "y": 1}.
+std::vector<double> per_input(Reader& reader, const std::string& key, double fallback,
+                              const SamplingContext& context) {
+  if (reader.has(key) && reader.json(key).is_object()) {
+    Reader values = reader.object(key);
+    std::vector<double> result;
+    for (const auto& input : context.inputs)
+      result.push_back(values.get_or(input, fallback));
+    values.finish();
+    return result;
+  }
+  return std::vector<double>(context.inputs.size(), reader.get_or(key, fallback));
+}
+
+void scale_into(torch::Tensor& points, const std::vector<Range>& ranges) {
+  for (size_t i = 0; i < ranges.size(); ++i) {
+    points.select(1, static_cast<int64_t>(i))
+        .mul_(ranges[i].high - ranges[i].low)
+        .add_(ranges[i].low);
+  }
+}
+
+// Uniform in the box: torch::rand from the set's seed.
+PointSet sample_uniform(Reader& reader, const SamplingContext& context) {
+  const int count = reader.positive_int("count");
+  const auto ranges = read_bounds(reader, context);
+  const int64_t seed = read_seed(reader, context);
+  PointSet set;
+  set.draw = [ranges, seed](uint64_t round, int64_t n) {
+    auto generator = at::detail::createCPUGenerator(round_seed(seed, round));
+    auto points = torch::rand({n, static_cast<int64_t>(ranges.size())}, generator,
+                              torch::dtype(torch::kFloat64));
+    scale_into(points, ranges);
+    return Sample{points, {}};
+  };
+  set.sample = set.draw(0, count);
+  return set;
+}
+
+// A unit-cube sequence (lhs, sobol, halton, hammersley) mapped onto the box.
+PointSet sample_sequence_in_box(const std::string& sequence, Reader& reader,
+                                const SamplingContext& context) {
+  const int count = reader.positive_int("count");
+  const auto ranges = read_bounds(reader, context);
+  const int64_t seed = read_seed(reader, context);
+  PointSet set;
+  set.draw = [sequence, ranges, seed](uint64_t round, int64_t n) {
+    auto points = geometry::unit_cube_samples(sequence, n, static_cast<int>(ranges.size()),
+                                              round_seed(seed, round));
+    scale_into(points, ranges);
+    return Sample{points, {}};
+  };
+  set.sample = set.draw(0, count);
+  return set;
+}
+
+PointSet sample_normal(Reader& reader, const SamplingContext& context) {
+  const int count = reader.positive_int("count");
+  const auto mean = per_input(reader, "mean", 0.0, context);
+  const auto deviation = per_input(reader, "std", 1.0, context);
+  for (double value : deviation) {
+    if (!(value > 0)) reader.fail("std", "expected a positive standard deviation");
+  }
+  const int64_t seed = read_seed(reader, context);
+  PointSet set;
+  set.draw = [mean, deviation, seed](uint64_t round, int64_t n) {
+    auto generator = at::detail::createCPUGenerator(round_seed(seed, round));
+    auto points = torch::randn({n, static_cast<int64_t>(mean.size())}, generator,
+                               torch::dtype(torch::kFloat64));
+    for (size_t i = 0; i < mean.size(); ++i) {
+      points.select(1, static_cast<int64_t>(i)).mul_(deviation[i]).add_(mean[i]);
+    }
+    return Sample{points, {}};
+  };
+  set.sample = set.draw(0, count);
+  return set;
+}
+
+// A regular grid, the last input varying fastest. "count" applies to every ranged input unless
+// "counts" names a count per input; fixed inputs take one value.
+PointSet sample_grid(Reader& reader, const SamplingContext& context) {
+  const auto ranges = read_bounds(reader, context);
+  std::vector<int> counts(ranges.size(), 0);
+  if (reader.has("counts")) {
+    Reader per = reader.object("counts");
+    for (size_t i = 0; i < ranges.size(); ++i) {
+      if (ranges[i].fixed()) continue;
+      counts[i] = per.positive_int(context.inputs[i]);
+    }
+    per.finish();
+  } else {
+    const int count = reader.positive_int("count");
+    for (size_t i = 0; i < ranges.size(); ++i)
+      counts[i] = ranges[i].fixed() ? 1 : count;
+  }
+  std::vector<torch::Tensor> axes;
+  for (size_t i = 0; i < ranges.size(); ++i) {
+    const int n = ranges[i].fixed() ? 1 : counts[i];
+    if (!ranges[i].fixed() && n < 2) {
+      reader.fail("count", "a grid needs at least 2 points along '" + context.inputs[i] + "'");
+    }
+    axes.push_back(torch::linspace(ranges[i].low, ranges[i].high, n, torch::kFloat64));
+  }
+  auto mesh = torch::meshgrid(axes, "ij");
+  std::vector<torch::Tensor> columns;
+  for (auto& axis : mesh)
+    columns.push_back(axis.reshape({-1}));
+  PointSet set;
+  set.sample.points = torch::stack(columns, 1);
+  return set;
+}
+
+// "fields": ["u_obs"] loads those columns as fields of the same name; {"u_obs": "u"} renames.
+std::map<std::string, std::string> read_field_columns(Reader& reader,
+                                                      const SamplingContext& context) {
+  std::map<std::string, std::string> fields;  // field name -> CSV column
+  if (!reader.has("fields")) return fields;
+  if (reader.json("fields").is_object()) {
+    Reader mapping = reader.object("fields");
+    for (const auto& name : mapping.keys())
+      fields[name] = mapping.get<std::string>(name);
+    mapping.finish();
+  } else {
+    for (const auto& name : reader.get<std::vector<std::string>>("fields"))
+      fields[name] = name;
+  }
+  for (const auto& entry : fields) {
+    if (std::find(context.inputs.begin(), context.inputs.end(), entry.first) !=
+        context.inputs.end()) {
+      reader.fail("fields", "the field name '" + entry.first + "' is an input; rename it: {\"" +
+                                entry.first + "_data\": \"" + entry.second + "\"}");
+    }
+  }
+  return fields;
+}
+
+PointSet sample_file(Reader& reader, const SamplingContext& context) {
+  const std::string name = reader.get<std::string>("path");
+  std::filesystem::path path(name);
+  if (path.is_relative()) path = context.base_directory / path;
+  const auto fields = read_field_columns(reader, context);
+  const CsvTable table = read_csv(path);
+  if (table.rows.empty()) {
+    throw InputError(reader.where("path"), path.string() + " holds no data rows");
+  }
+  const std::string source = reader.where("path") + ": " + path.string();
+  PointSet set;
+  set.sample.points = table.select(context.inputs, source);
+  for (const auto& [field, column] : fields)
+    set.sample.fields[field] = table.select({column}, source).select(1, 0);
+  return set;
+}
+
+// The domain's columns reordered into the problem's input order.
+torch::Tensor in_input_order(const torch::Tensor& columns, const geometry::Domain& domain,
+                             const std::vector<std::string>& inputs) {
+  std::vector<int64_t> order;
+  for (const auto& input : inputs) {
+    const auto& axes = domain.axes();
+    order.push_back(std::find(axes.begin(), axes.end(), input) - axes.begin());
+  }
+  return columns.index_select(1, torch::tensor(order, torch::kLong));
+}
+
+geometry::DomainPtr read_domain_name(Reader& reader, const SamplingContext& context) {
+  const std::string name = reader.get<std::string>("domain");
+  std::vector<std::string> names;
+  for (const auto& entry : *context.domains)
+    names.push_back(entry.first);
+  const auto found = context.domains->find(name);
+  if (found == context.domains->end()) {
+    reader.fail("domain", "no domain named '" + name + "'" + did_you_mean(name, names) +
+                              (names.empty() ? "; define it under \"domains\""
+                                             : "; the domains are " + quoted_list(names, "and")));
+  }
+  std::vector<std::string> axes = found->second->axes();
+  std::vector<std::string> inputs = context.inputs;
+  std::sort(axes.begin(), axes.end());
+  std::sort(inputs.begin(), inputs.end());
+  if (axes != inputs) {
+    reader.fail("domain",
+                "the domain '" + name + "' spans " + quoted_list(found->second->axes(), "and") +
+                    ", but the problem's inputs are " + quoted_list(context.inputs, "and") +
+                    " (a domain in space and time is a \"spacetime\" domain)");
+  }
+  return found->second;
+}
+
+std::vector<std::string> read_parts(Reader& reader, const geometry::Domain& domain) {
+  std::vector<std::string> parts;
+  if (reader.has("parts")) {
+    parts = reader.get<std::vector<std::string>>("parts");
+  } else if (reader.has("part")) {
+    parts = {reader.get<std::string>("part")};
+  }
+  reader.accept("parts");
+  reader.accept("part");
+  const auto known = domain.boundary_parts();
+  for (const auto& part : parts) {
+    if (std::find(known.begin(), known.end(), part) == known.end()) {
+      reader.fail(reader.has("parts") ? "parts" : "part",
+                  "the domain has no boundary part '" + part + "'" + did_you_mean(part, known) +
+                      "; its parts are " + quoted_list(known, "and"));
+    }
+  }
+  return parts;
+}
+
+// Points of a domain: its interior, (parts of) its boundary with normals, or the initial slice
+// of a spacetime domain.
+PointSet sample_domain(const std::string& sequence, Reader& reader,
+                       const SamplingContext& context) {
+  PointSet set;
+  set.domain = read_domain_name(reader, context);
+  set.region = reader.choice("region", {"interior", "boundary", "initial"}, "interior");
+  const int count = reader.positive_int("count");
+  std::vector<std::string> parts = read_parts(reader, *set.domain);
+  if (set.region == "interior" && !parts.empty()) {
+    reader.fail("parts", "boundary parts apply to \"region\": \"boundary\" only");
+  }
+  if (set.region == "initial") {
+    const auto known = set.domain->boundary_parts();
+    if (std::find(known.begin(), known.end(), "initial") == known.end()) {
+      reader.fail("region", "\"initial\" needs a spacetime domain");
+    }
+    parts = {"initial"};
+  }
+  const int64_t seed = read_seed(reader, context);
+  const auto domain = set.domain;
+  const auto inputs = context.inputs;
+  const bool interior = set.region == "interior";
+  set.draw = [=](uint64_t round, int64_t n) {
+    Sample sample;
+    if (interior) {
+      sample.points = in_input_order(domain->sample_interior(n, sequence, round_seed(seed, round)),
+                                     *domain, inputs);
+      return sample;
+    }
+    const auto boundary = domain->sample_boundary(n, parts, sequence, round_seed(seed, round));
+    sample.points = in_input_order(boundary.points, *domain, inputs);
+    const auto normals = in_input_order(boundary.normals, *domain, inputs);
+    for (size_t i = 0; i < inputs.size(); ++i)
+      sample.fields["n_" + inputs[i]] = normals.select(1, static_cast<int64_t>(i)).contiguous();
+    return sample;
+  };
+  try {
+    set.sample = set.draw(0, count);
+  } catch (const std::invalid_argument& error) {
+    reader.fail_here(error.what());
+  }
+  return set;
+}
+
+using SamplerFunction = std::function<PointSet(Reader&, const SamplingContext&)>;
+
+const std::map<std::string, SamplerFunction>& box_samplers() {
+  static const std::map<std::string, SamplerFunction> samplers = {
+      {"uniform", sample_uniform},
+      {"normal", sample_normal},
+      {"grid", sample_grid},
+      {"file", sample_file},
+  };
+  return samplers;
+}
+
+void read_refinement(Reader& reader, PointSet& set) {
+  set.resample_every = reader.get_or("resample_every", 0);
+  if (set.resample_every < 0) reader.fail("resample_every", "expected a count of steps >= 0");
+  if (reader.has("refine")) {
+    Reader refine = reader.object("refine");
+    set.refine.every = refine.positive_int("every");
+    set.refine.add = refine.positive_int("add");
+    set.refine.candidates = refine.positive_int("candidates", 10 * set.refine.add);
+    if (set.refine.candidates < set.refine.add) {
+      refine.fail("candidates", "expected at least as many candidates as points to add");
+    }
+    refine.finish();
+  }
+  if ((set.resample_every > 0 || set.refine.every > 0) && !set.draw) {
+    reader.fail(set.resample_every > 0 ? "resample_every" : "refine",
+                "this set cannot be drawn again (a grid or a file)");
+  }
+}
+
+}  // namespace
+
+std::vector<std::string> PointSet::field_names() const {
+  std::vector<std::string> names;
+  for (const auto& entry : sample.fields)
+    names.push_back(entry.first);
+  return names;
+}
+
+std::vector<std::string> sampler_names() {
+  std::vector<std::string> names;
+  for (const auto& entry : box_samplers())
+    names.push_back(entry.first);
+  for (const auto& name : geometry::sequence_names()) {
+    if (std::find(names.begin(), names.end(), name) == names.end()) names.push_back(name);
+  }
+  return names;
+}
+
+PointSet read_point_set(Reader& reader, const SamplingContext& context) {
+  PointSet set;
+  if (reader.has("domain")) {
+    const auto sequences = geometry::sequence_names();
+    set = sample_domain(reader.choice("sampler", sequences, "uniform"), reader, context);
+  } else {
+    const std::string type = reader.choice("sampler", sampler_names());
+    set = box_samplers().count(type) ? box_samplers().at(type)(reader, context)
+                                     : sample_sequence_in_box(type, reader, context);
+  }
+  read_refinement(reader, set);
+  reader.finish();
+  return set;
+}
+
+}  // namespace pinn::problem

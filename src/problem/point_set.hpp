@@ -1,0 +1,61 @@
+// Point sets: the named sets of the config's "points" object. Each holds its points, per-point
+// fields (outward normals n_<input> of boundary sets, data columns of CSV files) and, when it can
+// be drawn again, how: resampling every K steps and residual-based refinement draw from it.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "config/reader.hpp"
+#include "geometry/domain.hpp"
+
+namespace pinn::problem {
+
+struct Sample {
+  torch::Tensor points;                         // N x d, float64, CPU
+  std::map<std::string, torch::Tensor> fields;  // name -> N, float64, CPU
+};
+
+// Residual-based adaptive refinement: every `every` steps, draw `candidates` points from the
+// set's sampler and add the `add` of them where the residuals of the set's terms are largest.
+struct Refinement {
+  int every = 0;  // 0: off
+  int candidates = 0;
+  int add = 0;
+};
+
+struct PointSet {
+  Sample sample;
+  geometry::DomainPtr domain;  // the domain sampled, if any (for periodic checks)
+  std::string region;          // interior, boundary, initial; empty for box and file sets
+  int resample_every = 0;      // 0: drawn once
+  Refinement refine;
+  // Draws the set anew; `round` 0 gives the initial points, later rounds fresh ones. Empty for
+  // sets that cannot be redrawn (files, grids).
+  std::function<Sample(uint64_t round, int64_t count)> draw;
+
+  int64_t size() const { return sample.points.size(0); }
+  std::vector<std::string> field_names() const;
+};
+
+struct SamplingContext {
+  std::vector<std::string> inputs;       // the problem's input names, one column each
+  std::filesystem::path base_directory;  // relative file paths are resolved against it
+  int64_t default_seed = 0;              // used when the set gives no "seed"
+  const std::map<std::string, geometry::DomainPtr>* domains = nullptr;
+};
+
+// Reads one point-set object: a box sampler ("bounds"), a domain sampler ("domain", "region",
+// "parts"), or a CSV file ("path", "fields"); plus "resample_every" and "refine".
+PointSet read_point_set(config::Reader& reader, const SamplingContext& context);
+
+// Every sampler name ("uniform", "normal", "grid", "file", "lhs", "sobol", ...).
+std::vector<std::string> sampler_names();
+
+}  // namespace pinn::problem

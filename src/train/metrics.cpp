@@ -1,0 +1,58 @@
+// Measuring the errors against the reference, in batches so that large reference sets fit.
+#include "train/metrics.hpp"
+
+namespace pinn::train {
+
+namespace {
+
+constexpr int64_t kBatch = 32768;
+
+}  // namespace
+
+ReferenceMetrics::ReferenceMetrics(const problem::Reference& reference, Objective& objective)
+    : reference_(&reference), objective_(&objective) {
+  if (!reference.defined()) return;
+  const auto& problem = objective.problem();
+  for (int o : reference.outputs) {
+    const auto& output = problem.symbols.outputs[static_cast<size_t>(o)];
+    names_.push_back("l2_rel_" + output);
+    names_.push_back("max_err_" + output);
+  }
+  for (size_t t : reference.residual_terms)
+    names_.push_back("mean_abs_residual_" + problem.losses[t].name);
+  points_ = reference.points.to(objective.context().options);
+}
+
+std::vector<double> ReferenceMetrics::measure() {
+  std::vector<double> values;
+  if (!enabled()) return values;
+  std::vector<torch::Tensor> outputs, residuals;
+  for (int64_t start = 0; start < points_.size(0); start += kBatch) {
+    const auto batch = points_.slice(0, start, start + kBatch);
+    {
+      torch::NoGradGuard no_grad;
+      outputs.push_back(objective_->network().forward(batch).detach().to(torch::kFloat64).cpu());
+    }
+    if (!reference_->residual_terms.empty()) {
+      auto terms = objective_->residuals_at(batch, reference_->residual_terms);
+      for (auto& term : terms)
+        term = term.to(torch::kFloat64).cpu();
+      residuals.push_back(torch::stack(terms, 1));
+    }
+  }
+  const auto predicted = torch::cat(outputs, 0);
+  for (size_t k = 0; k < reference_->outputs.size(); ++k) {
+    const auto exact = reference_->values.select(1, static_cast<int64_t>(k));
+    const auto error = predicted.select(1, reference_->outputs[k]) - exact;
+    values.push_back((error.norm() / exact.norm()).item<double>());
+    values.push_back(error.abs().max().item<double>());
+  }
+  if (!residuals.empty()) {
+    const auto all = torch::cat(residuals, 0).abs().mean(0);
+    for (int64_t t = 0; t < all.size(0); ++t)
+      values.push_back(all[t].item<double>());
+  }
+  return values;
+}
+
+}  // namespace pinn::train
