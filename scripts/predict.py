@@ -4,7 +4,8 @@
     predict.py RUN_DIR/model.pt --points POINTS.csv [--fields u,u_x] [--out OUT.csv] [--check]
 
 model.pt is a pickled dict (torch.load reads it): the network's config as JSON text, the input
-and output names, and a state_dict. The network (mlp, modified_mlp or resnet, with the optional
+and output names, the output transforms and the constants they use (JSON text), the trained
+problem parameters, and a state_dict. The network (mlp, modified_mlp or resnet, with the optional
 Fourier feature embedding) is rebuilt here from that description. Fields are
 outputs or subscript derivatives of them (u, u_x, u_xy, ...), computed with torch.autograd.
 With --check, every computed field is compared with the column of the same name in POINTS.csv
@@ -108,6 +109,23 @@ def build_resnet(network, state, hidden):
 
 BUILDERS = {"mlp": build_mlp, "modified_mlp": build_modified_mlp, "resnet": build_resnet}
 
+# The expression language's functions, for output transforms ("x*(1-x)*N + sin(pi*x)").
+FUNCTIONS = {name: getattr(torch, name) for name in
+             ["sin", "cos", "tan", "exp", "log", "sqrt", "abs", "tanh", "sinh", "cosh"]}
+
+
+def build_transform(text, inputs, constants):
+    """An output transform as a Python function of the points and the raw output N. The
+    language is Python's arithmetic with ^ for powers, so it is evaluated as such."""
+    code = compile(text.replace("^", "**"), "<transform>", "eval")
+
+    def transform(x, raw):
+        names = dict(FUNCTIONS, pi=math.pi, N=raw, **constants)
+        names.update({name: x[:, i] for i, name in enumerate(inputs)})
+        return eval(code, {"__builtins__": {}}, names)
+
+    return transform
+
 
 def load_model(path):
     data = torch.load(path, map_location="cpu")
@@ -122,21 +140,31 @@ def load_model(path):
     final = ACTIVATIONS[network["output_activation"]]
     embed = build_embedding(network, state)
     body = BUILDERS[kind](network, state, hidden)
+    inputs, outputs = list(data["inputs"]), list(data["outputs"])
+    constants = json.loads(data.get("constants", "{}"))
+    transforms = {outputs.index(name): build_transform(text, inputs, constants)
+                  for name, text in json.loads(data.get("transform", "{}")).items()}
 
     def forward(x):
-        return final(body(embed(x)))
+        raw = final(body(embed(x)))
+        if not transforms:
+            return raw
+        columns = [transforms[o](x, raw[:, o]) if o in transforms else raw[:, o]
+                   for o in range(raw.shape[1])]
+        return torch.stack(columns, dim=1)
 
     dtype = next(t for name, t in state.items() if name.endswith(".weight")).dtype
-    return forward, list(data["inputs"]), list(data["outputs"]), dtype
+    return forward, inputs, outputs, dtype
 
 
 def parse_field(name, inputs, outputs):
-    """'u_xy' -> (output index, [input indices]); plain output names have no derivatives."""
+    """'u_xy' -> (output index, [input indices]); plain output names have no derivatives;
+    None for anything else (an expression field)."""
     if name in outputs:
         return outputs.index(name), []
     output, _, suffix = name.partition("_")
     if output not in outputs or not suffix or any(c not in inputs for c in suffix):
-        sys.exit(f"predict.py: field '{name}' is neither an output nor a subscript derivative")
+        return None
     return outputs.index(output), [inputs.index(c) for c in suffix]
 
 
@@ -172,7 +200,13 @@ def main():
     names = args.fields.split(",") if args.fields else outputs
     if args.check and not args.fields:
         names = [name for name in rows[0] if name not in inputs]
-    values = {name: evaluate(forward, points, parse_field(name, inputs, outputs)) for name in names}
+    fields = {name: parse_field(name, inputs, outputs) for name in names}
+    for name in [name for name, field in fields.items() if field is None]:
+        if not args.check or args.fields:
+            sys.exit(f"predict.py: field '{name}' is neither an output nor a subscript derivative")
+        print(f"{name}: an expression field, not checked here")
+        del fields[name]
+    values = {name: evaluate(forward, points, field) for name, field in fields.items()}
 
     if args.check:
         worst = 0.0

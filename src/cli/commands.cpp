@@ -129,6 +129,7 @@ output::ModelDescription describe_model(const Setup& setup) {
   description.inputs = setup.problem.symbols.inputs;
   description.outputs = setup.problem.symbols.outputs;
   if (root.contains("transform")) description.transform = root.at("transform");
+  description.constants = root.at("constants");
   description.parameter_names = setup.problem.symbols.parameters;
   description.parameters = setup.parameters;
   return description;

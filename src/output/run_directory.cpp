@@ -96,6 +96,7 @@ void save_model(const fs::path& path, model::Network& network,
   file.insert("inputs", c10::List<std::string>(description.inputs));
   file.insert("outputs", c10::List<std::string>(description.outputs));
   file.insert("transform", description.transform.dump());
+  file.insert("constants", description.constants.dump());
   file.insert("parameters", parameters);
   file.insert("state_dict", state);
   const std::vector<char> bytes = torch::pickle_save(file);

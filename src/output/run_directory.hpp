@@ -43,12 +43,14 @@ struct ModelDescription {
   nlohmann::ordered_json network;  // the resolved network config
   std::vector<std::string> inputs, outputs;
   nlohmann::ordered_json transform = nlohmann::ordered_json::object();  // output -> expression
+  nlohmann::ordered_json constants = nlohmann::ordered_json::object();  // what transforms use
   std::vector<std::string> parameter_names;
   std::vector<torch::Tensor> parameters;  // trainable problem parameters
 };
 
 // model.pt: a pickled dict that plain PyTorch reads with torch.load: {"format", "network"
-// (the resolved network config as JSON text), "inputs", "outputs", "transform" (JSON text),
+// (the resolved network config as JSON text), "inputs", "outputs", "transform" and
+// "constants" (JSON text),
 // "parameters" (name -> value), "state_dict"}.
 void save_model(const std::filesystem::path& path, model::Network& network,
                 const ModelDescription& description);

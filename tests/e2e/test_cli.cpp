@@ -1,75 +1,14 @@
 // End-to-end tests: run the pinn-train binary on configs and check exit codes, messages and
 // the files of the run directory.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
-#include <array>
-#include <cstdio>
-#include <filesystem>
-#include <fstream>
-#include <nlohmann/json.hpp>
-#include <sstream>
+#include <functional>
+
+#include "harness.hpp"
 
 namespace {
 
-namespace fs = std::filesystem;
-using Json = nlohmann::ordered_json;
-
-struct Result {
-  int code = -1;
-  std::string output;  // stdout and stderr together
-};
-
-Result run_command(const std::string& command) {
-  Result result;
-  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
-  if (!pipe) return result;
-  std::array<char, 4096> buffer{};
-  while (fgets(buffer.data(), buffer.size(), pipe))
-    result.output += buffer.data();
-  const int status = pclose(pipe);
-  result.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return result;
-}
-
-std::string quote(const std::string& text) {
-  return "'" + text + "'";
-}
-
-Result pinn_train(const std::string& arguments) {
-  return run_command(std::string(PINN_TRAIN_BIN) + " " + arguments);
-}
-
-std::string source(const std::string& relative) {
-  return std::string(PINN_SOURCE_DIR) + "/" + relative;
-}
-
-Json read_json(const fs::path& path) {
-  return Json::parse(std::ifstream(path));
-}
-
-// Rows of a CSV as maps from column name to value.
-std::vector<std::map<std::string, double>> read_csv(const fs::path& path) {
-  std::ifstream in(path);
-  std::string line;
-  std::getline(in, line);
-  std::vector<std::string> columns;
-  std::stringstream header(line);
-  for (std::string name; std::getline(header, name, ',');)
-    columns.push_back(name);
-  std::vector<std::map<std::string, double>> rows;
-  while (std::getline(in, line)) {
-    std::stringstream fields(line);
-    std::map<std::string, double> row;
-    std::string field;
-    for (const auto& name : columns) {
-      std::getline(fields, field, ',');
-      row[name] = std::strtod(field.c_str(), nullptr);
-    }
-    rows.push_back(row);
-  }
-  return rows;
-}
+using namespace pinn_e2e;
 
 class CliTest : public ::testing::Test {
  protected:
