@@ -1,6 +1,7 @@
 // Adam and L-BFGS stages.
 #include "train/stage.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 
@@ -33,12 +34,39 @@ class AdamStage : public Stage {
 class LbfgsStage : public Stage {
  public:
   LbfgsStage(const LbfgsSettings& s, std::vector<torch::Tensor> parameters)
-      : optimizer_(std::move(parameters), options(s)) {}
+      : optimizer_(std::move(parameters), options(s)), tolerance_grad_(s.tolerance_grad) {}
 
   // torch's L-BFGS runs up to max_iter iterations per step() call and keeps its history between
   // calls, so chunks of `count` iterations continue one optimisation. It counts iterations in
-  // its state; fewer than asked means a tolerance was met.
+  // its state; fewer than asked means it stopped. It also stops when its line search finds no
+  // decrease along a direction built from a stale or (in float32) noisy curvature history, long
+  // before a tolerance is met: then it restarts from steepest descent with a fresh history.
   int advance(int count, const LossAndGradient& closure) override {
+    int done = run(count, closure);
+    while (done < count && restarts_ < kMaxRestarts && !gradient_within_tolerance()) {
+      optimizer_.state().clear();
+      ++restarts_;
+      const int more = run(count - done, closure);
+      done += more;
+      if (more <= 1) break;  // even steepest descent made no progress: a true stop
+    }
+    return done;
+  }
+
+ private:
+  static constexpr int kMaxRestarts = 50;
+
+  bool gradient_within_tolerance() {
+    double largest = 0;
+    for (const auto& parameter : optimizer_.param_groups()[0].params()) {
+      if (parameter.grad().defined()) {
+        largest = std::max(largest, parameter.grad().abs().max().item<double>());
+      }
+    }
+    return largest <= tolerance_grad_;
+  }
+
+  int run(int count, const LossAndGradient& closure) {
     auto& group_options =
         static_cast<torch::optim::LBFGSOptions&>(optimizer_.param_groups()[0].options());
     group_options.max_iter(count);
@@ -51,7 +79,6 @@ class LbfgsStage : public Stage {
     return static_cast<int>(iterations_so_far() - before);
   }
 
- private:
   // torch's L-BFGS updates its curvature pairs only when y.s > 1e-10, an absolute threshold that
   // small PINN losses (1e-6 and below) never pass, so it would silently degrade to gradient
   // descent. It therefore sees the loss divided by a scale: its value at the start of the stage,
@@ -109,6 +136,8 @@ class LbfgsStage : public Stage {
   }
 
   torch::optim::LBFGS optimizer_;
+  double tolerance_grad_;
+  int restarts_ = 0;
   double scale_ = 0;  // set from the first loss of the stage
   double last_scaled_loss_ = 0;
 };

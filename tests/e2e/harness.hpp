@@ -60,7 +60,7 @@ inline std::vector<std::map<std::string, double>> read_csv(const fs::path& path)
   std::stringstream header(line);
   for (std::string name; std::getline(header, name, ',');)
     columns.push_back(name);
-  inline std::vector<std::map<std::string, double>> rows;
+  std::vector<std::map<std::string, double>> rows;
   while (std::getline(in, line)) {
     std::stringstream fields(line);
     std::map<std::string, double> row;

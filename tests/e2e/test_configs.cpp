@@ -3,6 +3,8 @@
 // the README states next to it.
 #include <gtest/gtest.h>
 
+#include <functional>
+
 #include "harness.hpp"
 
 namespace {
@@ -76,6 +78,88 @@ INSTANTIATE_TEST_SUITE_P(
                       ConfigCase{"robin_plate", stages(500, 500), 1e-3},
                       ConfigCase{"heat_periodic", stages(500, 500), 2e-3},
                       ConfigCase{"burgers", stages(2000, 1000), 5e-2}),
-    [](const ::testing::TestParamInfo<ConfigCase>& info) { return info.param.config; });
+    [](const ::testing::TestParamInfo<ConfigCase>& param_info) { return param_info.param.config; });
+
+}  // namespace
+
+namespace {
+
+// Bad problem input: exit code 2 and one message naming the file, the JSON path and the problem.
+class ProblemInputTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    directory_ = fs::temp_directory_path() /
+                 ("pinn_problem_input_" +
+                  std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
+    fs::remove_all(directory_);
+    fs::create_directories(directory_);
+  }
+  void TearDown() override {
+    if (!HasFailure()) fs::remove_all(directory_);
+  }
+
+  // Validates configs/<name>.json edited by `edit`; returns the result.
+  Result validate_edited(const std::string& name, const std::function<void(Json&)>& edit) {
+    Json config = read_json(source("configs/" + name + ".json"));
+    edit(config);
+    const auto path = directory_ / "config.json";
+    std::ofstream(path) << config.dump(2);
+    return pinn_train("validate " + quote(path.string()));
+  }
+
+  void expect_bad_input(const Result& result, const std::vector<std::string>& fragments) {
+    EXPECT_EQ(result.code, 2) << result.output;
+    EXPECT_EQ(result.output.find("terminate"), std::string::npos) << result.output;
+    for (const auto& fragment : fragments)
+      EXPECT_NE(result.output.find(fragment), std::string::npos) << result.output;
+  }
+
+  fs::path directory_;
+};
+
+TEST_F(ProblemInputTest, ConditionOnABoundaryPartThatDoesNotExist) {
+  expect_bad_input(
+      validate_edited("robin_plate", [](Json& c) { c["points"]["rim"]["parts"] = {"circel"}; }),
+      {"config.json: /points/rim/parts", "no boundary part 'circel'", "did you mean 'circle'?"});
+}
+
+TEST_F(ProblemInputTest, SelfIntersectingPolygon) {
+  expect_bad_input(validate_edited("poisson_lshape",
+                                   [](Json& c) {
+                                     c["domains"]["L"]["vertices"] =
+                                         Json::parse("[[0, 0], [1, 1], [1, 0], [0, 1]]");
+                                   }),
+                   {"config.json: /domains/L", "edge"});
+}
+
+TEST_F(ProblemInputTest, ReferenceCsvWithoutTheNeededColumns) {
+  const auto csv = directory_ / "reference.csv";
+  std::ofstream(csv) << "x,t,v\n0,0,1\n0.5,0.5,2\n";
+  expect_bad_input(validate_edited("heat_1d",
+                                   [&](Json& c) {
+                                     c["reference"] = {{"file", csv.string()}};
+                                   }),
+                   {"/reference/file", "reference.csv", "no column for any output"});
+}
+
+TEST_F(ProblemInputTest, MismatchedPeriodicFaces) {
+  expect_bad_input(validate_edited("heat_periodic",
+                                   [](Json& c) {
+                                     c["losses"][1]["shift"] = {{"x", 1.5}};
+                                   }),
+                   {"/losses/1/shift", "mismatched periodic faces"});
+}
+
+TEST_F(ProblemInputTest, NormalDerivativeOnAnInteriorSet) {
+  expect_bad_input(
+      validate_edited("robin_plate", [](Json& c) { c["losses"][0]["residual"] = "dn(u)"; }),
+      {"/losses/0/residual", "column 1", "dn() needs outward normals"});
+}
+
+TEST_F(ProblemInputTest, DomainThatDoesNotSpanTheInputs) {
+  expect_bad_input(
+      validate_edited("heat_1d", [](Json& c) { c["points"]["interior"]["domain"] = "rod"; }),
+      {"/points/interior/domain", "spacetime"});
+}
 
 }  // namespace
