@@ -60,13 +60,20 @@ std::string initial(Reader& reader, const Problem& problem, const expr::Symbols&
   return u + " - " + read_part(reader, "value", "0", symbols);
 }
 
-// output - field: fits an output to a data column of the set.
+// output - field: fits an output to a data column of the set. The outward normals n_<input> of
+// boundary sets are fields too, but not data: a data term never defaults to (or accepts) them.
 std::string data(Reader& reader, const Problem& problem, const expr::Symbols& symbols) {
   const std::string u = read_output(reader, problem);
-  if (symbols.fields.empty()) {
+  std::vector<std::string> columns;
+  for (const auto& name : symbols.fields) {
+    const bool normal = std::any_of(problem.symbols.inputs.begin(), problem.symbols.inputs.end(),
+                                    [&](const std::string& input) { return name == "n_" + input; });
+    if (!normal) columns.push_back(name);
+  }
+  if (columns.empty()) {
     reader.fail("points", "a data term needs a set read from a CSV file with \"fields\"");
   }
-  const std::string field = reader.choice("field", symbols.fields, symbols.fields.front());
+  const std::string field = reader.choice("field", columns, columns.front());
   return u + " - " + field;
 }
 
