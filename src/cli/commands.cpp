@@ -88,6 +88,7 @@ Json summarize(const Setup& setup, const train::TrainingReport& report,
     summary["stages"].push_back({{"type", stage.type},
                                  {"iterations", stage.iterations},
                                  {"converged", stage.converged},
+                                 {"timed_out", stage.timed_out},
                                  {"seconds", stage.seconds},
                                  {"final_loss", stage.final_loss}});
   }

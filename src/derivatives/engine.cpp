@@ -5,6 +5,7 @@
 
 #include "derivatives/autograd_engine.hpp"
 #include "derivatives/forward_engine.hpp"
+#include "derivatives/taylor_engine.hpp"
 
 namespace pinn::derivatives {
 
@@ -14,6 +15,7 @@ const std::map<std::string, std::function<std::unique_ptr<Engine>()>>& factories
   static const std::map<std::string, std::function<std::unique_ptr<Engine>()>> table = {
       {"autograd", [] { return std::make_unique<AutogradEngine>(); }},
       {"forward", [] { return std::make_unique<ForwardEngine>(); }},
+      {"taylor", [] { return std::make_unique<TaylorEngine>(); }},
   };
   return table;
 }

@@ -106,10 +106,11 @@ std::string add_periodic_partner(Reader& reader, const LossTerm& term, Problem& 
   if (set.resample_every > 0 || set.refine.every > 0) {
     reader.fail("points", "a periodic term's points must not be resampled or refined");
   }
+  // The partner keeps the set's fields, normals included: dn(u) then compares the same
+  // directional derivative on both faces, which is what periodicity asks.
   PointSet partner;
   partner.sample.points = set.sample.points + offset;
-  for (const auto& [name, values] : set.sample.fields)
-    partner.sample.fields[name] = name.rfind("n_", 0) == 0 ? -values : values;
+  partner.sample.fields = set.sample.fields;
   if (set.domain) {
     const auto on_domain = set.domain->contains(partner.sample.points, true);
     const auto inside = set.domain->contains(partner.sample.points, false);

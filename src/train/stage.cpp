@@ -41,6 +41,13 @@ class LbfgsStage : public Stage {
   // its state; fewer than asked means it stopped. It also stops when its line search finds no
   // decrease along a direction built from a stale or (in float32) noisy curvature history, long
   // before a tolerance is met: then it restarts from steepest descent with a fresh history.
+  // New points: a new objective, so a fresh curvature history and loss scale.
+  void restart() override {
+    optimizer_.state().clear();
+    scale_ = 0;
+    last_scaled_loss_ = 0;
+  }
+
   int advance(int count, const LossAndGradient& closure) override {
     int done = run(count, closure);
     while (done < count && restarts_ < kMaxRestarts && !gradient_within_tolerance()) {
@@ -187,6 +194,7 @@ std::vector<StageSpec> read_stages(Reader& top) {
     spec.type = reader.choice("type", stage_types());
     spec.iterations = reader.positive_int("iterations", spec.iterations);
     spec.log_every = reader.positive_int("log_every", spec.log_every);
+    spec.max_seconds = reader.non_negative("max_seconds", spec.max_seconds);
     readers().at(spec.type)(reader, spec);
     reader.finish();
     stages.push_back(spec);

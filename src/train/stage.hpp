@@ -33,6 +33,7 @@ struct StageSpec {
   std::string type;  // adam or lbfgs
   int iterations = 1000;
   int log_every = 100;
+  double max_seconds = 0;  // stop the stage after this much training time (0: no limit)
   AdamSettings adam;
   LbfgsSettings lbfgs;
 };
@@ -49,6 +50,8 @@ class Stage {
   virtual ~Stage() = default;
   // Runs up to `count` iterations; returns how many ran (fewer: the optimizer converged).
   virtual int advance(int count, const LossAndGradient& closure) = 0;
+  // The objective changed (points were resampled or refined): forget what assumed the old one.
+  virtual void restart() {}
 };
 
 std::unique_ptr<Stage> make_stage(const StageSpec& spec, std::vector<torch::Tensor> parameters);

@@ -76,9 +76,8 @@ int Trainer::next_chunk(const StageSpec& spec, int done_in_stage) const {
   if (metrics_.enabled() && metrics_.every() > 0) {
     chunk = std::min<int64_t>(chunk, metrics_.every() - step_ % metrics_.every());
   }
-  // Point sets change only between Adam steps: L-BFGS's history assumes a fixed objective.
   const int64_t update = objective_.next_point_update(step_);
-  if (spec.type == "adam" && update > 0) chunk = std::min(chunk, update - step_);
+  if (update > 0) chunk = std::min(chunk, update - step_);
   return static_cast<int>(chunk);
 }
 
@@ -133,9 +132,15 @@ TrainingReport Trainer::run() {
         stage_report.converged = true;
         break;
       }
-      if (spec.type == "adam") {
-        const std::string changes = objective_.update_points(step_);
-        if (!changes.empty()) spdlog::debug("step {}:{}", step_, changes);
+      if (spec.max_seconds > 0 && seconds_since(stage_start) >= spec.max_seconds) {
+        stage_report.timed_out = true;
+        spdlog::info("{} stopped at its time limit of {} s", spec.type, spec.max_seconds);
+        break;
+      }
+      const std::string changes = objective_.update_points(step_);
+      if (!changes.empty()) {
+        stage->restart();  // L-BFGS's curvature history assumed the old points
+        spdlog::debug("step {}:{}", step_, changes);
       }
     }
     stage_report.seconds = seconds_since(stage_start);

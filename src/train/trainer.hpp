@@ -1,6 +1,7 @@
 // The trainer: runs the stages in order on the objective, logs progress every `log_every`
 // iterations, records the history (step, stage, losses, parameters, reference metrics, elapsed
-// time), and between Adam iterations resamples or refines the point sets when they are due.
+// time), and between iterations resamples or refines the point sets when they are due (an
+// L-BFGS stage then restarts its curvature history).
 #pragma once
 
 #include <string>
@@ -26,6 +27,7 @@ struct StageReport {
   std::string type;
   int iterations = 0;
   bool converged = false;  // stopped early on a tolerance
+  bool timed_out = false;  // stopped at max_seconds
   double seconds = 0;
   double final_loss = 0;
 };

@@ -328,11 +328,11 @@ TEST(ConditionsPeriodic, PeriodicFunctionGivesZero) {
   auto s = with_network(json, {[](const torch::Tensor& p) {
                           return torch::sin(kPi * col(p, 0)) * torch::exp(col(p, 1));
                         }});
-  // The partner set: the same points on the opposite face, with the normals turned around.
+  // The partner set: the same points on the opposite face, keeping the set's normals.
   const auto& partner = s->problem.point_sets.at("left@per");
   EXPECT_TRUE((col(partner.sample.points, 0) == 1.0).all().item<bool>());
   EXPECT_TRUE(torch::equal(col(partner.sample.points, 1), col(s->points("left"), 1)));
-  EXPECT_TRUE((partner.sample.fields.at("n_x") == 1.0).all().item<bool>());
+  EXPECT_TRUE((partner.sample.fields.at("n_x") == -1.0).all().item<bool>());
   EXPECT_TRUE((s->field("left", "n_x") == -1.0).all().item<bool>());
   EXPECT_LT(s->term("per").max_abs_residual, kTiny);
   EXPECT_EQ(s->objective->total_points(), 32);
@@ -350,11 +350,11 @@ TEST(ConditionsPeriodic, NonPeriodicFunctionGivesTheMeanSquareDifference) {
                         {[](const torch::Tensor& p) { return col(p, 0) * torch::exp(col(p, 1)); }});
   const auto y = col(s->points("left"), 1);
   expect_residual(s->term("per"), -2 * torch::exp(y));
-  // The normal derivative with each face's outward normal (the partner's normals are turned
-  // around): n_x u_x is -e^y on x_min and +e^y on x_max.
+  // dn(u) uses the set's normal on both faces (the partner keeps them): n_x u_x = -e^y on each
+  // face, so the x-derivative, which is periodic here, gives a zero residual.
   auto n = with_network(periodic_problem(R"({"x": 2})", R"j(, "residual": "dn(u)")j"),
                         {[](const torch::Tensor& p) { return col(p, 0) * torch::exp(col(p, 1)); }});
-  expect_residual(n->term("per"), -2 * torch::exp(col(n->points("left"), 1)));
+  expect_residual(n->term("per"), torch::zeros_like(col(n->points("left"), 1)));
 }
 
 TEST(ConditionsPeriodic, MismatchedFacesAreAnError) {

@@ -1,0 +1,408 @@
+// Taylor mode through MLPs: channels stacked per layer, Faà di Bruno at each activation.
+#include "derivatives/taylor_engine.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <map>
+#include <optional>
+#include <set>
+#include <vector>
+
+#include "derivatives/autograd_engine.hpp"
+#include "model/network.hpp"
+#include "model/transform.hpp"
+
+namespace pinn::derivatives {
+
+namespace {
+
+using torch::Tensor;
+using Multiset = std::vector<int>;  // sorted input indices
+using Poly = std::vector<double>;   // coefficients, lowest degree first
+
+// ---- polynomials with double coefficients (the derivatives of tanh, sigmoid, the Gaussian) ----
+
+Poly poly_derivative(const Poly& p) {
+  Poly d;
+  for (size_t k = 1; k < p.size(); ++k)
+    d.push_back(static_cast<double>(k) * p[k]);
+  return d;
+}
+
+Poly poly_multiply(const Poly& a, const Poly& b) {
+  if (a.empty() || b.empty()) return {};
+  Poly c(a.size() + b.size() - 1, 0.0);
+  for (size_t i = 0; i < a.size(); ++i) {
+    for (size_t j = 0; j < b.size(); ++j)
+      c[i + j] += a[i] * b[j];
+  }
+  return c;
+}
+
+// p(t) by Horner's rule; undefined (zero) for the zero polynomial.
+Tensor poly_evaluate(const Poly& p, const Tensor& t) {
+  size_t degree = p.size();
+  while (degree > 0 && p[degree - 1] == 0.0)
+    --degree;
+  if (degree == 0) return Tensor();
+  if (degree == 1) return torch::full_like(t, p[0]);
+  Tensor result = t * p[degree - 1];
+  if (p[degree - 2] != 0.0) result.add_(p[degree - 2]);
+  for (size_t k = degree - 2; k-- > 0;) {
+    result = result * t;
+    if (p[k] != 0.0) result.add_(p[k]);
+  }
+  return result;
+}
+
+// P_k with f^(k) = P_k(f) for f' = q(f): P_0(f) = f, P_{k+1} = P_k' q.
+std::vector<Poly> derivative_polynomials(const Poly& q, int max_order) {
+  std::vector<Poly> polys = {{0.0, 1.0}};
+  for (int k = 1; k <= max_order; ++k)
+    polys.push_back(poly_multiply(poly_derivative(polys.back()), q));
+  return polys;
+}
+
+// sigmoid^(k)(z), k = 0..max_order, from s = sigmoid(z).
+std::vector<Tensor> sigmoid_derivatives(const Tensor& s, int max_order) {
+  const auto polys = derivative_polynomials({0.0, 1.0, -1.0}, max_order);  // s' = s(1 - s)
+  std::vector<Tensor> d = {s};
+  for (int k = 1; k <= max_order; ++k)
+    d.push_back(poly_evaluate(polys[static_cast<size_t>(k)], s));
+  return d;
+}
+
+Tensor scaled(const Tensor& t, double factor) {
+  return factor == 1.0 ? t : t * factor;
+}
+
+// sin^(k) and cos^(k) cycle with period four.
+std::vector<Tensor> trig_derivatives(const Tensor& z, int max_order, bool cosine) {
+  const Tensor s = torch::sin(z), c = torch::cos(z);
+  const Tensor cycle[] = {s, c, -s, -c};
+  std::vector<Tensor> d;
+  for (int k = 0; k <= max_order; ++k)
+    d.push_back(cycle[(k + (cosine ? 1 : 0)) % 4]);
+  return d;
+}
+
+// σ^(k)(z) for k = 0..max_order, each written with differentiable ops; undefined = zero.
+std::vector<Tensor> activation_derivatives(const std::string& name, const Tensor& z,
+                                           int max_order) {
+  std::vector<Tensor> d;
+  if (name == "tanh") {
+    const auto polys = derivative_polynomials({1.0, 0.0, -1.0}, max_order);  // t' = 1 - t²
+    const Tensor t = torch::tanh(z);
+    d.push_back(t);
+    for (int k = 1; k <= max_order; ++k)
+      d.push_back(poly_evaluate(polys[static_cast<size_t>(k)], t));
+  } else if (name == "sigmoid") {
+    d = sigmoid_derivatives(torch::sigmoid(z), max_order);
+  } else if (name == "sin") {
+    d = trig_derivatives(z, max_order, false);
+  } else if (name == "cos") {
+    d = trig_derivatives(z, max_order, true);
+  } else if (name == "softplus") {
+    // torch::softplus is linear above its threshold (20), and so are its derivatives there.
+    const auto s = sigmoid_derivatives(torch::sigmoid(z), max_order - 1);
+    const Tensor linear = z > 20.0;
+    d.push_back(torch::softplus(z));
+    for (int k = 1; k <= max_order; ++k) {
+      const Tensor& sk = s[static_cast<size_t>(k - 1)];
+      d.push_back(torch::where(linear, torch::full_like(z, k == 1 ? 1.0 : 0.0), sk));
+    }
+  } else if (name == "silu") {
+    // (z s)^(k) = z s^(k) + k s^(k-1)
+    const auto s = sigmoid_derivatives(torch::sigmoid(z), max_order);
+    d.push_back(z * s[0]);
+    for (int k = 1; k <= max_order; ++k) {
+      const auto ku = static_cast<size_t>(k);
+      d.push_back(z * s[ku] + scaled(s[ku - 1], k));
+    }
+  } else if (name == "gelu") {
+    // gelu = z Φ(z): gelu^(k) = z Φ^(k) + k Φ^(k-1); Φ^(j) = φ^(j-1) = (-1)^(j-1) He_(j-1) φ.
+    const Tensor phi_big = 1.0 + torch::erf(z * M_SQRT1_2);  // 2Φ, as the activation writes it
+    const Tensor phi = torch::exp(-0.5 * z * z) * (0.5 * M_2_SQRTPI * M_SQRT1_2);
+    std::vector<Tensor> cdf = {0.5 * phi_big};  // Φ^(j)
+    Poly he_previous, he = {1.0};               // He_(j-2), He_(j-1)
+    for (int j = 1; j <= max_order; ++j) {
+      const Tensor density = j == 1 ? phi : poly_evaluate(he, z) * phi;
+      cdf.push_back(scaled(density, (j - 1) % 2 == 0 ? 1.0 : -1.0));
+      Poly next = poly_multiply(he, {0.0, 1.0});  // He_j = z He_(j-1) - (j-1) He_(j-2)
+      for (size_t i = 0; i < he_previous.size(); ++i)
+        next[i] -= static_cast<double>(j - 1) * he_previous[i];
+      he_previous = he;
+      he = next;
+    }
+    d.push_back(0.5 * z * phi_big);
+    for (int k = 1; k <= max_order; ++k) {
+      const auto ku = static_cast<size_t>(k);
+      d.push_back(z * cdf[ku] + scaled(cdf[ku - 1], k));
+    }
+  } else if (name == "relu") {
+    d.push_back(torch::relu(z));
+    if (max_order >= 1) d.push_back((z > 0.0).to(z.scalar_type()));
+    while (static_cast<int>(d.size()) <= max_order)
+      d.emplace_back();
+  } else {
+    TORCH_CHECK(false, "taylor: no Taylor rules for activation '", name, "'");
+  }
+  return d;
+}
+
+bool has_rules(const std::string& name) {
+  static const std::set<std::string> names = {"identity", "tanh", "sigmoid", "sin",
+                                              "softplus", "silu", "gelu",    "relu"};
+  return names.count(name) > 0;
+}
+
+// ---- the channel plan: the multisets to propagate and their Faà di Bruno terms ----
+
+// One term of ∂_α σ(z) with |π| = order >= 2: coefficient * σ^(order)(z) * Π z_factor.
+struct Term {
+  double coefficient = 1.0;
+  std::vector<size_t> factors;  // channel indices
+};
+
+struct Plan {
+  std::vector<Multiset> multisets;  // index 0 is the value; sub-multisets before supersets
+  std::map<Multiset, size_t> index;
+  // terms[c][m]: the terms of order m >= 2 of channel c (the order-1 term is z_c itself).
+  std::vector<std::map<int, std::vector<Term>>> terms;
+  int max_order = 0;
+};
+
+void add_closure(const Multiset& alpha, std::set<Multiset>& closure) {
+  if (!closure.insert(alpha).second) return;
+  for (size_t i = 0; i < alpha.size(); ++i) {
+    if (i > 0 && alpha[i] == alpha[i - 1]) continue;
+    Multiset smaller = alpha;
+    smaller.erase(smaller.begin() + static_cast<std::ptrdiff_t>(i));
+    add_closure(smaller, closure);
+  }
+}
+
+// Calls `visit` with every set partition of {0..k-1} as block labels (a restricted growth string).
+template <typename Visit>
+void for_each_partition(size_t k, Visit visit) {
+  std::vector<int> labels(k, 0);
+  std::function<void(size_t, int)> recurse = [&](size_t position, int blocks) {
+    if (position == k) {
+      visit(labels, blocks);
+      return;
+    }
+    for (int b = 0; b <= blocks; ++b) {
+      labels[position] = b;
+      recurse(position + 1, std::max(blocks, b + 1));
+    }
+  };
+  recurse(0, 0);
+}
+
+Plan make_plan(const std::set<expr::Channel>& channels) {
+  std::set<Multiset> closure = {{}};
+  for (const auto& channel : channels)
+    add_closure(channel.wrt, closure);
+  std::vector<Multiset> ordered(closure.begin(), closure.end());
+  std::stable_sort(ordered.begin(), ordered.end(), [](const Multiset& a, const Multiset& b) {
+    return a.size() != b.size() ? a.size() < b.size() : a < b;
+  });
+  Plan plan;
+  plan.multisets = ordered;
+  for (size_t c = 0; c < ordered.size(); ++c) {
+    plan.index[ordered[c]] = c;
+    plan.max_order = std::max(plan.max_order, static_cast<int>(ordered[c].size()));
+  }
+  plan.terms.resize(ordered.size());
+  for (size_t c = 1; c < ordered.size(); ++c) {
+    const Multiset& alpha = ordered[c];
+    std::map<std::pair<int, std::vector<size_t>>, double> counts;
+    for_each_partition(alpha.size(), [&](const std::vector<int>& labels, int blocks) {
+      if (blocks < 2) return;
+      std::vector<Multiset> parts(static_cast<size_t>(blocks));
+      for (size_t p = 0; p < labels.size(); ++p)
+        parts[static_cast<size_t>(labels[p])].push_back(alpha[p]);  // stays sorted
+      std::vector<size_t> factors;
+      for (const auto& part : parts)
+        factors.push_back(plan.index.at(part));
+      std::sort(factors.begin(), factors.end());
+      counts[{blocks, factors}] += 1.0;
+    });
+    for (const auto& [key, count] : counts)
+      plan.terms[c][key.first].push_back(Term{count, key.second});
+  }
+  return plan;
+}
+
+// ---- propagation ----
+
+// Channels of one layer: entry c is channel c, N x width, or 1 x width when the same for every
+// point (the derivatives of the inputs and of what a Linear layer makes of them), or undefined
+// when identically zero. The value (entry 0) is always N x width.
+using Channels = std::vector<Tensor>;
+
+Tensor add_defined(const Tensor& a, const Tensor& b) {
+  if (!a.defined()) return b;
+  if (!b.defined()) return a;
+  return a + b;
+}
+
+Tensor multiply_defined(const Tensor& a, const Tensor& b) {
+  if (!a.defined() || !b.defined()) return Tensor();
+  return a * b;
+}
+
+// One Linear layer: the full channels stacked into one matmul, the per-point-constant ones into
+// another, the bias on the value only.
+Channels linear(const torch::nn::Linear& layer, const Channels& h) {
+  const Tensor& weight = layer->weight;
+  const int64_t n = h[0].size(0);
+  std::vector<size_t> full, rows;
+  for (size_t c = 0; c < h.size(); ++c) {
+    if (!h[c].defined()) continue;
+    (c == 0 || h[c].size(0) == n ? full : rows).push_back(c);
+  }
+  Channels z(h.size());
+  const auto apply = [&](const std::vector<size_t>& group, int64_t height) {
+    if (group.empty()) return;
+    std::vector<Tensor> inputs;
+    for (size_t c : group)
+      inputs.push_back(h[c]);
+    const Tensor stacked = inputs.size() == 1 ? inputs[0] : torch::cat(inputs, 0);
+    const auto outputs = torch::mm(stacked, weight.t()).split(height, 0);
+    for (size_t i = 0; i < group.size(); ++i)
+      z[group[i]] = outputs[i];
+  };
+  apply(full, n);
+  apply(rows, 1);
+  if (layer->bias.defined()) z[0] = z[0] + layer->bias;
+  return z;
+}
+
+// σ applied to every channel by Faà di Bruno.
+Channels activate(const Plan& plan, const std::string& name, const Channels& z) {
+  if (name == "identity") return z;
+  const auto d = activation_derivatives(name, z[0], plan.max_order);
+  Channels h(z.size());
+  h[0] = d[0];
+  for (size_t c = 1; c < z.size(); ++c) {
+    Tensor sum = multiply_defined(d[1], z[c]);
+    for (const auto& [order, terms] : plan.terms[c]) {
+      const Tensor& derivative = d[static_cast<size_t>(order)];
+      if (!derivative.defined()) continue;
+      Tensor inner;
+      for (const Term& term : terms) {
+        Tensor product;
+        bool zero = false;
+        for (size_t f : term.factors) {
+          if (!z[f].defined()) {
+            zero = true;
+            break;
+          }
+          product = product.defined() ? product * z[f] : z[f];
+        }
+        if (zero) continue;
+        inner = add_defined(inner, scaled(product, term.coefficient));
+      }
+      sum = add_defined(sum, multiply_defined(derivative, inner));
+    }
+    h[c] = sum;
+  }
+  return h;
+}
+
+// The input channels: x itself, the unit vectors e_i, zero above the first order.
+Channels input_channels(const Plan& plan, const Tensor& points) {
+  const int64_t d = points.size(1);
+  Channels x(plan.multisets.size());
+  x[0] = points;
+  const Tensor eye = torch::eye(d, points.options());
+  for (size_t c = 1; c < plan.multisets.size(); ++c) {
+    if (plan.multisets[c].size() == 1) x[c] = eye.narrow(0, plan.multisets[c][0], 1);
+  }
+  return x;
+}
+
+// [cos(2π x Bᵀ), sin(2π x Bᵀ)] on every channel: the projection is linear, then cos and sin.
+Channels embed(const Plan& plan, const model::FourierFeatures& fourier, const Channels& x) {
+  const Tensor matrix = (2.0 * M_PI) * fourier.matrix().t();
+  Channels projection(x.size());
+  for (size_t c = 0; c < x.size(); ++c) {
+    if (x[c].defined()) projection[c] = torch::mm(x[c], matrix);
+  }
+  const Channels cosine = activate(plan, "cos", projection);
+  const Channels sine = activate(plan, "sin", projection);
+  Channels embedded(x.size());
+  for (size_t c = 0; c < x.size(); ++c) {
+    if (!cosine[c].defined() && !sine[c].defined()) continue;
+    const Tensor a = cosine[c].defined() ? cosine[c] : torch::zeros_like(sine[c]);
+    const Tensor b = sine[c].defined() ? sine[c] : torch::zeros_like(cosine[c]);
+    embedded[c] = torch::cat({a, b}, 1);
+  }
+  return embedded;
+}
+
+ChannelMap propagate(const model::Mlp& network, const Tensor& points,
+                     const std::set<expr::Channel>& channels) {
+  const Plan plan = make_plan(channels);
+  const auto& options = network.common_options();
+  Channels h = input_channels(plan, points);
+  if (network.fourier()) h = embed(plan, *network.fourier(), h);
+  const auto& layers = network.layers();
+  for (size_t i = 0; i < layers.size(); ++i) {
+    h = linear(layers[i], h);
+    h = activate(plan, i + 1 < layers.size() ? options.activation : options.output_activation, h);
+  }
+  const int64_t n = points.size(0);
+  ChannelMap result = value_channels(h[0]);
+  for (const auto& channel : channels) {
+    if (channel.order() == 0) continue;
+    const Tensor& values = h[plan.index.at(channel.wrt)];
+    result[channel] = values.defined()
+                          ? values.expand({n, values.size(1)}).select(1, channel.output)
+                          : torch::zeros({n}, points.options());
+  }
+  return result;
+}
+
+}  // namespace
+
+std::string taylor_unsupported_reason(const model::Network& network) {
+  if (dynamic_cast<const model::TransformedNetwork*>(&network)) {
+    return "output transforms are not propagated in Taylor mode yet";
+  }
+  if (dynamic_cast<const model::ResNet*>(&network)) return "resnet is not supported";
+  if (dynamic_cast<const model::ModifiedMlp*>(&network)) return "modified_mlp is not supported";
+  const auto* mlp = dynamic_cast<const model::Mlp*>(&network);
+  if (!mlp) return "only mlp networks are supported";
+  for (const auto& name :
+       {mlp->common_options().activation, mlp->common_options().output_activation}) {
+    if (!has_rules(name)) return "no Taylor rules for activation '" + name + "'";
+  }
+  return "";
+}
+
+ChannelMap TaylorEngine::compute(model::Network& network, const torch::Tensor& points,
+                                 const std::set<expr::Channel>& channels, bool create_graph) {
+  bool derivatives = false;
+  for (const auto& channel : channels)
+    derivatives |= channel.order() > 0;
+  if (!derivatives) return value_channels(network.forward(points));
+
+  const std::string reason = taylor_unsupported_reason(network);
+  if (!reason.empty()) {
+    if (!warned_) {
+      spdlog::warn("taylor derivatives: {}; using the forward engine instead", reason);
+      warned_ = true;
+    }
+    return fallback_.compute(network, points, channels, create_graph);
+  }
+  std::optional<torch::NoGradGuard> no_grad;
+  if (!create_graph) no_grad.emplace();
+  return propagate(dynamic_cast<const model::Mlp&>(network), points, channels);
+}
+
+}  // namespace pinn::derivatives

@@ -1,0 +1,30 @@
+// The Taylor-mode engine: for MLPs, the value and every input-derivative channel the loss needs
+// travel through the network together in one forward pass. Each Linear layer is one matmul on
+// the stacked channels (the bias only on the value), each activation applies its Taylor rules
+// (multivariate Faà di Bruno: ∂_α σ(z) = Σ over set partitions π of α of σ^(|π|)(z) Π_{B∈π} z_B)
+// with σ's derivatives in closed form. No nested autograd graph is built: the channels are
+// ordinary differentiable tensors of a flat graph, and one backward pass gives the weight
+// gradients. Networks it cannot propagate (resnet, modified_mlp, output transforms) go to the
+// forward-mode engine, with one warning.
+#pragma once
+
+#include "derivatives/engine.hpp"
+#include "derivatives/forward_engine.hpp"
+
+namespace pinn::derivatives {
+
+class TaylorEngine : public Engine {
+ public:
+  std::string name() const override { return "taylor"; }
+  ChannelMap compute(model::Network& network, const torch::Tensor& points,
+                     const std::set<expr::Channel>& channels, bool create_graph) override;
+
+ private:
+  ForwardEngine fallback_;
+  bool warned_ = false;
+};
+
+// Why TaylorEngine cannot propagate `network` in Taylor mode, or empty when it can.
+std::string taylor_unsupported_reason(const model::Network& network);
+
+}  // namespace pinn::derivatives
