@@ -1,0 +1,234 @@
+// Unit tests of the Taylor-mode engine: against the autograd engine (float64, to 1e-10) on values,
+// every derivative channel (orders 1-4, mixed partials, 1 to 10 inputs) and the weight gradients
+// of a loss built from them, for every activation, random MLPs and Fourier embeddings; and the
+// forward-engine fallback on networks it does not propagate.
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "derivatives/engine.hpp"
+#include "derivatives/taylor_engine.hpp"
+#include "model/activation.hpp"
+#include "model/network.hpp"
+
+namespace pinn::derivatives {
+namespace {
+
+using expr::Channel;
+
+double max_relative_difference(const torch::Tensor& a, const torch::Tensor& b) {
+  return ((a - b).abs() / (1 + b.abs())).max().item<double>();
+}
+
+// Every channel of every output up to `max_order` over `inputs` inputs.
+std::set<Channel> all_channels(int outputs, int inputs, int max_order) {
+  std::set<Channel> channels;
+  std::vector<Channel> frontier;
+  for (int o = 0; o < outputs; ++o)
+    frontier.push_back({o, {}});
+  for (int order = 0; order <= max_order; ++order) {
+    std::vector<Channel> next;
+    for (const auto& c : frontier) {
+      channels.insert(c);
+      for (int i = 0; i < inputs; ++i)
+        next.push_back(expr::differentiate(c, i));
+    }
+    frontier = next;
+  }
+  return channels;
+}
+
+// `count` random channels of orders 1..max_order (mixed partials included), first order complete.
+std::set<Channel> some_channels(int outputs, int inputs, int max_order, int count,
+                                std::mt19937& random) {
+  std::set<Channel> channels;
+  for (int o = 0; o < outputs; ++o) {
+    for (int i = 0; i < inputs; ++i)
+      channels.insert({o, {i}});
+  }
+  std::uniform_int_distribution<int> output(0, outputs - 1), input(0, inputs - 1),
+      order(2, max_order);
+  for (int k = 0; k < count; ++k) {
+    Channel channel{output(random), {}};
+    const int n = k < max_order - 1 ? k + 2 : order(random);  // every order at least once
+    for (int j = 0; j < n; ++j)
+      channel = expr::differentiate(channel, input(random));
+    channels.insert(channel);
+  }
+  return channels;
+}
+
+std::vector<torch::Tensor> trainable(model::Network& network) {
+  std::vector<torch::Tensor> parameters;
+  for (const auto& parameter : network.parameters()) {
+    if (parameter.requires_grad()) parameters.push_back(parameter);
+  }
+  return parameters;
+}
+
+// The gradients of Σ_c w_c mean(channel_c²) for the trainable parameters, undefined as zero.
+std::vector<torch::Tensor> loss_gradients(model::Network& network, const ChannelMap& values,
+                                          const std::set<Channel>& channels) {
+  torch::Tensor loss = torch::zeros({}, torch::kFloat64);
+  double weight = 0.3;
+  for (const auto& channel : channels) {
+    weight = std::fmod(weight * 7.13 + 0.37, 1.0);  // fixed pseudo-random weights
+    loss = loss + weight * values.at(channel).square().mean();
+  }
+  const auto parameters = trainable(network);
+  auto grads = torch::autograd::grad({loss}, parameters, {}, true, false, true);
+  for (size_t i = 0; i < grads.size(); ++i) {
+    if (!grads[i].defined()) grads[i] = torch::zeros_like(parameters[i]);
+  }
+  return grads;
+}
+
+// Taylor equals autograd on every requested channel and on the loss gradients.
+void expect_agreement(model::Network& network, const torch::Tensor& points,
+                      const std::set<Channel>& channels, const std::string& label) {
+  const auto expected = make_engine("autograd")->compute(network, points, channels, true);
+  const auto actual = make_engine("taylor")->compute(network, points, channels, true);
+  for (const auto& channel : channels) {
+    ASSERT_TRUE(actual.count(channel)) << label;
+    EXPECT_LT(max_relative_difference(actual.at(channel), expected.at(channel)), 1e-10)
+        << label << " output " << channel.output << " order " << channel.order();
+  }
+  const auto expected_grads = loss_gradients(network, expected, channels);
+  const auto actual_grads = loss_gradients(network, actual, channels);
+  ASSERT_EQ(expected_grads.size(), actual_grads.size());
+  for (size_t i = 0; i < expected_grads.size(); ++i) {
+    EXPECT_LT(max_relative_difference(actual_grads[i], expected_grads[i]), 1e-10)
+        << label << " parameter " << i;
+  }
+}
+
+std::shared_ptr<model::Mlp> random_mlp(int inputs, int outputs, const std::string& activation,
+                                       const std::string& output_activation, std::mt19937& random) {
+  model::MlpOptions options;
+  options.inputs = inputs;
+  options.outputs = outputs;
+  std::uniform_int_distribution<int> depth(2, 3), width(3, 9);
+  options.hidden.assign(static_cast<size_t>(depth(random)), 0);
+  for (int& w : options.hidden)
+    w = width(random);
+  options.activation = activation;
+  options.output_activation = output_activation;
+  auto network = std::make_shared<model::Mlp>(options);
+  network->to(torch::kFloat64);
+  {
+    torch::NoGradGuard no_grad;  // non-zero biases, so that every term of the rules is exercised
+    for (const auto& layer : network->layers())
+      layer->bias.normal_(0.0, 0.3);
+  }
+  return network;
+}
+
+class TaylorActivation : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(TaylorActivation, EqualsAutogradOnRandomMlps) {
+  const std::string activation = GetParam();
+  for (int inputs : {1, 2, 3, 5, 10}) {
+    std::mt19937 random(static_cast<unsigned>(17 + inputs));
+    torch::manual_seed(3 + inputs);
+    const int outputs = inputs % 2 == 0 ? 2 : 3;
+    // relu has no second derivative: its hidden layers reach the output through identity.
+    auto network = random_mlp(inputs, outputs, activation,
+                              activation == "relu" ? "identity" : activation, random);
+    const auto points = torch::randn({16, inputs}, torch::kFloat64);
+    const auto channels = inputs <= 2   ? all_channels(outputs, inputs, 4)
+                          : inputs == 3 ? all_channels(outputs, inputs, 3)
+                                        : some_channels(outputs, inputs, 4, 6, random);
+    expect_agreement(*network, points, channels, activation + " d=" + std::to_string(inputs));
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Activations, TaylorActivation,
+                         ::testing::ValuesIn(model::activation_names()));
+
+// A hidden activation and a different output activation; a single hidden layer; none at all.
+TEST(TaylorMlp, OutputActivationsAndShallowNetworks) {
+  std::mt19937 random(5);
+  torch::manual_seed(5);
+  const auto points = torch::randn({12, 2}, torch::kFloat64);
+  const auto channels = all_channels(2, 2, 4);
+  for (const auto& [hidden, output] : std::vector<std::pair<std::string, std::string>>{
+           {"tanh", "sigmoid"}, {"silu", "softplus"}, {"sin", "gelu"}, {"relu", "tanh"}}) {
+    auto network = random_mlp(2, 2, hidden, output, random);
+    expect_agreement(*network, points, channels, hidden + " -> " + output);
+  }
+  for (std::vector<int> hidden : {std::vector<int>{7}, std::vector<int>{}}) {
+    model::MlpOptions options;
+    options.inputs = 2;
+    options.outputs = 2;
+    options.hidden = hidden;
+    options.output_activation = "tanh";
+    model::Mlp network(options);
+    network.to(torch::kFloat64);
+    expect_agreement(network, points, channels, std::to_string(hidden.size()) + " hidden");
+  }
+}
+
+TEST(TaylorMlp, FourierFeatures) {
+  for (bool train : {false, true}) {
+    torch::manual_seed(11);
+    model::MlpOptions options;
+    options.inputs = 2;
+    options.outputs = 2;
+    options.hidden = {6, 5};
+    options.fourier = model::FourierOptions{4, 0.7, train};
+    model::Mlp network(options);
+    network.to(torch::kFloat64);
+    const auto points = torch::rand({12, 2}, torch::kFloat64);
+    expect_agreement(network, points, all_channels(2, 2, 4), train ? "trainable B" : "frozen B");
+  }
+}
+
+// Exactly the requested channels and the values come back; without create_graph, the same numbers.
+TEST(TaylorMlp, ReturnsTheRequestedChannelsAndValues) {
+  std::mt19937 random(2);
+  torch::manual_seed(2);
+  auto network = random_mlp(3, 2, "tanh", "identity", random);
+  const auto points = torch::randn({10, 3}, torch::kFloat64);
+  const std::set<Channel> channels = {{0, {0, 2}}, {1, {1, 1, 1}}};
+  auto engine = make_engine("taylor");
+  const auto values = engine->compute(*network, points, channels, true);
+  const std::set<Channel> expected = {{0, {}}, {1, {}}, {0, {0, 2}}, {1, {1, 1, 1}}};
+  std::set<Channel> returned;
+  for (const auto& entry : values) {
+    returned.insert(entry.first);
+    EXPECT_EQ(entry.second.sizes(), torch::IntArrayRef({10}));
+  }
+  EXPECT_TRUE(returned == expected);
+  const auto detached = engine->compute(*network, points, channels, false);
+  for (const auto& channel : channels)
+    EXPECT_TRUE(torch::equal(values.at(channel), detached.at(channel)));
+  const auto plain = engine->compute(*network, points, {Channel{1, {}}}, false);
+  EXPECT_LT(max_relative_difference(plain.at({1, {}}), network->forward(points).select(1, 1)),
+            1e-15);
+}
+
+// Networks it does not propagate go to the forward engine: the same numbers as autograd.
+TEST(TaylorFallback, ResNetAndModifiedMlpGiveTheSameNumbers) {
+  torch::manual_seed(21);
+  model::ResNetOptions resnet;
+  resnet.inputs = 2;
+  resnet.outputs = 2;
+  resnet.width = 6;
+  resnet.blocks = 2;
+  resnet.activation = "silu";
+  model::ModifiedMlpOptions modified;
+  modified.inputs = 2;
+  modified.outputs = 2;
+  modified.hidden = {5, 5, 5};
+  std::vector<std::shared_ptr<model::Network>> networks = {
+      std::make_shared<model::ResNet>(resnet), std::make_shared<model::ModifiedMlp>(modified)};
+  const auto points = torch::randn({12, 2}, torch::kFloat64);
+  for (auto& network : networks) {
+    network->to(torch::kFloat64);
+    EXPECT_FALSE(taylor_unsupported_reason(*network).empty());
+    expect_agreement(*network, points, all_channels(2, 2, 3), "fallback");
+  }
+}
+
+}  // namespace
+}  // namespace pinn::derivatives
