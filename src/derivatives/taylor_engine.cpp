@@ -257,8 +257,7 @@ Tensor multiply_defined(const Tensor& a, const Tensor& b) {
 
 // One Linear layer: the full channels stacked into one matmul, the per-point-constant ones into
 // another, the bias on the value only.
-Channels linear(const torch::nn::Linear& layer, const Channels& h) {
-  const Tensor& weight = layer->weight;
+Channels linear_with(const Tensor& weight, const Tensor& bias, const Channels& h) {
   const int64_t n = h[0].size(0);
   std::vector<size_t> full, rows;
   for (size_t c = 0; c < h.size(); ++c) {
@@ -278,14 +277,16 @@ Channels linear(const torch::nn::Linear& layer, const Channels& h) {
   };
   apply(full, n);
   apply(rows, 1);
-  if (layer->bias.defined()) z[0] = z[0] + layer->bias;
+  if (bias.defined()) z[0] = z[0] + bias;
   return z;
 }
 
-// σ applied to every channel by Faà di Bruno.
-Channels activate(const Plan& plan, const std::string& name, const Channels& z) {
-  if (name == "identity") return z;
-  const auto d = activation_derivatives(name, z[0], plan.max_order);
+Channels linear(const torch::nn::Linear& layer, const Channels& h) {
+  return linear_with(layer->weight, layer->bias, h);
+}
+
+// σ applied to every channel by Faà di Bruno, with d[m] = σ^(m)(Z_0).
+Channels activate_with(const Plan& plan, const std::vector<Tensor>& d, const Channels& z) {
   Channels h(z.size());
   h[0] = d[0];
   for (size_t c = 1; c < z.size(); ++c) {
@@ -312,6 +313,11 @@ Channels activate(const Plan& plan, const std::string& name, const Channels& z) 
     h[c] = sum;
   }
   return h;
+}
+
+Channels activate(const Plan& plan, const std::string& name, const Channels& z) {
+  if (name == "identity") return z;
+  return activate_with(plan, activation_derivatives(name, z[0], plan.max_order), z);
 }
 
 // The input channels: x itself, the unit vectors e_i, zero above the first order.
@@ -368,6 +374,235 @@ ChannelMap propagate(const model::Mlp& network, const Tensor& points,
   return result;
 }
 
+// ---- the hand-written backward pass (MLPs without an embedding) ----
+//
+// TaylorMlp::forward propagates the channels without a graph and saves, for every layer l, its
+// input channels A (the previous layer's output), its pre-activation channels Z and σ^(m)(Z_0)
+// for m = 1..K+1. The backward pass runs the layers in reverse: through the activation by the
+// adjoint of Faà di Bruno,
+//   dZ_0 = G_0 σ' + Σ_c G_c Σ_m σ^(m+1) S_{c,m},  dZ_f = Σ_c G_c Σ_m σ^(m) ∂S_{c,m}/∂Z_f,
+// with H_c = Σ_m σ^(m)(Z_0) S_{c,m}(Z) (S_{c,1} = Z_c), and through each Linear layer by two
+// matmuls on the stacked channels (dW = dZᵀ A, dA = dZ W; db from the value channel only).
+
+std::vector<int64_t> flatten(const std::vector<Multiset>& multisets) {
+  std::vector<int64_t> flat;
+  for (const auto& multiset : multisets) {
+    flat.push_back(static_cast<int64_t>(multiset.size()));
+    flat.insert(flat.end(), multiset.begin(), multiset.end());
+  }
+  return flat;
+}
+
+std::set<expr::Channel> unflatten(const std::vector<int64_t>& flat) {
+  std::set<expr::Channel> channels;
+  for (size_t i = 0; i < flat.size();) {
+    const auto size = static_cast<size_t>(flat[i++]);
+    expr::Channel channel;
+    for (size_t k = 0; k < size; ++k)
+      channel.wrt.push_back(static_cast<int>(flat[i++]));
+    channels.insert(channel);
+  }
+  return channels;
+}
+
+void accumulate(Tensor& sum, const Tensor& term) {
+  if (!term.defined()) return;
+  sum = sum.defined() ? sum + term : term;
+}
+
+// The adjoint of activate(): dZ from G = dL/dH, with d[m] = σ^(m)(Z_0), m = 0..K+1.
+Channels activation_backward(const Plan& plan, const std::vector<Tensor>& d, const Channels& z,
+                             const Channels& g) {
+  const size_t count = z.size();
+  Channels dz(count);
+  std::vector<Tensor> value_terms(d.size());  // multiplied by d[m] into dZ_0
+  accumulate(value_terms[1], g[0]);
+  for (size_t c = 1; c < count; ++c) {
+    if (!g[c].defined()) continue;
+    if (z[c].defined()) {
+      accumulate(dz[c], multiply_defined(g[c], d[1]));
+      accumulate(value_terms[2], g[c] * z[c]);
+    }
+    for (const auto& [order, terms] : plan.terms[c]) {
+      const auto m = static_cast<size_t>(order);
+      const Tensor weighted = multiply_defined(g[c], d[m]);  // G_c σ^(m)
+      for (const Term& term : terms) {
+        bool zero = false;
+        for (size_t f : term.factors)
+          zero |= !z[f].defined();
+        if (zero) continue;
+        Tensor product;
+        for (size_t f : term.factors)
+          product = product.defined() ? product * z[f] : z[f];
+        if (d[m + 1].defined())
+          accumulate(value_terms[m + 1], scaled(g[c] * product, term.coefficient));
+        if (!weighted.defined()) continue;
+        // ∂/∂Z_f of the product: its multiplicity times the product of the other factors.
+        for (size_t i = 0; i < term.factors.size(); ++i) {
+          if (i > 0 && term.factors[i] == term.factors[i - 1]) continue;
+          const size_t f = term.factors[i];
+          double multiplicity = 0;
+          Tensor others;
+          bool skipped = false;
+          for (size_t j = 0; j < term.factors.size(); ++j) {
+            if (term.factors[j] == f) {
+              multiplicity += 1;
+              if (!skipped) {
+                skipped = true;
+                continue;
+              }
+            }
+            others = others.defined() ? others * z[term.factors[j]] : z[term.factors[j]];
+          }
+          const double factor = multiplicity * term.coefficient;
+          accumulate(dz[f], others.defined() ? weighted * scaled(others, factor)
+                                             : scaled(weighted, factor));
+        }
+      }
+    }
+  }
+  for (size_t m = 1; m < d.size(); ++m) {
+    if (value_terms[m].defined()) accumulate(dz[0], multiply_defined(value_terms[m], d[m]));
+  }
+  return dz;
+}
+
+// The adjoint of linear(): adds dW, db and returns dA (for the channels whose dZ is defined).
+Channels linear_backward(const Tensor& weight, const Channels& a, const Channels& dz,
+                         bool input_gradients, Tensor& dweight, Tensor& dbias) {
+  const int64_t n = a[0].size(0);
+  std::vector<Tensor> full_dz, full_a, row_dz, row_a;
+  std::vector<size_t> full;
+  for (size_t c = 0; c < a.size(); ++c) {
+    if (!a[c].defined() || !dz[c].defined()) continue;
+    if (c == 0 || a[c].size(0) == n) {
+      full.push_back(c);
+      full_dz.push_back(dz[c]);
+      full_a.push_back(a[c]);
+    } else {
+      row_dz.push_back(dz[c].sum(0, true));
+      row_a.push_back(a[c]);
+    }
+  }
+  const auto stack = [](const std::vector<Tensor>& parts) {
+    return parts.size() == 1 ? parts[0] : torch::cat(parts, 0);
+  };
+  Tensor dw;
+  if (!full.empty()) dw = torch::mm(stack(full_dz).t(), stack(full_a));
+  if (!row_a.empty()) accumulate(dw, torch::mm(stack(row_dz).t(), stack(row_a)));
+  dweight = dw.defined() ? dw : torch::zeros_like(weight);
+  dbias = dz[0].defined() ? dz[0].sum(0) : torch::zeros({weight.size(0)}, weight.options());
+  Channels da(a.size());
+  if (!input_gradients) return da;
+  for (size_t c = 0; c < a.size(); ++c) {
+    if (a[c].defined() && dz[c].defined() && !(c == 0 || a[c].size(0) == n)) {
+      da[c] = torch::mm(dz[c], weight);  // a per-point-constant channel: summed at its weight
+    }
+  }
+  if (!full.empty()) {
+    const auto parts = torch::mm(stack(full_dz), weight).split(n, 0);
+    for (size_t i = 0; i < full.size(); ++i)
+      da[full[i]] = parts[i];
+  }
+  return da;
+}
+
+class TaylorMlp : public torch::autograd::Function<TaylorMlp> {
+ public:
+  // inputs: points, then weight and bias of every layer; outputs: one N x outputs tensor per
+  // channel of the plan, in its order.
+  static torch::autograd::variable_list forward(torch::autograd::AutogradContext* ctx,
+                                                const std::vector<int64_t>& multisets,
+                                                const std::string& activation,
+                                                const std::string& output_activation,
+                                                at::TensorList inputs) {
+    const Plan plan = make_plan(unflatten(multisets));
+    const size_t count = plan.multisets.size();
+    const size_t layers = (inputs.size() - 1) / 2;
+    const int order = plan.max_order;
+    std::vector<Tensor> saved;
+    Channels h = input_channels(plan, inputs[0]);
+    for (size_t l = 0; l < layers; ++l) {
+      const std::string& name = l + 1 < layers ? activation : output_activation;
+      const Tensor& weight = inputs[1 + 2 * l];
+      const Tensor& bias = inputs[2 + 2 * l];
+      saved.insert(saved.end(), h.begin(), h.end());
+      Channels z = linear_with(weight, bias, h);
+      saved.insert(saved.end(), z.begin(), z.end());
+      std::vector<Tensor> d(static_cast<size_t>(order) + 2);
+      if (name != "identity") d = activation_derivatives(name, z[0], order + 1);
+      saved.insert(saved.end(), d.begin(), d.end());
+      h = name == "identity" ? z : activate_with(plan, d, z);
+    }
+    for (size_t l = 0; l < layers; ++l)
+      saved.push_back(inputs[1 + 2 * l]);
+    ctx->save_for_backward(saved);
+    ctx->saved_data["multisets"] = multisets;
+    ctx->saved_data["activation"] = activation;
+    ctx->saved_data["output_activation"] = output_activation;
+    ctx->saved_data["layers"] = static_cast<int64_t>(layers);
+    ctx->set_materialize_grads(false);
+    const int64_t n = inputs[0].size(0);
+    torch::autograd::variable_list outputs;
+    for (size_t c = 0; c < count; ++c) {
+      outputs.push_back(h[c].defined()
+                            ? h[c].expand({n, h[c].size(1)}).contiguous()
+                            : torch::zeros({n, inputs.back().size(0)}, inputs[0].options()));
+    }
+    return outputs;
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    const Plan plan = make_plan(unflatten(ctx->saved_data["multisets"].toIntVector()));
+    const std::string activation = ctx->saved_data["activation"].toStringRef();
+    const std::string output_activation = ctx->saved_data["output_activation"].toStringRef();
+    const auto layers = static_cast<size_t>(ctx->saved_data["layers"].toInt());
+    const auto saved = ctx->get_saved_variables();
+    const size_t count = plan.multisets.size();
+    const size_t per_layer = 2 * count + static_cast<size_t>(plan.max_order) + 2;
+    Channels g(grads.begin(), grads.end());
+    torch::autograd::variable_list result(1 + 2 * layers);
+    for (size_t l = layers; l-- > 0;) {
+      const std::string& name = l + 1 < layers ? activation : output_activation;
+      const auto base = saved.begin() + static_cast<std::ptrdiff_t>(l * per_layer);
+      const Channels a(base, base + static_cast<std::ptrdiff_t>(count));
+      const Channels z(base + static_cast<std::ptrdiff_t>(count),
+                       base + static_cast<std::ptrdiff_t>(2 * count));
+      const std::vector<Tensor> d(base + static_cast<std::ptrdiff_t>(2 * count),
+                                  base + static_cast<std::ptrdiff_t>(per_layer));
+      const Tensor& weight = saved[layers * per_layer + l];
+      const Channels dz = name == "identity" ? g : activation_backward(plan, d, z, g);
+      const bool inputs_needed = l > 0 || ctx->needs_input_grad(0);
+      g = linear_backward(weight, a, dz, inputs_needed, result[1 + 2 * l], result[2 + 2 * l]);
+    }
+    if (ctx->needs_input_grad(0) && g[0].defined()) result[0] = g[0];
+    // No gradients for the plan and the activation names that precede the tensors.
+    result.insert(result.begin(), 3, Tensor());
+    return result;
+  }
+};
+
+ChannelMap propagate_with_backward(const model::Mlp& network, const Tensor& points,
+                                   const std::set<expr::Channel>& channels) {
+  const Plan plan = make_plan(channels);
+  torch::autograd::variable_list inputs = {points};
+  for (const auto& layer : network.layers()) {
+    inputs.push_back(layer->weight);
+    inputs.push_back(layer->bias);
+  }
+  const auto& options = network.common_options();
+  const auto outputs = TaylorMlp::apply(flatten(plan.multisets), options.activation,
+                                        options.output_activation, at::TensorList(inputs));
+  ChannelMap result = value_channels(outputs[0]);
+  for (const auto& channel : channels) {
+    if (channel.order() > 0) {
+      result[channel] = outputs[plan.index.at(channel.wrt)].select(1, channel.output);
+    }
+  }
+  return result;
+}
+
 }  // namespace
 
 std::string taylor_unsupported_reason(const model::Network& network) {
@@ -400,9 +635,11 @@ ChannelMap TaylorEngine::compute(model::Network& network, const torch::Tensor& p
     }
     return fallback_.compute(network, points, channels, create_graph);
   }
+  const auto& mlp = dynamic_cast<const model::Mlp&>(network);
+  if (create_graph && !mlp.fourier()) return propagate_with_backward(mlp, points, channels);
   std::optional<torch::NoGradGuard> no_grad;
   if (!create_graph) no_grad.emplace();
-  return propagate(dynamic_cast<const model::Mlp&>(network), points, channels);
+  return propagate(mlp, points, channels);
 }
 
 }  // namespace pinn::derivatives
