@@ -94,11 +94,26 @@ std::vector<Tensor> activation_derivatives(const std::string& name, const Tensor
                                            int max_order) {
   std::vector<Tensor> d;
   if (name == "tanh") {
-    const auto polys = derivative_polynomials({1.0, 0.0, -1.0}, max_order);  // t' = 1 - t²
+    // σ' = 1 - t² =: s, σ'' = -2ts, σ^(3) = s(6t² - 2), σ^(4) = ts(16 - 24t²), then P_k(t).
     const Tensor t = torch::tanh(z);
     d.push_back(t);
-    for (int k = 1; k <= max_order; ++k)
-      d.push_back(poly_evaluate(polys[static_cast<size_t>(k)], t));
+    if (max_order >= 1) {
+      const Tensor t2 = t * t;
+      const Tensor s = 1.0 - t2;
+      d.push_back(s);
+      Tensor ts;
+      if (max_order >= 2) {
+        ts = t * s;
+        d.push_back(ts * -2.0);
+      }
+      if (max_order >= 3) d.push_back(s * (t2 * 6.0 - 2.0));
+      if (max_order >= 4) d.push_back(ts * (16.0 - t2 * 24.0));
+      if (max_order >= 5) {
+        const auto polys = derivative_polynomials({1.0, 0.0, -1.0}, max_order);
+        for (int k = 5; k <= max_order; ++k)
+          d.push_back(poly_evaluate(polys[static_cast<size_t>(k)], t));
+      }
+    }
   } else if (name == "sigmoid") {
     d = sigmoid_derivatives(torch::sigmoid(z), max_order);
   } else if (name == "sin") {

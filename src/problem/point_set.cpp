@@ -330,6 +330,8 @@ void read_refinement(Reader& reader, PointSet& set) {
     set.refine.every = refine.positive_int("every");
     set.refine.add = refine.positive_int("add");
     set.refine.candidates = refine.positive_int("candidates", 10 * set.refine.add);
+    set.refine.until = refine.get_or("until", 0);
+    if (set.refine.until < 0) refine.fail("until", "expected a step >= 0");
     if (set.refine.candidates < set.refine.add) {
       refine.fail("candidates", "expected at least as many candidates as points to add");
     }

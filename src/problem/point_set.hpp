@@ -23,11 +23,13 @@ struct Sample {
 };
 
 // Residual-based adaptive refinement: every `every` steps, draw `candidates` points from the
-// set's sampler and add the `add` of them where the residuals of the set's terms are largest.
+// set's sampler and add the `add` of them where the residuals of the set's terms are largest,
+// before step `until`.
 struct Refinement {
   int every = 0;  // 0: off
   int candidates = 0;
   int add = 0;
+  int64_t until = 0;  // refine only before this step (0: always); e.g. during Adam only
 };
 
 struct PointSet {

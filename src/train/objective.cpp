@@ -113,7 +113,11 @@ std::vector<torch::Tensor> Objective::residuals_at(const torch::Tensor& points,
 int64_t Objective::next_point_update(int64_t step) const {
   int64_t next = -1;
   for (const auto& set : sets_) {
-    for (int every : {set.source->resample_every, set.source->refine.every}) {
+    const auto& refinement = set.source->refine;
+    const bool refining =
+        refinement.every > 0 &&
+        (refinement.until == 0 || next_multiple(refinement.every, step) < refinement.until);
+    for (int every : {set.source->resample_every, refining ? refinement.every : 0}) {
       if (every <= 0) continue;
       const int64_t candidate = next_multiple(every, step);
       next = next < 0 ? candidate : std::min(next, candidate);
@@ -129,7 +133,8 @@ std::string Objective::update_points(int64_t step) {
       place(set, set.source->draw(set.draws++, set.points.size(0)));
       changes += " resampled " + set.name;
     }
-    if (due(set.source->refine.every, step)) {
+    const auto& refinement = set.source->refine;
+    if (due(refinement.every, step) && (refinement.until == 0 || step < refinement.until)) {
       refine(set);
       changes += " refined " + set.name + " to " + std::to_string(set.points.size(0));
     }
