@@ -522,32 +522,146 @@ Channels linear_backward(const Tensor& weight, const Channels& a, const Channels
   return da;
 }
 
+// Layers after the first see every channel as an N x width tensor, so they keep the channels
+// stacked, C x N x width, and work on them in place (TaylorMlp::forward runs without a graph).
+
+// Faà di Bruno on stacked channels.
+Tensor activate_stacked(const Plan& plan, const std::vector<Tensor>& d, const Tensor& z) {
+  const int64_t count = z.size(0);
+  Tensor h = torch::empty_like(z);
+  h.select(0, 0).copy_(d[0]);
+  if (count == 1) return h;
+  Tensor rest = h.narrow(0, 1, count - 1);
+  if (d[1].defined()) {
+    torch::mul_out(rest, z.narrow(0, 1, count - 1), d[1].unsqueeze(0));
+  } else {
+    rest.zero_();
+  }
+  for (int64_t c = 1; c < count; ++c) {
+    Tensor target = h.select(0, c);
+    for (const auto& [order, terms] : plan.terms[static_cast<size_t>(c)]) {
+      const Tensor& derivative = d[static_cast<size_t>(order)];
+      if (!derivative.defined()) continue;
+      Tensor inner;
+      for (const Term& term : terms) {
+        Tensor product;
+        for (size_t f : term.factors) {
+          const Tensor factor = z.select(0, static_cast<int64_t>(f));
+          product = product.defined() ? product * factor : factor;
+        }
+        if (inner.defined()) {
+          inner.add_(product, term.coefficient);
+        } else {
+          inner = product * term.coefficient;
+        }
+      }
+      target.addcmul_(derivative, inner);
+    }
+  }
+  return h;
+}
+
+// The adjoint of activate_stacked: dZ from G, both C x N x width.
+Tensor activation_backward_stacked(const Plan& plan, const std::vector<Tensor>& d, const Tensor& z,
+                                   const Tensor& g) {
+  const int64_t count = z.size(0);
+  Tensor dz = torch::zeros_like(z);
+  Tensor dz0 = dz.select(0, 0);
+  if (d[1].defined()) {
+    torch::mul_out(dz, g, d[1].unsqueeze(0));  // every channel's first-order term (and G_0 σ')
+    if (count > 1 && d[2].defined()) {
+      dz0.addcmul_(d[2], (g.narrow(0, 1, count - 1) * z.narrow(0, 1, count - 1)).sum(0));
+    }
+  }
+  for (int64_t c = 1; c < count; ++c) {
+    const Tensor gc = g.select(0, c);
+    for (const auto& [order, terms] : plan.terms[static_cast<size_t>(c)]) {
+      const auto m = static_cast<size_t>(order);
+      const Tensor weighted = d[m].defined() ? gc * d[m] : Tensor();
+      for (const Term& term : terms) {
+        if (m + 1 < d.size() && d[m + 1].defined()) {
+          Tensor product = gc;
+          for (size_t f : term.factors)
+            product = product * z.select(0, static_cast<int64_t>(f));
+          dz0.addcmul_(product, d[m + 1], term.coefficient);
+        }
+        if (!weighted.defined()) continue;
+        for (size_t i = 0; i < term.factors.size(); ++i) {
+          if (i > 0 && term.factors[i] == term.factors[i - 1]) continue;
+          const size_t f = term.factors[i];
+          double multiplicity = 0;
+          Tensor others;
+          bool skipped = false;
+          for (size_t factor : term.factors) {
+            if (factor == f) {
+              multiplicity += 1;
+              if (!skipped) {
+                skipped = true;
+                continue;
+              }
+            }
+            const Tensor value = z.select(0, static_cast<int64_t>(factor));
+            others = others.defined() ? others * value : value;
+          }
+          dz.select(0, static_cast<int64_t>(f))
+              .addcmul_(weighted, others, multiplicity * term.coefficient);
+        }
+      }
+    }
+  }
+  return dz;
+}
+
+// Channels as one C x N x width tensor (zeros for the vanishing ones, rows repeated).
+Tensor stack_channels(const Channels& h, int64_t n) {
+  std::vector<Tensor> parts;
+  for (const auto& channel : h) {
+    parts.push_back(channel.defined() ? channel.expand({n, h[0].size(1)})
+                                      : torch::zeros_like(h[0]));
+  }
+  return torch::stack(parts, 0);
+}
+
 class TaylorMlp : public torch::autograd::Function<TaylorMlp> {
  public:
   // inputs: points, then weight and bias of every layer; outputs: one N x outputs tensor per
-  // channel of the plan, in its order.
+  // channel of the plan, in its order. Saved: the first layer's channels as lists (A, Z, σ^(m)),
+  // the others' stacked (A, Z, σ^(m)), then the weights.
   static torch::autograd::variable_list forward(torch::autograd::AutogradContext* ctx,
                                                 const std::vector<int64_t>& multisets,
                                                 const std::string& activation,
                                                 const std::string& output_activation,
                                                 at::TensorList inputs) {
     const Plan plan = make_plan(unflatten(multisets));
-    const size_t count = plan.multisets.size();
     const size_t layers = (inputs.size() - 1) / 2;
     const int order = plan.max_order;
+    const int64_t n = inputs[0].size(0);
     std::vector<Tensor> saved;
-    Channels h = input_channels(plan, inputs[0]);
-    for (size_t l = 0; l < layers; ++l) {
+    const auto derivatives = [&](const std::string& name, const Tensor& z0) {
+      if (name == "identity") return std::vector<Tensor>(static_cast<size_t>(order) + 2);
+      return activation_derivatives(name, z0, order + 1);
+    };
+    // The first layer: the inputs' derivatives are constant rows, most channels vanish.
+    const Channels x = input_channels(plan, inputs[0]);
+    const Channels z = linear_with(inputs[1], inputs[2], x);
+    const std::string& first = layers > 1 ? activation : output_activation;
+    const auto d = derivatives(first, z[0]);
+    saved.insert(saved.end(), x.begin(), x.end());
+    saved.insert(saved.end(), z.begin(), z.end());
+    saved.insert(saved.end(), d.begin(), d.end());
+    Tensor h = stack_channels(first == "identity" ? z : activate_with(plan, d, z), n);
+    for (size_t l = 1; l < layers; ++l) {
       const std::string& name = l + 1 < layers ? activation : output_activation;
       const Tensor& weight = inputs[1 + 2 * l];
-      const Tensor& bias = inputs[2 + 2 * l];
-      saved.insert(saved.end(), h.begin(), h.end());
-      Channels z = linear_with(weight, bias, h);
-      saved.insert(saved.end(), z.begin(), z.end());
-      std::vector<Tensor> d(static_cast<size_t>(order) + 2);
-      if (name != "identity") d = activation_derivatives(name, z[0], order + 1);
-      saved.insert(saved.end(), d.begin(), d.end());
-      h = name == "identity" ? z : activate_with(plan, d, z);
+      const int64_t count = h.size(0);
+      Tensor zl =
+          torch::mm(h.view({count * n, h.size(2)}), weight.t()).view({count, n, weight.size(0)});
+      zl.select(0, 0).add_(inputs[2 + 2 * l]);
+      const auto dl = derivatives(name, zl.select(0, 0));
+      saved.push_back(h);
+      saved.push_back(zl);
+      saved.insert(saved.end(), dl.begin(), dl.end());
+      h = name == "identity" ? zl : activate_stacked(plan, dl, zl);
     }
     for (size_t l = 0; l < layers; ++l)
       saved.push_back(inputs[1 + 2 * l]);
@@ -557,13 +671,9 @@ class TaylorMlp : public torch::autograd::Function<TaylorMlp> {
     ctx->saved_data["output_activation"] = output_activation;
     ctx->saved_data["layers"] = static_cast<int64_t>(layers);
     ctx->set_materialize_grads(false);
-    const int64_t n = inputs[0].size(0);
     torch::autograd::variable_list outputs;
-    for (size_t c = 0; c < count; ++c) {
-      outputs.push_back(h[c].defined()
-                            ? h[c].expand({n, h[c].size(1)}).contiguous()
-                            : torch::zeros({n, inputs.back().size(0)}, inputs[0].options()));
-    }
+    for (int64_t c = 0; c < h.size(0); ++c)
+      outputs.push_back(h.select(0, c).clone());
     return outputs;
   }
 
@@ -575,22 +685,44 @@ class TaylorMlp : public torch::autograd::Function<TaylorMlp> {
     const auto layers = static_cast<size_t>(ctx->saved_data["layers"].toInt());
     const auto saved = ctx->get_saved_variables();
     const size_t count = plan.multisets.size();
-    const size_t per_layer = 2 * count + static_cast<size_t>(plan.max_order) + 2;
-    Channels g(grads.begin(), grads.end());
+    const size_t derivative_count = static_cast<size_t>(plan.max_order) + 2;
+    const size_t first_block = 2 * count + derivative_count;
+    const size_t block = 2 + derivative_count;
+    const auto at = [&](size_t index) {
+      return saved.begin() + static_cast<std::ptrdiff_t>(index);
+    };
     torch::autograd::variable_list result(1 + 2 * layers);
-    for (size_t l = layers; l-- > 0;) {
-      const std::string& name = l + 1 < layers ? activation : output_activation;
-      const auto base = saved.begin() + static_cast<std::ptrdiff_t>(l * per_layer);
-      const Channels a(base, base + static_cast<std::ptrdiff_t>(count));
-      const Channels z(base + static_cast<std::ptrdiff_t>(count),
-                       base + static_cast<std::ptrdiff_t>(2 * count));
-      const std::vector<Tensor> d(base + static_cast<std::ptrdiff_t>(2 * count),
-                                  base + static_cast<std::ptrdiff_t>(per_layer));
-      const Tensor& weight = saved[layers * per_layer + l];
-      const Channels dz = name == "identity" ? g : activation_backward(plan, d, z, g);
-      const bool inputs_needed = l > 0 || ctx->needs_input_grad(0);
-      g = linear_backward(weight, a, dz, inputs_needed, result[1 + 2 * l], result[2 + 2 * l]);
+    Channels g(grads.begin(), grads.end());
+    for (auto& grad : g) {
+      if (!grad.defined()) {
+        grad = torch::zeros({saved[0].size(0), saved.back().size(0)}, saved[0].options());
+      }
     }
+    if (layers > 1) {
+      Tensor gs = torch::stack(g, 0);
+      for (size_t l = layers - 1; l >= 1; --l) {
+        const std::string& name = l + 1 < layers ? activation : output_activation;
+        const size_t base = first_block + (l - 1) * block;
+        const Tensor& a = saved[base];
+        const Tensor& z = saved[base + 1];
+        const std::vector<Tensor> d(at(base + 2), at(base + block));
+        const Tensor& weight = saved[saved.size() - layers + l];
+        const Tensor dz = name == "identity" ? gs : activation_backward_stacked(plan, d, z, gs);
+        const int64_t rows = dz.size(0) * dz.size(1);
+        const Tensor dz_flat = dz.reshape({rows, dz.size(2)});
+        result[1 + 2 * l] = torch::mm(dz_flat.t(), a.reshape({rows, a.size(2)}));
+        result[2 + 2 * l] = dz.select(0, 0).sum(0);
+        gs = torch::mm(dz_flat, weight).view({dz.size(0), dz.size(1), weight.size(1)});
+      }
+      g = gs.unbind(0);
+    }
+    const std::string& first = layers > 1 ? activation : output_activation;
+    const Channels x(at(0), at(count));
+    const Channels z(at(count), at(2 * count));
+    const std::vector<Tensor> d(at(2 * count), at(first_block));
+    const Channels dz = first == "identity" ? g : activation_backward(plan, d, z, g);
+    g = linear_backward(saved[saved.size() - layers], x, dz, ctx->needs_input_grad(0), result[1],
+                        result[2]);
     if (ctx->needs_input_grad(0) && g[0].defined()) result[0] = g[0];
     // No gradients for the plan and the activation names that precede the tensors.
     result.insert(result.begin(), 3, Tensor());

@@ -183,7 +183,8 @@ TEST(TaylorMlp, FourierFeatures) {
   }
 }
 
-// Exactly the requested channels and the values come back; without create_graph, the same numbers.
+// Exactly the requested channels and the values come back; without create_graph (no custom
+// backward), the same numbers.
 TEST(TaylorMlp, ReturnsTheRequestedChannelsAndValues) {
   std::mt19937 random(2);
   torch::manual_seed(2);
@@ -201,7 +202,7 @@ TEST(TaylorMlp, ReturnsTheRequestedChannelsAndValues) {
   EXPECT_TRUE(returned == expected);
   const auto detached = engine->compute(*network, points, channels, false);
   for (const auto& channel : channels)
-    EXPECT_TRUE(torch::equal(values.at(channel), detached.at(channel)));
+    EXPECT_LT(max_relative_difference(detached.at(channel), values.at(channel)), 1e-12);
   const auto plain = engine->compute(*network, points, {Channel{1, {}}}, false);
   EXPECT_LT(max_relative_difference(plain.at({1, {}}), network->forward(points).select(1, 1)),
             1e-15);
