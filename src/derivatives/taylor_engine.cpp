@@ -565,7 +565,7 @@ Tensor activate_stacked(const Plan& plan, const std::vector<Tensor>& d, const Te
 Tensor activation_backward_stacked(const Plan& plan, const std::vector<Tensor>& d, const Tensor& z,
                                    const Tensor& g) {
   const int64_t count = z.size(0);
-  Tensor dz = torch::zeros_like(z);
+  Tensor dz = d[1].defined() ? torch::empty_like(z) : torch::zeros_like(z);
   Tensor dz0 = dz.select(0, 0);
   if (d[1].defined()) {
     torch::mul_out(dz, g, d[1].unsqueeze(0));  // every channel's first-order term (and G_0 σ')
