@@ -2,10 +2,13 @@
 // travel through the network together in one forward pass. Each Linear layer is one matmul on
 // the stacked channels (the bias only on the value), each activation applies its Taylor rules
 // (multivariate Faà di Bruno: ∂_α σ(z) = Σ over set partitions π of α of σ^(|π|)(z) Π_{B∈π} z_B)
-// with σ's derivatives in closed form. No nested autograd graph is built: the channels are
-// ordinary differentiable tensors of a flat graph, and one backward pass gives the weight
-// gradients. Networks it cannot propagate (resnet, modified_mlp, output transforms) go to the
-// forward-mode engine, with one warning.
+// with σ's derivatives in closed form. No nested autograd graph is built. For training
+// (create_graph) an MLP without an embedding runs as one custom autograd Function whose backward
+// pass is written by hand (the adjoint of the stacked matmuls and of Faà di Bruno); it supports
+// first-order backward only (no double backward). With a Fourier embedding, the channels are
+// ordinary differentiable tensors of a flat graph that autograd differentiates once. Networks it
+// cannot propagate (resnet, modified_mlp, output transforms) go to the forward-mode engine, with
+// one warning.
 #pragma once
 
 #include "derivatives/engine.hpp"
