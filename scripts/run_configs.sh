@@ -6,7 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 configs=("$@")
 if ((${#configs[@]} == 0)); then
-  configs=(poisson_2d_sin poisson_lshape heat_1d helmholtz_2d robin_plate heat_periodic burgers burgers_best)
+  configs=(poisson_2d_sin poisson_lshape heat_1d helmholtz_2d robin_plate heat_periodic heat_inverse burgers
+    burgers_best)
 fi
 [[ -f configs/data/burgers_reference.csv ]] ||
   /usr/bin/python3 scripts/burgers_reference.py configs/data/burgers_reference.csv
