@@ -2,6 +2,7 @@
 // network replaced by a known function), periodic terms, output transforms, trainable parameters,
 // reference metrics, resampling and refinement, and the errors of bad condition input.
 #include <gtest/gtest.h>
+#include "support.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -21,6 +22,8 @@
 
 namespace pinn {
 namespace {
+
+using testing_support::error_of;
 
 using config::Document;
 using config::Json;
@@ -107,15 +110,6 @@ std::unique_ptr<Setup> with_network(const std::string& json,
       s->problem, *s->network, *s->engine,
       train::ObjectiveContext{torch::dtype(torch::kFloat64), s->parameters});
   return s;
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const InputError& e) {
-    return e.what();
-  }
-  return "no error";
 }
 
 // The config fails to load with an InputError whose message contains `text`.

@@ -1,5 +1,6 @@
 // Unit tests of config/: JSON loading errors, overrides, typed getters, defaults, unknown keys.
 #include <gtest/gtest.h>
+#include "support.hpp"
 
 #include <filesystem>
 #include <fstream>
@@ -12,20 +13,12 @@
 namespace pinn::config {
 namespace {
 
+using testing_support::error_of;
+
 std::string write_temp(const std::string& name, const std::string& text) {
   const auto path = std::filesystem::temp_directory_path() / name;
   std::ofstream(path) << text;
   return path.string();
-}
-
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const InputError& e) {
-    return e.what();
-  }
-  return "no error";
 }
 
 TEST(Suggest, EditDistanceAndClosestMatch) {

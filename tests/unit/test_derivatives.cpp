@@ -2,6 +2,7 @@
 // on random MLPs of every activation (float64, orders 1-4, mixed partials), and the parameter
 // gradients of a loss built from their channels.
 #include <gtest/gtest.h>
+#include "support.hpp"
 
 #include "derivatives/engine.hpp"
 #include "expr/expression.hpp"
@@ -10,6 +11,8 @@
 
 namespace pinn::derivatives {
 namespace {
+
+using testing_support::all_channels;
 
 using expr::Channel;
 
@@ -41,23 +44,6 @@ torch::Tensor closed_form(const Channel& c, const torch::Tensor& p) {
     return factor * torch::pow(t, power - order);
   };
   return power_derivative(x, 2, nx) * power_derivative(y, 3, ny);
-}
-
-std::set<Channel> all_channels(int outputs, int inputs, int max_order) {
-  std::set<Channel> channels;
-  std::vector<Channel> frontier;
-  for (int o = 0; o < outputs; ++o)
-    frontier.push_back({o, {}});
-  for (int order = 0; order <= max_order; ++order) {
-    std::vector<Channel> next;
-    for (const auto& c : frontier) {
-      channels.insert(c);
-      for (int i = 0; i < inputs; ++i)
-        next.push_back(expr::differentiate(c, i));
-    }
-    frontier = next;
-  }
-  return channels;
 }
 
 double max_relative_difference(const torch::Tensor& a, const torch::Tensor& b) {

@@ -1,5 +1,6 @@
 // Unit tests of problem/: samplers, CSV reading and writing, and reading the problem.
 #include <gtest/gtest.h>
+#include "support.hpp"
 
 #include <filesystem>
 #include <fstream>
@@ -11,6 +12,8 @@
 
 namespace pinn::problem {
 namespace {
+
+using testing_support::error_of;
 
 using config::Document;
 using config::Json;
@@ -28,15 +31,6 @@ torch::Tensor sample(const std::string& json, std::vector<std::string> inputs = 
   Reader reader(document, Pointer());
   SamplingContext context{std::move(inputs), std::filesystem::temp_directory_path(), 3, nullptr};
   return read_point_set(reader, context).sample.points;
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const InputError& e) {
-    return e.what();
-  }
-  return "no error";
 }
 
 TEST(Sampler, UniformStaysInItsBoxAndIsReproducible) {

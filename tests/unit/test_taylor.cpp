@@ -3,6 +3,7 @@
 // of a loss built from them, for every activation, random MLPs and Fourier embeddings; and the
 // forward-engine fallback on networks it does not propagate.
 #include <gtest/gtest.h>
+#include "support.hpp"
 
 #include <random>
 
@@ -14,28 +15,12 @@
 namespace pinn::derivatives {
 namespace {
 
+using testing_support::all_channels;
+
 using expr::Channel;
 
 double max_relative_difference(const torch::Tensor& a, const torch::Tensor& b) {
   return ((a - b).abs() / (1 + b.abs())).max().item<double>();
-}
-
-// Every channel of every output up to `max_order` over `inputs` inputs.
-std::set<Channel> all_channels(int outputs, int inputs, int max_order) {
-  std::set<Channel> channels;
-  std::vector<Channel> frontier;
-  for (int o = 0; o < outputs; ++o)
-    frontier.push_back({o, {}});
-  for (int order = 0; order <= max_order; ++order) {
-    std::vector<Channel> next;
-    for (const auto& c : frontier) {
-      channels.insert(c);
-      for (int i = 0; i < inputs; ++i)
-        next.push_back(expr::differentiate(c, i));
-    }
-    frontier = next;
-  }
-  return channels;
 }
 
 // `count` random channels of orders 1..max_order (mixed partials included), first order complete.

@@ -1,0 +1,43 @@
+// Helpers shared by the unit tests: the message of an expected InputError, and every derivative
+// channel up to an order.
+#pragma once
+
+#include <set>
+#include <string>
+#include <vector>
+
+#include "expr/channel.hpp"
+#include "util/errors.hpp"
+
+namespace pinn::testing_support {
+
+// The message of the InputError that `f` throws, or "no error".
+template <typename F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const InputError& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
+// Every channel of every output up to `max_order` over `inputs` inputs.
+inline std::set<expr::Channel> all_channels(int outputs, int inputs, int max_order) {
+  std::set<expr::Channel> channels;
+  std::vector<expr::Channel> frontier;
+  for (int o = 0; o < outputs; ++o)
+    frontier.push_back({o, {}});
+  for (int order = 0; order <= max_order; ++order) {
+    std::vector<expr::Channel> next;
+    for (const auto& c : frontier) {
+      channels.insert(c);
+      for (int i = 0; i < inputs; ++i)
+        next.push_back(expr::differentiate(c, i));
+    }
+    frontier = next;
+  }
+  return channels;
+}
+
+}  // namespace pinn::testing_support
