@@ -62,6 +62,16 @@ torch::Tensor CsvTable::select(const std::vector<std::string>& names,
   return values;
 }
 
+CsvTable read_csv_at(const config::Reader& reader, const std::string& key,
+                     const std::filesystem::path& path) {
+  if (!std::filesystem::exists(path)) {
+    reader.fail(key, path.string() +
+                         " does not exist (a relative path is resolved against the config file's "
+                         "directory; the config's \"description\" may say how the file is made)");
+  }
+  return read_csv(path);
+}
+
 CsvTable read_csv(const std::filesystem::path& path) {
   const std::string text = read_text_file(path);
   const std::string source = path.string();

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "config/reader.hpp"
+
 namespace pinn::problem {
 
 struct CsvTable {
@@ -21,6 +23,11 @@ struct CsvTable {
 
 // Reads a header and numeric rows; InputError naming the file, line and column on any problem.
 CsvTable read_csv(const std::filesystem::path& path);
+
+// read_csv for the file that the config value at reader/key names: a missing file is an
+// InputError naming the JSON path.
+CsvTable read_csv_at(const config::Reader& reader, const std::string& key,
+                     const std::filesystem::path& path);
 
 // Writes `columns` and the rows of `values` (N x k) atomically with full double precision.
 void write_csv(const std::filesystem::path& path, const std::vector<std::string>& columns,

@@ -198,7 +198,7 @@ PointSet sample_file(Reader& reader, const SamplingContext& context) {
   std::filesystem::path path(name);
   if (path.is_relative()) path = context.base_directory / path;
   const auto fields = read_field_columns(reader, context);
-  const CsvTable table = read_csv(path);
+  const CsvTable table = read_csv_at(reader, "path", path);
   if (table.rows.empty()) {
     throw InputError(reader.where("path"), path.string() + " holds no data rows");
   }

@@ -57,7 +57,7 @@ void read_file(Reader& reader, const Problem& problem, const SamplingContext& co
                Reference& reference) {
   std::filesystem::path path(reader.get<std::string>("file"));
   if (path.is_relative()) path = context.base_directory / path;
-  const CsvTable table = read_csv(path);
+  const CsvTable table = read_csv_at(reader, "file", path);
   const std::string source = reader.where("file") + ": " + path.string();
   if (table.rows.empty()) throw InputError(source, "holds no data rows");
   std::map<std::string, std::string> columns;  // output -> column
