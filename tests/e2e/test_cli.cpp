@@ -272,7 +272,8 @@ TEST_F(CliTest, UnreadableCsv) {
         c["points"]["samples"] = {{"sampler", "file"}, {"path", "absent.csv"}};
       },
       "missing.json");
-  expect_clean_failure(pinn_train(quote(missing)), 2, {"absent.csv", "file not found"});
+  expect_clean_failure(pinn_train(quote(missing)), 2,
+                       {"missing.json: /points/samples/path", "absent.csv does not exist"});
 }
 
 TEST_F(CliTest, BadOverride) {
