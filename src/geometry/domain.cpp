@@ -94,8 +94,12 @@ torch::Tensor rejection_fill(int64_t count, const std::string& sequence, uint64_
   for (uint64_t round = 0; found < count; ++round) {
     if (round > 1000 || drawn > (int64_t{1} << 28)) throw empty();
     const auto missing = static_cast<double>(count - found);
-    const auto n = std::min<int64_t>(static_cast<int64_t>(std::ceil(missing / rate * 1.05)) + 16,
-                                     int64_t{1} << 22);
+    // Where everything is accepted (a box), draw exactly what is missing: the sequence is then
+    // used whole, with its low discrepancy intact.
+    const auto n =
+        rate >= 1.0 ? count - found
+                    : std::min<int64_t>(static_cast<int64_t>(std::ceil(missing / rate * 1.05)) + 16,
+                                        int64_t{1} << 22);
     const auto candidates = draw(n, sequence, derive_seed(seed, round));
     const auto chosen = candidates.index({keep(candidates)});
     drawn += n;
@@ -104,7 +108,15 @@ torch::Tensor rejection_fill(int64_t count, const std::string& sequence, uint64_
     // Later rounds use the rate measured on this draw (at least a small floor).
     rate = std::max(static_cast<double>(chosen.size(0)) / static_cast<double>(n), 0.25 * rate);
   }
-  return torch::cat(kept, 0).slice(0, 0, count).contiguous();
+  const auto all = torch::cat(kept, 0);
+  if (all.size(0) == count) return all.contiguous();
+  // Keep a seeded random subset, in the original order. Not a prefix: a Hammersley sequence
+  // comes ordered along its first coordinate, so dropping its tail would leave a band of the
+  // domain without points.
+  auto generator = at::detail::createCPUGenerator(derive_seed(seed, 0x5B5E7));
+  const auto chosen =
+      std::get<0>(torch::randperm(all.size(0), generator, torch::kLong).slice(0, 0, count).sort());
+  return all.index_select(0, chosen).contiguous();
 }
 
 AxisRanges read_axis_ranges(config::Reader& reader, const std::string& key,
