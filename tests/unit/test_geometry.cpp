@@ -591,6 +591,30 @@ TEST(Domain, SpacetimeOfAnInterval) {
   EXPECT_EQ((col(mixed.normals, 1) == -1).sum().item<int64_t>(), 100);
 }
 
+// Interior points cover the domain evenly along every axis, whichever sequence draws them: a
+// Hammersley sequence comes ordered along its first coordinate, so keeping a prefix of the
+// candidates once left a band of x without any point.
+TEST(Domain, InteriorPointsLeaveNoBand) {
+  Built b;
+  b.add("line", R"({"type": "interval", "bounds": {"x": [-1, 1]}})");
+  b.add("line_t", R"({"type": "spacetime", "space": "line", "time": {"t": [0, 0.99]}})");
+  b.add("disk", R"({"type": "disk", "center": {"x": 0, "y": 0}, "radius": 1})");
+  for (const auto& name : {"line_t", "disk"}) {
+    for (const auto& sequence : {"hammersley", "sobol", "halton", "lhs", "uniform"}) {
+      SCOPED_TRACE(std::string(name) + " " + sequence);
+      const auto points = b.named.at(name)->sample_interior(2540, sequence, 7);
+      ASSERT_EQ(points.size(0), 2540);
+      // Bands in x: 20 over the whole strip, 10 over the middle of the disk (nearly full height).
+      const auto x = col(points, 0);
+      const bool strip = std::string(name) == "line_t";
+      const auto counts = strip ? torch::histc(x, 20, -1, 1)
+                                : torch::histc(x.index({x.abs() < 0.5}), 10, -0.5, 0.5);
+      const double mean = counts.mean().item<double>();
+      EXPECT_GT(counts.min().item<double>(), 0.6 * mean);
+    }
+  }
+}
+
 TEST(Domain, SpacetimeOfAPlateWithAHole) {
   Built b;
   b.add("square", R"({"type": "box", "bounds": {"x": [0, 1], "y": [0, 1]}})");
