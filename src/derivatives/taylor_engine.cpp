@@ -9,6 +9,7 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <utility>
 #include <vector>
 
 #include "derivatives/autograd_engine.hpp"
@@ -181,6 +182,28 @@ struct Term {
   double coefficient = 1.0;
   std::vector<size_t> factors;  // channel indices
 };
+
+// The derivative of a term's product of factors with respect to its factor `f`: the multiplicity
+// of f, and the product of the other factors (undefined when there are none). `factor(k)` gives
+// channel k's tensor. Shared by both backward passes.
+template <typename Factor>
+std::pair<double, Tensor> product_without(const Term& term, size_t f, const Factor& factor) {
+  double multiplicity = 0;
+  Tensor others;
+  bool skipped = false;
+  for (size_t k : term.factors) {
+    if (k == f) {
+      multiplicity += 1;
+      if (!skipped) {
+        skipped = true;
+        continue;
+      }
+    }
+    const Tensor value = factor(k);
+    others = others.defined() ? others * value : value;
+  }
+  return {multiplicity, others};
+}
 
 struct Plan {
   std::vector<Multiset> multisets;  // index 0 is the value; sub-multisets before supersets
@@ -456,19 +479,8 @@ Channels activation_backward(const Plan& plan, const std::vector<Tensor>& d, con
         for (size_t i = 0; i < term.factors.size(); ++i) {
           if (i > 0 && term.factors[i] == term.factors[i - 1]) continue;
           const size_t f = term.factors[i];
-          double multiplicity = 0;
-          Tensor others;
-          bool skipped = false;
-          for (size_t j = 0; j < term.factors.size(); ++j) {
-            if (term.factors[j] == f) {
-              multiplicity += 1;
-              if (!skipped) {
-                skipped = true;
-                continue;
-              }
-            }
-            others = others.defined() ? others * z[term.factors[j]] : z[term.factors[j]];
-          }
+          const auto [multiplicity, others] =
+              product_without(term, f, [&](size_t k) { return z[k]; });
           const double factor = multiplicity * term.coefficient;
           accumulate(dz[f], others.defined() ? weighted * scaled(others, factor)
                                              : scaled(weighted, factor));
@@ -589,20 +601,8 @@ Tensor activation_backward_stacked(const Plan& plan, const std::vector<Tensor>& 
         for (size_t i = 0; i < term.factors.size(); ++i) {
           if (i > 0 && term.factors[i] == term.factors[i - 1]) continue;
           const size_t f = term.factors[i];
-          double multiplicity = 0;
-          Tensor others;
-          bool skipped = false;
-          for (size_t factor : term.factors) {
-            if (factor == f) {
-              multiplicity += 1;
-              if (!skipped) {
-                skipped = true;
-                continue;
-              }
-            }
-            const Tensor value = z.select(0, static_cast<int64_t>(factor));
-            others = others.defined() ? others * value : value;
-          }
+          const auto [multiplicity, others] = product_without(
+              term, f, [&](size_t k) { return z.select(0, static_cast<int64_t>(k)); });
           dz.select(0, static_cast<int64_t>(f))
               .addcmul_(weighted, others, multiplicity * term.coefficient);
         }
