@@ -61,7 +61,8 @@ int run_cli(int argc, char** argv) {
   CLI::App app{
       "pinn-train: train physics-informed neural networks from one JSON file.\n"
       "  pinn-train CONFIG.json            train (same as: pinn-train train CONFIG.json)\n"
-      "  pinn-train validate CONFIG.json   check a config without training",
+      "  pinn-train validate CONFIG.json   check a config without training\n"
+      "  pinn-train bench CONFIG.json      time a training step (--engine, --steps)",
       "pinn-train"};
   app.set_version_flag("--version", version_text());
   app.require_subcommand(0, 1);
@@ -77,6 +78,15 @@ int run_cli(int argc, char** argv) {
   CLI::App* validate = app.add_subcommand("validate", "Check a config without training");
   validate->add_option("config", options.config_path, "The JSON config")->required();
   validate->fallthrough();
+  BenchOptions bench_options;
+  CLI::App* bench =
+      app.add_subcommand("bench", "Time the config's Adam step (no run directory); print JSON");
+  bench->add_option("config", options.config_path, "The JSON config")->required();
+  bench->add_option("--engine", bench_options.engine, "Derivative engine (overrides the config)");
+  bench->add_option("--steps", bench_options.steps, "Timed steps (default 200)");
+  bench->add_option("--warmup", bench_options.warmup, "Untimed steps first (default 20)");
+  bench->add_option("--chunks", bench_options.chunks, "Timed chunks; the fastest is reported too");
+  bench->fallthrough();
 
   try {
     app.parse(argc, argv);
@@ -96,7 +106,9 @@ int run_cli(int argc, char** argv) {
 
   configure_logging(verbosity);
   try {
-    return validate->parsed() ? validate_command(options) : train_command(options);
+    if (validate->parsed()) return validate_command(options);
+    if (bench->parsed()) return bench_command(options, bench_options);
+    return train_command(options);
   } catch (const InputError& e) {
     return report("error: ", e.what(), kExitBadInput);
   } catch (const DeviceError& e) {

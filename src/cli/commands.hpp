@@ -1,6 +1,6 @@
 // The commands behind the CLI: `validate` builds everything a run needs without training;
-// `train` does the same, then trains and writes the run directory. They follow the data flow:
-// config -> problem -> model -> derivatives -> trainer -> outputs.
+// `train` does the same, then trains and writes the run directory; `bench` times a training step.
+// They follow the data flow: config -> problem -> model -> derivatives -> trainer -> outputs.
 #pragma once
 
 #include <optional>
@@ -18,8 +18,17 @@ struct RunOptions {
   bool force = false;                  // --force: replace an existing run directory
 };
 
-// Both return an exit code and throw the errors of util/errors.hpp.
+struct BenchOptions {
+  std::optional<std::string> engine;  // --engine: overrides the config's "derivatives"
+  int steps = 200;                    // timed Adam steps
+  int warmup = 20;                    // untimed steps first
+  int chunks = 5;                     // the timed steps in this many equal chunks
+};
+
+// All return an exit code and throw the errors of util/errors.hpp.
 int validate_command(const RunOptions& options);
 int train_command(const RunOptions& options);
+// Times the config's Adam step and prints one JSON line (no run directory).
+int bench_command(const RunOptions& options, const BenchOptions& bench);
 
 }  // namespace pinn::cli

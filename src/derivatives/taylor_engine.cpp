@@ -7,12 +7,15 @@
 #include <cmath>
 #include <functional>
 #include <map>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <utility>
 #include <vector>
 
 #include "derivatives/autograd_engine.hpp"
+#include "derivatives/taylor_kernels.hpp"
 #include "model/network.hpp"
 #include "model/transform.hpp"
 
@@ -293,36 +296,6 @@ Tensor multiply_defined(const Tensor& a, const Tensor& b) {
   return a * b;
 }
 
-// One Linear layer: the full channels stacked into one matmul, the per-point-constant ones into
-// another, the bias on the value only.
-Channels linear_with(const Tensor& weight, const Tensor& bias, const Channels& h) {
-  const int64_t n = h[0].size(0);
-  std::vector<size_t> full, rows;
-  for (size_t c = 0; c < h.size(); ++c) {
-    if (!h[c].defined()) continue;
-    (c == 0 || h[c].size(0) == n ? full : rows).push_back(c);
-  }
-  Channels z(h.size());
-  const auto apply = [&](const std::vector<size_t>& group, int64_t height) {
-    if (group.empty()) return;
-    std::vector<Tensor> inputs;
-    for (size_t c : group)
-      inputs.push_back(h[c]);
-    const Tensor stacked = inputs.size() == 1 ? inputs[0] : torch::cat(inputs, 0);
-    const auto outputs = torch::mm(stacked, weight.t()).split(height, 0);
-    for (size_t i = 0; i < group.size(); ++i)
-      z[group[i]] = outputs[i];
-  };
-  apply(full, n);
-  apply(rows, 1);
-  if (bias.defined()) z[0] = z[0] + bias;
-  return z;
-}
-
-Channels linear(const torch::nn::Linear& layer, const Channels& h) {
-  return linear_with(layer->weight, layer->bias, h);
-}
-
 // σ applied to every channel by Faà di Bruno, with d[m] = σ^(m)(Z_0).
 Channels activate_with(const Plan& plan, const std::vector<Tensor>& d, const Channels& z) {
   Channels h(z.size());
@@ -389,38 +362,20 @@ Channels embed(const Plan& plan, const model::FourierFeatures& fourier, const Ch
   return embedded;
 }
 
-ChannelMap propagate(const model::Mlp& network, const Tensor& points,
-                     const std::set<expr::Channel>& channels) {
-  const Plan plan = make_plan(channels);
-  const auto& options = network.common_options();
-  Channels h = input_channels(plan, points);
-  if (network.fourier()) h = embed(plan, *network.fourier(), h);
-  const auto& layers = network.layers();
-  for (size_t i = 0; i < layers.size(); ++i) {
-    h = linear(layers[i], h);
-    h = activate(plan, i + 1 < layers.size() ? options.activation : options.output_activation, h);
-  }
-  const int64_t n = points.size(0);
-  ChannelMap result = value_channels(h[0]);
-  for (const auto& channel : channels) {
-    if (channel.order() == 0) continue;
-    const Tensor& values = h[plan.index.at(channel.wrt)];
-    result[channel] = values.defined()
-                          ? values.expand({n, values.size(1)}).select(1, channel.output)
-                          : torch::zeros({n}, points.options());
-  }
-  return result;
-}
-
-// ---- the hand-written backward pass (MLPs without an embedding) ----
+// ---- the fused path: stacked channels and a hand-written backward pass ----
 //
-// TaylorMlp::forward propagates the channels without a graph and saves, for every layer l, its
-// input channels A (the previous layer's output), its pre-activation channels Z and σ^(m)(Z_0)
-// for m = 1..K+1. The backward pass runs the layers in reverse: through the activation by the
-// adjoint of Faà di Bruno,
-//   dZ_0 = G_0 σ' + Σ_c G_c Σ_m σ^(m+1) S_{c,m},  dZ_f = Σ_c G_c Σ_m σ^(m) ∂S_{c,m}/∂Z_f,
-// with H_c = Σ_m σ^(m)(Z_0) S_{c,m}(Z) (S_{c,1} = Z_c), and through each Linear layer by two
-// matmuls on the stacked channels (dW = dZᵀ A, dA = dZ W; db from the value channel only).
+// Every layer's channels form one C x N x width tensor. A Linear layer is one matmul on it (the
+// bias on the value only); an activation is one fused Faà di Bruno pass (taylor_kernels). The
+// first layer sees the points and the unit vectors e_i as input channels; with a Fourier
+// embedding, it sees the embedded channels instead, made by ordinary autograd ops (a trainable
+// embedding gets its gradient through the gradient of the Function's input). TaylorMlp saves each
+// layer's Z and H = σ(Z) and writes the backward pass by hand, layer by layer in reverse:
+//   through σ, the adjoint of Faà di Bruno (H_c = Σ_m σ^(m)(Z_0) S_{c,m}(Z), S_{c,1} = Z_c):
+//     dZ_0 = G_0 σ' + Σ_c G_c Σ_m σ^(m+1) S_{c,m},  dZ_f = Σ_c G_c Σ_m σ^(m) ∂S_{c,m}/∂Z_f;
+//   through a Linear layer, two matmuls on the stacked channels: dW = dZᵀ A, dA = dZ W, and
+//   db from the value channel only.
+// σ's derivatives are recomputed in the backward pass from the saved H_0 (tanh, sigmoid: they
+// are polynomials of σ) or Z_0, rather than saved: memory is the scarcer resource at scale.
 
 std::vector<int64_t> flatten(const std::vector<Multiset>& multisets) {
   std::vector<int64_t> flat;
@@ -443,100 +398,35 @@ std::set<expr::Channel> unflatten(const std::vector<int64_t>& flat) {
   return channels;
 }
 
-void accumulate(Tensor& sum, const Tensor& term) {
-  if (!term.defined()) return;
-  sum = sum.defined() ? sum + term : term;
-}
+// A plan with its Faà di Bruno terms as a kernel program; made once per channel list.
+struct CompiledPlan {
+  Plan plan;
+  kernels::FaaDiBrunoProgram program;
+};
 
-// The adjoint of activate(): dZ from G = dL/dH, with d[m] = σ^(m)(Z_0), m = 0..K+1.
-Channels activation_backward(const Plan& plan, const std::vector<Tensor>& d, const Channels& z,
-                             const Channels& g) {
-  const size_t count = z.size();
-  Channels dz(count);
-  std::vector<Tensor> value_terms(d.size());  // multiplied by d[m] into dZ_0
-  accumulate(value_terms[1], g[0]);
-  for (size_t c = 1; c < count; ++c) {
-    if (!g[c].defined()) continue;
-    if (z[c].defined()) {
-      accumulate(dz[c], multiply_defined(g[c], d[1]));
-      accumulate(value_terms[2], g[c] * z[c]);
-    }
-    for (const auto& [order, terms] : plan.terms[c]) {
-      const auto m = static_cast<size_t>(order);
-      const Tensor weighted = multiply_defined(g[c], d[m]);  // G_c σ^(m)
-      for (const Term& term : terms) {
-        bool zero = false;
-        for (size_t f : term.factors)
-          zero |= !z[f].defined();
-        if (zero) continue;
-        Tensor product;
-        for (size_t f : term.factors)
-          product = product.defined() ? product * z[f] : z[f];
-        if (d[m + 1].defined())
-          accumulate(value_terms[m + 1], scaled(g[c] * product, term.coefficient));
-        if (!weighted.defined()) continue;
-        // ∂/∂Z_f of the product: its multiplicity times the product of the other factors.
-        for (size_t i = 0; i < term.factors.size(); ++i) {
-          if (i > 0 && term.factors[i] == term.factors[i - 1]) continue;
-          const size_t f = term.factors[i];
-          const auto [multiplicity, others] =
-              product_without(term, f, [&](size_t k) { return z[k]; });
-          const double factor = multiplicity * term.coefficient;
-          accumulate(dz[f], others.defined() ? weighted * scaled(others, factor)
-                                             : scaled(weighted, factor));
+const CompiledPlan& compiled_plan(const std::vector<int64_t>& flat) {
+  static std::mutex mutex;
+  static std::map<std::vector<int64_t>, std::unique_ptr<CompiledPlan>> cache;
+  const std::lock_guard<std::mutex> lock(mutex);
+  auto& entry = cache[flat];
+  if (!entry) {
+    entry = std::make_unique<CompiledPlan>();
+    entry->plan = make_plan(unflatten(flat));
+    entry->program.channels = static_cast<int64_t>(entry->plan.multisets.size());
+    for (size_t c = 1; c < entry->plan.terms.size(); ++c) {
+      for (const auto& [order, terms] : entry->plan.terms[c]) {
+        for (const Term& term : terms) {
+          entry->program.terms.push_back(
+              {static_cast<int64_t>(c), order, term.coefficient,
+               std::vector<int64_t>(term.factors.begin(), term.factors.end())});
         }
       }
     }
   }
-  for (size_t m = 1; m < d.size(); ++m) {
-    if (value_terms[m].defined()) accumulate(dz[0], multiply_defined(value_terms[m], d[m]));
-  }
-  return dz;
+  return *entry;
 }
 
-// The adjoint of linear(): adds dW, db and returns dA (for the channels whose dZ is defined).
-Channels linear_backward(const Tensor& weight, const Channels& a, const Channels& dz,
-                         bool input_gradients, Tensor& dweight, Tensor& dbias) {
-  const int64_t n = a[0].size(0);
-  std::vector<Tensor> full_dz, full_a, row_dz, row_a;
-  std::vector<size_t> full;
-  for (size_t c = 0; c < a.size(); ++c) {
-    if (!a[c].defined() || !dz[c].defined()) continue;
-    if (c == 0 || a[c].size(0) == n) {
-      full.push_back(c);
-      full_dz.push_back(dz[c]);
-      full_a.push_back(a[c]);
-    } else {
-      row_dz.push_back(dz[c].sum(0, true));
-      row_a.push_back(a[c]);
-    }
-  }
-  const auto stack = [](const std::vector<Tensor>& parts) {
-    return parts.size() == 1 ? parts[0] : torch::cat(parts, 0);
-  };
-  Tensor dw;
-  if (!full.empty()) dw = torch::mm(stack(full_dz).t(), stack(full_a));
-  if (!row_a.empty()) accumulate(dw, torch::mm(stack(row_dz).t(), stack(row_a)));
-  dweight = dw.defined() ? dw : torch::zeros_like(weight);
-  dbias = dz[0].defined() ? dz[0].sum(0) : torch::zeros({weight.size(0)}, weight.options());
-  Channels da(a.size());
-  if (!input_gradients) return da;
-  for (size_t c = 0; c < a.size(); ++c) {
-    if (a[c].defined() && dz[c].defined() && !(c == 0 || a[c].size(0) == n)) {
-      da[c] = torch::mm(dz[c], weight);  // a per-point-constant channel: summed at its weight
-    }
-  }
-  if (!full.empty()) {
-    const auto parts = torch::mm(stack(full_dz), weight).split(n, 0);
-    for (size_t i = 0; i < full.size(); ++i)
-      da[full[i]] = parts[i];
-  }
-  return da;
-}
-
-// Layers after the first see every channel as an N x width tensor, so they keep the channels
-// stacked, C x N x width, and work on them in place (TaylorMlp::forward runs without a graph).
-
+// Tensor-op versions of the fused loops, for devices without them.
 // Faà di Bruno on stacked channels.
 Tensor activate_stacked(const Plan& plan, const std::vector<Tensor>& d, const Tensor& z) {
   const int64_t count = z.size(0);
@@ -622,125 +512,231 @@ Tensor stack_channels(const Channels& h, int64_t n) {
   return torch::stack(parts, 0);
 }
 
+// σ's derivatives as polynomials of σ itself, when σ' is one (tanh, sigmoid).
+std::optional<std::vector<Poly>> value_polynomials(const std::string& name, int64_t max_order) {
+  if (name == "tanh") return derivative_polynomials({1.0, 0.0, -1.0}, static_cast<int>(max_order));
+  if (name == "sigmoid") {
+    return derivative_polynomials({0.0, 1.0, -1.0}, static_cast<int>(max_order));
+  }
+  return std::nullopt;
+}
+
+// Whether the fused loops run on `t`'s device and this CPU.
+bool fused(const Tensor& t) {
+  static const bool cpu_has_loops = kernels::available();
+  return t.device().is_cpu() && cpu_has_loops;
+}
+
+// σ^(m)(z0) for m = 0..orders-1 as the fused loops take them. `value`, when defined, is σ(z0).
+kernels::Derivatives derivatives_of(const std::string& name, const Tensor& z0, int64_t orders,
+                                    const Tensor& value = Tensor()) {
+  kernels::Derivatives d;
+  const auto polynomials = value_polynomials(name, orders - 1);
+  if (polynomials && fused(z0)) {
+    d.polynomials = *polynomials;
+    d.value = value.defined() ? value : name == "tanh" ? torch::tanh(z0) : torch::sigmoid(z0);
+    return d;
+  }
+  auto list = activation_derivatives(name, z0, static_cast<int>(orders - 1));
+  for (auto& derivative : list) {
+    if (!derivative.defined()) derivative = torch::zeros_like(z0);
+  }
+  d.table = torch::stack(list, 0);
+  return d;
+}
+
+Tensor activate_layer(const CompiledPlan& compiled, const kernels::Derivatives& d,
+                      const Tensor& z) {
+  if (!fused(z)) return activate_stacked(compiled.plan, d.table.unbind(0), z);
+  Tensor h = at::empty_like(z);
+  kernels::faa_di_bruno(compiled.program, d, z, h);
+  return h;
+}
+
+Tensor activate_layer_adjoint(const CompiledPlan& compiled, const kernels::Derivatives& d,
+                              const Tensor& z, const Tensor& g) {
+  if (!fused(z)) return activation_backward_stacked(compiled.plan, d.table.unbind(0), z, g);
+  Tensor dz = at::empty_like(z);
+  kernels::faa_di_bruno_adjoint(compiled.program, d, z, g.contiguous(), dz);
+  return dz;
+}
+
+// The first Linear layer on the points: the value channel x Wᵀ + b, the first-order channels the
+// columns of W (∂x/∂x_i = e_i), the higher ones zero.
+Tensor first_layer(const Plan& plan, const Tensor& points, const Tensor& weight,
+                   const Tensor& bias) {
+  const int64_t n = points.size(0), width = weight.size(0);
+  Tensor z = at::empty({static_cast<int64_t>(plan.multisets.size()), n, width}, points.options());
+  Tensor z0 = z.select(0, 0);
+  at::addmm_out(z0, bias, points, weight.t());
+  for (size_t c = 1; c < plan.multisets.size(); ++c) {
+    Tensor zc = z.select(0, static_cast<int64_t>(c));
+    if (plan.multisets[c].size() == 1) {
+      zc.copy_(weight.select(1, plan.multisets[c][0]).unsqueeze(0).expand({n, width}));
+    } else {
+      zc.zero_();
+    }
+  }
+  return z;
+}
+
+// A Linear layer on stacked channels.
+Tensor stacked_layer(const Tensor& h, const Tensor& weight, const Tensor& bias) {
+  const int64_t count = h.size(0), n = h.size(1);
+  Tensor z = torch::mm(h.reshape({count * n, h.size(2)}), weight.t()).view({count, n, -1});
+  z.select(0, 0).add_(bias);
+  return z;
+}
+
+// What the fused pass needs besides the plan: the network's weights and activations.
+struct LayerStack {
+  std::vector<Tensor> weights, biases;
+  std::string activation, output_activation;
+  const std::string& activation_of(size_t layer) const {
+    return layer + 1 < weights.size() ? activation : output_activation;
+  }
+};
+
+// Each layer's Z and H, C x N x width; `input` is the points (C0 = 1) or, with `embedded`, the
+// embedded channels (C x N x features).
+struct StackedPass {
+  std::vector<Tensor> z, h;
+};
+
+StackedPass run_stacked(const CompiledPlan& compiled, const LayerStack& stack, const Tensor& input,
+                        bool embedded) {
+  const int64_t orders = std::max(compiled.plan.max_order, 1) + 1;
+  StackedPass pass;
+  for (size_t l = 0; l < stack.weights.size(); ++l) {
+    const Tensor z =
+        l == 0 && !embedded
+            ? first_layer(compiled.plan, input, stack.weights[0], stack.biases[0])
+            : stacked_layer(l == 0 ? input : pass.h.back(), stack.weights[l], stack.biases[l]);
+    const std::string& name = stack.activation_of(l);
+    pass.z.push_back(z);
+    pass.h.push_back(
+        name == "identity"
+            ? z
+            : activate_layer(compiled, derivatives_of(name, z.select(0, 0), orders), z));
+  }
+  return pass;
+}
+
+// The input of the first Linear layer, stacked: the embedded channels with a Fourier embedding,
+// else the points themselves.
+Tensor stacked_input(const Plan& plan, const model::Mlp& network, const Tensor& points) {
+  if (!network.fourier()) return points;
+  return stack_channels(embed(plan, *network.fourier(), input_channels(plan, points)),
+                        points.size(0));
+}
+
+LayerStack layer_stack(const model::Mlp& network) {
+  LayerStack stack;
+  for (const auto& layer : network.layers()) {
+    stack.weights.push_back(layer->weight);
+    stack.biases.push_back(layer->bias);
+  }
+  stack.activation = network.common_options().activation;
+  stack.output_activation = network.common_options().output_activation;
+  return stack;
+}
+
 class TaylorMlp : public torch::autograd::Function<TaylorMlp> {
  public:
-  // inputs: points, then weight and bias of every layer; outputs: one N x outputs tensor per
-  // channel of the plan, in its order. Saved: the first layer's channels as lists (A, Z, σ^(m)),
-  // the others' stacked (A, Z, σ^(m)), then the weights.
+  // inputs: the points (or embedded channels), then weight and bias of every layer; outputs: one
+  // N x outputs tensor per channel of the plan, in its order. Saved: the input, the weights, each
+  // layer's Z, and H of every layer but the last.
   static torch::autograd::variable_list forward(torch::autograd::AutogradContext* ctx,
                                                 const std::vector<int64_t>& multisets,
                                                 const std::string& activation,
-                                                const std::string& output_activation,
+                                                const std::string& output_activation, bool embedded,
                                                 at::TensorList inputs) {
-    const Plan plan = make_plan(unflatten(multisets));
-    const size_t layers = (inputs.size() - 1) / 2;
-    const int order = plan.max_order;
-    const int64_t n = inputs[0].size(0);
-    std::vector<Tensor> saved;
-    const auto derivatives = [&](const std::string& name, const Tensor& z0) {
-      if (name == "identity") return std::vector<Tensor>(static_cast<size_t>(order) + 2);
-      return activation_derivatives(name, z0, order + 1);
-    };
-    // The first layer: the inputs' derivatives are constant rows, most channels vanish.
-    const Channels x = input_channels(plan, inputs[0]);
-    const Channels z = linear_with(inputs[1], inputs[2], x);
-    const std::string& first = layers > 1 ? activation : output_activation;
-    const auto d = derivatives(first, z[0]);
-    saved.insert(saved.end(), x.begin(), x.end());
-    saved.insert(saved.end(), z.begin(), z.end());
-    saved.insert(saved.end(), d.begin(), d.end());
-    Tensor h = stack_channels(first == "identity" ? z : activate_with(plan, d, z), n);
-    for (size_t l = 1; l < layers; ++l) {
-      const std::string& name = l + 1 < layers ? activation : output_activation;
-      const Tensor& weight = inputs[1 + 2 * l];
-      const int64_t count = h.size(0);
-      Tensor zl =
-          torch::mm(h.view({count * n, h.size(2)}), weight.t()).view({count, n, weight.size(0)});
-      zl.select(0, 0).add_(inputs[2 + 2 * l]);
-      const auto dl = derivatives(name, zl.select(0, 0));
-      saved.push_back(h);
-      saved.push_back(zl);
-      saved.insert(saved.end(), dl.begin(), dl.end());
-      h = name == "identity" ? zl : activate_stacked(plan, dl, zl);
+    const CompiledPlan& compiled = compiled_plan(multisets);
+    LayerStack stack{{}, {}, activation, output_activation};
+    for (size_t i = 1; i + 1 < inputs.size(); i += 2) {
+      stack.weights.push_back(inputs[i]);
+      stack.biases.push_back(inputs[i + 1]);
     }
-    for (size_t l = 0; l < layers; ++l)
-      saved.push_back(inputs[1 + 2 * l]);
+    const StackedPass pass = run_stacked(compiled, stack, inputs[0], embedded);
+    std::vector<Tensor> saved = {inputs[0]};
+    saved.insert(saved.end(), stack.weights.begin(), stack.weights.end());
+    saved.insert(saved.end(), pass.z.begin(), pass.z.end());
+    saved.insert(saved.end(), pass.h.begin(), pass.h.end() - 1);
     ctx->save_for_backward(saved);
     ctx->saved_data["multisets"] = multisets;
     ctx->saved_data["activation"] = activation;
     ctx->saved_data["output_activation"] = output_activation;
-    ctx->saved_data["layers"] = static_cast<int64_t>(layers);
+    ctx->saved_data["embedded"] = embedded;
     ctx->set_materialize_grads(false);
     torch::autograd::variable_list outputs;
-    for (int64_t c = 0; c < h.size(0); ++c)
-      outputs.push_back(h.select(0, c).clone());
+    for (int64_t c = 0; c < pass.h.back().size(0); ++c)
+      outputs.push_back(pass.h.back().select(0, c).clone());
     return outputs;
   }
 
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
                                                  torch::autograd::variable_list grads) {
-    const Plan plan = make_plan(unflatten(ctx->saved_data["multisets"].toIntVector()));
-    const std::string activation = ctx->saved_data["activation"].toStringRef();
-    const std::string output_activation = ctx->saved_data["output_activation"].toStringRef();
-    const auto layers = static_cast<size_t>(ctx->saved_data["layers"].toInt());
+    const CompiledPlan& compiled = compiled_plan(ctx->saved_data["multisets"].toIntVector());
     const auto saved = ctx->get_saved_variables();
-    const size_t count = plan.multisets.size();
-    const size_t derivative_count = static_cast<size_t>(plan.max_order) + 2;
-    const size_t first_block = 2 * count + derivative_count;
-    const size_t block = 2 + derivative_count;
-    const auto at = [&](size_t index) {
-      return saved.begin() + static_cast<std::ptrdiff_t>(index);
-    };
+    const size_t layers = saved.size() / 3;  // 1 + L weights + L Z's + (L - 1) H's
+    const bool embedded = ctx->saved_data["embedded"].toBool();
+    LayerStack stack;
+    stack.weights.assign(saved.begin() + 1, saved.begin() + 1 + static_cast<ptrdiff_t>(layers));
+    stack.activation = ctx->saved_data["activation"].toStringRef();
+    stack.output_activation = ctx->saved_data["output_activation"].toStringRef();
+    const auto z_of = [&](size_t l) { return saved[1 + layers + l]; };
+    const auto h_of = [&](size_t l) { return saved[1 + 2 * layers + l]; };
+    const Tensor& input = saved[0];
+    const int64_t orders = std::max(compiled.plan.max_order, 1) + 2;
+
+    std::vector<Tensor> g_list(grads.begin(), grads.end());
+    for (auto& grad : g_list) {
+      if (!grad.defined()) grad = torch::zeros_like(z_of(layers - 1).select(0, 0));
+    }
+    Tensor g = torch::stack(g_list, 0);
     torch::autograd::variable_list result(1 + 2 * layers);
-    Channels g(grads.begin(), grads.end());
-    for (auto& grad : g) {
-      if (!grad.defined()) {
-        grad = torch::zeros({saved[0].size(0), saved.back().size(0)}, saved[0].options());
+    for (size_t l = layers; l-- > 0;) {
+      const Tensor& z = z_of(l);
+      const std::string& name = stack.activation_of(l);
+      const Tensor value = l + 1 < layers ? h_of(l).select(0, 0) : Tensor();
+      const Tensor dz =
+          name == "identity"
+              ? g.contiguous()
+              : activate_layer_adjoint(compiled,
+                                       derivatives_of(name, z.select(0, 0), orders, value), z, g);
+      const Tensor& weight = stack.weights[l];
+      const int64_t count = dz.size(0), n = dz.size(1);
+      const Tensor dz0 = dz.select(0, 0);
+      result[2 + 2 * l] = dz0.sum(0);
+      if (l == 0 && !embedded) {
+        // The first layer: dW = dZ_0ᵀ x + Σ over first-order channels e_i of Σ_n dZ_c.
+        Tensor dweight = torch::mm(dz0.t(), input);
+        for (size_t c = 1; c < compiled.plan.multisets.size(); ++c) {
+          const auto& multiset = compiled.plan.multisets[c];
+          if (multiset.size() == 1) {
+            dweight.select(1, multiset[0]).add_(dz.select(0, static_cast<int64_t>(c)).sum(0));
+          }
+        }
+        result[1] = dweight;
+        if (ctx->needs_input_grad(0)) result[0] = torch::mm(dz0, weight);
+        break;
       }
-    }
-    if (layers > 1) {
-      Tensor gs = torch::stack(g, 0);
-      for (size_t l = layers - 1; l >= 1; --l) {
-        const std::string& name = l + 1 < layers ? activation : output_activation;
-        const size_t base = first_block + (l - 1) * block;
-        const Tensor& a = saved[base];
-        const Tensor& z = saved[base + 1];
-        const std::vector<Tensor> d(at(base + 2), at(base + block));
-        const Tensor& weight = saved[saved.size() - layers + l];
-        const Tensor dz = name == "identity" ? gs : activation_backward_stacked(plan, d, z, gs);
-        const int64_t rows = dz.size(0) * dz.size(1);
-        const Tensor dz_flat = dz.reshape({rows, dz.size(2)});
-        result[1 + 2 * l] = torch::mm(dz_flat.t(), a.reshape({rows, a.size(2)}));
-        result[2 + 2 * l] = dz.select(0, 0).sum(0);
-        gs = torch::mm(dz_flat, weight).view({dz.size(0), dz.size(1), weight.size(1)});
+      const Tensor dz_flat = dz.view({count * n, dz.size(2)});
+      const Tensor& a = l == 0 ? input : h_of(l - 1);
+      result[1 + 2 * l] = torch::mm(dz_flat.t(), a.reshape({count * n, a.size(2)}));
+      if (l > 0 || ctx->needs_input_grad(0)) {
+        g = torch::mm(dz_flat, weight).view({count, n, weight.size(1)});
       }
-      g = gs.unbind(0);
+      if (l == 0 && ctx->needs_input_grad(0)) result[0] = g;  // to the embedding
     }
-    const std::string& first = layers > 1 ? activation : output_activation;
-    const Channels x(at(0), at(count));
-    const Channels z(at(count), at(2 * count));
-    const std::vector<Tensor> d(at(2 * count), at(first_block));
-    const Channels dz = first == "identity" ? g : activation_backward(plan, d, z, g);
-    g = linear_backward(saved[saved.size() - layers], x, dz, ctx->needs_input_grad(0), result[1],
-                        result[2]);
-    if (ctx->needs_input_grad(0) && g[0].defined()) result[0] = g[0];
-    // No gradients for the plan and the activation names that precede the tensors.
-    result.insert(result.begin(), 3, Tensor());
+    // No gradients for the plan, the activation names and the flag that precede the tensors.
+    result.insert(result.begin(), 4, Tensor());
     return result;
   }
 };
 
-ChannelMap propagate_with_backward(const model::Mlp& network, const Tensor& points,
-                                   const std::set<expr::Channel>& channels) {
-  const Plan plan = make_plan(channels);
-  torch::autograd::variable_list inputs = {points};
-  for (const auto& layer : network.layers()) {
-    inputs.push_back(layer->weight);
-    inputs.push_back(layer->bias);
-  }
-  const auto& options = network.common_options();
-  const auto outputs = TaylorMlp::apply(flatten(plan.multisets), options.activation,
-                                        options.output_activation, at::TensorList(inputs));
+ChannelMap channel_map(const Plan& plan, const std::vector<Tensor>& outputs,
+                       const std::set<expr::Channel>& channels) {
   ChannelMap result = value_channels(outputs[0]);
   for (const auto& channel : channels) {
     if (channel.order() > 0) {
@@ -748,6 +744,31 @@ ChannelMap propagate_with_backward(const model::Mlp& network, const Tensor& poin
     }
   }
   return result;
+}
+
+ChannelMap propagate(const model::Mlp& network, const Tensor& points,
+                     const std::set<expr::Channel>& channels, bool create_graph) {
+  const auto flat = flatten(make_plan(channels).multisets);
+  const CompiledPlan& compiled = compiled_plan(flat);
+  const LayerStack stack = layer_stack(network);
+  const bool embedded = network.fourier() != nullptr;
+  if (!create_graph) {
+    const torch::NoGradGuard no_grad;
+    const Tensor input = stacked_input(compiled.plan, network, points);
+    return channel_map(compiled.plan,
+                       run_stacked(compiled, stack, input, embedded).h.back().unbind(0), channels);
+  }
+  // The embedding is ordinary autograd ops: gradients reach a trainable B (and the points)
+  // through the gradient TaylorMlp returns for its input.
+  const Tensor input = stacked_input(compiled.plan, network, points);
+  torch::autograd::variable_list inputs = {input};
+  for (size_t l = 0; l < stack.weights.size(); ++l) {
+    inputs.push_back(stack.weights[l]);
+    inputs.push_back(stack.biases[l]);
+  }
+  const auto outputs = TaylorMlp::apply(flat, stack.activation, stack.output_activation, embedded,
+                                        at::TensorList(inputs));
+  return channel_map(compiled.plan, outputs, channels);
 }
 
 }  // namespace
@@ -782,11 +803,7 @@ ChannelMap TaylorEngine::compute(model::Network& network, const torch::Tensor& p
     }
     return fallback_.compute(network, points, channels, create_graph);
   }
-  const auto& mlp = dynamic_cast<const model::Mlp&>(network);
-  if (create_graph && !mlp.fourier()) return propagate_with_backward(mlp, points, channels);
-  std::optional<torch::NoGradGuard> no_grad;
-  if (!create_graph) no_grad.emplace();
-  return propagate(mlp, points, channels);
+  return propagate(dynamic_cast<const model::Mlp&>(network), points, channels, create_graph);
 }
 
 }  // namespace pinn::derivatives

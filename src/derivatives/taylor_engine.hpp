@@ -1,14 +1,13 @@
-// The Taylor-mode engine: for MLPs, the value and every input-derivative channel the loss needs
-// travel through the network together in one forward pass. Each Linear layer is one matmul on
-// the stacked channels (the bias only on the value), each activation applies its Taylor rules
-// (multivariate Faà di Bruno: ∂_α σ(z) = Σ over set partitions π of α of σ^(|π|)(z) Π_{B∈π} z_B)
-// with σ's derivatives in closed form. No nested autograd graph is built. For training
-// (create_graph) an MLP without an embedding runs as one custom autograd Function whose backward
-// pass is written by hand (the adjoint of the stacked matmuls and of Faà di Bruno); it supports
-// first-order backward only (no double backward). With a Fourier embedding, the channels are
-// ordinary differentiable tensors of a flat graph that autograd differentiates once. Networks it
-// cannot propagate (resnet, modified_mlp, output transforms) go to the forward-mode engine, with
-// one warning.
+// The Taylor-mode engine: for MLPs (with or without a Fourier embedding), the value and every
+// input-derivative channel the loss needs travel through the network together in one forward
+// pass. Each Linear layer is one matmul on the stacked channels (the bias only on the value),
+// each activation applies its Taylor rules (multivariate Faà di Bruno: ∂_α σ(z) = Σ over set
+// partitions π of α of σ^(|π|)(z) Π_{B∈π} z_B) with σ's derivatives in closed form, in one fused
+// pass per layer (taylor_kernels). No nested autograd graph is built: for training, the network
+// runs as one custom autograd Function whose backward pass is written by hand (the adjoint of the
+// stacked matmuls and of Faà di Bruno); it supports first-order backward only. Networks it cannot
+// propagate (resnet, modified_mlp, output transforms) go to the forward-mode engine, with one
+// warning.
 #pragma once
 
 #include "derivatives/engine.hpp"

@@ -27,6 +27,18 @@ std::string format_metrics(const std::vector<std::string>& names,
 
 }  // namespace
 
+LossAndGradient loss_and_gradient(Objective& objective, std::vector<torch::Tensor> trainable,
+                                  LossValues& latest) {
+  return [&objective, trainable = std::move(trainable), &latest]() {
+    for (const auto& parameter : trainable) {
+      if (parameter.grad().defined()) parameter.mutable_grad().zero_();
+    }
+    latest = objective.evaluate(true);
+    latest.total.backward();
+    return latest.total.detach();
+  };
+}
+
 Trainer::Trainer(Objective& objective, std::vector<torch::Tensor> trainable,
                  ReferenceMetrics& metrics, std::vector<StageSpec> stages)
     : objective_(objective),
@@ -84,14 +96,7 @@ int Trainer::next_chunk(const StageSpec& spec, int done_in_stage) const {
 TrainingReport Trainer::run() {
   TrainingReport report;
   LossValues latest;
-  const LossAndGradient closure = [&]() {
-    for (auto& parameter : trainable_) {
-      if (parameter.grad().defined()) parameter.mutable_grad().zero_();
-    }
-    latest = objective_.evaluate(true);
-    latest.total.backward();
-    return latest.total.detach();
-  };
+  const LossAndGradient closure = loss_and_gradient(objective_, trainable_, latest);
 
   latest = objective_.evaluate(false);
   report.history.push_back(record(stages_.front().type, latest));

@@ -41,6 +41,11 @@ struct TrainingReport {
   bool diverged = false;  // the loss became NaN or infinite
 };
 
+// The optimizers' closure: zeroes the gradients of `trainable`, evaluates the objective for
+// training, back-propagates and returns the loss. `latest` receives the loss values.
+LossAndGradient loss_and_gradient(Objective& objective, std::vector<torch::Tensor> trainable,
+                                  LossValues& latest);
+
 class Trainer {
  public:
   // `trainable`: the network's parameters and the problem's; `metrics` may be disabled.

@@ -138,6 +138,31 @@ TEST_F(CliTest, ValidateChecksWithoutTraining) {
   EXPECT_FALSE(fs::exists(run));
 }
 
+// bench times Adam steps of a config per engine, writes no run directory and prints one JSON
+// line; every engine starts from the same weights, so the losses after the same steps agree.
+TEST_F(CliTest, BenchPrintsTheStepTimeOfEachEngine) {
+  std::map<std::string, double> losses;
+  for (const std::string engine : {"autograd", "forward", "taylor"}) {
+    const Result result = run_command("cd " + quote(directory_.string()) + " && " + PINN_TRAIN_BIN +
+                                      " bench " + source("configs/heat_1d.json") + " --engine " +
+                                      engine + " --steps 6 --warmup 2 --chunks 3 -q");
+    ASSERT_EQ(result.code, 0) << result.output;
+    const Json line = Json::parse(result.output);
+    EXPECT_EQ(line["engine"], engine);
+    EXPECT_EQ(line["steps"], 6);
+    EXPECT_GT(line["ms_per_step"].get<double>(), 0);
+    EXPECT_LE(line["ms_per_step_min"].get<double>(), line["ms_per_step"].get<double>());
+    losses[engine] = line["loss"].get<double>();
+  }
+  EXPECT_NEAR(losses["forward"], losses["autograd"], 1e-9 * losses["autograd"]);
+  EXPECT_NEAR(losses["taylor"], losses["autograd"], 1e-9 * losses["autograd"]);
+  EXPECT_TRUE(fs::is_empty(directory_));  // no run directory
+
+  const Result bad = pinn_train("bench " + source("configs/heat_1d.json") + " --steps 0");
+  EXPECT_EQ(bad.code, 2) << bad.output;
+  EXPECT_NE(bad.output.find("--steps"), std::string::npos) << bad.output;
+}
+
 TEST_F(CliTest, ExistingRunDirectoryNeedsForce) {
   const auto run = directory_ / "run";
   const std::string command = source("configs/seed_dx_squared.json") +

@@ -1,0 +1,81 @@
+// bench: times the training step of a config (Adam: loss, derivatives, parameter gradient,
+// update) without writing a run directory, and prints one JSON line. The benchmarks under
+// scripts/bench/ compare engines and plain PyTorch with it.
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <chrono>
+#include <iostream>
+
+#include "cli/commands.hpp"
+#include "cli/setup.hpp"
+#include "derivatives/engine.hpp"
+#include "train/objective.hpp"
+#include "train/stage.hpp"
+#include "train/trainer.hpp"
+#include "util/errors.hpp"
+
+namespace pinn::cli {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// The Adam settings of the config's first Adam stage, or the defaults.
+train::StageSpec adam_stage(const std::vector<train::StageSpec>& stages) {
+  const auto adam = std::find_if(stages.begin(), stages.end(),
+                                 [](const train::StageSpec& s) { return s.type == "adam"; });
+  train::StageSpec spec = adam != stages.end() ? *adam : train::StageSpec{};
+  spec.type = "adam";
+  return spec;
+}
+
+}  // namespace
+
+int bench_command(const RunOptions& options, const BenchOptions& bench) {
+  if (bench.steps < 1 || bench.warmup < 0 || bench.chunks < 1) {
+    throw InputError("bench: --steps and --chunks must be positive and --warmup not negative");
+  }
+  RunOptions run = options;
+  if (bench.engine) run.overrides.push_back("derivatives=" + *bench.engine);
+  Setup setup = prepare(run);
+  const auto engine = derivatives::make_engine(setup.settings.derivatives);
+  train::ObjectiveContext context{torch::TensorOptions().dtype(setup.dtype).device(setup.device),
+                                  setup.parameters};
+  train::Objective objective(setup.problem, *setup.model, *engine, context);
+  const auto trainable = trainable_tensors(setup);
+  auto stage = train::make_stage(adam_stage(setup.stages), trainable);
+  train::LossValues latest;
+  const auto closure = train::loss_and_gradient(objective, trainable, latest);
+
+  const auto synchronize = [&] {
+    if (setup.device.is_cuda()) torch::cuda::synchronize();
+  };
+  stage->advance(bench.warmup, closure);
+  synchronize();
+  // Equal chunks: the mean over all of them, and the fastest chunk (the least disturbed).
+  const int per_chunk = std::max(1, bench.steps / bench.chunks);
+  double total = 0, best = 0;
+  for (int c = 0; c < bench.chunks; ++c) {
+    const auto start = Clock::now();
+    stage->advance(per_chunk, closure);
+    synchronize();
+    const double ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+    total += ms;
+    best = c == 0 ? ms : std::min(best, ms);
+  }
+  const nlohmann::ordered_json result = {{"engine", setup.settings.derivatives},
+                                         {"dtype", setup.settings.dtype},
+                                         {"device", setup.device.str()},
+                                         {"points", objective.total_points()},
+                                         {"steps", per_chunk * bench.chunks},
+                                         {"ms_per_step", total / (per_chunk * bench.chunks)},
+                                         {"ms_per_step_min", best / per_chunk},
+                                         {"loss", latest.total.item<double>()},
+                                         {"parameters", model::parameter_count(*setup.network)},
+                                         {"threads", torch::get_num_threads()}};
+  std::cout << result.dump() << std::endl;
+  return kExitOk;
+}
+
+}  // namespace pinn::cli
