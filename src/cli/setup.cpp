@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <filesystem>
 
+#include "derivatives/engine.hpp"
 #include "model/activation.hpp"
 #include "model/transform.hpp"
 #include "util/errors.hpp"
@@ -104,6 +105,10 @@ Setup prepare(const RunOptions& options) {
   }
   warn_about_nonsmooth_network(setup);
   warn_about_unused_sets(setup.problem);
+  // The run reports the engine that ran; the resolved config keeps what the user asked for.
+  if (setup.settings.derivatives == "auto") {
+    setup.settings.derivatives = derivatives::auto_engine_for(*setup.model);
+  }
   return setup;
 }
 

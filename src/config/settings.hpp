@@ -10,12 +10,12 @@
 namespace pinn::config {
 
 struct RunSettings {
-  std::string name;                      // default: the config file's stem
-  std::string device = "auto";           // cpu, cuda, cuda:N or auto
-  std::string dtype = "float32";         // float32 or float64
-  int seed = 0;                          // network initialisation; point sets derive theirs from it
-  std::string derivatives = "autograd";  // the derivative engine
-  std::string output;                    // run directory; default runs/<name>
+  std::string name;                  // default: the config file's stem
+  std::string device = "auto";       // cpu, cuda, cuda:N or auto
+  std::string dtype = "float32";     // float32 or float64
+  int seed = 0;                      // network initialisation; point sets derive theirs from it
+  std::string derivatives = "auto";  // the derivative engine
+  std::string output;                // run directory; default runs/<name>
 };
 
 // Reads the run settings from the top-level object (marking the keys it owns as known).

@@ -11,8 +11,23 @@ namespace pinn::derivatives {
 
 namespace {
 
+// Delegates to the engine auto_engine_for() names for the first network it sees.
+class AutoEngine : public Engine {
+ public:
+  std::string name() const override { return "auto"; }
+  ChannelMap compute(model::Network& network, const torch::Tensor& points,
+                     const std::set<expr::Channel>& channels, bool create_graph) override {
+    if (!chosen_) chosen_ = make_engine(auto_engine_for(network));
+    return chosen_->compute(network, points, channels, create_graph);
+  }
+
+ private:
+  std::unique_ptr<Engine> chosen_;
+};
+
 const std::map<std::string, std::function<std::unique_ptr<Engine>()>>& factories() {
   static const std::map<std::string, std::function<std::unique_ptr<Engine>()>> table = {
+      {"auto", [] { return std::make_unique<AutoEngine>(); }},
       {"autograd", [] { return std::make_unique<AutogradEngine>(); }},
       {"forward", [] { return std::make_unique<ForwardEngine>(); }},
       {"taylor", [] { return std::make_unique<TaylorEngine>(); }},
@@ -48,6 +63,12 @@ std::vector<std::string> engine_names() {
 
 std::unique_ptr<Engine> make_engine(const std::string& name) {
   return factories().at(name)();
+}
+
+// Measured on the Burgers step (scripts/bench/burgers_step.py): taylor is the fastest where it
+// applies; of the others, reverse mode beats forward mode by about 2x.
+std::string auto_engine_for(const model::Network& network) {
+  return taylor_unsupported_reason(network).empty() ? "taylor" : "autograd";
 }
 
 void differentiate_in_reverse(ChannelMap& known, const std::set<expr::Channel>& wanted,

@@ -28,8 +28,12 @@ class Engine {
                              const std::set<expr::Channel>& channels, bool create_graph) = 0;
 };
 
+// "autograd", "forward", "taylor", and "auto": the fastest engine that supports the network
+// (taylor for MLPs, else autograd), chosen when it first sees the network.
 std::vector<std::string> engine_names();
 std::unique_ptr<Engine> make_engine(const std::string& name);
+// The engine "auto" picks for `network`.
+std::string auto_engine_for(const model::Network& network);
 
 // Completes `known` with every channel in `wanted` by reverse-mode differentiation with respect to
 // `points`: a channel is the derivative of its parent (the channel with its last index removed),

@@ -74,7 +74,7 @@ TEST_F(CliTest, SeedExampleTrainsToAConstantAlongX) {
   const Json config = read_json(run / "config.json");
   EXPECT_EQ(config["network"]["init"], "xavier_normal");
   EXPECT_EQ(config["output"], run.string());
-  EXPECT_EQ(config["derivatives"], "autograd");
+  EXPECT_EQ(config["derivatives"], "auto");
 
   // The history: a header naming the terms, then one row per log point, steps increasing.
   std::ifstream history(run / "history.csv");

@@ -216,5 +216,30 @@ TEST(TaylorFallback, ResNetAndModifiedMlpGiveTheSameNumbers) {
   }
 }
 
+// "auto" (the default engine) takes taylor for MLPs, autograd for what taylor cannot propagate,
+// and gives the numbers of the engine it picks.
+TEST(AutoEngine, PicksTaylorForMlpsAndAutogradOtherwise) {
+  torch::manual_seed(22);
+  model::MlpOptions mlp_options;
+  mlp_options.inputs = 2;
+  mlp_options.outputs = 1;
+  mlp_options.hidden = {6, 6};
+  model::Mlp mlp(mlp_options);
+  model::ResNetOptions resnet_options;
+  resnet_options.inputs = 2;
+  resnet_options.outputs = 1;
+  model::ResNet resnet(resnet_options);
+  EXPECT_EQ(auto_engine_for(mlp), "taylor");
+  EXPECT_EQ(auto_engine_for(resnet), "autograd");
+
+  mlp.to(torch::kFloat64);
+  const auto points = torch::randn({7, 2}, torch::kFloat64);
+  const auto channels = all_channels(1, 2, 3);
+  const auto picked = make_engine("auto")->compute(mlp, points, channels, false);
+  const auto taylor = make_engine("taylor")->compute(mlp, points, channels, false);
+  for (const auto& [channel, values] : taylor)
+    EXPECT_TRUE(torch::equal(picked.at(channel), values));
+}
+
 }  // namespace
 }  // namespace pinn::derivatives
