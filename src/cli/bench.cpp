@@ -64,7 +64,7 @@ int bench_command(const RunOptions& options, const BenchOptions& bench) {
     total += ms;
     best = c == 0 ? ms : std::min(best, ms);
   }
-  const nlohmann::ordered_json result = {{"engine", setup.settings.derivatives},
+  const nlohmann::ordered_json result = {{"engine", engine->effective_name(*setup.model)},
                                          {"dtype", setup.settings.dtype},
                                          {"device", setup.device.str()},
                                          {"points", objective.total_points()},

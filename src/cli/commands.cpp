@@ -67,14 +67,14 @@ std::vector<std::string> write_predictions(const Setup& setup, const output::Run
   return files;
 }
 
-Json summarize(const Setup& setup, const train::TrainingReport& report,
+Json summarize(const Setup& setup, const std::string& engine, const train::TrainingReport& report,
                const std::vector<train::TermDiagnostics>& terms,
                const std::vector<std::string>& metric_names, int64_t points, double wall,
                const std::vector<std::string>& predictions) {
   Json summary;
   summary["status"] = report.diverged ? "diverged" : "completed";
   summary["name"] = setup.settings.name;
-  summary["engine"] = setup.settings.derivatives;
+  summary["engine"] = engine;  // the one that ran
   summary["device"] = setup.device.str();
   summary["dtype"] = setup.settings.dtype;
   summary["seed"] = setup.settings.seed;
@@ -182,8 +182,8 @@ int train_command(const RunOptions& options) {
   const auto predictions = report.diverged ? std::vector<std::string>{}
                                            : write_predictions(setup, run, *engine, context);
   const double wall = std::chrono::duration<double>(Clock::now() - start).count();
-  const Json summary =
-      summarize(setup, report, terms, metrics.names(), objective.total_points(), wall, predictions);
+  const Json summary = summarize(setup, engine->effective_name(*setup.model), report, terms,
+                                 metrics.names(), objective.total_points(), wall, predictions);
   run.write_json("summary.json", summary);  // last: its presence marks a finished run
 
   if (report.diverged) {

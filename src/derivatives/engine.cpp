@@ -15,6 +15,9 @@ namespace {
 class AutoEngine : public Engine {
  public:
   std::string name() const override { return "auto"; }
+  std::string effective_name(const model::Network& network) const override {
+    return auto_engine_for(network);
+  }
   ChannelMap compute(model::Network& network, const torch::Tensor& points,
                      const std::set<expr::Channel>& channels, bool create_graph) override {
     if (!chosen_) chosen_ = make_engine(auto_engine_for(network));

@@ -22,6 +22,9 @@ class Engine {
  public:
   virtual ~Engine() = default;
   virtual std::string name() const = 0;
+  // The engine that actually differentiates `network`: name(), unless this one hands the
+  // network to another (taylor's fallback to forward; auto's choice).
+  virtual std::string effective_name(const model::Network&) const { return name(); }
   // Every requested channel (each of shape N) of `network` at `points` (N x d). With
   // `create_graph` the results stay differentiable (training); without, they may be detached.
   virtual ChannelMap compute(model::Network& network, const torch::Tensor& points,

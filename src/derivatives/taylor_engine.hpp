@@ -15,9 +15,15 @@
 
 namespace pinn::derivatives {
 
+// Why TaylorEngine cannot propagate `network` in Taylor mode, or empty when it can.
+std::string taylor_unsupported_reason(const model::Network& network);
+
 class TaylorEngine : public Engine {
  public:
   std::string name() const override { return "taylor"; }
+  std::string effective_name(const model::Network& network) const override {
+    return taylor_unsupported_reason(network).empty() ? name() : fallback_.name();
+  }
   ChannelMap compute(model::Network& network, const torch::Tensor& points,
                      const std::set<expr::Channel>& channels, bool create_graph) override;
 
@@ -25,8 +31,5 @@ class TaylorEngine : public Engine {
   ForwardEngine fallback_;
   bool warned_ = false;
 };
-
-// Why TaylorEngine cannot propagate `network` in Taylor mode, or empty when it can.
-std::string taylor_unsupported_reason(const model::Network& network);
 
 }  // namespace pinn::derivatives

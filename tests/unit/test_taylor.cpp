@@ -212,6 +212,7 @@ TEST(TaylorFallback, ResNetAndModifiedMlpGiveTheSameNumbers) {
   for (auto& network : networks) {
     network->to(torch::kFloat64);
     EXPECT_FALSE(taylor_unsupported_reason(*network).empty());
+    EXPECT_EQ(make_engine("taylor")->effective_name(*network), "forward");
     expect_agreement(*network, points, all_channels(2, 2, 2), "fallback");
   }
 }
@@ -231,6 +232,8 @@ TEST(AutoEngine, PicksTaylorForMlpsAndAutogradOtherwise) {
   model::ResNet resnet(resnet_options);
   EXPECT_EQ(auto_engine_for(mlp), "taylor");
   EXPECT_EQ(auto_engine_for(resnet), "autograd");
+  EXPECT_EQ(make_engine("auto")->effective_name(resnet), "autograd");
+  EXPECT_EQ(make_engine("taylor")->effective_name(mlp), "taylor");
 
   mlp.to(torch::kFloat64);
   const auto points = torch::randn({7, 2}, torch::kFloat64);
