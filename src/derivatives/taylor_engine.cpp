@@ -243,7 +243,8 @@ void for_each_partition(size_t k, Visit visit) {
   recurse(0, 0);
 }
 
-Plan make_plan(const std::set<expr::Channel>& channels) {
+// The multisets to propagate: every requested one and all it contains, lower orders first.
+std::vector<Multiset> closure_of(const std::set<expr::Channel>& channels) {
   std::set<Multiset> closure = {{}};
   for (const auto& channel : channels)
     add_closure(channel.wrt, closure);
@@ -251,6 +252,11 @@ Plan make_plan(const std::set<expr::Channel>& channels) {
   std::stable_sort(ordered.begin(), ordered.end(), [](const Multiset& a, const Multiset& b) {
     return a.size() != b.size() ? a.size() < b.size() : a < b;
   });
+  return ordered;
+}
+
+Plan make_plan(const std::set<expr::Channel>& channels) {
+  const std::vector<Multiset> ordered = closure_of(channels);
   Plan plan;
   plan.multisets = ordered;
   for (size_t c = 0; c < ordered.size(); ++c) {
@@ -748,7 +754,7 @@ ChannelMap channel_map(const Plan& plan, const std::vector<Tensor>& outputs,
 
 ChannelMap propagate(const model::Mlp& network, const Tensor& points,
                      const std::set<expr::Channel>& channels, bool create_graph) {
-  const auto flat = flatten(make_plan(channels).multisets);
+  const auto flat = flatten(closure_of(channels));  // the key of the cached plan
   const CompiledPlan& compiled = compiled_plan(flat);
   const LayerStack stack = layer_stack(network);
   const bool embedded = network.fourier() != nullptr;
