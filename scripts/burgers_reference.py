@@ -89,7 +89,10 @@ def solve(x, t, nu, panels_per_unit=4, nodes=20):
 
 
 def write_csv(path, x, t, u):
-    tmp = path + ".tmp"
+    # A clean clone has no configs/data/ yet, and several benchmark drivers may write the same
+    # file at once under `ctest -j`: make the folder, and give each writer its own temporary name.
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = f"{path}.{os.getpid()}.tmp"
     xx = np.tile(x, len(t))
     tt = np.repeat(t, len(x))
     with open(tmp, "w") as handle:
