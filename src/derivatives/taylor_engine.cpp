@@ -16,6 +16,7 @@
 
 #include "derivatives/autograd_engine.hpp"
 #include "derivatives/taylor_kernels.hpp"
+#include "derivatives/taylor_tiles.hpp"
 #include "model/network.hpp"
 #include "model/transform.hpp"
 
@@ -647,6 +648,33 @@ LayerStack layer_stack(const model::Mlp& network) {
   return stack;
 }
 
+// The tiled pass's view of the network, when it can run it: on a CPU with the fused loops, in
+// float32 or float64, for activations whose derivatives are polynomials of their value.
+std::optional<tiles::Network> tiled_network(const CompiledPlan& compiled, const LayerStack& stack,
+                                            const Tensor& input, bool embedded) {
+  if (!fused(input) ||
+      (input.scalar_type() != torch::kFloat32 && input.scalar_type() != torch::kFloat64)) {
+    return std::nullopt;
+  }
+  const int64_t orders = std::max(compiled.plan.max_order, 1) + 1;
+  tiles::Network network;
+  network.program = &compiled.program;
+  network.embedded = embedded;
+  for (const auto& multiset : compiled.plan.multisets)
+    network.first_order_input.push_back(multiset.size() == 1 ? multiset[0] : -1);
+  for (size_t l = 0; l < stack.weights.size(); ++l) {
+    const std::string& name = stack.activation_of(l);
+    if (!tiles::supports_activation(name)) return std::nullopt;
+    tiles::Layer layer{stack.weights[l].contiguous(), stack.biases[l].contiguous(), name, {}, {}};
+    if (name != "identity") {
+      layer.forward.polynomials = *value_polynomials(name, orders - 1);
+      layer.backward.polynomials = *value_polynomials(name, orders);
+    }
+    network.layers.push_back(std::move(layer));
+  }
+  return network;
+}
+
 class TaylorMlp : public torch::autograd::Function<TaylorMlp> {
  public:
   // inputs: the points (or embedded channels), then weight and bias of every layer; outputs: one
@@ -663,29 +691,34 @@ class TaylorMlp : public torch::autograd::Function<TaylorMlp> {
       stack.weights.push_back(inputs[i]);
       stack.biases.push_back(inputs[i + 1]);
     }
+    ctx->saved_data["multisets"] = multisets;
+    ctx->saved_data["activation"] = activation;
+    ctx->saved_data["output_activation"] = output_activation;
+    ctx->saved_data["embedded"] = embedded;
+    ctx->set_materialize_grads(false);
+    if (const auto tiled = tiled_network(compiled, stack, inputs[0], embedded)) {
+      // The tiled pass recomputes its layers in the backward pass: only the parameters are kept.
+      ctx->saved_data["tiled"] = true;
+      ctx->save_for_backward(std::vector<Tensor>(inputs.begin(), inputs.end()));
+      return unstack(tiles::forward(*tiled, inputs[0].contiguous()));
+    }
+    ctx->saved_data["tiled"] = false;
     const StackedPass pass = run_stacked(compiled, stack, inputs[0], embedded);
     std::vector<Tensor> saved = {inputs[0]};
     saved.insert(saved.end(), stack.weights.begin(), stack.weights.end());
     saved.insert(saved.end(), pass.z.begin(), pass.z.end());
     saved.insert(saved.end(), pass.h.begin(), pass.h.end() - 1);
     ctx->save_for_backward(saved);
-    ctx->saved_data["multisets"] = multisets;
-    ctx->saved_data["activation"] = activation;
-    ctx->saved_data["output_activation"] = output_activation;
-    ctx->saved_data["embedded"] = embedded;
-    ctx->set_materialize_grads(false);
-    torch::autograd::variable_list outputs;
-    for (int64_t c = 0; c < pass.h.back().size(0); ++c)
-      outputs.push_back(pass.h.back().select(0, c).clone());
-    return outputs;
+    return unstack(pass.h.back());
   }
 
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
                                                  torch::autograd::variable_list grads) {
     const CompiledPlan& compiled = compiled_plan(ctx->saved_data["multisets"].toIntVector());
     const auto saved = ctx->get_saved_variables();
-    const size_t layers = saved.size() / 3;  // 1 + L weights + L Z's + (L - 1) H's
     const bool embedded = ctx->saved_data["embedded"].toBool();
+    if (ctx->saved_data["tiled"].toBool()) return tiled_backward(ctx, compiled, saved, grads);
+    const size_t layers = saved.size() / 3;  // 1 + L weights + L Z's + (L - 1) H's
     LayerStack stack;
     stack.weights.assign(saved.begin() + 1, saved.begin() + 1 + static_cast<ptrdiff_t>(layers));
     stack.activation = ctx->saved_data["activation"].toStringRef();
@@ -739,6 +772,47 @@ class TaylorMlp : public torch::autograd::Function<TaylorMlp> {
     result.insert(result.begin(), 4, Tensor());
     return result;
   }
+
+ private:
+  // One N x outputs tensor per channel of C x N x outputs.
+  static torch::autograd::variable_list unstack(const Tensor& channels) {
+    torch::autograd::variable_list outputs;
+    for (int64_t c = 0; c < channels.size(0); ++c)
+      outputs.push_back(channels.select(0, c).clone());
+    return outputs;
+  }
+
+  // The backward pass of the tiled forward pass; `saved` holds the input and every layer's weight
+  // and bias, in the order of the Function's inputs.
+  static torch::autograd::variable_list tiled_backward(
+      torch::autograd::AutogradContext* ctx, const CompiledPlan& compiled,
+      const torch::autograd::variable_list& saved, const torch::autograd::variable_list& grads) {
+    LayerStack stack;
+    stack.activation = ctx->saved_data["activation"].toStringRef();
+    stack.output_activation = ctx->saved_data["output_activation"].toStringRef();
+    for (size_t i = 1; i + 1 < saved.size(); i += 2) {
+      stack.weights.push_back(saved[i]);
+      stack.biases.push_back(saved[i + 1]);
+    }
+    const Tensor& input = saved[0];
+    const bool embedded = ctx->saved_data["embedded"].toBool();
+    const auto network = tiled_network(compiled, stack, input, embedded);
+    TORCH_CHECK(network, "taylor: the tiled pass no longer applies to its saved network");
+    const int64_t n = embedded ? input.size(1) : input.size(0);
+    const Tensor zero = torch::zeros({n, stack.weights.back().size(0)}, input.options());
+    std::vector<Tensor> g_list;
+    for (const auto& grad : grads)
+      g_list.push_back(grad.defined() ? grad : zero);
+    const tiles::Gradients gradients = tiles::backward(
+        *network, input.contiguous(), torch::stack(g_list, 0), ctx->needs_input_grad(0));
+    torch::autograd::variable_list result(4);  // the plan, the names and the flag
+    result.push_back(gradients.input);
+    for (size_t l = 0; l < gradients.weights.size(); ++l) {
+      result.push_back(gradients.weights[l]);
+      result.push_back(gradients.biases[l]);
+    }
+    return result;
+  }
 };
 
 ChannelMap channel_map(const Plan& plan, const std::vector<Tensor>& outputs,
@@ -761,8 +835,10 @@ ChannelMap propagate(const model::Mlp& network, const Tensor& points,
   if (!create_graph) {
     const torch::NoGradGuard no_grad;
     const Tensor input = stacked_input(compiled.plan, network, points);
-    return channel_map(compiled.plan,
-                       run_stacked(compiled, stack, input, embedded).h.back().unbind(0), channels);
+    const auto tiled = tiled_network(compiled, stack, input, embedded);
+    const Tensor output = tiled ? tiles::forward(*tiled, input.contiguous())
+                                : run_stacked(compiled, stack, input, embedded).h.back();
+    return channel_map(compiled.plan, output.unbind(0), channels);
   }
   // The embedding is ordinary autograd ops: gradients reach a trainable B (and the points)
   // through the gradient TaylorMlp returns for its input.

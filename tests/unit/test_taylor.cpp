@@ -7,6 +7,7 @@
 
 #include <random>
 
+#include "derivatives/autograd_engine.hpp"
 #include "derivatives/engine.hpp"
 #include "derivatives/taylor_engine.hpp"
 #include "model/activation.hpp"
@@ -166,6 +167,81 @@ TEST(TaylorMlp, FourierFeatures) {
     const auto points = torch::rand({8, 2}, torch::kFloat64);
     expect_agreement(network, points, all_channels(2, 2, 4), train ? "trainable B" : "frozen B");
   }
+}
+
+// The tiled CPU pass: many points (several tiles and a partial one, over two threads), widths that
+// need masked columns, tanh and sigmoid, a Fourier embedding, float32, and the gradient with
+// respect to the points themselves.
+TEST(TaylorMlp, TilesSpanManyPointsThreadsAndWidths) {
+  const int threads = at::get_num_threads();
+  at::set_num_threads(2);
+  std::mt19937 random(9);
+  torch::manual_seed(9);
+  for (const auto& [hidden, output] : std::vector<std::pair<std::string, std::string>>{
+           {"tanh", "identity"}, {"sigmoid", "tanh"}}) {
+    model::MlpOptions options;
+    options.inputs = 3;
+    options.outputs = 2;
+    options.hidden = {37, 20, 9};
+    options.activation = hidden;
+    options.output_activation = output;
+    model::Mlp network(options);
+    network.to(torch::kFloat64);
+    const auto points = torch::randn({1000, 3}, torch::kFloat64);
+    expect_agreement(network, points, all_channels(2, 3, 3), hidden + " tiles");
+  }
+  {
+    model::MlpOptions options;
+    options.inputs = 2;
+    options.outputs = 1;
+    options.hidden = {24, 24};
+    options.fourier = model::FourierOptions{8, 0.7, true};
+    model::Mlp network(options);
+    network.to(torch::kFloat64);
+    expect_agreement(network, torch::rand({777, 2}, torch::kFloat64), all_channels(1, 2, 2),
+                     "fourier tiles");
+  }
+  {
+    model::MlpOptions options;
+    options.inputs = 2;
+    options.outputs = 1;
+    options.hidden = {20, 20, 20};
+    model::Mlp network(options);
+    const auto points = torch::rand({3000, 2});
+    const auto channels = all_channels(1, 2, 2);
+    const auto expected = make_engine("autograd")->compute(network, points, channels, false);
+    const auto actual = make_engine("taylor")->compute(network, points, channels, false);
+    for (const auto& channel : channels)
+      EXPECT_LT(max_relative_difference(actual.at(channel), expected.at(channel)), 1e-5);
+  }
+  {
+    model::MlpOptions options;
+    options.inputs = 2;
+    options.outputs = 1;
+    options.hidden = {20, 20};
+    model::Mlp network(options);
+    network.to(torch::kFloat64);
+    const auto channels = all_channels(1, 2, 2);
+    std::vector<torch::Tensor> grads;
+    for (const std::string engine : {"autograd", "taylor"}) {
+      torch::manual_seed(4);
+      const auto points = torch::rand({500, 2}, torch::kFloat64).requires_grad_(true);
+      // The autograd engine detaches the points; reverse mode on them directly keeps the graph.
+      ChannelMap values;
+      if (engine == "taylor") {
+        values = make_engine(engine)->compute(network, points, channels, true);
+      } else {
+        values = value_channels(network.forward(points));
+        differentiate_in_reverse(values, channels, points, true);
+      }
+      torch::Tensor loss = torch::zeros({}, torch::kFloat64);
+      for (const auto& [channel, value] : values)
+        loss = loss + value.square().mean() * (1.0 + channel.order());
+      grads.push_back(torch::autograd::grad({loss}, {points})[0]);
+    }
+    EXPECT_LT(max_relative_difference(grads[1], grads[0]), 1e-10) << "gradient of the points";
+  }
+  at::set_num_threads(threads);
 }
 
 // Exactly the requested channels and the values come back; without create_graph (no custom

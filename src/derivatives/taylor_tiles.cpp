@@ -1,0 +1,471 @@
+// The tiled whole-network pass: see taylor_tiles.hpp. Per tile of `rows` points, a layer's stacked
+// channels are one (C·rows) x width row-major block: channel c's rows start at c·rows·width.
+#include "derivatives/taylor_tiles.hpp"
+
+#include <ATen/Dispatch.h>
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <utility>
+
+#if defined(__GNUC__) && defined(__x86_64__)
+#define PINN_KERNELS_AVX2 1
+#pragma GCC push_options
+#pragma GCC target("avx2,fma")
+#endif
+
+#include "derivatives/small_gemm.hpp"
+#include "derivatives/taylor_blocks.hpp"
+
+#if defined(PINN_KERNELS_AVX2) && defined(PINN_HAVE_LIBMVEC)
+// glibc's vector math library (libmvec): the AVX2 variants of tanh and exp, accurate to a few ulp.
+extern "C" {
+__m256d _ZGVdN4v_tanh(__m256d);
+__m256 _ZGVdN8v_tanhf(__m256);
+__m256d _ZGVdN4v_exp(__m256d);
+__m256 _ZGVdN8v_expf(__m256);
+}
+#endif
+
+namespace pinn::derivatives::tiles {
+
+namespace {
+
+using namespace kernels::blocks;  // NOLINT: the Faà di Bruno blocks this pass drives
+using kernels::gemm::gemm_nn;
+using kernels::gemm::gemm_tn_add;
+
+// A tile's buffers (every layer's Z and H, and the backward pass's scratch) should stay within the
+// L2 cache together.
+constexpr int64_t kTileBytes = 256 * 1024;
+constexpr int64_t kMinRows = 8, kMaxRows = 512;
+
+enum class Kind { identity, tanh, sigmoid };
+
+Kind kind_of(const std::string& name) {
+  if (name == "tanh") return Kind::tanh;
+  if (name == "sigmoid") return Kind::sigmoid;
+  return Kind::identity;
+}
+
+// ---- σ(z) on a run of values ----
+
+#if defined(PINN_KERNELS_AVX2) && defined(PINN_HAVE_LIBMVEC)
+void tanh_values(const float* z, float* out, int64_t n) {
+  int64_t j = 0;
+  for (; j + 8 <= n; j += 8)
+    _mm256_storeu_ps(out + j, _ZGVdN8v_tanhf(_mm256_loadu_ps(z + j)));
+  for (; j < n; ++j)
+    out[j] = std::tanh(z[j]);
+}
+
+void tanh_values(const double* z, double* out, int64_t n) {
+  int64_t j = 0;
+  for (; j + 4 <= n; j += 4)
+    _mm256_storeu_pd(out + j, _ZGVdN4v_tanh(_mm256_loadu_pd(z + j)));
+  for (; j < n; ++j)
+    out[j] = std::tanh(z[j]);
+}
+
+// σ(z) = 1 / (1 + e^-z): e^-z overflows to inf for very negative z, and σ to 0, as it should.
+void sigmoid_values(const float* z, float* out, int64_t n) {
+  const __m256 one = _mm256_set1_ps(1.0f), sign = _mm256_set1_ps(-0.0f);
+  int64_t j = 0;
+  for (; j + 8 <= n; j += 8) {
+    const __m256 e = _ZGVdN8v_expf(_mm256_xor_ps(_mm256_loadu_ps(z + j), sign));
+    _mm256_storeu_ps(out + j, _mm256_div_ps(one, _mm256_add_ps(one, e)));
+  }
+  for (; j < n; ++j)
+    out[j] = 1.0f / (1.0f + std::exp(-z[j]));
+}
+
+void sigmoid_values(const double* z, double* out, int64_t n) {
+  const __m256d one = _mm256_set1_pd(1.0), sign = _mm256_set1_pd(-0.0);
+  int64_t j = 0;
+  for (; j + 4 <= n; j += 4) {
+    const __m256d e = _ZGVdN4v_exp(_mm256_xor_pd(_mm256_loadu_pd(z + j), sign));
+    _mm256_storeu_pd(out + j, _mm256_div_pd(one, _mm256_add_pd(one, e)));
+  }
+  for (; j < n; ++j)
+    out[j] = 1.0 / (1.0 + std::exp(-z[j]));
+}
+#else
+template <typename T>
+void tanh_values(const T* z, T* out, int64_t n) {
+  for (int64_t j = 0; j < n; ++j)
+    out[j] = std::tanh(z[j]);
+}
+
+template <typename T>
+void sigmoid_values(const T* z, T* out, int64_t n) {
+  for (int64_t j = 0; j < n; ++j)
+    out[j] = T(1) / (T(1) + std::exp(-z[j]));
+}
+#endif
+
+template <typename T>
+void activation_values(Kind kind, const T* z, T* out, int64_t n) {
+  if (kind == Kind::tanh) {
+    tanh_values(z, out, n);
+  } else {
+    sigmoid_values(z, out, n);
+  }
+}
+
+// ---- the pass: the network's numbers as raw pointers, and one thread's tile buffers ----
+//
+// A layer's channels in a tile keep their rows `ld` apart, the width rounded up to whole vectors:
+// the products then never need masked loads and stores (microcoded, and slow, on some CPUs). The
+// padding columns hold zeros throughout: the padded weights are zero there, so Z, H, their
+// gradients and the weight gradients' padding stay zero (or are dropped).
+
+#ifdef PINN_KERNELS_AVX2
+constexpr int64_t kVectorBytes = 32;
+#else
+constexpr int64_t kVectorBytes = 8;
+#endif
+
+template <typename T>
+int64_t padded(int64_t width) {
+  constexpr int64_t lanes = kVectorBytes / static_cast<int64_t>(sizeof(T));
+  return (width + lanes - 1) / lanes * lanes;
+}
+
+// `weight` (rows x columns) copied into a zero matrix with `ld` columns, transposed first if asked.
+template <typename T>
+std::vector<T> padded_copy(const at::Tensor& weight, bool transpose, int64_t ld) {
+  const at::Tensor source = (transpose ? weight.t() : weight).contiguous();
+  const int64_t rows = source.size(0), columns = source.size(1);
+  std::vector<T> result(static_cast<size_t>(rows * ld), T(0));
+  const T* data = source.data_ptr<T>();
+  for (int64_t r = 0; r < rows; ++r)
+    std::copy(data + r * columns, data + (r + 1) * columns, result.begin() + r * ld);
+  return result;
+}
+
+template <typename T>
+struct Pass {
+  const Network& network;
+  const kernels::FaaDiBrunoProgram& program;
+  int64_t channels, points, inputs, rows;
+  std::vector<int64_t> widths, lds;              // each layer's outputs, and its padded row length
+  std::vector<std::vector<T>> weight, weight_t;  // W (out x ld of in), Wᵀ (in x ld), zero-padded
+  std::vector<const T*> bias;
+  std::vector<Kind> kinds;
+  const T* input;
+
+  Pass(const Network& net, const at::Tensor& in)
+      : network(net),
+        program(*net.program),
+        channels(net.program->channels),
+        points(net.embedded ? in.size(1) : in.size(0)),
+        inputs(in.size(-1)),
+        input(in.data_ptr<T>()) {
+    for (size_t l = 0; l < net.layers.size(); ++l) {
+      const Layer& layer = net.layers[l];
+      widths.push_back(layer.weight.size(0));
+      lds.push_back(padded<T>(widths.back()));
+      // The first layer reads the caller's input, whose rows are `inputs` long.
+      weight.push_back(padded_copy<T>(layer.weight, false, l == 0 ? inputs : lds[l - 1]));
+      weight_t.push_back(padded_copy<T>(layer.weight, true, lds.back()));
+      bias.push_back(layer.bias.data_ptr<T>());
+      kinds.push_back(kind_of(layer.activation));
+    }
+    rows = std::clamp(kTileBytes / bytes_per_row(), kMinRows, kMaxRows);
+  }
+
+  size_t layers() const { return widths.size(); }
+  int64_t in_width(size_t l) const { return l == 0 ? inputs : widths[l - 1]; }
+  int64_t in_ld(size_t l) const { return l == 0 ? inputs : lds[l - 1]; }
+  int64_t max_ld() const {
+    return std::max(padded<T>(inputs), *std::max_element(lds.begin(), lds.end()));
+  }
+  int64_t tiles() const { return (points + rows - 1) / rows; }
+
+  // Z and H of every layer, σ's values, and three gradient buffers, per point.
+  int64_t bytes_per_row() const {
+    int64_t elements = 3 * channels * max_ld();
+    for (int64_t ld : lds)
+      elements += 2 * channels * ld + ld;
+    return elements * static_cast<int64_t>(sizeof(T));
+  }
+};
+
+template <typename T>
+struct Workspace {
+  std::vector<std::vector<T>> z, h;  // per layer, C x rows x ld; h unused for the identity
+  std::vector<T> value, g, g_next, dz;
+  BlockDerivatives<T> derivatives;
+
+  explicit Workspace(const Pass<T>& pass) {
+    const auto size = [&](int64_t ld) {
+      return static_cast<size_t>(pass.channels * pass.rows * ld);
+    };
+    for (size_t l = 0; l < pass.layers(); ++l) {
+      z.emplace_back(size(pass.lds[l]));
+      h.emplace_back(pass.kinds[l] == Kind::identity ? 0 : size(pass.lds[l]));
+    }
+    value.resize(static_cast<size_t>(pass.rows * pass.max_ld()));
+    g.resize(size(pass.max_ld()));
+    g_next.resize(g.size());
+    dz.resize(g.size());
+  }
+
+  T* out(const Pass<T>& pass, size_t l) {
+    return pass.kinds[l] == Kind::identity ? z[l].data() : h[l].data();
+  }
+};
+
+// The first Linear layer on the points of a tile: the value channel x Wᵀ (+ b, added by the
+// caller), the first-order channels the columns of W (∂x/∂x_i = e_i), the higher ones zero.
+template <typename T>
+void first_layer(const Pass<T>& pass, int64_t t0, int64_t n, T* z) {
+  const int64_t ld = pass.lds[0], d = pass.inputs;
+  gemm_nn(n, ld, d, pass.input + t0 * d, d, pass.weight_t[0].data(), ld, z, ld);
+  for (int64_t c = 1; c < pass.channels; ++c) {
+    T* zc = z + c * n * ld;
+    const int64_t i = pass.network.first_order_input[static_cast<size_t>(c)];
+    for (int64_t t = 0; t < n; ++t) {
+      if (i < 0) {
+        std::fill(zc + t * ld, zc + (t + 1) * ld, T(0));
+      } else {
+        std::copy(&pass.weight_t[0][i * ld], &pass.weight_t[0][(i + 1) * ld], zc + t * ld);
+      }
+    }
+  }
+}
+
+// Z = A Wᵀ (+ b on the value channel) for layer l of a tile, A its input channels.
+template <typename T>
+void linear(const Pass<T>& pass, Workspace<T>& ws, size_t l, int64_t t0, int64_t n) {
+  const int64_t ld = pass.lds[l], in = pass.in_width(l), in_ld = pass.in_ld(l);
+  T* z = ws.z[l].data();
+  const T* wt = pass.weight_t[l].data();
+  if (l == 0 && !pass.network.embedded) {
+    first_layer(pass, t0, n, z);
+  } else if (l == 0) {
+    for (int64_t c = 0; c < pass.channels; ++c) {
+      gemm_nn(n, ld, in, pass.input + (c * pass.points + t0) * in, in, wt, ld, z + c * n * ld, ld);
+    }
+  } else {
+    gemm_nn(pass.channels * n, ld, in, ws.out(pass, l - 1), in_ld, wt, ld, z, ld);
+  }
+  for (int64_t t = 0; t < n; ++t) {
+    for (int64_t o = 0; o < pass.widths[l]; ++o)
+      z[t * ld + o] += pass.bias[l][o];
+  }
+}
+
+// Every layer of a tile of n points starting at point t0, Z and H kept in `ws`.
+template <typename T>
+void forward_tile(const Pass<T>& pass, Workspace<T>& ws, int64_t t0, int64_t n) {
+  for (size_t l = 0; l < pass.layers(); ++l) {
+    linear(pass, ws, l, t0, n);
+    if (pass.kinds[l] == Kind::identity) continue;
+    const int64_t elements = n * pass.lds[l];
+    const Slices<const T> z{ws.z[l].data(), elements};
+    const Slices<T> h{ws.h[l].data(), elements};
+    activation_values(pass.kinds[l], z.base, ws.value.data(), elements);
+    const kernels::Derivatives& rules = pass.network.layers[l].forward;
+    for (int64_t begin = 0; begin < elements; begin += kBlock) {
+      const int64_t length = std::min(kBlock, elements - begin);
+      ws.derivatives.load(rules, {nullptr, 0}, ws.value.data(), begin, length);
+      forward_block(pass.program, ws.derivatives, z, h, begin, length);
+    }
+  }
+}
+
+// One thread's share of the parameter gradients; weights with padded rows (`ld` of the input).
+template <typename T>
+struct Sums {
+  std::vector<std::vector<T>> weights, biases;
+  explicit Sums(const Pass<T>& pass) {
+    for (size_t l = 0; l < pass.layers(); ++l) {
+      weights.emplace_back(static_cast<size_t>(pass.widths[l] * pass.in_ld(l)), T(0));
+      biases.emplace_back(static_cast<size_t>(pass.widths[l]), T(0));
+    }
+  }
+};
+
+// dW and the gradient of the input (when `input_grad` is set) for the first layer.
+template <typename T>
+void first_layer_adjoint(const Pass<T>& pass, const T* dz, int64_t t0, int64_t n, Sums<T>& sums,
+                         T* input_grad) {
+  const int64_t width = pass.widths[0], ld = pass.lds[0], in = pass.inputs;
+  T* dw = sums.weights[0].data();
+  const T* w = pass.weight[0].data();
+  if (pass.network.embedded) {
+    for (int64_t c = 0; c < pass.channels; ++c) {
+      const int64_t offset = (c * pass.points + t0) * in;
+      gemm_tn_add(n, width, in, dz + c * n * ld, ld, pass.input + offset, in, dw, in);
+      if (input_grad) gemm_nn(n, in, width, dz + c * n * ld, ld, w, in, input_grad + offset, in);
+    }
+    return;
+  }
+  gemm_tn_add(n, width, in, dz, ld, pass.input + t0 * in, in, dw, in);
+  for (int64_t c = 1; c < pass.channels; ++c) {
+    const int64_t i = pass.network.first_order_input[static_cast<size_t>(c)];
+    if (i < 0) continue;
+    const T* dzc = dz + c * n * ld;
+    for (int64_t t = 0; t < n; ++t) {
+      for (int64_t o = 0; o < width; ++o)
+        dw[o * in + i] += dzc[t * ld + o];
+    }
+  }
+  if (input_grad) gemm_nn(n, in, width, dz, ld, w, in, input_grad + t0 * in, in);
+}
+
+// The backward pass of one tile: recompute its forward pass, then every layer in reverse.
+template <typename T>
+void backward_tile(const Pass<T>& pass, Workspace<T>& ws, int64_t t0, int64_t n, const T* grad,
+                   Sums<T>& sums, T* input_grad) {
+  forward_tile(pass, ws, t0, n);
+  const int64_t outputs = pass.widths.back(), out_ld = pass.lds.back();
+  for (int64_t c = 0; c < pass.channels; ++c) {
+    for (int64_t t = 0; t < n; ++t) {
+      const T* row = grad + (c * pass.points + t0 + t) * outputs;
+      T* target = ws.g.data() + (c * n + t) * out_ld;
+      std::copy(row, row + outputs, target);
+      std::fill(target + outputs, target + out_ld, T(0));
+    }
+  }
+  for (size_t l = pass.layers(); l-- > 0;) {
+    const int64_t width = pass.widths[l], ld = pass.lds[l];
+    const T* dz = ws.g.data();
+    if (pass.kinds[l] != Kind::identity) {
+      const int64_t elements = n * ld;
+      const Slices<const T> z{ws.z[l].data(), elements}, g{ws.g.data(), elements};
+      const Slices<T> out{ws.dz.data(), elements};
+      const T* value = ws.h[l].data();  // σ(Z_0): the value channel of H
+      const kernels::Derivatives& rules = pass.network.layers[l].backward;
+      for (int64_t begin = 0; begin < elements; begin += kBlock) {
+        const int64_t length = std::min(kBlock, elements - begin);
+        ws.derivatives.load(rules, {nullptr, 0}, value, begin, length);
+        adjoint_block(pass.program, ws.derivatives, z, g, out, begin, length);
+      }
+      dz = ws.dz.data();
+    }
+    T* db = sums.biases[l].data();
+    for (int64_t t = 0; t < n; ++t) {
+      for (int64_t o = 0; o < width; ++o)
+        db[o] += dz[t * ld + o];
+    }
+    if (l == 0) {
+      first_layer_adjoint(pass, dz, t0, n, sums, input_grad);
+      break;
+    }
+    const int64_t rows = pass.channels * n, in_ld = pass.in_ld(l);
+    gemm_tn_add(rows, width, in_ld, dz, ld, ws.out(pass, l - 1), in_ld, sums.weights[l].data(),
+                in_ld);
+    gemm_nn(rows, in_ld, width, dz, ld, pass.weight[l].data(), in_ld, ws.g_next.data(), in_ld);
+    std::swap(ws.g, ws.g_next);
+  }
+}
+
+// Runs `work(workspace, chunk, first_tile, last_tile)` over the tiles in one chunk per thread
+// (fixed for a given thread count, so that sums per chunk add up in the same order every time).
+template <typename T, typename Work>
+int64_t for_each_chunk(const Pass<T>& pass, const Work& work) {
+  const int64_t tiles = pass.tiles();
+  const int64_t chunks = std::max<int64_t>(1, std::min<int64_t>(tiles, at::get_num_threads()));
+  at::parallel_for(0, chunks, 1, [&](int64_t first, int64_t last) {
+    Workspace<T> ws(pass);
+    for (int64_t chunk = first; chunk < last; ++chunk)
+      work(ws, chunk, chunk * tiles / chunks, (chunk + 1) * tiles / chunks);
+  });
+  return chunks;
+}
+
+template <typename T>
+at::Tensor forward_typed(const Network& network, const at::Tensor& input) {
+  const Pass<T> pass(network, input);
+  const int64_t outputs = pass.widths.back(), out_ld = pass.lds.back();
+  at::Tensor result = at::empty({pass.channels, pass.points, outputs}, input.options());
+  T* out = result.data_ptr<T>();
+  for_each_chunk(pass, [&](Workspace<T>& ws, int64_t, int64_t first, int64_t last) {
+    for (int64_t tile = first; tile < last; ++tile) {
+      const int64_t t0 = tile * pass.rows, n = std::min(pass.rows, pass.points - t0);
+      forward_tile(pass, ws, t0, n);
+      const T* h = ws.out(pass, pass.layers() - 1);
+      for (int64_t c = 0; c < pass.channels; ++c) {
+        for (int64_t t = 0; t < n; ++t) {
+          const T* row = h + (c * n + t) * out_ld;
+          std::copy(row, row + outputs, out + (c * pass.points + t0 + t) * outputs);
+        }
+      }
+    }
+  });
+  return result;
+}
+
+template <typename T>
+Gradients backward_typed(const Network& network, const at::Tensor& input, const at::Tensor& grad,
+                         bool input_gradient) {
+  const Pass<T> pass(network, input);
+  Gradients result;
+  if (input_gradient) result.input = at::zeros_like(input);
+  T* input_grad = input_gradient ? result.input.data_ptr<T>() : nullptr;
+  const T* g = grad.data_ptr<T>();
+  std::vector<std::unique_ptr<Sums<T>>> sums(static_cast<size_t>(pass.tiles()));
+  const int64_t chunks =
+      for_each_chunk(pass, [&](Workspace<T>& ws, int64_t chunk, int64_t first, int64_t last) {
+        auto local = std::make_unique<Sums<T>>(pass);
+        for (int64_t tile = first; tile < last; ++tile) {
+          const int64_t t0 = tile * pass.rows, n = std::min(pass.rows, pass.points - t0);
+          backward_tile(pass, ws, t0, n, g, *local, input_grad);
+        }
+        sums[static_cast<size_t>(chunk)] = std::move(local);
+      });
+  for (size_t l = 0; l < pass.layers(); ++l) {
+    at::Tensor dw = at::zeros_like(network.layers[l].weight);
+    at::Tensor db = at::zeros_like(network.layers[l].bias);
+    const int64_t in = pass.in_width(l), in_ld = pass.in_ld(l);
+    T* w = dw.data_ptr<T>();
+    T* b = db.data_ptr<T>();
+    for (int64_t chunk = 0; chunk < chunks; ++chunk) {
+      const Sums<T>& part = *sums[static_cast<size_t>(chunk)];
+      for (int64_t o = 0; o < pass.widths[l]; ++o) {
+        for (int64_t i = 0; i < in; ++i)
+          w[o * in + i] += part.weights[l][static_cast<size_t>(o * in_ld + i)];
+        b[o] += part.biases[l][static_cast<size_t>(o)];
+      }
+    }
+    result.weights.push_back(dw);
+    result.biases.push_back(db);
+  }
+  return result;
+}
+
+}  // namespace
+
+at::Tensor forward(const Network& network, const at::Tensor& input) {
+  at::Tensor result;
+  AT_DISPATCH_FLOATING_TYPES(input.scalar_type(), "taylor_tiles_forward",
+                             [&] { result = forward_typed<scalar_t>(network, input); });
+  return result;
+}
+
+Gradients backward(const Network& network, const at::Tensor& input, const at::Tensor& grad,
+                   bool input_gradient) {
+  Gradients result;
+  AT_DISPATCH_FLOATING_TYPES(input.scalar_type(), "taylor_tiles_backward", [&] {
+    result = backward_typed<scalar_t>(network, input, grad, input_gradient);
+  });
+  return result;
+}
+
+}  // namespace pinn::derivatives::tiles
+
+#ifdef PINN_KERNELS_AVX2
+#pragma GCC pop_options
+#endif
+
+namespace pinn::derivatives::tiles {
+
+bool supports_activation(const std::string& name) {
+  return name == "tanh" || name == "sigmoid" || name == "identity";
+}
+
+}  // namespace pinn::derivatives::tiles

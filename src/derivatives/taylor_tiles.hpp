@@ -1,0 +1,56 @@
+// The Taylor engine's tiled pass on the CPU: the whole MLP, forward and backward, one tile of
+// points at a time. A tile's stacked channels for every layer (a few hundred KiB) stay in the
+// cache from the first layer to the last and back, so the pass makes no LibTorch call and no
+// full-size temporary per layer; the products are small register-blocked kernels (small_gemm),
+// the activations the fused Faà di Bruno blocks (taylor_blocks). The backward pass recomputes a
+// tile's forward pass instead of reading it back from memory: nothing of size N x width is kept
+// between the two passes, so memory grows with the outputs only. Tiles run in parallel; each
+// thread sums its own weight gradients.
+//
+// It serves MLPs whose activations have derivatives polynomial in their value (tanh, sigmoid) or
+// are the identity; the engine uses the whole-tensor passes for the others.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <string>
+#include <vector>
+
+#include "derivatives/taylor_kernels.hpp"
+
+namespace pinn::derivatives::tiles {
+
+// Whether the tiled pass propagates activation `name`.
+bool supports_activation(const std::string& name);
+
+// One Linear layer followed by its activation, with σ^(m) as polynomials of σ for the forward
+// pass (orders up to the plan's highest) and for the backward pass (one more).
+struct Layer {
+  at::Tensor weight, bias;  // out x in, out
+  std::string activation;
+  kernels::Derivatives forward, backward;  // polynomials only; unused for the identity
+};
+
+struct Network {
+  const kernels::FaaDiBrunoProgram* program = nullptr;
+  // Per channel, the input i when the channel is ∂/∂x_i (order 1), else -1; channel 0 is the value.
+  std::vector<int64_t> first_order_input;
+  std::vector<Layer> layers;
+  // The input is the points (N x d) unless embedded: then stacked channels (C x N x features).
+  bool embedded = false;
+};
+
+// The last layer's channels, C x N x outputs.
+at::Tensor forward(const Network& network, const at::Tensor& input);
+
+struct Gradients {
+  std::vector<at::Tensor> weights, biases;
+  at::Tensor input;  // defined when asked for
+};
+
+// The parameter gradients (and the input's, with `input_gradient`) for the output gradient
+// `grad` (C x N x outputs).
+Gradients backward(const Network& network, const at::Tensor& input, const at::Tensor& grad,
+                   bool input_gradient);
+
+}  // namespace pinn::derivatives::tiles
