@@ -853,6 +853,15 @@ ChannelMap propagate(const model::Mlp& network, const Tensor& points,
   return channel_map(compiled.plan, outputs, channels);
 }
 
+// Whether the tiled pass runs `network` at `points` (see tiled_network).
+bool tiled_applies(const model::Mlp& network, const Tensor& points) {
+  const auto& options = network.common_options();
+  return fused(points) &&
+         (points.scalar_type() == torch::kFloat32 || points.scalar_type() == torch::kFloat64) &&
+         tiles::supports_activation(options.activation) &&
+         tiles::supports_activation(options.output_activation);
+}
+
 }  // namespace
 
 std::string taylor_unsupported_reason(const model::Network& network) {
@@ -875,9 +884,15 @@ ChannelMap TaylorEngine::compute(model::Network& network, const torch::Tensor& p
   bool derivatives = false;
   for (const auto& channel : channels)
     derivatives |= channel.order() > 0;
-  if (!derivatives) return value_channels(network.forward(points));
-
   const std::string reason = taylor_unsupported_reason(network);
+  if (!derivatives) {
+    // Values alone: the tiled pass still beats LibTorch's layer-by-layer ops and their graph.
+    const auto* mlp = dynamic_cast<const model::Mlp*>(&network);
+    if (reason.empty() && tiled_applies(*mlp, points)) {
+      return propagate(*mlp, points, channels, create_graph);
+    }
+    return value_channels(network.forward(points));
+  }
   if (!reason.empty()) {
     if (!warned_) {
       spdlog::warn("taylor derivatives: {}; using the forward engine instead", reason);
