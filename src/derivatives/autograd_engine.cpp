@@ -22,8 +22,9 @@ ChannelMap value_channels(const torch::Tensor& values) {
   return channels;
 }
 
-ChannelMap AutogradEngine::compute(model::Network& network, const torch::Tensor& points,
-                                   const std::set<expr::Channel>& channels, bool create_graph) {
+ChannelMap AutogradEngine::compute_channels(model::Network& network, const torch::Tensor& points,
+                                            const std::set<expr::Channel>& channels,
+                                            bool create_graph) {
   const bool derivatives = needs_derivatives(channels);
   const torch::Tensor inputs = derivatives ? points.detach().requires_grad_(true) : points;
   ChannelMap known = value_channels(network.forward(inputs));

@@ -9,8 +9,10 @@ namespace pinn::derivatives {
 class AutogradEngine : public Engine {
  public:
   std::string name() const override { return "autograd"; }
-  ChannelMap compute(model::Network& network, const torch::Tensor& points,
-                     const std::set<expr::Channel>& channels, bool create_graph) override;
+
+ protected:
+  ChannelMap compute_channels(model::Network& network, const torch::Tensor& points,
+                              const std::set<expr::Channel>& channels, bool create_graph) override;
 };
 
 // The network's values at `points` as channels (o, {}), for every output.

@@ -18,8 +18,13 @@ class AutoEngine : public Engine {
   std::string effective_name(const model::Network& network) const override {
     return auto_engine_for(network);
   }
-  ChannelMap compute(model::Network& network, const torch::Tensor& points,
-                     const std::set<expr::Channel>& channels, bool create_graph) override {
+
+ protected:
+  bool sums_laplacians(const model::Network&, const std::set<expr::Channel>&) const override {
+    return true;  // the chosen engine's compute() decides
+  }
+  ChannelMap compute_channels(model::Network& network, const torch::Tensor& points,
+                              const std::set<expr::Channel>& channels, bool create_graph) override {
     if (!chosen_) chosen_ = make_engine(auto_engine_for(network));
     return chosen_->compute(network, points, channels, create_graph);
   }
@@ -56,6 +61,27 @@ torch::Tensor gradient_of(const torch::Tensor& parent, const torch::Tensor& poin
 }
 
 }  // namespace
+
+ChannelMap Engine::compute(model::Network& network, const torch::Tensor& points,
+                           const std::set<expr::Channel>& channels, bool create_graph) {
+  if (sums_laplacians(network, channels)) {
+    return compute_channels(network, points, channels, create_graph);
+  }
+  std::set<expr::Channel> terms;
+  for (const auto& channel : channels) {
+    for (const auto& term : expr::laplacian_terms(channel))
+      terms.insert(term);
+  }
+  ChannelMap result = compute_channels(network, points, terms, create_graph);
+  for (const auto& channel : channels) {
+    if (channel.laplacian.empty()) continue;
+    torch::Tensor sum;
+    for (const auto& term : expr::laplacian_terms(channel))
+      sum = sum.defined() ? sum + result.at(term) : result.at(term);
+    result[channel] = sum;
+  }
+  return result;
+}
 
 std::vector<std::string> engine_names() {
   std::vector<std::string> names;

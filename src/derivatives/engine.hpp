@@ -27,8 +27,19 @@ class Engine {
   virtual std::string effective_name(const model::Network&) const { return name(); }
   // Every requested channel (each of shape N) of `network` at `points` (N x d). With
   // `create_graph` the results stay differentiable (training); without, they may be detached.
-  virtual ChannelMap compute(model::Network& network, const torch::Tensor& points,
-                             const std::set<expr::Channel>& channels, bool create_graph) = 0;
+  // Summed Laplacians are computed as such where the engine can (sums_laplacians), else from
+  // their terms.
+  ChannelMap compute(model::Network& network, const torch::Tensor& points,
+                     const std::set<expr::Channel>& channels, bool create_graph);
+
+ protected:
+  // Whether compute_channels takes the summed Laplacians among `channels` as they are.
+  virtual bool sums_laplacians(const model::Network&, const std::set<expr::Channel>&) const {
+    return false;
+  }
+  virtual ChannelMap compute_channels(model::Network& network, const torch::Tensor& points,
+                                      const std::set<expr::Channel>& channels,
+                                      bool create_graph) = 0;
 };
 
 // "autograd", "forward", "taylor", and "auto": the fastest engine that supports the network

@@ -31,8 +31,9 @@ std::set<int> seed_directions(const std::set<expr::Channel>& channels) {
 
 }  // namespace
 
-ChannelMap ForwardEngine::compute(model::Network& network, const torch::Tensor& points,
-                                  const std::set<expr::Channel>& channels, bool create_graph) {
+ChannelMap ForwardEngine::compute_channels(model::Network& network, const torch::Tensor& points,
+                                           const std::set<expr::Channel>& channels,
+                                           bool create_graph) {
   const std::set<int> directions = seed_directions(channels);
   if (directions.empty()) return value_channels(network.forward(points));
 

@@ -11,8 +11,10 @@ namespace pinn::derivatives {
 class ForwardEngine : public Engine {
  public:
   std::string name() const override { return "forward"; }
-  ChannelMap compute(model::Network& network, const torch::Tensor& points,
-                     const std::set<expr::Channel>& channels, bool create_graph) override;
+
+ protected:
+  ChannelMap compute_channels(model::Network& network, const torch::Tensor& points,
+                              const std::set<expr::Channel>& channels, bool create_graph) override;
 };
 
 }  // namespace pinn::derivatives

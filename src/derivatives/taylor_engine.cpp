@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <functional>
 #include <map>
 #include <memory>
@@ -212,6 +213,15 @@ std::pair<double, Tensor> product_without(const Term& term, size_t f, const Fact
 struct Plan {
   std::vector<Multiset> multisets;  // index 0 is the value; sub-multisets before supersets
   std::map<Multiset, size_t> index;
+  // Summed Laplacians Σ_{i in S} ∂_ii, channels after the multisets': σ's rule for one is
+  // σ'' Σ_i z_i² + σ' z_S, so it needs the first-order channels of S only.
+  std::vector<std::vector<int>> laplacians;
+  std::map<std::vector<int>, size_t> laplacian_index;
+  size_t channels() const { return multisets.size() + laplacians.size(); }
+  // The input i of channel c when it is ∂/∂x_i, else -1.
+  int first_order_input(size_t c) const {
+    return c < multisets.size() && multisets[c].size() == 1 ? multisets[c][0] : -1;
+  }
   // terms[c][m]: the terms of order m >= 2 of channel c (the order-1 term is z_c itself).
   std::vector<std::map<int, std::vector<Term>>> terms;
   int max_order = 0;
@@ -247,13 +257,25 @@ void for_each_partition(size_t k, Visit visit) {
 // The multisets to propagate: every requested one and all it contains, lower orders first.
 std::vector<Multiset> closure_of(const std::set<expr::Channel>& channels) {
   std::set<Multiset> closure = {{}};
-  for (const auto& channel : channels)
+  for (const auto& channel : channels) {
     add_closure(channel.wrt, closure);
+    for (int i : channel.laplacian)
+      add_closure({i}, closure);
+  }
   std::vector<Multiset> ordered(closure.begin(), closure.end());
   std::stable_sort(ordered.begin(), ordered.end(), [](const Multiset& a, const Multiset& b) {
     return a.size() != b.size() ? a.size() < b.size() : a < b;
   });
   return ordered;
+}
+
+// The summed Laplacians among `channels`, each input set once.
+std::vector<std::vector<int>> laplacians_of(const std::set<expr::Channel>& channels) {
+  std::set<std::vector<int>> sets;
+  for (const auto& channel : channels) {
+    if (!channel.laplacian.empty()) sets.insert(channel.laplacian);
+  }
+  return {sets.begin(), sets.end()};
 }
 
 Plan make_plan(const std::set<expr::Channel>& channels) {
@@ -281,6 +303,17 @@ Plan make_plan(const std::set<expr::Channel>& channels) {
     });
     for (const auto& [key, count] : counts)
       plan.terms[c][key.first].push_back(Term{count, key.second});
+  }
+  plan.laplacians = laplacians_of(channels);
+  plan.terms.resize(plan.channels());
+  for (size_t k = 0; k < plan.laplacians.size(); ++k) {
+    const size_t c = ordered.size() + k;
+    plan.laplacian_index[plan.laplacians[k]] = c;
+    plan.max_order = std::max(plan.max_order, 2);
+    for (int i : plan.laplacians[k]) {
+      const size_t first = plan.index.at({i});
+      plan.terms[c][2].push_back(Term{1.0, {first, first}});
+    }
   }
   return plan;
 }
@@ -341,7 +374,7 @@ Channels activate(const Plan& plan, const std::string& name, const Channels& z) 
 // The input channels: x itself, the unit vectors e_i, zero above the first order.
 Channels input_channels(const Plan& plan, const Tensor& points) {
   const int64_t d = points.size(1);
-  Channels x(plan.multisets.size());
+  Channels x(plan.channels());
   x[0] = points;
   const Tensor eye = torch::eye(d, points.options());
   for (size_t c = 1; c < plan.multisets.size(); ++c) {
@@ -384,11 +417,17 @@ Channels embed(const Plan& plan, const model::FourierFeatures& fourier, const Ch
 // σ's derivatives are recomputed in the backward pass from the saved H_0 (tanh, sigmoid: they
 // are polynomials of σ) or Z_0, rather than saved: memory is the scarcer resource at scale.
 
-std::vector<int64_t> flatten(const std::vector<Multiset>& multisets) {
+// The key of a cached plan: the multisets to propagate (each as its size, then its indices), then
+// the summed Laplacians (each as minus its size, then its inputs).
+std::vector<int64_t> plan_key(const std::set<expr::Channel>& channels) {
   std::vector<int64_t> flat;
-  for (const auto& multiset : multisets) {
+  for (const auto& multiset : closure_of(channels)) {
     flat.push_back(static_cast<int64_t>(multiset.size()));
     flat.insert(flat.end(), multiset.begin(), multiset.end());
+  }
+  for (const auto& inputs : laplacians_of(channels)) {
+    flat.push_back(-static_cast<int64_t>(inputs.size()));
+    flat.insert(flat.end(), inputs.begin(), inputs.end());
   }
   return flat;
 }
@@ -396,10 +435,11 @@ std::vector<int64_t> flatten(const std::vector<Multiset>& multisets) {
 std::set<expr::Channel> unflatten(const std::vector<int64_t>& flat) {
   std::set<expr::Channel> channels;
   for (size_t i = 0; i < flat.size();) {
-    const auto size = static_cast<size_t>(flat[i++]);
+    const bool laplacian = flat[i] < 0;
+    const auto size = static_cast<size_t>(std::abs(flat[i++]));
     expr::Channel channel;
     for (size_t k = 0; k < size; ++k)
-      channel.wrt.push_back(static_cast<int>(flat[i++]));
+      (laplacian ? channel.laplacian : channel.wrt).push_back(static_cast<int>(flat[i++]));
     channels.insert(channel);
   }
   return channels;
@@ -419,7 +459,7 @@ const CompiledPlan& compiled_plan(const std::vector<int64_t>& flat) {
   if (!entry) {
     entry = std::make_unique<CompiledPlan>();
     entry->plan = make_plan(unflatten(flat));
-    entry->program.channels = static_cast<int64_t>(entry->plan.multisets.size());
+    entry->program.channels = static_cast<int64_t>(entry->plan.channels());
     for (size_t c = 1; c < entry->plan.terms.size(); ++c) {
       for (const auto& [order, terms] : entry->plan.terms[c]) {
         for (const Term& term : terms) {
@@ -573,13 +613,13 @@ Tensor activate_layer_adjoint(const CompiledPlan& compiled, const kernels::Deriv
 Tensor first_layer(const Plan& plan, const Tensor& points, const Tensor& weight,
                    const Tensor& bias) {
   const int64_t n = points.size(0), width = weight.size(0);
-  Tensor z = at::empty({static_cast<int64_t>(plan.multisets.size()), n, width}, points.options());
+  Tensor z = at::empty({static_cast<int64_t>(plan.channels()), n, width}, points.options());
   Tensor z0 = z.select(0, 0);
   at::addmm_out(z0, bias, points, weight.t());
-  for (size_t c = 1; c < plan.multisets.size(); ++c) {
+  for (size_t c = 1; c < plan.channels(); ++c) {
     Tensor zc = z.select(0, static_cast<int64_t>(c));
-    if (plan.multisets[c].size() == 1) {
-      zc.copy_(weight.select(1, plan.multisets[c][0]).unsqueeze(0).expand({n, width}));
+    if (plan.first_order_input(c) >= 0) {
+      zc.copy_(weight.select(1, plan.first_order_input(c)).unsqueeze(0).expand({n, width}));
     } else {
       zc.zero_();
     }
@@ -660,8 +700,8 @@ std::optional<tiles::Network> tiled_network(const CompiledPlan& compiled, const 
   tiles::Network network;
   network.program = &compiled.program;
   network.embedded = embedded;
-  for (const auto& multiset : compiled.plan.multisets)
-    network.first_order_input.push_back(multiset.size() == 1 ? multiset[0] : -1);
+  for (size_t c = 0; c < compiled.plan.channels(); ++c)
+    network.first_order_input.push_back(compiled.plan.first_order_input(c));
   for (size_t l = 0; l < stack.weights.size(); ++l) {
     const std::string& name = stack.activation_of(l);
     if (!tiles::supports_activation(name)) return std::nullopt;
@@ -819,16 +859,17 @@ ChannelMap channel_map(const Plan& plan, const std::vector<Tensor>& outputs,
                        const std::set<expr::Channel>& channels) {
   ChannelMap result = value_channels(outputs[0]);
   for (const auto& channel : channels) {
-    if (channel.order() > 0) {
-      result[channel] = outputs[plan.index.at(channel.wrt)].select(1, channel.output);
-    }
+    if (channel.order() == 0) continue;
+    const size_t c = channel.laplacian.empty() ? plan.index.at(channel.wrt)
+                                               : plan.laplacian_index.at(channel.laplacian);
+    result[channel] = outputs[c].select(1, channel.output);
   }
   return result;
 }
 
 ChannelMap propagate(const model::Mlp& network, const Tensor& points,
                      const std::set<expr::Channel>& channels, bool create_graph) {
-  const auto flat = flatten(closure_of(channels));  // the key of the cached plan
+  const auto flat = plan_key(channels);
   const CompiledPlan& compiled = compiled_plan(flat);
   const LayerStack stack = layer_stack(network);
   const bool embedded = network.fourier() != nullptr;
@@ -879,8 +920,13 @@ std::string taylor_unsupported_reason(const model::Network& network) {
   return "";
 }
 
-ChannelMap TaylorEngine::compute(model::Network& network, const torch::Tensor& points,
-                                 const std::set<expr::Channel>& channels, bool create_graph) {
+bool TaylorEngine::sums_laplacians(const model::Network&, const std::set<expr::Channel>&) const {
+  return true;  // propagated as one channel; the fallback engine's compute() sums their terms
+}
+
+ChannelMap TaylorEngine::compute_channels(model::Network& network, const torch::Tensor& points,
+                                          const std::set<expr::Channel>& channels,
+                                          bool create_graph) {
   bool derivatives = false;
   for (const auto& channel : channels)
     derivatives |= channel.order() > 0;

@@ -24,8 +24,13 @@ class TaylorEngine : public Engine {
   std::string effective_name(const model::Network& network) const override {
     return taylor_unsupported_reason(network).empty() ? name() : fallback_.name();
   }
-  ChannelMap compute(model::Network& network, const torch::Tensor& points,
-                     const std::set<expr::Channel>& channels, bool create_graph) override;
+
+ protected:
+  // Summed Laplacians of an output (not of its derivatives) travel as one channel.
+  bool sums_laplacians(const model::Network& network,
+                       const std::set<expr::Channel>& channels) const override;
+  ChannelMap compute_channels(model::Network& network, const torch::Tensor& points,
+                              const std::set<expr::Channel>& channels, bool create_graph) override;
 
  private:
   ForwardEngine fallback_;

@@ -7,6 +7,7 @@
 //   unary   := ('-' | '+') unary | power
 //   power   := primary ('^' unary)?          right associative, binds tighter than unary minus
 //   primary := number | name | name '(' arguments ')' | '(' sum ')'
+#include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <cstdlib>
@@ -419,6 +420,11 @@ class Parser {
     if (inputs.empty()) {
       for (size_t i = 0; i < symbols_.inputs.size(); ++i)
         inputs.push_back(static_cast<int>(i));
+    }
+    std::sort(inputs.begin(), inputs.end());
+    if (channel.wrt.empty() && inputs.size() > 1) {
+      // One summed channel: the Taylor engine propagates it as one (Σ_i σ'' z_i² + σ' Σ_i z_ii).
+      return channel_node(Channel{channel.output, {}, inputs}, name.column);
     }
     std::vector<NodePtr> terms;
     for (int input : inputs) {

@@ -110,9 +110,23 @@ Channel differentiate(Channel channel, int input) {
   return channel;
 }
 
+std::vector<Channel> laplacian_terms(const Channel& channel) {
+  if (channel.laplacian.empty()) return {channel};
+  std::vector<Channel> terms;
+  for (int i : channel.laplacian)
+    terms.push_back(Channel{channel.output, {i, i}, {}});
+  return terms;
+}
+
 std::string channel_name(const Channel& channel, const std::vector<std::string>& inputs,
                          const std::vector<std::string>& outputs) {
   const std::string& output = outputs.at(static_cast<size_t>(channel.output));
+  if (!channel.laplacian.empty()) {
+    std::string name = "lap(" + output;
+    for (int i : channel.laplacian)
+      name += "," + inputs.at(static_cast<size_t>(i));
+    return name + ")";
+  }
   if (channel.wrt.empty()) return output;
   bool single_letters = true;
   for (int i : channel.wrt)

@@ -28,6 +28,7 @@ class Evaluation : public ::testing::Test {
     channels[{1, {}}] = x * x * y;
     channels[{1, {0}}] = 2 * x * y;
     channels[{1, {1}}] = x * x;
+    channels[{0, {}, {0, 1}}] = torch::zeros_like(x);  // lap(u): a summed Laplacian channel
   }
 
   torch::Tensor eval(const std::string& text) {
@@ -70,7 +71,12 @@ TEST(Parse, SubscriptsAndOperatorsResolveToChannels) {
   EXPECT_EQ(found, (std::set<Channel>{{0, {0, 1}}}));
   found.clear();
   collect_channels(*parse("lap(v) + dir(u, [1, x]) + u", kSymbols), found);
-  EXPECT_EQ(found, (std::set<Channel>{{1, {0, 0}}, {1, {1, 1}}, {0, {0}}, {0, {1}}, {0, {}}}));
+  // lap() of an output is one summed channel; of one input, or of a derivative, its terms.
+  EXPECT_EQ(found, (std::set<Channel>{{1, {}, {0, 1}}, {0, {0}}, {0, {1}}, {0, {}}}));
+  found.clear();
+  collect_channels(*parse("lap(u, x) + lap(u_y, y, x)", kSymbols), found);
+  EXPECT_EQ(found, (std::set<Channel>{{0, {0, 0}}, {0, {0, 0, 1}}, {0, {1, 1, 1}}}));
+  EXPECT_EQ(channel_name({1, {}, {0, 1}}, kSymbols.inputs, kSymbols.outputs), "lap(v,x,y)");
   found.clear();
   collect_channels(*parse("dir(u, [0, 0]) + x", kSymbols), found);
   EXPECT_TRUE(found.empty());

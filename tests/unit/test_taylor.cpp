@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include "support.hpp"
 
+#include <numeric>
 #include <random>
 
 #include "derivatives/autograd_engine.hpp"
@@ -242,6 +243,35 @@ TEST(TaylorMlp, TilesSpanManyPointsThreadsAndWidths) {
     EXPECT_LT(max_relative_difference(grads[1], grads[0]), 1e-10) << "gradient of the points";
   }
   at::set_num_threads(threads);
+}
+
+// Summed Laplacians travel as one channel (σ'' Σ_i z_i² + σ' z_S): the same numbers as the sum
+// of autograd's second derivatives, alone or with other channels, over all inputs or some, on the
+// tiled pass (tanh), the whole-tensor pass (sin) and with a Fourier embedding.
+TEST(TaylorMlp, SummedLaplacians) {
+  std::mt19937 random(13);
+  for (int inputs : {2, 3, 10}) {
+    for (const std::string activation : {"tanh", "sin"}) {
+      torch::manual_seed(inputs);
+      auto network = random_mlp(inputs, 2, activation, "identity", random);
+      const auto points = torch::randn({300, inputs}, torch::kFloat64);
+      std::vector<int> all(static_cast<size_t>(inputs));
+      std::iota(all.begin(), all.end(), 0);
+      const std::set<Channel> channels = {
+          {0, {}, all}, {1, {}, {0, inputs - 1}}, {1, {0}}, {0, {1, 1}}};
+      expect_agreement(*network, points, channels,
+                       activation + " laplacian d=" + std::to_string(inputs));
+    }
+  }
+  model::MlpOptions options;
+  options.inputs = 3;
+  options.outputs = 1;
+  options.hidden = {8, 8};
+  options.fourier = model::FourierOptions{4, 0.7, true};
+  model::Mlp network(options);
+  network.to(torch::kFloat64);
+  expect_agreement(network, torch::rand({50, 3}, torch::kFloat64), {{0, {}, {0, 1, 2}}},
+                   "fourier laplacian");
 }
 
 // Exactly the requested channels and the values come back; without create_graph (no custom
