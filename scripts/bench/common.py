@@ -65,14 +65,16 @@ def parser(doc, dtype="float32", steps=200, warmup=20):
                         "every parallel region then waits for a busy core)")
     p.add_argument("--malloc", choices=("tuned", "default"), default="tuned",
                    help="glibc malloc thresholds of the children (default tuned, see common.py)")
-    p.add_argument("--quick", action="store_true", help="smoke test: 3 timed steps, 1 warm-up")
+    p.add_argument("--rounds", type=int, default=3,
+                   help="interleaved rounds per engine, the fastest kept (default 3; see bench_all)")
+    p.add_argument("--quick", action="store_true", help="smoke test: 3 timed steps, 1 warm-up, 1 round")
     return p
 
 
 def parse(p):
     args = p.parse_args()
     if args.quick:
-        args.steps, args.warmup = 3, 1
+        args.steps, args.warmup, args.rounds = 3, 1, 1
     args.dtypes = DTYPES if args.dtype == "both" else (args.dtype,)
     return args
 
@@ -136,24 +138,44 @@ def _measure(args, cmd):
 
 
 def bench_all(args, dtype, config, peer, sets=(), peer_args=(), steps=None, warmup=None):
-    """Every engine and the peer, one process each: {engine: result, or None when it failed}.
+    """Every engine and the peer: {engine: result, or None when it failed}.
 
-    steps and warmup default to --steps and --warmup; sets are pinn-train --set overrides."""
+    The machine's speed drifts (a VM's neighbours), so the engines run in --rounds interleaved
+    rounds, one process each per round with steps / rounds timed steps, the order rotating from
+    round to round; an engine's result is its fastest round (ms_per_step), with the fastest chunk
+    of any round (ms_per_step_min) and the largest peak RSS. steps and warmup default to --steps
+    and --warmup; sets are pinn-train --set overrides."""
     steps = steps or args.steps
     warmup = args.warmup if warmup is None else warmup
-    results = {}
-    for engine in ENGINES + (PEER,):
-        print(f"  {dtype} {engine} ...", file=sys.stderr, flush=True)
-        try:
-            if engine == PEER:
-                results[engine] = bench_peer(args, peer, dtype, steps, warmup, peer_args)
-            else:
-                results[engine] = bench_pinn(args, config, engine, dtype, steps, warmup, sets)
-        except BenchError as e:
-            print(f"  {engine} failed: {e}", file=sys.stderr)
-            results[engine] = None
+    rounds = max(1, min(args.rounds, steps))
+    engines = ENGINES + (PEER,)
+    runs = {engine: [] for engine in engines}
+    for r in range(rounds):
+        for engine in engines[r % len(engines):] + engines[:r % len(engines)]:
+            if r > 0 and not runs[engine]:
+                continue  # it failed in the first round
+            print(f"  {dtype} {engine} (round {r + 1}/{rounds}) ...", file=sys.stderr, flush=True)
+            try:
+                if engine == PEER:
+                    result = bench_peer(args, peer, dtype, steps // rounds, warmup, peer_args)
+                else:
+                    result = bench_pinn(args, config, engine, dtype, steps // rounds, warmup, sets)
+                runs[engine].append(result)
+            except BenchError as e:
+                print(f"  {engine} failed: {e}", file=sys.stderr)
+    results = {engine: _fastest(done) for engine, done in runs.items()}
     _check_same_problem(results, dtype)
     return results
+
+
+def _fastest(rounds):
+    """The fastest of an engine's rounds, with the best chunk and the peak RSS of all of them."""
+    if not rounds:
+        return None
+    best = dict(min(rounds, key=lambda r: r["ms_per_step"]))
+    best["ms_per_step_min"] = min(r["ms_per_step_min"] for r in rounds)
+    best["rss_mib"] = max(r["rss_mib"] for r in rounds)
+    return best
 
 
 def _check_same_problem(results, dtype):
@@ -194,7 +216,8 @@ def ratio(value, reference):
 def caption(args, what, steps=None):
     """The line above a table: what it measures and how (steps: overrides the step count text)."""
     malloc = "tuned malloc" if args.malloc == "tuned" else "glibc default malloc"
-    steps = steps or f"{args.steps} timed steps after {args.warmup} untimed"
+    steps = steps or (f"{args.steps} timed steps after {args.warmup} untimed, "
+                      f"fastest of {args.rounds} interleaved rounds")
     return f"{what}; {args.threads} thread(s), {steps}, {malloc}"
 
 

@@ -173,7 +173,11 @@ struct Pass {
       bias.push_back(layer.bias.data_ptr<T>());
       kinds.push_back(kind_of(layer.activation));
     }
-    rows = std::clamp(kTileBytes / bytes_per_row(), kMinRows, kMaxRows);
+    // No more rows than there are points (rounded up to whole vectors): small point sets, like
+    // boundary conditions, then allocate small buffers.
+    const int64_t needed = (points + kMinRows - 1) / kMinRows * kMinRows;
+    rows = std::min(std::clamp(kTileBytes / bytes_per_row(), kMinRows, kMaxRows),
+                    std::max(needed, kMinRows));
   }
 
   size_t layers() const { return widths.size(); }
