@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 #include <utility>
 
 #if defined(__GNUC__) && defined(__x86_64__)
@@ -53,43 +54,44 @@ Kind kind_of(const std::string& name) {
 // ---- σ(z) on a run of values ----
 
 #if defined(PINN_KERNELS_AVX2) && defined(PINN_HAVE_LIBMVEC)
-void tanh_values(const float* z, float* out, int64_t n) {
+// out[j] = f(z[j]): `vector` on whole registers, `scalar` on the rest.
+template <typename T, typename Vector, typename Scalar>
+void map_values(const T* z, T* out, int64_t n, const Vector& vector, const Scalar& scalar) {
+  using S = kernels::gemm::Simd<T>;
   int64_t j = 0;
-  for (; j + 8 <= n; j += 8)
-    _mm256_storeu_ps(out + j, _ZGVdN8v_tanhf(_mm256_loadu_ps(z + j)));
+  for (; j + S::kLanes <= n; j += S::kLanes)
+    S::store(out + j, vector(S::load(z + j)));
   for (; j < n; ++j)
-    out[j] = std::tanh(z[j]);
+    out[j] = scalar(z[j]);
 }
 
-void tanh_values(const double* z, double* out, int64_t n) {
-  int64_t j = 0;
-  for (; j + 4 <= n; j += 4)
-    _mm256_storeu_pd(out + j, _ZGVdN4v_tanh(_mm256_loadu_pd(z + j)));
-  for (; j < n; ++j)
-    out[j] = std::tanh(z[j]);
+template <typename T>
+void tanh_values(const T* z, T* out, int64_t n) {
+  const auto scalar = [](T x) { return std::tanh(x); };
+  if constexpr (std::is_same_v<T, float>) {
+    map_values(z, out, n, _ZGVdN8v_tanhf, scalar);
+  } else {
+    map_values(z, out, n, _ZGVdN4v_tanh, scalar);
+  }
 }
 
 // σ(z) = 1 / (1 + e^-z): e^-z overflows to inf for very negative z, and σ to 0, as it should.
-void sigmoid_values(const float* z, float* out, int64_t n) {
-  const __m256 one = _mm256_set1_ps(1.0f), sign = _mm256_set1_ps(-0.0f);
-  int64_t j = 0;
-  for (; j + 8 <= n; j += 8) {
-    const __m256 e = _ZGVdN8v_expf(_mm256_xor_ps(_mm256_loadu_ps(z + j), sign));
-    _mm256_storeu_ps(out + j, _mm256_div_ps(one, _mm256_add_ps(one, e)));
+template <typename T>
+void sigmoid_values(const T* z, T* out, int64_t n) {
+  using S = kernels::gemm::Simd<T>;
+  const auto one = S::broadcast(T(1));
+  const auto scalar = [](T x) { return T(1) / (T(1) + std::exp(-x)); };
+  if constexpr (std::is_same_v<T, float>) {
+    map_values(
+        z, out, n,
+        [&](__m256 x) { return _mm256_div_ps(one, _mm256_add_ps(one, _ZGVdN8v_expf(-x))); },
+        scalar);
+  } else {
+    map_values(
+        z, out, n,
+        [&](__m256d x) { return _mm256_div_pd(one, _mm256_add_pd(one, _ZGVdN4v_exp(-x))); },
+        scalar);
   }
-  for (; j < n; ++j)
-    out[j] = 1.0f / (1.0f + std::exp(-z[j]));
-}
-
-void sigmoid_values(const double* z, double* out, int64_t n) {
-  const __m256d one = _mm256_set1_pd(1.0), sign = _mm256_set1_pd(-0.0);
-  int64_t j = 0;
-  for (; j + 4 <= n; j += 4) {
-    const __m256d e = _ZGVdN4v_exp(_mm256_xor_pd(_mm256_loadu_pd(z + j), sign));
-    _mm256_storeu_pd(out + j, _mm256_div_pd(one, _mm256_add_pd(one, e)));
-  }
-  for (; j < n; ++j)
-    out[j] = 1.0 / (1.0 + std::exp(-z[j]));
 }
 #else
 template <typename T>

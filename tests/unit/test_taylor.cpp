@@ -6,6 +6,7 @@
 #include "support.hpp"
 
 #include <numeric>
+#include <optional>
 #include <random>
 
 #include "derivatives/autograd_engine.hpp"
@@ -110,6 +111,20 @@ std::shared_ptr<model::Mlp> random_mlp(int inputs, int outputs, const std::strin
   return network;
 }
 
+// An MLP with the given shape (Xavier weights, zero biases), in float64 unless told otherwise.
+std::shared_ptr<model::Mlp> make_mlp(int inputs, int outputs, std::vector<int> hidden,
+                                     std::optional<model::FourierOptions> fourier = std::nullopt,
+                                     torch::Dtype dtype = torch::kFloat64) {
+  model::MlpOptions options;
+  options.inputs = inputs;
+  options.outputs = outputs;
+  options.hidden = std::move(hidden);
+  options.fourier = fourier;
+  auto network = std::make_shared<model::Mlp>(options);
+  network->to(dtype);
+  return network;
+}
+
 class TaylorActivation : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(TaylorActivation, EqualsAutogradOnRandomMlps) {
@@ -158,15 +173,9 @@ TEST(TaylorMlp, OutputActivationsAndShallowNetworks) {
 TEST(TaylorMlp, FourierFeatures) {
   for (bool train : {false, true}) {
     torch::manual_seed(11);
-    model::MlpOptions options;
-    options.inputs = 2;
-    options.outputs = 2;
-    options.hidden = {6, 5};
-    options.fourier = model::FourierOptions{4, 0.7, train};
-    model::Mlp network(options);
-    network.to(torch::kFloat64);
+    auto network = make_mlp(2, 2, {6, 5}, model::FourierOptions{4, 0.7, train});
     const auto points = torch::rand({8, 2}, torch::kFloat64);
-    expect_agreement(network, points, all_channels(2, 2, 4), train ? "trainable B" : "frozen B");
+    expect_agreement(*network, points, all_channels(2, 2, 4), train ? "trainable B" : "frozen B");
   }
 }
 
@@ -192,36 +201,21 @@ TEST(TaylorMlp, TilesSpanManyPointsThreadsAndWidths) {
     expect_agreement(network, points, all_channels(2, 3, 3), hidden + " tiles");
   }
   {
-    model::MlpOptions options;
-    options.inputs = 2;
-    options.outputs = 1;
-    options.hidden = {24, 24};
-    options.fourier = model::FourierOptions{8, 0.7, true};
-    model::Mlp network(options);
-    network.to(torch::kFloat64);
-    expect_agreement(network, torch::rand({777, 2}, torch::kFloat64), all_channels(1, 2, 2),
+    auto network = make_mlp(2, 1, {24, 24}, model::FourierOptions{8, 0.7, true});
+    expect_agreement(*network, torch::rand({777, 2}, torch::kFloat64), all_channels(1, 2, 2),
                      "fourier tiles");
   }
   {
-    model::MlpOptions options;
-    options.inputs = 2;
-    options.outputs = 1;
-    options.hidden = {20, 20, 20};
-    model::Mlp network(options);
+    auto network = make_mlp(2, 1, {20, 20, 20}, std::nullopt, torch::kFloat32);
     const auto points = torch::rand({3000, 2});
     const auto channels = all_channels(1, 2, 2);
-    const auto expected = make_engine("autograd")->compute(network, points, channels, false);
-    const auto actual = make_engine("taylor")->compute(network, points, channels, false);
+    const auto expected = make_engine("autograd")->compute(*network, points, channels, false);
+    const auto actual = make_engine("taylor")->compute(*network, points, channels, false);
     for (const auto& channel : channels)
       EXPECT_LT(max_relative_difference(actual.at(channel), expected.at(channel)), 1e-5);
   }
   {
-    model::MlpOptions options;
-    options.inputs = 2;
-    options.outputs = 1;
-    options.hidden = {20, 20};
-    model::Mlp network(options);
-    network.to(torch::kFloat64);
+    auto network = make_mlp(2, 1, {20, 20});
     const auto channels = all_channels(1, 2, 2);
     std::vector<torch::Tensor> grads;
     for (const std::string engine : {"autograd", "taylor"}) {
@@ -230,9 +224,9 @@ TEST(TaylorMlp, TilesSpanManyPointsThreadsAndWidths) {
       // The autograd engine detaches the points; reverse mode on them directly keeps the graph.
       ChannelMap values;
       if (engine == "taylor") {
-        values = make_engine(engine)->compute(network, points, channels, true);
+        values = make_engine(engine)->compute(*network, points, channels, true);
       } else {
-        values = value_channels(network.forward(points));
+        values = value_channels(network->forward(points));
         differentiate_in_reverse(values, channels, points, true);
       }
       torch::Tensor loss = torch::zeros({}, torch::kFloat64);
@@ -263,14 +257,8 @@ TEST(TaylorMlp, SummedLaplacians) {
                        activation + " laplacian d=" + std::to_string(inputs));
     }
   }
-  model::MlpOptions options;
-  options.inputs = 3;
-  options.outputs = 1;
-  options.hidden = {8, 8};
-  options.fourier = model::FourierOptions{4, 0.7, true};
-  model::Mlp network(options);
-  network.to(torch::kFloat64);
-  expect_agreement(network, torch::rand({50, 3}, torch::kFloat64), {{0, {}, {0, 1, 2}}},
+  auto network = make_mlp(3, 1, {8, 8}, model::FourierOptions{4, 0.7, true});
+  expect_agreement(*network, torch::rand({50, 3}, torch::kFloat64), {{0, {}, {0, 1, 2}}},
                    "fourier laplacian");
 }
 
