@@ -1,5 +1,6 @@
-// The tiled whole-network pass: see taylor_tiles.hpp. Per tile of `rows` points, a layer's stacked
-// channels are one (C·rows) x width row-major block: channel c's rows start at c·rows·width.
+// The tiled whole-network pass: see taylor_tiles.hpp. In a tile of n points, a layer's stacked
+// channels are one (C·n) x ld row-major block, ld the layer's width rounded up to whole vectors:
+// channel c's rows start at c·n·ld.
 #include "derivatives/taylor_tiles.hpp"
 
 #include <ATen/Dispatch.h>
@@ -8,8 +9,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <memory>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #if defined(__GNUC__) && defined(__x86_64__)
 #define PINN_KERNELS_AVX2 1
