@@ -417,7 +417,9 @@ Gradients backward_typed(const Network& network, const at::Tensor& input, const 
   if (input_gradient) result.input = at::zeros_like(input);
   T* input_grad = input_gradient ? result.input.data_ptr<T>() : nullptr;
   const T* g = grad.data_ptr<T>();
-  std::vector<std::unique_ptr<Sums<T>>> sums(static_cast<size_t>(pass.tiles()));
+  // One entry per chunk: for_each_chunk makes at least one, even for no points.
+  std::vector<std::unique_ptr<Sums<T>>> sums(
+      static_cast<size_t>(std::max<int64_t>(1, pass.tiles())));
   const int64_t chunks =
       for_each_chunk(pass, [&](Workspace<T>& ws, int64_t chunk, int64_t first, int64_t last) {
         auto local = std::make_unique<Sums<T>>(pass);

@@ -236,6 +236,20 @@ TEST(TaylorMlp, TilesSpanManyPointsThreadsAndWidths) {
     }
     EXPECT_LT(max_relative_difference(grads[1], grads[0]), 1e-10) << "gradient of the points";
   }
+  {
+    // No points at all (an empty point set): empty channels and zero gradients, no crash.
+    auto network = make_mlp(2, 1, {20});
+    const auto values = make_engine("taylor")->compute(
+        *network, torch::zeros({0, 2}, torch::kFloat64), all_channels(1, 2, 2), true);
+    torch::Tensor loss = torch::zeros({}, torch::kFloat64);
+    for (const auto& [channel, value] : values) {
+      EXPECT_EQ(value.numel(), 0);
+      loss = loss + value.sum();
+    }
+    loss.backward();
+    for (const auto& parameter : network->parameters())
+      EXPECT_EQ(parameter.grad().abs().sum().item<double>(), 0.0);
+  }
   at::set_num_threads(threads);
 }
 
