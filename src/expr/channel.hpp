@@ -13,7 +13,7 @@ struct Channel {
   std::vector<int> wrt;  // input indices, sorted ascending; empty for the value itself
   // When not empty, the channel is the summed Laplacian Σ_{i in laplacian} ∂²/∂x_i² of the
   // output (wrt then empty): one channel rather than one per input, which an engine may propagate
-  // as such (taylor) or sum from its terms (see expand_laplacians).
+  // as such (taylor) or sum from its terms (Engine::compute, laplacian_terms).
   std::vector<int> laplacian;
 
   Channel() = default;
