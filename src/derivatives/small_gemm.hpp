@@ -126,19 +126,28 @@ void panel(int64_t rows, int columns, int64_t depth, const T* a, int64_t a_row, 
 }
 
 // C (rows x N) (+)= a(rows x depth) B (depth x N), in panels of two or three vectors of columns
-// (a lone vector leaves too few accumulators to hide the FMA latency).
+// (a lone vector leaves too few accumulators to hide the FMA latency), and in chunks of the depth
+// so that a panel of B stays in the L1 cache while every row block uses it (a weight gradient
+// sums over a whole tile: a depth of thousands of rows).
 template <typename T>
 void product(int64_t rows, int64_t columns, int64_t depth, const T* a, int64_t a_row,
              int64_t a_step, const T* b, int64_t ldb, T* c, int64_t ldc, bool accumulate) {
-  constexpr int64_t kLanes = Simd<T>::kLanes;
-  for (int64_t j = 0; j < columns;) {
-    const int64_t left = columns - j, vectors = (left + kLanes - 1) / kLanes;
-    const int64_t take = vectors == 4 || vectors == 2 ? 2 : vectors == 1 ? 1 : 3;
-    const int width = static_cast<int>(std::min(left, take * kLanes));
-    const auto run = take == 3 ? panel<T, 3> : take == 2 ? panel<T, 2> : panel<T, 1>;
-    run(rows, width, depth, a, a_row, a_step, b + j, ldb, c + j, ldc, accumulate);
-    j += width;
-  }
+  constexpr int64_t kLanes = Simd<T>::kLanes, kDepthChunk = 128;
+  int64_t k0 = 0;
+  do {
+    const int64_t chunk = std::min(kDepthChunk, depth - k0);
+    const bool add = accumulate || k0 > 0;
+    for (int64_t j = 0; j < columns;) {
+      const int64_t left = columns - j, vectors = (left + kLanes - 1) / kLanes;
+      const int64_t take = vectors == 4 || vectors == 2 ? 2 : vectors == 1 ? 1 : 3;
+      const int width = static_cast<int>(std::min(left, take * kLanes));
+      const auto run = take == 3 ? panel<T, 3> : take == 2 ? panel<T, 2> : panel<T, 1>;
+      run(rows, width, chunk, a + k0 * a_step, a_row, a_step, b + k0 * ldb + j, ldb, c + j, ldc,
+          add);
+      j += width;
+    }
+    k0 += chunk;
+  } while (k0 < depth);
 }
 
 #else
