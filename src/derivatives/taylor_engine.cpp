@@ -688,14 +688,19 @@ LayerStack layer_stack(const model::Mlp& network) {
   return stack;
 }
 
-// The tiled pass's view of the network, when it can run it: on a CPU with the fused loops, in
-// float32 or float64, for activations whose derivatives are polynomials of their value.
+// Whether the tiled pass runs an MLP with these activations on `input`: a CPU with the fused
+// loops, float32 or float64, activations whose derivatives are polynomials of their value.
+bool tiled_supports(const Tensor& input, const std::string& activation,
+                    const std::string& output_activation) {
+  return fused(input) &&
+         (input.scalar_type() == torch::kFloat32 || input.scalar_type() == torch::kFloat64) &&
+         tiles::supports_activation(activation) && tiles::supports_activation(output_activation);
+}
+
+// The tiled pass's view of the network, when it can run it (tiled_supports).
 std::optional<tiles::Network> tiled_network(const CompiledPlan& compiled, const LayerStack& stack,
                                             const Tensor& input, bool embedded) {
-  if (!fused(input) ||
-      (input.scalar_type() != torch::kFloat32 && input.scalar_type() != torch::kFloat64)) {
-    return std::nullopt;
-  }
+  if (!tiled_supports(input, stack.activation, stack.output_activation)) return std::nullopt;
   const int64_t orders = std::max(compiled.plan.max_order, 1) + 1;
   tiles::Network network;
   network.program = &compiled.program;
@@ -704,7 +709,6 @@ std::optional<tiles::Network> tiled_network(const CompiledPlan& compiled, const 
     network.first_order_input.push_back(compiled.plan.first_order_input(c));
   for (size_t l = 0; l < stack.weights.size(); ++l) {
     const std::string& name = stack.activation_of(l);
-    if (!tiles::supports_activation(name)) return std::nullopt;
     tiles::Layer layer{stack.weights[l].contiguous(), stack.biases[l].contiguous(), name, {}, {}};
     if (name != "identity") {
       layer.forward.polynomials = *value_polynomials(name, orders - 1);
@@ -897,10 +901,7 @@ ChannelMap propagate(const model::Mlp& network, const Tensor& points,
 // Whether the tiled pass runs `network` at `points` (see tiled_network).
 bool tiled_applies(const model::Mlp& network, const Tensor& points) {
   const auto& options = network.common_options();
-  return fused(points) &&
-         (points.scalar_type() == torch::kFloat32 || points.scalar_type() == torch::kFloat64) &&
-         tiles::supports_activation(options.activation) &&
-         tiles::supports_activation(options.output_activation);
+  return tiled_supports(points, options.activation, options.output_activation);
 }
 
 }  // namespace
