@@ -10,6 +10,7 @@
 
 #include "cli/commands.hpp"
 #include "util/errors.hpp"
+#include "util/signals.hpp"
 
 namespace pinn::cli {
 
@@ -46,6 +47,9 @@ void add_run_options(CLI::App& app, RunOptions& options, Verbosity& verbosity) {
       ->take_all()
       ->allow_extra_args(false);
   app.add_flag("--force", options.force, "Replace an existing run directory");
+  app.add_flag("--resume", options.resume,
+               "Continue the run in the run directory from its checkpoint, if it has one "
+               "(otherwise start it): the same command can be requeued");
   app.add_flag("-v,--verbose", verbosity.verbose, "More log output");
   app.add_flag("-q,--quiet", verbosity.quiet, "Only errors");
 }
@@ -62,6 +66,7 @@ int run_cli(int argc, char** argv) {
       "pinn-train: train physics-informed neural networks from one JSON file.\n"
       "  pinn-train CONFIG.json            train (same as: pinn-train train CONFIG.json)\n"
       "  pinn-train validate CONFIG.json   check a config without training\n"
+      "  pinn-train resume RUN_DIR         continue a stopped run from its checkpoint\n"
       "  pinn-train bench CONFIG.json      time a training step (--engine, --steps)",
       "pinn-train"};
   app.set_version_flag("--version", version_text());
@@ -78,6 +83,11 @@ int run_cli(int argc, char** argv) {
   CLI::App* validate = app.add_subcommand("validate", "Check a config without training");
   validate->add_option("config", options.config_path, "The JSON config")->required();
   validate->fallthrough();
+  std::string resume_directory;
+  CLI::App* resume =
+      app.add_subcommand("resume", "Continue a stopped run from its newest checkpoint");
+  resume->add_option("run_directory", resume_directory, "The run directory")->required();
+  resume->fallthrough();
   BenchOptions bench_options;
   CLI::App* bench =
       app.add_subcommand("bench", "Time the config's Adam step (no run directory); print JSON");
@@ -99,7 +109,7 @@ int run_cli(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return report("error: ", std::string(e.what()) + "\nRun with --help for usage.", kExitBadInput);
   }
-  if (options.config_path.empty()) {
+  if (options.config_path.empty() && !resume->parsed()) {
     return report("error: ", "no config given.\nUsage: pinn-train CONFIG.json (see --help)",
                   kExitBadInput);
   }
@@ -108,6 +118,8 @@ int run_cli(int argc, char** argv) {
   try {
     if (validate->parsed()) return validate_command(options);
     if (bench->parsed()) return bench_command(options, bench_options);
+    util::install_stop_handlers();
+    if (resume->parsed()) return resume_command(resume_directory);
     return train_command(options);
   } catch (const InputError& e) {
     return report("error: ", e.what(), kExitBadInput);

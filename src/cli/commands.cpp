@@ -5,6 +5,7 @@
 #include <torch/version.h>
 
 #include <chrono>
+#include <filesystem>
 
 #include "cli/setup.hpp"
 #include "derivatives/engine.hpp"
@@ -14,6 +15,7 @@
 #include "train/objective.hpp"
 #include "train/trainer.hpp"
 #include "util/errors.hpp"
+#include "util/files.hpp"
 
 namespace pinn::cli {
 
@@ -72,7 +74,9 @@ Json summarize(const Setup& setup, const std::string& engine, const train::Train
                const std::vector<std::string>& metric_names, int64_t points, double wall,
                const std::vector<std::string>& predictions) {
   Json summary;
-  summary["status"] = report.diverged ? "diverged" : "completed";
+  summary["status"] = report.diverged      ? "diverged"
+                      : report.interrupted ? "interrupted"
+                                           : "completed";
   summary["name"] = setup.settings.name;
   summary["engine"] = engine;  // the one that ran
   summary["device"] = setup.device.str();
@@ -113,7 +117,8 @@ Json summarize(const Setup& setup, const std::string& engine, const train::Train
       parameters[setup.problem.symbols.parameters[p]] = setup.parameters[p].item<double>();
     summary["parameters"] = parameters;
   }
-  if (!metric_names.empty()) {
+  // An interrupted run stops without measuring its final errors: history.csv has the last ones.
+  if (!metric_names.empty() && report.final_metrics.size() == metric_names.size()) {
     Json metrics;
     for (size_t m = 0; m < metric_names.size(); ++m)
       metrics[metric_names[m]] = report.final_metrics[m];
@@ -159,40 +164,34 @@ int validate_command(const RunOptions& options) {
   return kExitOk;
 }
 
-int train_command(const RunOptions& options) {
-  const auto start = Clock::now();
-  Setup setup = prepare(options);
-  const auto run = output::RunDirectory::create(setup.settings.output, options.force);
-  run.write_json("config.json", setup.document.root());
-  spdlog::info("training {} on {} ({}, engine {}) into {}", setup.settings.name, setup.device.str(),
-               setup.settings.dtype, setup.settings.derivatives, run.path().string());
+namespace {
 
-  const auto engine = derivatives::make_engine(setup.settings.derivatives);
-  train::ObjectiveContext context{torch::TensorOptions().dtype(setup.dtype).device(setup.device),
-                                  setup.parameters};
-  train::Objective objective(setup.problem, *setup.model, *engine, context);
-  train::ReferenceMetrics metrics(setup.problem.reference, objective);
-  train::Trainer trainer(objective, trainable_tensors(setup), metrics, setup.stages);
-  const train::TrainingReport report = trainer.run();
+namespace fs = std::filesystem;
 
-  const auto terms = objective.diagnostics();
-  run.write_history({term_names(setup.problem), setup.problem.symbols.parameters, metrics.names()},
-                    report.history);
-  output::save_model(run.file("model.pt"), *setup.network, describe_model(setup));
-  const auto predictions = report.diverged ? std::vector<std::string>{}
-                                           : write_predictions(setup, run, *engine, context);
-  const double wall = std::chrono::duration<double>(Clock::now() - start).count();
-  const Json summary = summarize(setup, engine->effective_name(*setup.model), report, terms,
-                                 metrics.names(), objective.total_points(), wall, predictions);
-  run.write_json("summary.json", summary);  // last: its presence marks a finished run
+// RUN_DIR/source.json: where the run's config came from, so that `resume` finds its data files.
+void write_source(const output::RunDirectory& run, const RunOptions& options) {
+  const fs::path config = fs::absolute(options.config_path);
+  const std::string base = options.base_directory ? fs::absolute(*options.base_directory).string()
+                                                  : config.parent_path().string();
+  run.write_json("source.json", {{"config", config.string()}, {"base_directory", base}});
+}
 
-  if (report.diverged) {
-    throw TrainingError("the loss became NaN or infinite after " + std::to_string(report.steps) +
-                        " steps; try a smaller learning rate or float64 (outputs written to " +
-                        run.path().string() + ")");
+// The summary of a finished or stopped run in `path`, or null.
+Json read_summary(const fs::path& path) {
+  std::error_code error;
+  if (!fs::exists(path / "summary.json", error)) return nullptr;
+  try {
+    return Json::parse(read_text_file(path / "summary.json"));
+  } catch (const Json::exception&) {
+    return nullptr;
   }
+}
+
+void log_results(const Setup& setup, const train::TrainingReport& report,
+                 const std::vector<train::TermDiagnostics>& terms,
+                 const train::ReferenceMetrics& metrics, double wall, double final_loss) {
   spdlog::info("done: {} steps in {:.2f} s (wall {:.2f} s), final loss {:.6e}", report.steps,
-               report.seconds, wall, summary["final_loss"].get<double>());
+               report.seconds, wall, final_loss);
   for (const auto& term : terms) {
     spdlog::info("  {}: loss {:.6e}, max |residual| {:.3e}", term.name, term.loss,
                  term.max_abs_residual);
@@ -203,7 +202,95 @@ int train_command(const RunOptions& options) {
     spdlog::info("  parameter {}: {:.6g}", setup.problem.symbols.parameters[p],
                  setup.parameters[p].item<double>());
   }
+}
+
+// Trains the prepared setup into `run`, from the start or from `resume`.
+int train_into(Setup& setup, const output::RunDirectory& run, train::CheckpointStore& store,
+               torch::serialize::InputArchive* resume, Clock::time_point start) {
+  const auto engine = derivatives::make_engine(setup.settings.derivatives);
+  train::ObjectiveContext context{torch::TensorOptions().dtype(setup.dtype).device(setup.device),
+                                  setup.parameters};
+  train::Objective objective(setup.problem, *setup.model, *engine, context);
+  train::ReferenceMetrics metrics(setup.problem.reference, objective);
+  train::Trainer trainer(objective, trainable_tensors(setup), metrics, setup.stages,
+                         {&store, setup.settings.checkpoint_every});
+  const train::TrainingReport report = trainer.run(resume);
+
+  const auto terms = objective.diagnostics();
+  run.write_history({term_names(setup.problem), setup.problem.symbols.parameters, metrics.names()},
+                    report.history);
+  output::save_model(run.file("model.pt"), *setup.network, describe_model(setup));
+  const bool finished = !report.diverged && !report.interrupted;
+  const auto predictions =
+      finished ? write_predictions(setup, run, *engine, context) : std::vector<std::string>{};
+  const double wall = std::chrono::duration<double>(Clock::now() - start).count();
+  Json summary = summarize(setup, engine->effective_name(*setup.model), report, terms,
+                           metrics.names(), objective.total_points(), wall, predictions);
+  run.write_json("summary.json", summary);  // last: its presence marks a finished run
+
+  if (report.diverged) {
+    throw TrainingError("the loss became NaN or infinite after " + std::to_string(report.steps) +
+                        " steps; try a smaller learning rate or float64 (outputs written to " +
+                        run.path().string() + ")");
+  }
+  if (report.interrupted) {
+    spdlog::warn("interrupted at step {}; continue with: pinn-train resume {}", report.steps,
+                 run.path().string());
+    return kExitInterrupted;
+  }
+  log_results(setup, report, terms, metrics, wall, summary["final_loss"].get<double>());
   return kExitOk;
+}
+
+// Continues the run in `path` (an open run directory whose config was written by train).
+int continue_run(const fs::path& path, Clock::time_point start) {
+  const Json summary = read_summary(path);
+  if (summary.is_object() && summary.value("status", "") == "completed") {
+    spdlog::info("{}: the run is complete; nothing to resume", path.string());
+    return kExitOk;
+  }
+  const auto run = output::RunDirectory::open(path);
+  train::CheckpointStore store(path / "checkpoints");
+  auto loaded = store.load_latest();
+  if (!loaded.archive) {
+    throw InputError(path.string(), store.files().empty()
+                                        ? "has no checkpoint to resume from"
+                                        : "has no readable checkpoint to resume from");
+  }
+  RunOptions options;
+  options.config_path = (path / "config.json").string();
+  options.output = path.string();
+  const Json source = Json::parse(read_text_file(path / "source.json"));
+  options.base_directory = source.at("base_directory").get<std::string>();
+  Setup setup = prepare(options);
+  spdlog::info("resuming {} from {}", path.string(), loaded.path.filename().string());
+  return train_into(setup, run, store, loaded.archive.get(), start);
+}
+
+}  // namespace
+
+int train_command(const RunOptions& options) {
+  const auto start = Clock::now();
+  Setup setup = prepare(options);
+  const fs::path path = setup.settings.output;
+  if (options.resume && output::RunDirectory::is_run_directory(path)) {
+    const train::CheckpointStore existing(path / "checkpoints");
+    if (!existing.files().empty() || read_summary(path).is_object()) {
+      return continue_run(path, start);
+    }
+    spdlog::info("{} holds no checkpoint yet: starting the run again", path.string());
+  }
+  const auto run = output::RunDirectory::create(path, options.force || options.resume);
+  run.write_json("config.json", setup.document.root());
+  write_source(run, options);
+  spdlog::info("training {} on {} ({}, engine {}) into {}", setup.settings.name, setup.device.str(),
+               setup.settings.dtype, setup.settings.derivatives, run.path().string());
+  train::CheckpointStore store(path / "checkpoints");
+  return train_into(setup, run, store, nullptr, start);
+}
+
+int resume_command(const std::string& run_directory) {
+  return continue_run(run_directory, Clock::now());
 }
 
 }  // namespace pinn::cli

@@ -1,5 +1,6 @@
 // The commands behind the CLI: `validate` builds everything a run needs without training;
-// `train` does the same, then trains and writes the run directory; `bench` times a training step.
+// `train` does the same, then trains and writes the run directory; `resume` continues a stopped
+// run from its checkpoint; `bench` times a training step.
 // They follow the data flow: config -> problem -> model -> derivatives -> trainer -> outputs.
 #pragma once
 
@@ -16,6 +17,9 @@ struct RunOptions {
   std::optional<std::string> device;   // --device
   std::optional<int> seed;             // --seed
   bool force = false;                  // --force: replace an existing run directory
+  bool resume = false;  // --resume: continue the run directory's run if it has a checkpoint
+  // Where the config's relative paths (data files) start; default: the config's directory.
+  std::optional<std::string> base_directory;
 };
 
 struct BenchOptions {
@@ -28,6 +32,8 @@ struct BenchOptions {
 // All return an exit code and throw the errors of util/errors.hpp.
 int validate_command(const RunOptions& options);
 int train_command(const RunOptions& options);
+// Continues the run in `run_directory` from its newest readable checkpoint.
+int resume_command(const std::string& run_directory);
 // Times the config's Adam step and prints one JSON line (no run directory).
 int bench_command(const RunOptions& options, const BenchOptions& bench);
 

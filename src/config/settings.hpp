@@ -1,5 +1,5 @@
 // Run settings: the top-level keys that say how and where to run (name, device, dtype, seed,
-// derivative engine, output directory), with their defaults. The problem's own keys (inputs,
+// derivative engine, output directory, checkpoints), with their defaults. The problem's own keys (inputs,
 // points, losses, ...) are read by problem/, the network by model/, the stages by train/.
 #pragma once
 
@@ -16,6 +16,7 @@ struct RunSettings {
   int seed = 0;                      // network initialisation; point sets derive theirs from it
   std::string derivatives = "auto";  // the derivative engine
   std::string output;                // run directory; default runs/<name>
+  int checkpoint_every = 1000;       // steps between checkpoints (0: only at stage ends, stops)
 };
 
 // Reads the run settings from the top-level object (marking the keys it owns as known).

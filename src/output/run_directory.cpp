@@ -15,12 +15,21 @@ namespace {
 
 constexpr const char* kModelFormat = "pinn-train-model/1";
 
+}  // namespace
+
 // A previous run of ours has a resolved config and, once finished, a summary.
-bool looks_like_run_directory(const fs::path& path) {
+bool RunDirectory::is_run_directory(const fs::path& path) {
   return fs::exists(path / "config.json") || fs::exists(path / "summary.json");
 }
 
-}  // namespace
+RunDirectory RunDirectory::open(const fs::path& path) {
+  std::error_code error;
+  if (!fs::is_directory(path, error)) throw InputError(path.string(), "no such run directory");
+  if (!is_run_directory(path)) {
+    throw InputError(path.string(), "not a pinn-train run directory (it has no config.json)");
+  }
+  return RunDirectory(path);
+}
 
 RunDirectory RunDirectory::create(const fs::path& path, bool force) {
   std::error_code error;
@@ -34,7 +43,7 @@ RunDirectory RunDirectory::create(const fs::path& path, bool force) {
                          "the run directory already exists; pass --force to replace it, or "
                          "choose another with --output");
       }
-      if (!looks_like_run_directory(path)) {
+      if (!is_run_directory(path)) {
         throw InputError(path.string(),
                          "--force replaces only pinn-train run directories, and this one has no "
                          "config.json or summary.json; choose another --output");

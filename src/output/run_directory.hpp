@@ -20,6 +20,10 @@ class RunDirectory {
   // Creates `path`. An existing, non-empty `path` is an InputError unless `force`; even with
   // `force` only a previous pinn-train run directory is cleared, never an arbitrary folder.
   static RunDirectory create(const std::filesystem::path& path, bool force);
+  // An existing run directory, to resume the run in it; InputError when it is not one.
+  static RunDirectory open(const std::filesystem::path& path);
+  // Whether `path` holds a run of ours (a resolved config or a summary).
+  static bool is_run_directory(const std::filesystem::path& path);
 
   const std::filesystem::path& path() const { return path_; }
   std::filesystem::path file(const std::string& name) const { return path_ / name; }

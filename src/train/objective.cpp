@@ -3,6 +3,8 @@
 
 #include <algorithm>
 
+#include "util/errors.hpp"
+
 namespace pinn::train {
 
 namespace {
@@ -140,6 +142,37 @@ std::string Objective::update_points(int64_t step) {
     }
   }
   return changes;
+}
+
+void Objective::save_points(torch::serialize::OutputArchive& archive) const {
+  for (const auto& set : sets_) {
+    torch::serialize::OutputArchive stored;
+    stored.write("points", set.points, /*is_buffer=*/true);
+    stored.write("draws", torch::tensor(static_cast<int64_t>(set.draws)), true);
+    for (const auto& [name, values] : set.fields)
+      stored.write("field/" + name, values, true);
+    archive.write(set.name, stored);
+  }
+}
+
+void Objective::load_points(torch::serialize::InputArchive& archive) {
+  for (auto& set : sets_) {
+    torch::serialize::InputArchive stored;
+    if (!archive.try_read(set.name, stored)) {
+      throw InputError("the checkpoint has no point set '" + set.name +
+                       "': it was written for another config");
+    }
+    torch::Tensor points, draws;
+    stored.read("points", points, true);
+    stored.read("draws", draws, true);
+    set.points = points.to(context_.options);
+    set.draws = static_cast<uint64_t>(draws.item<int64_t>());
+    for (auto& [name, values] : set.fields) {
+      torch::Tensor stored_values;
+      stored.read("field/" + name, stored_values, true);
+      values = stored_values.to(context_.options);
+    }
+  }
 }
 
 // Adds the candidates with the largest squared residual, summed over the set's terms.

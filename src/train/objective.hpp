@@ -55,6 +55,11 @@ class Objective {
   // Resamples and refines the sets due at `step`; returns a description of what changed.
   std::string update_points(int64_t step);
 
+  // The point sets as they are now (resampled or refined) and how often each was drawn, for
+  // checkpoints; load_points checks that the sets are the ones this objective has.
+  void save_points(torch::serialize::OutputArchive& archive) const;
+  void load_points(torch::serialize::InputArchive& archive);
+
   const problem::Problem& problem() const { return *problem_; }
   model::Network& network() const { return *network_; }
   const ObjectiveContext& context() const { return context_; }

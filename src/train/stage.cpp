@@ -5,6 +5,8 @@
 #include <cmath>
 #include <map>
 
+#include "util/signals.hpp"
+
 namespace pinn::train {
 
 namespace {
@@ -21,14 +23,38 @@ class AdamStage : public Stage {
       moments_.push_back({parameter, torch::zeros_like(parameter), torch::zeros_like(parameter)});
   }
 
+  // Stops after the current step when a stop is requested (a signal): Adam's steps do not depend
+  // on how they are grouped, so a run may stop after any of them.
   int advance(int count, const LossAndGradient& closure) override {
     for (int i = 0; i < count; ++i) {
       closure();
       torch::NoGradGuard no_grad;
       for (auto& moment : moments_)
         update(moment);
+      if (util::stop_requested()) return i + 1;
     }
     return count;
+  }
+
+  void save(torch::serialize::OutputArchive& archive) const override {
+    for (size_t i = 0; i < moments_.size(); ++i) {
+      const std::string key = std::to_string(i);
+      archive.write("first/" + key, moments_[i].first, /*is_buffer=*/true);
+      archive.write("second/" + key, moments_[i].second, /*is_buffer=*/true);
+      archive.write("steps/" + key, torch::tensor(moments_[i].steps), /*is_buffer=*/true);
+    }
+  }
+
+  void load(torch::serialize::InputArchive& archive) override {
+    torch::NoGradGuard no_grad;
+    for (size_t i = 0; i < moments_.size(); ++i) {
+      const std::string key = std::to_string(i);
+      torch::Tensor steps;
+      archive.read("first/" + key, moments_[i].first, /*is_buffer=*/true);
+      archive.read("second/" + key, moments_[i].second, /*is_buffer=*/true);
+      archive.read("steps/" + key, steps, /*is_buffer=*/true);
+      moments_[i].steps = steps.item<int64_t>();
+    }
   }
 
  private:
@@ -98,6 +124,26 @@ class LbfgsStage : public Stage {
     optimizer_.state().clear();
     scale_ = 0;
     last_scaled_loss_ = 0;
+  }
+
+  void save(torch::serialize::OutputArchive& archive) const override {
+    torch::serialize::OutputArchive optimizer;
+    optimizer_.save(optimizer);
+    archive.write("lbfgs", optimizer);
+    archive.write("scale", torch::tensor({scale_, last_scaled_loss_}, torch::kFloat64), true);
+    archive.write("restarts", torch::tensor(static_cast<int64_t>(restarts_)), true);
+  }
+
+  void load(torch::serialize::InputArchive& archive) override {
+    torch::serialize::InputArchive optimizer;
+    archive.read("lbfgs", optimizer);
+    optimizer_.load(optimizer);
+    torch::Tensor scale, restarts;
+    archive.read("scale", scale, true);
+    archive.read("restarts", restarts, true);
+    scale_ = scale[0].item<double>();
+    last_scaled_loss_ = scale[1].item<double>();
+    restarts_ = static_cast<int>(restarts.item<int64_t>());
   }
 
   int advance(int count, const LossAndGradient& closure) override {

@@ -52,6 +52,10 @@ class Stage {
   virtual int advance(int count, const LossAndGradient& closure) = 0;
   // The objective changed (points were resampled or refined): forget what assumed the old one.
   virtual void restart() {}
+  // The optimizer's state (moments, curvature history, counters), for checkpoints: a stage that
+  // loads what another saved continues exactly as that one would have.
+  virtual void save(torch::serialize::OutputArchive& archive) const = 0;
+  virtual void load(torch::serialize::InputArchive& archive) = 0;
 };
 
 std::unique_ptr<Stage> make_stage(const StageSpec& spec, std::vector<torch::Tensor> parameters);

@@ -5,13 +5,20 @@
 
 #include <chrono>
 #include <cmath>
+#include <mutex>
 #include <sstream>
+
+#include "util/errors.hpp"
+#include "util/signals.hpp"
 
 namespace pinn::train {
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
+using Json = nlohmann::json;
+
+constexpr const char* kCheckpointFormat = "pinn-train-checkpoint/1";
 
 double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
@@ -40,11 +47,13 @@ LossAndGradient loss_and_gradient(Objective& objective, std::vector<torch::Tenso
 }
 
 Trainer::Trainer(Objective& objective, std::vector<torch::Tensor> trainable,
-                 ReferenceMetrics& metrics, std::vector<StageSpec> stages)
+                 ReferenceMetrics& metrics, std::vector<StageSpec> stages,
+                 CheckpointSettings checkpoints)
     : objective_(objective),
       trainable_(std::move(trainable)),
       metrics_(metrics),
-      stages_(std::move(stages)) {}
+      stages_(std::move(stages)),
+      checkpoints_(checkpoints) {}
 
 HistoryRow Trainer::record(const std::string& stage, const LossValues& values) {
   HistoryRow row;
@@ -62,6 +71,11 @@ HistoryRow Trainer::record(const std::string& stage, const LossValues& values) {
 
 bool Trainer::metrics_due() const {
   return metrics_.enabled() && metrics_.every() > 0 && step_ % metrics_.every() == 0;
+}
+
+bool Trainer::checkpoint_due() const {
+  return checkpoints_.store != nullptr && checkpoints_.every > 0 &&
+         step_ % checkpoints_.every == 0;
 }
 
 void Trainer::log_progress(const StageSpec& spec, int done, const HistoryRow& row,
@@ -85,82 +99,251 @@ void Trainer::log_progress(const StageSpec& spec, int done, const HistoryRow& ro
 int Trainer::next_chunk(const StageSpec& spec, int done_in_stage) const {
   const int to_log = spec.log_every - done_in_stage % spec.log_every;
   int64_t chunk = std::min(to_log, spec.iterations - done_in_stage);
-  if (metrics_.enabled() && metrics_.every() > 0) {
-    chunk = std::min<int64_t>(chunk, metrics_.every() - step_ % metrics_.every());
+  for (int every : {metrics_.enabled() ? metrics_.every() : 0,
+                    checkpoints_.store != nullptr ? checkpoints_.every : 0}) {
+    if (every > 0) chunk = std::min<int64_t>(chunk, every - step_ % every);
   }
   const int64_t update = objective_.next_point_update(step_);
   if (update > 0) chunk = std::min(chunk, update - step_);
   return static_cast<int>(chunk);
 }
 
-TrainingReport Trainer::run() {
-  TrainingReport report;
+TrainingReport Trainer::run(torch::serialize::InputArchive* resume) {
   LossValues latest;
   const LossAndGradient closure = loss_and_gradient(objective_, trainable_, latest);
-
-  latest = objective_.evaluate(false);
-  report.history.push_back(record(stages_.front().type, latest));
-  spdlog::info("initial loss {:.6e} on {} points{}", report.history.back().total,
-               objective_.total_points(),
-               format_metrics(metrics_.names(), report.history.back().metrics));
-
-  for (const auto& spec : stages_) {
+  if (resume != nullptr) {
+    restore(*resume);
+    spdlog::info("resuming at step {} (stage {} of {}, {} of its iterations done)", step_,
+                 stage_index_ + 1, stages_.size(), current_.iterations);
+  } else {
+    latest = objective_.evaluate(false);
+    report_.history.push_back(record(stages_.front().type, latest));
+    spdlog::info("initial loss {:.6e} on {} points{}", report_.history.back().total,
+                 objective_.total_points(),
+                 format_metrics(metrics_.names(), report_.history.back().metrics));
+  }
+  for (; stage_index_ < stages_.size(); ++stage_index_) {
+    const StageSpec& spec = stages_[stage_index_];
     auto stage = make_stage(spec, trainable_);
-    StageReport stage_report;
-    stage_report.type = spec.type;
-    const auto stage_start = Clock::now();
-    while (stage_report.iterations < spec.iterations) {
-      const int chunk = next_chunk(spec, stage_report.iterations);
-      const auto chunk_start = Clock::now();
-      const int done = stage->advance(chunk, closure);
-      const double chunk_seconds = seconds_since(chunk_start);
-      elapsed_ += chunk_seconds;
-      step_ += done;
-      stage_report.iterations += done;
+    if (resume != nullptr && current_.iterations > 0) {
+      torch::serialize::InputArchive state;
+      resume->read("stage", state);
+      stage->load(state);
+    } else {
+      current_ = StageReport{};
+      current_.type = spec.type;
+    }
+    resume = nullptr;
+    if (!run_stage(spec, *stage, closure)) break;
+    report_.stages.push_back(current_);
+    current_ = StageReport{};
+    if (checkpoints_.store != nullptr) {
+      ++stage_index_;  // the checkpoint starts the next stage
+      write_checkpoint(nullptr);
+      --stage_index_;
+    }
+  }
+  if (!report_.interrupted) {
+    report_.final_metrics = metrics_.enabled() ? metrics_.measure() : std::vector<double>{};
+  }
+  report_.steps = step_;
+  report_.seconds = elapsed_;
+  return report_;
+}
+
+bool Trainer::run_stage(const StageSpec& spec, Stage& stage, const LossAndGradient& closure) {
+  const double seconds_before = current_.seconds;
+  const auto stage_start = Clock::now();
+  auto stage_seconds = [&] { return seconds_before + seconds_since(stage_start); };
+  while (current_.iterations < spec.iterations) {
+    const int chunk = next_chunk(spec, current_.iterations);
+    const auto chunk_start = Clock::now();
+    const int done = stage.advance(chunk, closure);
+    const double chunk_seconds = seconds_since(chunk_start);
+    elapsed_ += chunk_seconds;
+    step_ += done;
+    current_.iterations += done;
+    const bool stopping = util::stop_requested();
+    // A chunk cut short by a stop request ends between two log points: no history row there,
+    // so that a resumed run's history is the uninterrupted one's.
+    if (!(stopping && done < chunk)) {
       if (done == 0) {
-        stage_report.converged = true;  // nothing left to do at the start of the chunk
+        current_.converged = true;  // nothing left to do at the start of the chunk
         break;
       }
-      const bool log_point = stage_report.iterations % spec.log_every == 0 ||
-                             stage_report.iterations == spec.iterations || done < chunk;
+      const bool log_point = current_.iterations % spec.log_every == 0 ||
+                             current_.iterations == spec.iterations || done < chunk;
       if (log_point || metrics_due()) {
         // The loss at the weights reached, not at the optimizer's last trial point.
         const HistoryRow row = record(spec.type, objective_.evaluate(false));
-        report.history.push_back(row);
-        log_progress(spec, stage_report.iterations, row, 1e3 * chunk_seconds / done);
+        report_.history.push_back(row);
+        log_progress(spec, current_.iterations, row, 1e3 * chunk_seconds / done);
         if (!std::isfinite(row.total)) {
-          report.diverged = true;
-          break;
+          report_.diverged = true;
+          current_.seconds = stage_seconds();
+          report_.stages.push_back(current_);
+          return false;
         }
       }
       if (done < chunk) {
-        stage_report.converged = true;
+        current_.converged = true;
+        spdlog::info("{} converged after {} iterations (tolerance reached)", spec.type,
+                     current_.iterations);
         break;
       }
-      if (spec.max_seconds > 0 && seconds_since(stage_start) >= spec.max_seconds) {
-        stage_report.timed_out = true;
+      if (spec.max_seconds > 0 && stage_seconds() >= spec.max_seconds) {
+        current_.timed_out = true;
         spdlog::info("{} stopped at its time limit of {} s", spec.type, spec.max_seconds);
         break;
       }
       const std::string changes = objective_.update_points(step_);
       if (!changes.empty()) {
-        stage->restart();  // L-BFGS's curvature history assumed the old points
+        stage.restart();  // L-BFGS's curvature history assumed the old points
         spdlog::debug("step {}:{}", step_, changes);
       }
     }
-    stage_report.seconds = seconds_since(stage_start);
-    stage_report.final_loss = report.history.back().total;
-    if (stage_report.converged) {
-      spdlog::info("{} converged after {} iterations (tolerance reached)", spec.type,
-                   stage_report.iterations);
+    current_.seconds = stage_seconds();
+    if (stopping) {
+      report_.interrupted = true;
+      if (checkpoints_.store != nullptr) write_checkpoint(&stage);
+      spdlog::warn("stopped by signal {} at step {}{}", util::stop_signal(), step_,
+                   checkpoints_.store != nullptr ? "; checkpoint written" : "");
+      return false;
     }
-    report.stages.push_back(stage_report);
-    if (report.diverged) break;
+    if (checkpoint_due() && current_.iterations < spec.iterations) write_checkpoint(&stage);
   }
-  report.final_metrics = metrics_.enabled() ? metrics_.measure() : std::vector<double>{};
-  report.steps = step_;
-  report.seconds = elapsed_;
-  return report;
+  current_.seconds = stage_seconds();
+  current_.final_loss = report_.history.back().total;
+  return true;
+}
+
+// ---- checkpoints ----
+
+namespace {
+
+Json row_to_json(const HistoryRow& row) {
+  // JSON has no NaN: non-finite values are stored as strings and read back by from_number.
+  auto number = [](double value) { return std::isfinite(value) ? Json(value) : Json(std::to_string(value)); };
+  auto numbers = [&](const std::vector<double>& values) {
+    Json list = Json::array();
+    for (double value : values)
+      list.push_back(number(value));
+    return list;
+  };
+  return {{"step", row.step},         {"stage", row.stage},
+          {"total", number(row.total)}, {"terms", numbers(row.terms)},
+          {"parameters", numbers(row.parameters)}, {"metrics", numbers(row.metrics)},
+          {"elapsed", row.elapsed_seconds}};
+}
+
+double from_number(const Json& value) {
+  return value.is_string() ? std::stod(value.get<std::string>()) : value.get<double>();
+}
+
+HistoryRow row_from_json(const Json& json) {
+  auto numbers = [](const Json& list) {
+    std::vector<double> values;
+    for (const auto& value : list)
+      values.push_back(from_number(value));
+    return values;
+  };
+  HistoryRow row;
+  row.step = json.at("step").get<int64_t>();
+  row.stage = json.at("stage").get<std::string>();
+  row.total = from_number(json.at("total"));
+  row.terms = numbers(json.at("terms"));
+  row.parameters = numbers(json.at("parameters"));
+  row.metrics = numbers(json.at("metrics"));
+  row.elapsed_seconds = json.at("elapsed").get<double>();
+  return row;
+}
+
+Json stage_to_json(const StageReport& stage) {
+  return {{"type", stage.type},           {"iterations", stage.iterations},
+          {"converged", stage.converged}, {"timed_out", stage.timed_out},
+          {"seconds", stage.seconds},     {"final_loss", stage.final_loss}};
+}
+
+StageReport stage_from_json(const Json& json) {
+  StageReport stage;
+  stage.type = json.at("type").get<std::string>();
+  stage.iterations = json.at("iterations").get<int>();
+  stage.converged = json.at("converged").get<bool>();
+  stage.timed_out = json.at("timed_out").get<bool>();
+  stage.seconds = json.at("seconds").get<double>();
+  stage.final_loss = from_number(json.at("final_loss"));
+  return stage;
+}
+
+}  // namespace
+
+Json Trainer::position() const {
+  Json finished = Json::array();
+  for (const auto& stage : report_.stages)
+    finished.push_back(stage_to_json(stage));
+  Json history = Json::array();
+  for (const auto& row : report_.history)
+    history.push_back(row_to_json(row));
+  return {{"format", kCheckpointFormat}, {"stage_index", stage_index_},
+          {"stages", stages_.size()},    {"step", step_},
+          {"elapsed", elapsed_},         {"current", stage_to_json(current_)},
+          {"finished", finished},        {"history", history}};
+}
+
+void Trainer::write_checkpoint(const Stage* stage) {
+  torch::serialize::OutputArchive archive;
+  archive.write("meta", c10::IValue(position().dump()));
+  for (size_t i = 0; i < trainable_.size(); ++i)
+    archive.write("trainable/" + std::to_string(i), trainable_[i].detach(), true);
+  torch::serialize::OutputArchive points;
+  objective_.save_points(points);
+  archive.write("points", points);
+  if (stage != nullptr) {
+    torch::serialize::OutputArchive state;
+    stage->save(state);
+    archive.write("stage", state);
+  }
+  {
+    auto generator = at::detail::getDefaultCPUGenerator();
+    std::lock_guard<std::mutex> lock(generator.mutex());
+    archive.write("rng", generator.get_state(), true);
+  }
+  checkpoints_.store->write(archive, step_);
+}
+
+void Trainer::restore(torch::serialize::InputArchive& archive) {
+  c10::IValue meta;
+  archive.read("meta", meta);
+  const Json state = Json::parse(meta.toStringRef());
+  if (state.at("format") != kCheckpointFormat || state.at("stages") != stages_.size()) {
+    throw InputError("the checkpoint was written by another version or for another config (" +
+                     state.at("format").dump() + ", " + state.at("stages").dump() + " stages)");
+  }
+  stage_index_ = state.at("stage_index").get<size_t>();
+  step_ = state.at("step").get<int64_t>();
+  elapsed_ = state.at("elapsed").get<double>();
+  current_ = stage_from_json(state.at("current"));
+  for (const auto& stage : state.at("finished"))
+    report_.stages.push_back(stage_from_json(stage));
+  for (const auto& row : state.at("history"))
+    report_.history.push_back(row_from_json(row));
+  torch::NoGradGuard no_grad;
+  for (size_t i = 0; i < trainable_.size(); ++i) {
+    torch::Tensor stored;
+    archive.read("trainable/" + std::to_string(i), stored, true);
+    if (stored.sizes() != trainable_[i].sizes()) {
+      throw InputError("the checkpoint's weights have other shapes: it is for another network");
+    }
+    trainable_[i].copy_(stored);
+  }
+  torch::serialize::InputArchive points;
+  archive.read("points", points);
+  objective_.load_points(points);
+  torch::Tensor rng;
+  archive.read("rng", rng, true);
+  auto generator = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(generator.mutex());
+  generator.set_state(rng);
 }
 
 }  // namespace pinn::train

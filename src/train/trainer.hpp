@@ -1,12 +1,18 @@
 // The trainer: runs the stages in order on the objective, logs progress every `log_every`
 // iterations, records the history (step, stage, losses, parameters, reference metrics, elapsed
 // time), and between iterations resamples or refines the point sets when they are due (an
-// L-BFGS stage then restarts its curvature history).
+// L-BFGS stage then restarts its curvature history). It writes checkpoints every
+// `checkpoint_every` steps, at the end of each stage and when a stop is requested (a signal:
+// Adam stops after its current step, L-BFGS at the end of its current chunk of iterations), and
+// continues from one exactly: the same steps, losses and weights as a run never stopped.
 #pragma once
+
+#include <nlohmann/json.hpp>
 
 #include <string>
 #include <vector>
 
+#include "train/checkpoint.hpp"
 #include "train/metrics.hpp"
 #include "train/objective.hpp"
 #include "train/stage.hpp"
@@ -38,7 +44,13 @@ struct TrainingReport {
   std::vector<double> final_metrics;  // at the end, in the order of ReferenceMetrics::names()
   int64_t steps = 0;
   double seconds = 0;
-  bool diverged = false;  // the loss became NaN or infinite
+  bool diverged = false;     // the loss became NaN or infinite
+  bool interrupted = false;  // stopped on request (a signal) after writing a checkpoint
+};
+
+struct CheckpointSettings {
+  CheckpointStore* store = nullptr;  // none: no checkpoints
+  int every = 0;                     // steps between checkpoints (0: only at stage ends and stops)
 };
 
 // The optimizers' closure: zeroes the gradients of `trainable`, evaluates the objective for
@@ -50,10 +62,19 @@ class Trainer {
  public:
   // `trainable`: the network's parameters and the problem's; `metrics` may be disabled.
   Trainer(Objective& objective, std::vector<torch::Tensor> trainable, ReferenceMetrics& metrics,
-          std::vector<StageSpec> stages);
-  TrainingReport run();
+          std::vector<StageSpec> stages, CheckpointSettings checkpoints = {});
+  // Trains from the start, or from where `resume` (a checkpoint of the same config) stopped.
+  TrainingReport run(torch::serialize::InputArchive* resume = nullptr);
 
  private:
+  // Where the run stands, what a checkpoint records besides the tensors.
+  nlohmann::json position() const;
+  void restore(torch::serialize::InputArchive& archive);
+  void write_checkpoint(const Stage* stage);
+  bool checkpoint_due() const;
+  // One stage from its current position; false when the run must end (diverged, interrupted).
+  bool run_stage(const StageSpec& spec, Stage& stage, const LossAndGradient& closure);
+
   HistoryRow record(const std::string& stage, const LossValues& values);
   void log_progress(const StageSpec& spec, int done, const HistoryRow& row, double ms_per_step);
   // How many iterations to run before the next log point, metric or point update.
@@ -64,6 +85,10 @@ class Trainer {
   std::vector<torch::Tensor> trainable_;
   ReferenceMetrics& metrics_;
   std::vector<StageSpec> stages_;
+  CheckpointSettings checkpoints_;
+  TrainingReport report_;
+  size_t stage_index_ = 0;  // the stage running (stages_.size(): all done)
+  StageReport current_;     // the running stage's report so far
   int64_t step_ = 0;
   double elapsed_ = 0;
 };

@@ -15,6 +15,7 @@ enum ExitCode : int {
   kExitDevice = 3,          // the requested device is not available
   kExitTrainingFailed = 4,  // the loss became NaN or infinite
   kExitOutputFailed = 5,    // the run directory could not be written
+  kExitInterrupted = 6,     // stopped by a signal after writing a checkpoint: resume it
 };
 
 // A problem with what the user gave us. `where` names the file and JSON path, e.g.
