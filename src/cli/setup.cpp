@@ -17,9 +17,9 @@ namespace {
 
 // Every top-level key; checked first so that a typo there is reported as such.
 const std::vector<std::string> kTopLevelKeys = {
-    "name",        "description", "inputs", "outputs", "constants", "parameters", "domains",
-    "network",     "transform",   "points", "losses",  "reference", "training",   "evaluate",
-    "derivatives", "device",      "dtype",  "seed",    "output",     "checkpoint_every"};
+    "name",        "description", "inputs", "outputs", "constants", "parameters",      "domains",
+    "network",     "transform",   "points", "losses",  "reference", "training",        "evaluate",
+    "derivatives", "device",      "dtype",  "seed",    "output",    "checkpoint_every"};
 
 config::Document load_document(const RunOptions& options) {
   config::Document document = config::Document::load(options.config_path);
@@ -84,8 +84,8 @@ Setup prepare(const RunOptions& options) {
 
   const std::filesystem::path config_path(options.config_path);
   setup.settings = config::read_run_settings(top, config_path.stem().string());
-  const std::string base = options.base_directory ? *options.base_directory
-                                                  : config_path.parent_path().string();
+  const std::string base =
+      options.base_directory ? *options.base_directory : config_path.parent_path().string();
   setup.problem = problem::read_problem(top, base.empty() ? "." : base, setup.settings.seed);
 
   torch::manual_seed(static_cast<uint64_t>(setup.settings.seed));

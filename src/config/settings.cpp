@@ -28,8 +28,10 @@ RunSettings read_run_settings(Reader& top, const std::string& default_name) {
     top.fail("output", "expected a directory name, found an empty string");
   settings.checkpoint_every = top.get_or("checkpoint_every", settings.checkpoint_every);
   if (settings.checkpoint_every < 0) {
-    top.fail("checkpoint_every", "expected a number of steps >= 0 (0: only at the end of each "
-                                 "stage), found " + std::to_string(settings.checkpoint_every));
+    top.fail("checkpoint_every",
+             "expected a number of steps >= 0 (0: only at the end of each "
+             "stage), found " +
+                 std::to_string(settings.checkpoint_every));
   }
   return settings;
 }

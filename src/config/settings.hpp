@@ -1,6 +1,6 @@
 // Run settings: the top-level keys that say how and where to run (name, device, dtype, seed,
-// derivative engine, output directory, checkpoints), with their defaults. The problem's own keys (inputs,
-// points, losses, ...) are read by problem/, the network by model/, the stages by train/.
+// derivative engine, output directory, checkpoints), with their defaults. The problem's own keys
+// (inputs, points, losses, ...) are read by problem/, the network by model/, the stages by train/.
 #pragma once
 
 #include <string>

@@ -74,8 +74,7 @@ bool Trainer::metrics_due() const {
 }
 
 bool Trainer::checkpoint_due() const {
-  return checkpoints_.store != nullptr && checkpoints_.every > 0 &&
-         step_ % checkpoints_.every == 0;
+  return checkpoints_.store != nullptr && checkpoints_.every > 0 && step_ % checkpoints_.every == 0;
 }
 
 void Trainer::log_progress(const StageSpec& spec, int done, const HistoryRow& row,
@@ -223,16 +222,21 @@ namespace {
 
 Json row_to_json(const HistoryRow& row) {
   // JSON has no NaN: non-finite values are stored as strings and read back by from_number.
-  auto number = [](double value) { return std::isfinite(value) ? Json(value) : Json(std::to_string(value)); };
+  auto number = [](double value) {
+    return std::isfinite(value) ? Json(value) : Json(std::to_string(value));
+  };
   auto numbers = [&](const std::vector<double>& values) {
     Json list = Json::array();
     for (double value : values)
       list.push_back(number(value));
     return list;
   };
-  return {{"step", row.step},         {"stage", row.stage},
-          {"total", number(row.total)}, {"terms", numbers(row.terms)},
-          {"parameters", numbers(row.parameters)}, {"metrics", numbers(row.metrics)},
+  return {{"step", row.step},
+          {"stage", row.stage},
+          {"total", number(row.total)},
+          {"terms", numbers(row.terms)},
+          {"parameters", numbers(row.parameters)},
+          {"metrics", numbers(row.metrics)},
           {"elapsed", row.elapsed_seconds}};
 }
 

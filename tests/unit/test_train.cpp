@@ -2,9 +2,13 @@
 // and L-BFGS stopping on its tolerance.
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
+
 #include "config/reader.hpp"
 #include "derivatives/engine.hpp"
 #include "problem/problem.hpp"
+#include "train/checkpoint.hpp"
 #include "train/objective.hpp"
 #include "train/trainer.hpp"
 #include "util/errors.hpp"
@@ -95,6 +99,40 @@ TEST(Stages, AdamMatchesTorchAdam) {
     EXPECT_LT((ours - theirs).abs().max().item<double>(), 1e-12) << "weight decay " << decay;
     EXPECT_TRUE(torch::equal(unused, torch::ones({2}, torch::kFloat64)));
   }
+}
+
+// The store keeps the newest two checkpoints, and skips one that cannot be read.
+TEST(CheckpointStore, KeepsThePreviousAndSkipsUnreadableOnes) {
+  const auto directory = std::filesystem::temp_directory_path() / "pinn_unit_checkpoints";
+  std::filesystem::remove_all(directory);
+  CheckpointStore store(directory);
+  EXPECT_FALSE(store.load_latest().archive);
+  for (int64_t step : {100, 200, 1000}) {
+    torch::serialize::OutputArchive archive;
+    archive.write("meta", c10::IValue(std::to_string(step)));
+    archive.write("weights", torch::full({3}, static_cast<double>(step)), true);
+    store.write(archive, step);
+  }
+  const auto files = store.files();
+  ASSERT_EQ(files.size(), 2u);
+  EXPECT_EQ(files[0].filename(), "checkpoint-000000001000.pt");
+  EXPECT_EQ(files[1].filename(), "checkpoint-000000000200.pt");
+  for (const auto& entry : std::filesystem::directory_iterator(directory))
+    EXPECT_EQ(entry.path().extension(), ".pt") << "no temporary file is left behind";
+
+  auto newest = store.load_latest();
+  ASSERT_TRUE(newest.archive);
+  EXPECT_EQ(newest.path, files[0]);
+  std::filesystem::resize_file(files[0], std::filesystem::file_size(files[0]) / 2);
+  auto fallback = store.load_latest();
+  ASSERT_TRUE(fallback.archive);
+  EXPECT_EQ(fallback.path, files[1]);
+  torch::Tensor weights;
+  fallback.archive->read("weights", weights, true);
+  EXPECT_EQ(weights[0].item<double>(), 200.0);
+  std::ofstream(files[1], std::ios::trunc) << "not an archive";
+  EXPECT_FALSE(store.load_latest().archive);
+  std::filesystem::remove_all(directory);
 }
 
 TEST(Objective, IsTheWeightedSumOfMeanSquares) {

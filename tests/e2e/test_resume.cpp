@@ -1,0 +1,236 @@
+// End-to-end tests of checkpoints and resume: a run stopped by a signal at a random step (in Adam
+// or in L-BFGS) and resumed ends with the same history and weights, bit for bit (float64, CPU), as
+// one never stopped; a corrupt checkpoint falls back to the previous one; a second SIGINT ends the
+// process at once; resuming what cannot be resumed gives a clear message.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <random>
+#include <thread>
+
+#include "harness.hpp"
+
+namespace {
+
+using namespace pinn_e2e;
+using namespace std::chrono_literals;
+
+// The heat equation of configs/heat_1d.json, made small: 2000 Adam steps and up to 3000 L-BFGS
+// iterations on 230 points take a few seconds, checkpoints every 100 steps.
+const std::vector<std::string> kSmallHeat = {
+    "--set", "points.interior.count=200",   "--set", "points.ends.count=10",
+    "--set", "points.start.count=20",       "--set", "network.hidden=[12,12]",
+    "--set", "training[0].iterations=2000", "--set", "training[0].log_every=100",
+    "--set", "training[1].iterations=3000", "--set", "training[1].log_every=50",
+    "--set", "checkpoint_every=100",        "--set", "reference.every=500"};
+
+class ResumeTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    directory_ = fs::temp_directory_path() / (std::string("pinn_e2e_resume_") + info->name());
+    fs::remove_all(directory_);
+    fs::create_directories(directory_);
+  }
+  void TearDown() override {
+    if (!HasFailure()) fs::remove_all(directory_);
+  }
+
+  std::vector<std::string> train_arguments(const std::string& run) const {
+    std::vector<std::string> arguments = {source("configs/heat_1d.json"), "-o",
+                                          (directory_ / run).string()};
+    arguments.insert(arguments.end(), kSmallHeat.begin(), kSmallHeat.end());
+    return arguments;
+  }
+
+  std::string command_line(const std::vector<std::string>& arguments) const {
+    std::string line;
+    for (const auto& argument : arguments)
+      line += " " + quote(argument);
+    return line;
+  }
+
+  // Starts pinn-train with its output going to `log`; returns its process id.
+  pid_t start(const std::vector<std::string>& arguments, const fs::path& log) const {
+    const pid_t pid = fork();
+    if (pid == 0) {
+      const int file = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      dup2(file, STDOUT_FILENO);
+      dup2(file, STDERR_FILENO);
+      std::vector<char*> argv;
+      std::string binary = PINN_TRAIN_BIN;
+      argv.push_back(binary.data());
+      std::vector<std::string> copies = arguments;
+      for (auto& argument : copies)
+        argv.push_back(argument.data());
+      argv.push_back(nullptr);
+      execv(binary.c_str(), argv.data());
+      _exit(127);
+    }
+    return pid;
+  }
+
+  // Waits until `log` contains `text` (true) or the process ended or 60 s passed (false).
+  static bool wait_for(const fs::path& log, const std::string& text, pid_t pid) {
+    const auto deadline = std::chrono::steady_clock::now() + 60s;
+    while (std::chrono::steady_clock::now() < deadline) {
+      std::ifstream in(log);
+      const std::string content((std::istreambuf_iterator<char>(in)),
+                                std::istreambuf_iterator<char>());
+      if (content.find(text) != std::string::npos) return true;
+      if (waitpid(pid, nullptr, WNOHANG) == pid) return false;
+      std::this_thread::sleep_for(5ms);
+    }
+    return false;
+  }
+
+  // The exit code, or 128 + the signal that ended the process.
+  static int finish(pid_t pid) {
+    int status = 0;
+    waitpid(pid, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  }
+
+  // Trains straight through into `run`.
+  void train_straight(const std::string& run) const {
+    const Result result = pinn_train(command_line(train_arguments(run)));
+    ASSERT_EQ(result.code, 0) << result.output;
+  }
+
+  // Starts a run, waits for `marker` in its log, then sends `signal_number` after a random delay
+  // of up to `jitter`; expects the run to stop with exit code 6 and a checkpoint.
+  void train_and_interrupt(const std::string& run, const std::string& marker, int signal_number,
+                           std::chrono::milliseconds jitter) const {
+    const fs::path log = directory_ / (run + ".log");
+    const pid_t pid = start(train_arguments(run), log);
+    ASSERT_TRUE(wait_for(log, marker, pid)) << "never reached '" << marker << "'";
+    std::mt19937 random(std::random_device{}());
+    std::this_thread::sleep_for(std::chrono::milliseconds(
+        std::uniform_int_distribution<int64_t>(0, jitter.count())(random)));
+    kill(pid, signal_number);
+    const int code = finish(pid);
+    std::ifstream in(log);
+    const std::string output((std::istreambuf_iterator<char>(in)),
+                             std::istreambuf_iterator<char>());
+    ASSERT_EQ(code, 6) << output;
+    EXPECT_NE(output.find("pinn-train resume"), std::string::npos) << output;
+    const Json summary = read_json(directory_ / run / "summary.json");
+    EXPECT_EQ(summary["status"], "interrupted");
+    EXPECT_FALSE(fs::is_empty(directory_ / run / "checkpoints"));
+  }
+
+  static std::string file_text(const fs::path& path) {
+    std::ifstream in(path, std::ios::binary);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  }
+
+  // history.csv without its last column (elapsed_s, wall-clock time).
+  static std::vector<std::string> history_without_time(const fs::path& run) {
+    std::ifstream in(run / "history.csv");
+    std::vector<std::string> rows;
+    for (std::string line; std::getline(in, line);)
+      rows.push_back(line.substr(0, line.rfind(',')));
+    return rows;
+  }
+
+  void expect_same_run(const std::string& a, const std::string& b) const {
+    const auto history_a = history_without_time(directory_ / a);
+    EXPECT_GT(history_a.size(), 40u);
+    EXPECT_EQ(history_a, history_without_time(directory_ / b));
+    EXPECT_EQ(file_text(directory_ / a / "model.pt"), file_text(directory_ / b / "model.pt"))
+        << "the final weights differ";
+    const Json summary_a = read_json(directory_ / a / "summary.json");
+    const Json summary_b = read_json(directory_ / b / "summary.json");
+    EXPECT_EQ(summary_b["status"], "completed");
+    EXPECT_EQ(summary_a["final_loss"], summary_b["final_loss"]);
+    EXPECT_EQ(summary_a["metrics"], summary_b["metrics"]);
+    EXPECT_EQ(summary_a["steps"], summary_b["steps"]);
+  }
+
+  fs::path directory_;
+};
+
+TEST_F(ResumeTest, StoppedDuringAdamResumesToTheSameRun) {
+  train_straight("straight");
+  train_and_interrupt("stopped", "adam 300/", SIGTERM, 400ms);
+  const Result resumed = pinn_train("resume " + quote((directory_ / "stopped").string()));
+  ASSERT_EQ(resumed.code, 0) << resumed.output;
+  EXPECT_NE(resumed.output.find("resuming at step"), std::string::npos);
+  expect_same_run("straight", "stopped");
+  // Resuming a finished run does nothing.
+  const Result again = pinn_train("resume " + quote((directory_ / "stopped").string()));
+  EXPECT_EQ(again.code, 0);
+  EXPECT_NE(again.output.find("nothing to resume"), std::string::npos) << again.output;
+}
+
+TEST_F(ResumeTest, StoppedDuringLbfgsResumesToTheSameRun) {
+  train_straight("straight");
+  // SIGUSR1, what Slurm's --signal sends; resumed by repeating the command with --resume.
+  train_and_interrupt("stopped", "lbfgs 100/", SIGUSR1, 400ms);
+  auto arguments = train_arguments("stopped");
+  arguments.push_back("--resume");
+  const Result resumed = pinn_train(command_line(arguments));
+  ASSERT_EQ(resumed.code, 0) << resumed.output;
+  EXPECT_NE(resumed.output.find("stage 2 of 2"), std::string::npos) << resumed.output;
+  expect_same_run("straight", "stopped");
+}
+
+TEST_F(ResumeTest, CorruptCheckpointFallsBackToThePreviousOne) {
+  train_straight("straight");
+  train_and_interrupt("stopped", "adam 500/", SIGTERM, 200ms);
+  std::vector<fs::path> files;
+  for (const auto& entry : fs::directory_iterator(directory_ / "stopped" / "checkpoints"))
+    files.push_back(entry.path());
+  ASSERT_EQ(files.size(), 2u) << "the previous checkpoint is kept";
+  std::sort(files.begin(), files.end());
+  fs::resize_file(files.back(), fs::file_size(files.back()) / 2);  // a truncated write
+  const Result resumed = pinn_train("resume " + quote((directory_ / "stopped").string()));
+  ASSERT_EQ(resumed.code, 0) << resumed.output;
+  EXPECT_NE(resumed.output.find("cannot be read"), std::string::npos) << resumed.output;
+  EXPECT_NE(resumed.output.find(files.front().filename().string()), std::string::npos);
+  expect_same_run("straight", "stopped");
+}
+
+TEST_F(ResumeTest, SecondSigintExitsAtOnce) {
+  // One L-BFGS chunk of 3000 iterations: the first SIGINT waits for its end, the second does not.
+  auto arguments = train_arguments("stopped");
+  for (const char* setting : {"training[0].iterations=10", "training[1].log_every=3000",
+                              "checkpoint_every=0", "reference.every=3000"}) {
+    arguments.push_back("--set");
+    arguments.push_back(setting);
+  }
+  const fs::path log = directory_ / "stopped.log";
+  const pid_t pid = start(arguments, log);
+  ASSERT_TRUE(wait_for(log, "adam 10/10", pid));
+  std::this_thread::sleep_for(100ms);
+  kill(pid, SIGINT);
+  std::this_thread::sleep_for(100ms);
+  kill(pid, SIGINT);
+  EXPECT_EQ(finish(pid), 130);
+  EXPECT_FALSE(fs::exists(directory_ / "stopped" / "summary.json"));
+}
+
+TEST_F(ResumeTest, WhatCannotBeResumedIsSaidClearly) {
+  const Result missing = pinn_train("resume " + quote((directory_ / "nothing").string()));
+  EXPECT_EQ(missing.code, 2);
+  EXPECT_NE(missing.output.find("no such run directory"), std::string::npos) << missing.output;
+
+  fs::create_directories(directory_ / "plain");
+  std::ofstream(directory_ / "plain" / "notes.txt") << "mine";
+  const Result plain = pinn_train("resume " + quote((directory_ / "plain").string()));
+  EXPECT_EQ(plain.code, 2);
+  EXPECT_NE(plain.output.find("not a pinn-train run directory"), std::string::npos);
+  EXPECT_TRUE(fs::exists(directory_ / "plain" / "notes.txt"));
+
+  // A run directory whose run stopped before its first checkpoint.
+  fs::create_directories(directory_ / "early");
+  std::ofstream(directory_ / "early" / "config.json") << "{}";
+  const Result early = pinn_train("resume " + quote((directory_ / "early").string()));
+  EXPECT_EQ(early.code, 2);
+  EXPECT_NE(early.output.find("no checkpoint to resume from"), std::string::npos) << early.output;
+}
+
+}  // namespace
