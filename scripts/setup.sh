@@ -10,6 +10,8 @@ packages=(
   libcli11-dev nlohmann-json3-dev libspdlog-dev
   libgtest-dev
   python3-torch python3-numpy  # scripts/predict.py and the benchmarks' PyTorch peers
+  python3-matplotlib      # scripts/plot_run.py: loss histories and prediction heatmaps
+  slurm-wlm munge         # the sweep test starts a real Slurm on 127.0.0.1
 )
 
 [[ "${PINN_SKIP_INSTALL:-0}" == 1 ]] && exit 0

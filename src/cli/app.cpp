@@ -9,6 +9,7 @@
 #include <iostream>
 
 #include "cli/commands.hpp"
+#include "cli/sweep.hpp"
 #include "util/errors.hpp"
 #include "util/signals.hpp"
 
@@ -47,6 +48,8 @@ void add_run_options(CLI::App& app, RunOptions& options, Verbosity& verbosity) {
       ->take_all()
       ->allow_extra_args(false);
   app.add_flag("--force", options.force, "Replace an existing run directory");
+  app.add_option("--data-dir", options.base_directory,
+                 "Where the config's relative file paths start (default: the config's folder)");
   app.add_flag("--resume", options.resume,
                "Continue the run in the run directory from its checkpoint, if it has one "
                "(otherwise start it): the same command can be requeued");
@@ -67,6 +70,8 @@ int run_cli(int argc, char** argv) {
       "  pinn-train CONFIG.json            train (same as: pinn-train train CONFIG.json)\n"
       "  pinn-train validate CONFIG.json   check a config without training\n"
       "  pinn-train resume RUN_DIR         continue a stopped run from its checkpoint\n"
+      "  pinn-train sweep CONFIG.json      one run per combination of --grid values\n"
+      "  pinn-train collect SWEEP_DIR      one CSV row per run of a sweep\n"
       "  pinn-train bench CONFIG.json      time a training step (--engine, --steps)",
       "pinn-train"};
   app.set_version_flag("--version", version_text());
@@ -88,6 +93,37 @@ int run_cli(int argc, char** argv) {
       app.add_subcommand("resume", "Continue a stopped run from its newest checkpoint");
   resume->add_option("run_directory", resume_directory, "The run directory")->required();
   resume->fallthrough();
+  SweepOptions sweep_options;
+  CLI::App* sweep = app.add_subcommand(
+      "sweep", "Write one config per combination of values; run them here or on Slurm");
+  sweep->add_option("config", options.config_path, "The JSON config")->required();
+  sweep->add_option("--grid", sweep_options.grid, "KEY=V1,V2,... (repeatable: crossed)")
+      ->take_all();
+  sweep->add_option("--random", sweep_options.random, "N random draws of the --range values");
+  sweep->add_option("--range", sweep_options.ranges, "KEY=LOW:HIGH, uniform (with --random)");
+  sweep->add_option("--log-range", sweep_options.log_ranges,
+                    "KEY=LOW:HIGH, log-uniform (with --random)");
+  sweep->add_option("--sweep-seed", sweep_options.sweep_seed, "Seed of the random draws");
+  sweep->add_option("--run", sweep_options.run, "none (default), local or slurm")
+      ->check(CLI::IsMember({"none", "local", "slurm"}));
+  sweep->add_option("--jobs", sweep_options.jobs, "local: runs at once (default 1)");
+  sweep->add_option("--partition", sweep_options.slurm.partition, "slurm: partition");
+  sweep->add_option("--time", sweep_options.slurm.time, "slurm: time limit per run");
+  sweep->add_option("--gpus", sweep_options.slurm.gpus, "slurm: GPUs per run");
+  sweep->add_option("--cpus", sweep_options.slurm.cpus, "slurm: CPUs per run");
+  sweep->add_option("--signal-seconds", sweep_options.slurm.signal_seconds,
+                    "slurm: checkpoint this long before the time limit (default 120)");
+  sweep->add_option("--max-parallel", sweep_options.slurm.max_parallel,
+                    "slurm: at most this many runs at once");
+  sweep->add_option("--sbatch", sweep_options.slurm.extra,
+                    "slurm: another #SBATCH option, e.g. --sbatch=--account=abc (repeatable)");
+  sweep->fallthrough();
+  std::string collect_directory;
+  std::optional<std::string> collect_output;
+  CLI::App* collect = app.add_subcommand("collect", "Gather a sweep's runs into one CSV table");
+  collect->add_option("sweep_directory", collect_directory, "The sweep directory")->required();
+  collect->add_option("--table", collect_output, "Where to write it (default: results.csv)");
+  collect->fallthrough();
   BenchOptions bench_options;
   CLI::App* bench =
       app.add_subcommand("bench", "Time the config's Adam step (no run directory); print JSON");
@@ -109,7 +145,7 @@ int run_cli(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return report("error: ", std::string(e.what()) + "\nRun with --help for usage.", kExitBadInput);
   }
-  if (options.config_path.empty() && !resume->parsed()) {
+  if (options.config_path.empty() && !resume->parsed() && !collect->parsed()) {
     return report("error: ", "no config given.\nUsage: pinn-train CONFIG.json (see --help)",
                   kExitBadInput);
   }
@@ -118,6 +154,13 @@ int run_cli(int argc, char** argv) {
   try {
     if (validate->parsed()) return validate_command(options);
     if (bench->parsed()) return bench_command(options, bench_options);
+    if (collect->parsed()) return collect_command(collect_directory, collect_output);
+    if (sweep->parsed()) {
+      sweep_options.base = options;
+      sweep_options.directory = options.output;
+      sweep_options.base.output.reset();
+      return sweep_command(sweep_options);
+    }
     util::install_stop_handlers();
     if (resume->parsed()) return resume_command(resume_directory);
     return train_command(options);

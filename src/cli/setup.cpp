@@ -104,6 +104,13 @@ Setup prepare(const RunOptions& options) {
         torch::scalar_tensor(value, torch::dtype(setup.dtype).device(setup.device))
             .requires_grad_(true));
   }
+  // A templated run directory ("runs/{name}-lr{training[0].lr}") takes the resolved values.
+  if (setup.settings.output.find('{') != std::string::npos) {
+    const config::Pointer output("/output");
+    setup.settings.output = config::expand_template(
+        setup.settings.output, setup.document.root(), setup.document.where(output));
+    setup.document.root()[output] = setup.settings.output;
+  }
   warn_about_nonsmooth_network(setup);
   warn_about_unused_sets(setup.problem);
   // The run reports the engine that ran; the resolved config keeps what the user asked for.

@@ -98,6 +98,38 @@ Pointer parse_dotted_path(const std::string& path) {
   return pointer;
 }
 
+std::string expand_template(const std::string& text, const Json& root, const std::string& where) {
+  std::string result;
+  size_t i = 0;
+  while (i < text.size()) {
+    const auto open = text.find('{', i);
+    if (open == std::string::npos) break;
+    const auto close = text.find('}', open);
+    if (close == std::string::npos) {
+      throw InputError(where, "'" + text + "' has a '{' without its '}'");
+    }
+    result += text.substr(i, open - i);
+    const std::string key = text.substr(open + 1, close - open - 1);
+    Pointer pointer;
+    try {
+      pointer = parse_dotted_path(key);
+    } catch (const InputError&) {
+      throw InputError(where, "'{" + key + "}' in '" + text + "' is not a config path");
+    }
+    if (!root.contains(pointer)) {
+      throw InputError(where, "'{" + key + "}' in '" + text + "' names no value of the config");
+    }
+    const Json& value = root.at(pointer);
+    std::string piece = value.is_string() ? value.get<std::string>() : value.dump();
+    for (char& c : piece) {
+      if (c == '/' || c == ' ') c = '_';
+    }
+    result += piece;
+    i = close + 1;
+  }
+  return result + text.substr(std::min(i, text.size()));
+}
+
 void Document::apply_override(const std::string& assignment) {
   const auto equals = assignment.find('=');
   if (equals == std::string::npos || equals == 0) {
