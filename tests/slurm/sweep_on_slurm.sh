@@ -1,0 +1,163 @@
+#!/usr/bin/env bash
+# End-to-end test on a real Slurm: starts munged, slurmctld and slurmd on 127.0.0.1 (config, key
+# and state in a temporary folder, free ports), submits a sweep of 4 short runs as a job array,
+# waits, collects the table and checks every row; then preempts a longer run with
+# `scontrol requeue` and checks that it resumed from its checkpoint and completed.
+#   tests/slurm/sweep_on_slurm.sh PINN_TRAIN_BINARY
+# Exit 77 (ctest: skipped), saying why, only where the daemons cannot start.
+set -uo pipefail
+
+BINARY=$(realpath "$1")
+SOURCE=$(cd "$(dirname "$0")/../.." && pwd)
+CONFIG="$SOURCE/configs/heat_1d.json"
+SMALL=(--set points.interior.count=200 --set points.ends.count=10 --set points.start.count=20
+       --set network.hidden=[8,8] --set training[1].iterations=100 --set reference.every=500)
+
+skip() { echo "SKIPPED: $*"; exit 77; }
+fail() {
+  echo "FAILED: $*"
+  for log in "$WORK"/*.log "$WORK"/sweep*/logs/*; do
+    [[ -f $log ]] && { echo "--- $log"; tail -n 30 "$log"; }
+  done
+  exit 1
+}
+
+for tool in munged mungekey slurmctld slurmd sbatch squeue scontrol sinfo; do
+  command -v "$tool" > /dev/null || skip "$tool is not installed (scripts/setup.sh installs slurm-wlm and munge)"
+done
+
+WORK=$(mktemp -d /tmp/pinn_slurm.XXXXXX)
+chmod 755 "$WORK"
+cleanup() {
+  for pid_file in "$WORK/slurmd.pid" "$WORK/slurmctld.pid" "$WORK/munged.pid"; do
+    [[ -f $pid_file ]] && kill "$(cat "$pid_file")" 2> /dev/null
+  done
+  sleep 1
+  [[ ${KEEP_SLURM_WORK:-0} == 1 ]] || rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+free_port() {
+  /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# --- munge ---------------------------------------------------------------------------------
+mungekey -c -k "$WORK/munge.key" > /dev/null 2>&1 || skip "mungekey cannot create a key"
+chmod 600 "$WORK/munge.key"
+munged -f --key-file="$WORK/munge.key" --socket="$WORK/munge.socket" \
+  --pid-file="$WORK/munged.pid" --log-file="$WORK/munged.log" --seed-file="$WORK/munged.seed" \
+  || skip "munged does not start: $(tail -n 3 "$WORK/munged.log" 2> /dev/null)"
+
+# --- slurm ---------------------------------------------------------------------------------
+USER_NAME=$(id -un)
+mkdir -p "$WORK/state" "$WORK/spool"
+export SLURM_CONF="$WORK/slurm.conf"
+cat > "$SLURM_CONF" << EOF
+ClusterName=pinntest
+SlurmctldHost=localhost(127.0.0.1)
+SlurmctldPort=$(free_port)
+SlurmdPort=$(free_port)
+SlurmUser=$USER_NAME
+SlurmdUser=$USER_NAME
+AuthType=auth/munge
+AuthInfo=socket=$WORK/munge.socket
+CredType=cred/munge
+MpiDefault=none
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+JobAcctGatherType=jobacct_gather/none
+AccountingStorageType=accounting_storage/none
+JobCompType=jobcomp/none
+SchedulerType=sched/backfill
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core
+ReturnToService=2
+JobRequeue=1
+KillWait=30
+StateSaveLocation=$WORK/state
+SlurmdSpoolDir=$WORK/spool
+SlurmctldPidFile=$WORK/slurmctld.pid
+SlurmdPidFile=$WORK/slurmd.pid
+SlurmctldLogFile=$WORK/slurmctld.log
+SlurmdLogFile=$WORK/slurmd.log
+NodeName=localhost NodeAddr=127.0.0.1 CPUs=$(nproc) State=UNKNOWN
+PartitionName=test Nodes=localhost Default=YES MaxTime=INFINITE State=UP
+EOF
+slurmctld -f "$SLURM_CONF" -c || skip "slurmctld does not start: $(tail -n 3 "$WORK/slurmctld.log" 2> /dev/null)"
+slurmd -f "$SLURM_CONF" -N localhost || skip "slurmd does not start: $(tail -n 3 "$WORK/slurmd.log" 2> /dev/null)"
+for _ in $(seq 60); do
+  state=$(sinfo -h -o %t 2> /dev/null | head -n 1)
+  [[ $state == idle ]] && break
+  sleep 1
+done
+[[ $state == idle ]] || skip "the Slurm node did not come up (state '$state'): $(tail -n 3 "$WORK/slurmd.log")"
+echo "slurm is up: $(sinfo -h -o '%P %D %t %c')"
+
+# Waits until job $1 (all its array tasks) has left the queue; fails after $2 seconds.
+wait_for_job() {
+  for _ in $(seq "$2"); do
+    [[ -z $(squeue -h -j "$1" 2> /dev/null) ]] && return 0
+    sleep 1
+  done
+  squeue -j "$1"
+  fail "job $1 still queued after $2 s"
+}
+
+# --- 1. a sweep of 4 runs as a job array ----------------------------------------------------
+job=$("$BINARY" sweep "$CONFIG" "${SMALL[@]}" --set training[0].iterations=300 -q \
+  --grid 'training[0].lr=1e-3,3e-3' --grid 'network.hidden=[8,8],[12]' \
+  -o "$WORK/sweep" --run slurm --time 00:10:00) || fail "sweep --run slurm failed"
+[[ $job =~ ^[0-9]+$ ]] || fail "sweep printed '$job', not a job id"
+grep -q -- "--array=0-3" "$WORK/sweep/sweep.sbatch" || fail "the job script has no --array=0-3"
+echo "submitted job array $job"
+wait_for_job "$job" 300
+"$BINARY" collect "$WORK/sweep" -q > "$WORK/table.csv" || fail "collect failed"
+cat "$WORK/table.csv"
+/usr/bin/python3 - "$WORK/table.csv" << 'EOF' || fail "the collected table is wrong"
+import csv, math, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+assert len(rows) == 4, f"{len(rows)} rows"
+seen = set()
+for row in rows:
+    assert row["status"] == "completed", row
+    assert int(row["steps"]) == 400, row
+    assert math.isfinite(float(row["final_loss"])) and float(row["final_loss"]) < 1, row
+    assert 0 < float(row["l2_rel_u"]) < 1, row
+    seen.add((row["training[0].lr"], row["network.hidden"]))
+assert seen == {("0.001", "[8,8]"), ("0.001", "[12]"), ("0.003", "[8,8]"), ("0.003", "[12]")}, seen
+print("collected table: 4 completed rows, every combination once")
+EOF
+
+# --- 2. a run preempted with scontrol requeue resumes and completes --------------------------
+job=$("$BINARY" sweep "$CONFIG" "${SMALL[@]}" --set training[0].iterations=6000 \
+  --set training[0].log_every=100 --set checkpoint_every=200 -q \
+  -o "$WORK/sweep_requeue" --run slurm) || fail "the second sweep failed"
+log="$WORK/sweep_requeue/logs/${job}_0.out"
+for _ in $(seq 120); do
+  grep -q "adam 1000/" "$log" 2> /dev/null && break
+  sleep 1
+done
+grep -q "adam 1000/" "$log" || fail "the run did not get to step 1000"
+scontrol requeue "${job}_0" || fail "scontrol requeue failed"
+echo "requeued ${job}_0 at $(grep -c '^.*adam [0-9]*/' "$log") log lines"
+for _ in $(seq 30); do
+  # A requeued job waits for its begin time; let it start as soon as it is pending again.
+  [[ $(squeue -h -j "$job" -o %T 2> /dev/null) == PENDING ]] &&
+    scontrol update jobid="${job}_0" StartTime=now 2> /dev/null && break
+  sleep 1
+done
+wait_for_job "$job" 400
+run="$WORK/sweep_requeue/runs/run-000"
+grep -q "interrupted at step" "$log" || fail "the run was not stopped by the requeue"
+grep -q "resuming at step" "$log" || fail "the requeued run did not resume from its checkpoint"
+/usr/bin/python3 - "$run" << 'EOF' || fail "the requeued run's results are wrong"
+import csv, json, sys
+summary = json.load(open(sys.argv[1] + "/summary.json"))
+assert summary["status"] == "completed", summary["status"]
+assert summary["steps"] == 6100, summary["steps"]
+steps = [int(row["step"]) for row in csv.DictReader(open(sys.argv[1] + "/history.csv"))]
+assert steps == sorted(set(steps)), "history rows repeated or out of order"
+assert steps[-1] == 6100 and len(steps) == 1 + 60 + 1, (len(steps), steps[-3:])
+print(f"requeued run: completed, {len(steps)} history rows, each step once")
+EOF
+echo "PASSED"
