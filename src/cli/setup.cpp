@@ -107,8 +107,8 @@ Setup prepare(const RunOptions& options) {
   // A templated run directory ("runs/{name}-lr{training[0].lr}") takes the resolved values.
   if (setup.settings.output.find('{') != std::string::npos) {
     const config::Pointer output("/output");
-    setup.settings.output = config::expand_template(
-        setup.settings.output, setup.document.root(), setup.document.where(output));
+    setup.settings.output = config::expand_template(setup.settings.output, setup.document.root(),
+                                                    setup.document.where(output));
     setup.document.root()[output] = setup.settings.output;
   }
   warn_about_nonsmooth_network(setup);

@@ -97,8 +97,8 @@ std::vector<Range> read_ranges(const std::vector<std::string>& texts, bool logar
       throw InputError(option + " " + text, "expected KEY=LOW:HIGH with two numbers");
     }
     if (!(range.low < range.high) || (logarithmic && range.low <= 0)) {
-      throw InputError(option + " " + text, logarithmic ? "expected 0 < LOW < HIGH"
-                                                        : "expected LOW < HIGH");
+      throw InputError(option + " " + text,
+                       logarithmic ? "expected 0 < LOW < HIGH" : "expected LOW < HIGH");
     }
     ranges.push_back(range);
   }
@@ -129,10 +129,10 @@ std::vector<std::vector<std::pair<std::string, std::string>>> combinations(
       auto extended = partial;
       for (const auto& range : ranges) {
         const double u = unit(random);
-        const double value = range.logarithmic
-                                 ? std::exp(std::log(range.low) +
-                                            u * (std::log(range.high) - std::log(range.low)))
-                                 : range.low + u * (range.high - range.low);
+        const double value =
+            range.logarithmic
+                ? std::exp(std::log(range.low) + u * (std::log(range.high) - std::log(range.low)))
+                : range.low + u * (range.high - range.low);
         std::ostringstream text;
         text.precision(6);
         text << value;
@@ -213,8 +213,8 @@ int run_locally(const fs::path& sweep, const Json& manifest, int jobs) {
     --running;
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) ++failed;
   }
-  spdlog::info("{} of {} runs finished; {} failed (see {}/logs)", runs.size() - failed,
-               runs.size(), failed, sweep.string());
+  spdlog::info("{} of {} runs finished; {} failed (see {}/logs)", runs.size() - failed, runs.size(),
+               failed, sweep.string());
   return failed == 0 ? kExitOk : kExitTrainingFailed;
 }
 
@@ -271,7 +271,8 @@ int submit_to_slurm(const fs::path& sweep, Json& manifest, const SlurmOptions& s
   while (std::fgets(buffer, sizeof buffer, pipe) != nullptr)
     output += buffer;
   const int status = pclose(pipe);
-  while (!output.empty() && (output.back() == '\n' || output.back() == ' ')) output.pop_back();
+  while (!output.empty() && (output.back() == '\n' || output.back() == ' '))
+    output.pop_back();
   if (status != 0) {
     throw InputError("sbatch", "failed (" + output + "); the job script is " + script.string() +
                                    (WEXITSTATUS(status) == 127 ? ": is Slurm installed?" : ""));
@@ -301,38 +302,24 @@ int sweep_command(const SweepOptions& options) {
   if (options.jobs < 1) throw InputError("--jobs", "expected at least 1");
   const auto all = combinations(axes, ranges, options.random, options.sweep_seed);
 
-  // The config itself, checked once, gives the sweep its name and default directory.
+  // Every combination is checked like `validate` before anything is written.
   const Setup base = prepare(options.base);
   const std::string name = base.settings.name;
   const fs::path sweep = fs::absolute(options.directory.value_or("sweeps/" + name));
-  std::error_code error;
-  if (fs::exists(sweep, error) && !fs::is_empty(sweep, error)) {
-    if (!options.base.force) {
-      throw InputError(sweep.string(), "the sweep directory already exists; pass --force to "
-                                       "replace it, or choose another with --output");
-    }
-    if (!fs::exists(sweep / "manifest.json")) {
-      throw InputError(sweep.string(), "--force replaces only sweep directories, and this one "
-                                       "has no manifest.json");
-    }
-    fs::remove_all(sweep);
-  }
-  fs::create_directories(sweep / "configs");
-
   const fs::path config = fs::absolute(options.base.config_path);
   Json manifest;
   manifest["name"] = name;
   manifest["config"] = config.string();
-  manifest["base_directory"] =
-      options.base.base_directory ? fs::absolute(*options.base.base_directory).string()
-                                  : config.parent_path().string();
+  manifest["base_directory"] = options.base.base_directory
+                                   ? fs::absolute(*options.base.base_directory).string()
+                                   : config.parent_path().string();
   manifest["keys"] = Json::array();
   for (const auto& axis : axes)
     manifest["keys"].push_back(axis.key);
   for (const auto& range : ranges)
     manifest["keys"].push_back(range.key);
   manifest["runs"] = Json::array();
-  std::string list;
+  std::vector<Json> configs;
   for (size_t i = 0; i < all.size(); ++i) {
     RunOptions run = options.base;
     Json values = Json::object();
@@ -344,19 +331,37 @@ int sweep_command(const SweepOptions& options) {
     }
     const std::string id = run_id(i);
     run.output = (sweep / "runs" / id).string();
-    Setup setup;
     try {
-      setup = prepare(run);
+      configs.push_back(prepare(run).document.root());
     } catch (const InputError& e) {
       throw InputError(std::string(e.what()) + " (in " + id + ":" + label + ")");
     }
-    const std::string file = "configs/" + id + ".json";
-    write_text_atomically(sweep / file, setup.document.root().dump(2) + "\n");
-    list += (sweep / file).string() + "\n";
     manifest["runs"].push_back({{"id", id},
-                                {"config", file},
+                                {"config", "configs/" + id + ".json"},
                                 {"run_directory", "runs/" + id},
                                 {"values", values}});
+  }
+
+  std::error_code error;
+  if (fs::exists(sweep, error) && !fs::is_empty(sweep, error)) {
+    if (!options.base.force) {
+      throw InputError(sweep.string(),
+                       "the sweep directory already exists; pass --force to "
+                       "replace it, or choose another with --output");
+    }
+    if (!fs::exists(sweep / "manifest.json")) {
+      throw InputError(sweep.string(),
+                       "--force replaces only sweep directories, and this one "
+                       "has no manifest.json");
+    }
+    fs::remove_all(sweep);
+  }
+  fs::create_directories(sweep / "configs");
+  std::string list;
+  for (size_t i = 0; i < configs.size(); ++i) {
+    const fs::path file = sweep / manifest["runs"][i]["config"].get<std::string>();
+    write_text_atomically(file, configs[i].dump(2) + "\n");
+    list += file.string() + "\n";
   }
   write_text_atomically(sweep / "configs.txt", list);
   write_text_atomically(sweep / "manifest.json", manifest.dump(2) + "\n");

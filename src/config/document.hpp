@@ -43,7 +43,8 @@ class Document {
 Pointer parse_dotted_path(const std::string& path);
 
 // Replaces each "{key.path[N]}" in `text` with that value of `root` (strings as they are, numbers
-// and other values as compact JSON, '/' in values replaced by '_'), e.g. "runs/{name}-lr{training[0].lr}"
+// and other values as compact JSON, '/' in values replaced by '_'), e.g.
+// "runs/{name}-lr{training[0].lr}"
 // -> "runs/heat-lr0.001". InputError naming `where` when a path is malformed or names no value.
 std::string expand_template(const std::string& text, const Json& root, const std::string& where);
 

@@ -1,0 +1,135 @@
+// End-to-end tests of sweeps and run naming: `sweep` writes one checked config per combination and
+// a manifest, `--run local` trains them, `collect` tables them (finished or not); run directories
+// named from a template; bad sweep options exit 2 with a clear message.
+#include <gtest/gtest.h>
+
+#include "harness.hpp"
+
+namespace {
+
+using namespace pinn_e2e;
+
+const std::string kTiny =
+    " --set points.interior.count=100 --set points.ends.count=10 --set points.start.count=10"
+    " --set network.hidden=[6] --set training[0].iterations=50 --set training[1].iterations=20"
+    " -q";
+
+class SweepTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    directory_ = fs::temp_directory_path() / (std::string("pinn_e2e_sweep_") + info->name());
+    fs::remove_all(directory_);
+    fs::create_directories(directory_);
+  }
+  void TearDown() override {
+    if (!HasFailure()) fs::remove_all(directory_);
+  }
+
+  Result sweep(const std::string& arguments) const {
+    return pinn_train("sweep " + quote(source("configs/heat_1d.json")) + kTiny + " -o " +
+                      quote((directory_ / "sweep").string()) + " " + arguments);
+  }
+
+  fs::path directory_;
+};
+
+TEST_F(SweepTest, GridRunsLocallyAndCollectsOneRowPerRun) {
+  const Result result = sweep(
+      "--grid 'training[0].lr=1e-3,1e-2' --grid 'network.hidden=[4],[6]' --run local "
+      "--jobs 2");
+  ASSERT_EQ(result.code, 0) << result.output;
+  const fs::path sweep_dir = directory_ / "sweep";
+  const Json manifest = read_json(sweep_dir / "manifest.json");
+  ASSERT_EQ(manifest["runs"].size(), 4u);
+  EXPECT_EQ(manifest["keys"], Json::parse(R"(["training[0].lr", "network.hidden"])"));
+  EXPECT_EQ(manifest["runs"][1]["values"]["network.hidden"], Json::parse("[6]"));
+  // Each config is the resolved one, with its combination applied.
+  const Json last = read_json(sweep_dir / "configs" / "run-003.json");
+  EXPECT_DOUBLE_EQ(last["training"][0]["lr"].get<double>(), 1e-2);
+  EXPECT_EQ(last["network"]["hidden"], Json::parse("[6]"));
+  EXPECT_EQ(last["output"], (sweep_dir / "runs" / "run-003").string());
+
+  const Result collected = pinn_train("collect " + quote(sweep_dir.string()) + " -q");
+  ASSERT_EQ(collected.code, 0) << collected.output;
+  const auto rows = read_csv(sweep_dir / "results.csv");
+  ASSERT_EQ(rows.size(), 4u);
+  for (const auto& row : rows) {
+    EXPECT_GT(row.at("steps"), 50);  // 50 Adam steps, then L-BFGS (which may stop early)
+    EXPECT_LE(row.at("steps"), 70);
+    EXPECT_GT(row.at("final_loss"), 0);
+    EXPECT_GT(row.at("l2_rel_u"), 0);
+    EXPECT_GT(row.at("wall_time_s"), 0);
+  }
+  EXPECT_NE(collected.output.find("completed"), std::string::npos);
+  EXPECT_DOUBLE_EQ(rows[1].at("training[0].lr"), 1e-3);
+  EXPECT_DOUBLE_EQ(rows[2].at("training[0].lr"), 1e-2);
+}
+
+TEST_F(SweepTest, RandomDrawsStayInTheirRangesAndUnrunRunsArePending) {
+  const Result result = sweep(
+      "--random 5 --log-range 'training[0].lr=1e-4:1e-2' "
+      "--range 'losses[1].weight=1:10'");
+  ASSERT_EQ(result.code, 0) << result.output;
+  const Json manifest = read_json(directory_ / "sweep" / "manifest.json");
+  ASSERT_EQ(manifest["runs"].size(), 5u);
+  for (const auto& run : manifest["runs"]) {
+    const double lr = run["values"]["training[0].lr"];
+    const double weight = run["values"]["losses[1].weight"];
+    EXPECT_GE(lr, 1e-4);
+    EXPECT_LE(lr, 1e-2);
+    EXPECT_GE(weight, 1.0);
+    EXPECT_LE(weight, 10.0);
+  }
+  const Result collected = pinn_train("collect " + quote((directory_ / "sweep").string()));
+  ASSERT_EQ(collected.code, 0) << collected.output;
+  std::ifstream table(directory_ / "sweep" / "results.csv");
+  const std::string text((std::istreambuf_iterator<char>(table)), std::istreambuf_iterator<char>());
+  size_t pending = 0;
+  for (size_t at = text.find(",pending,"); at != std::string::npos;
+       at = text.find(",pending,", at + 1))
+    ++pending;
+  EXPECT_EQ(pending, 5u) << text;
+}
+
+TEST_F(SweepTest, BadSweepsExitTwoWithTheReason) {
+  struct Case {
+    std::string arguments, message;
+  };
+  const std::vector<Case> cases = {
+      {"--grid training[0].lr", "expected KEY=VALUES"},
+      {"--random 3", "needs at least one --range"},
+      {"--range 'training[0].lr=1:0' --random 2", "expected LOW < HIGH"},
+      {"--grid 'network.hidden=[4],fat'", "run-001"},
+      {"--grid 'network.activation=tanh,nonsense'", "nonsense"},
+  };
+  for (const auto& c : cases) {
+    const Result result = sweep(c.arguments);
+    EXPECT_EQ(result.code, 2) << c.arguments << "\n" << result.output;
+    EXPECT_NE(result.output.find(c.message), std::string::npos) << c.arguments << "\n"
+                                                                << result.output;
+  }
+  ASSERT_EQ(sweep("--grid 'seed=1,2'").code, 0);
+  const Result again = sweep("--grid 'seed=1,2'");
+  EXPECT_EQ(again.code, 2);
+  EXPECT_NE(again.output.find("already exists"), std::string::npos) << again.output;
+  EXPECT_EQ(sweep("--grid 'seed=1,2,3' --force").code, 0);
+  EXPECT_EQ(read_json(directory_ / "sweep" / "manifest.json")["runs"].size(), 3u);
+}
+
+TEST_F(SweepTest, RunDirectoryNamedFromATemplate) {
+  const std::string pattern = (directory_ / "{name}-lr{training[0].lr}-h{network.hidden}").string();
+  const Result result = pinn_train(quote(source("configs/heat_1d.json")) + kTiny +
+                                   " --set 'training[0].lr=0.005' -o " + quote(pattern));
+  ASSERT_EQ(result.code, 0) << result.output;
+  const fs::path run = directory_ / "heat_1d-lr0.005-h[6]";
+  ASSERT_TRUE(fs::exists(run / "summary.json")) << result.output;
+  EXPECT_EQ(read_json(run / "config.json")["output"], run.string());
+
+  const Result bad = pinn_train(quote(source("configs/heat_1d.json")) + kTiny + " -o " +
+                                quote((directory_ / "{training[7].lr}").string()));
+  EXPECT_EQ(bad.code, 2);
+  EXPECT_NE(bad.output.find("names no value of the config"), std::string::npos) << bad.output;
+}
+
+}  // namespace
