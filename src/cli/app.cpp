@@ -72,6 +72,7 @@ int run_cli(int argc, char** argv) {
       "  pinn-train resume RUN_DIR         continue a stopped run from its checkpoint\n"
       "  pinn-train sweep CONFIG.json      one run per combination of --grid values\n"
       "  pinn-train collect SWEEP_DIR      one CSV row per run of a sweep\n"
+      "  pinn-train eval RUN_DIR --points IN.csv --out OUT.csv [--fields u,u_x,pde]\n"
       "  pinn-train bench CONFIG.json      time a training step (--engine, --steps)",
       "pinn-train"};
   app.set_version_flag("--version", version_text());
@@ -124,6 +125,17 @@ int run_cli(int argc, char** argv) {
   collect->add_option("sweep_directory", collect_directory, "The sweep directory")->required();
   collect->add_option("--table", collect_output, "Where to write it (default: results.csv)");
   collect->fallthrough();
+  EvalOptions eval_options;
+  CLI::App* eval = app.add_subcommand(
+      "eval", "Evaluate a trained run's model and expressions of it at the points of a CSV");
+  eval->add_option("run_directory", eval_options.run_directory, "The run directory")->required();
+  eval->add_option("--points", eval_options.points, "CSV with a column per input")->required();
+  eval->add_option("--out", eval_options.out, "CSV to write")->required();
+  eval->add_option("--fields", eval_options.fields,
+                   "Outputs, expressions (u_x, u_t + u*u_x) or loss term names (their residual); "
+                   "comma-separated; default: the outputs")
+      ->delimiter(',');
+  eval->fallthrough();
   BenchOptions bench_options;
   CLI::App* bench =
       app.add_subcommand("bench", "Time the config's Adam step (no run directory); print JSON");
@@ -145,7 +157,7 @@ int run_cli(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return report("error: ", std::string(e.what()) + "\nRun with --help for usage.", kExitBadInput);
   }
-  if (options.config_path.empty() && !resume->parsed() && !collect->parsed()) {
+  if (options.config_path.empty() && !resume->parsed() && !collect->parsed() && !eval->parsed()) {
     return report("error: ", "no config given.\nUsage: pinn-train CONFIG.json (see --help)",
                   kExitBadInput);
   }
@@ -155,6 +167,10 @@ int run_cli(int argc, char** argv) {
     if (validate->parsed()) return validate_command(options);
     if (bench->parsed()) return bench_command(options, bench_options);
     if (collect->parsed()) return collect_command(collect_directory, collect_output);
+    if (eval->parsed()) {
+      eval_options.force = options.force;
+      return eval_command(eval_options);
+    }
     if (sweep->parsed()) {
       sweep_options.base = options;
       sweep_options.directory = options.output;

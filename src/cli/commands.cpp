@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 #include <torch/version.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 
@@ -242,6 +243,16 @@ int train_into(Setup& setup, const output::RunDirectory& run, train::CheckpointS
   return kExitOk;
 }
 
+// The setup of the run in `path`, from its resolved config and the folder its data came from.
+Setup prepare_from_run(const fs::path& path) {
+  RunOptions options;
+  options.config_path = (path / "config.json").string();
+  options.output = path.string();
+  const Json source = Json::parse(read_text_file(path / "source.json"));
+  options.base_directory = source.at("base_directory").get<std::string>();
+  return prepare(options);
+}
+
 // Continues the run in `path` (an open run directory whose config was written by train).
 int continue_run(const fs::path& path, Clock::time_point start) {
   const Json summary = read_summary(path);
@@ -257,12 +268,7 @@ int continue_run(const fs::path& path, Clock::time_point start) {
                                         ? "has no checkpoint to resume from"
                                         : "has no readable checkpoint to resume from");
   }
-  RunOptions options;
-  options.config_path = (path / "config.json").string();
-  options.output = path.string();
-  const Json source = Json::parse(read_text_file(path / "source.json"));
-  options.base_directory = source.at("base_directory").get<std::string>();
-  Setup setup = prepare(options);
+  Setup setup = prepare_from_run(path);
   spdlog::info("resuming {} from {}", path.string(), loaded.path.filename().string());
   return train_into(setup, run, store, loaded.archive.get(), start);
 }
@@ -287,6 +293,55 @@ int train_command(const RunOptions& options) {
                setup.settings.dtype, setup.settings.derivatives, run.path().string());
   train::CheckpointStore store(path / "checkpoints");
   return train_into(setup, run, store, nullptr, start);
+}
+
+int eval_command(const EvalOptions& options) {
+  const fs::path path = options.run_directory;
+  output::RunDirectory::open(path);
+  if (!fs::exists(path / "model.pt")) {
+    throw InputError(path.string(), "has no model.pt: the run has not saved its weights yet");
+  }
+  std::error_code error;
+  if (fs::exists(options.out, error) && !options.force) {
+    throw InputError(options.out, "exists; pass --force to replace it");
+  }
+  Setup setup = prepare_from_run(path);
+  const auto stored = output::load_model_weights(path / "model.pt", *setup.network);
+  const auto& names = setup.problem.symbols.parameters;
+  for (size_t p = 0; p < names.size(); ++p) {
+    if (stored.count(names[p]) != 0) setup.parameters[p].detach().fill_(stored.at(names[p]));
+  }
+
+  problem::EvaluationSet set;
+  set.name = "eval";
+  set.points =
+      problem::read_csv(options.points).select(setup.problem.symbols.inputs, options.points);
+  set.field_names = options.fields.empty() ? setup.problem.symbols.outputs : options.fields;
+  for (const auto& field : set.field_names) {
+    const auto term = std::find_if(setup.problem.losses.begin(), setup.problem.losses.end(),
+                                   [&](const auto& loss) { return loss.name == field; });
+    if (term != setup.problem.losses.end()) {
+      set.fields.push_back(term->residual);  // a loss term's name: its residual
+      continue;
+    }
+    try {
+      set.fields.push_back(expr::parse(field, setup.problem.symbols));
+    } catch (const expr::ParseError& e) {
+      const std::string caret(static_cast<size_t>(std::max(e.column() - 1, 0)), ' ');
+      throw InputError("--fields", "column " + std::to_string(e.column()) + ": " + e.what() +
+                                       "\n    " + field + "\n    " + caret + "^");
+    }
+  }
+  const auto engine = derivatives::make_engine(setup.settings.derivatives);
+  const train::ObjectiveContext context{
+      torch::TensorOptions().dtype(setup.dtype).device(setup.device), setup.parameters};
+  const auto values = evaluate_fields(set, *setup.model, *engine, context);
+  std::vector<std::string> columns = setup.problem.symbols.inputs;
+  columns.insert(columns.end(), set.field_names.begin(), set.field_names.end());
+  problem::write_csv(options.out, columns, torch::cat({set.points, values}, 1));
+  spdlog::info("{} points, fields {} -> {}", set.points.size(0), fmt::join(set.field_names, ", "),
+               options.out);
+  return kExitOk;
 }
 
 int resume_command(const std::string& run_directory) {

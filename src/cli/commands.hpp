@@ -29,9 +29,19 @@ struct BenchOptions {
   int chunks = 5;                     // the timed steps in this many equal chunks
 };
 
+struct EvalOptions {
+  std::string run_directory;
+  std::string points;               // CSV with a column per input
+  std::string out;                  // CSV written: the inputs, then the fields
+  std::vector<std::string> fields;  // expressions or loss term names (their residuals)
+  bool force = false;               // replace `out` if it exists
+};
+
 // All return an exit code and throw the errors of util/errors.hpp.
 int validate_command(const RunOptions& options);
 int train_command(const RunOptions& options);
+// Evaluates a trained run's model (and any expression of it) at the points of a CSV file.
+int eval_command(const EvalOptions& options);
 // Continues the run in `run_directory` from its newest readable checkpoint.
 int resume_command(const std::string& run_directory);
 // Times the config's Adam step and prints one JSON line (no run directory).

@@ -114,7 +114,7 @@ void save_model(const fs::path& path, model::Network& network,
   });
 }
 
-void load_model_weights(const fs::path& path, model::Network& network) {
+std::map<std::string, double> load_model_weights(const fs::path& path, model::Network& network) {
   const std::string bytes = read_text_file(path);
   c10::IValue value;
   try {
@@ -137,6 +137,13 @@ void load_model_weights(const fs::path& path, model::Network& network) {
     }
     item.value().copy_(stored);
   }
+  std::map<std::string, double> parameters;
+  const auto file = value.toGenericDict();
+  if (file.contains("parameters")) {
+    for (const auto& entry : file.at("parameters").toGenericDict())
+      parameters[entry.key().toStringRef()] = entry.value().toDouble();
+  }
+  return parameters;
 }
 
 }  // namespace pinn::output

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -60,6 +61,8 @@ void save_model(const std::filesystem::path& path, model::Network& network,
                 const ModelDescription& description);
 
 // Loads the weights of save_model into `network` (same architecture); InputError otherwise.
-void load_model_weights(const std::filesystem::path& path, model::Network& network);
+// Returns the trainable problem parameters stored with them (name -> value).
+std::map<std::string, double> load_model_weights(const std::filesystem::path& path,
+                                                 model::Network& network);
 
 }  // namespace pinn::output

@@ -133,3 +133,40 @@ TEST_F(SweepTest, RunDirectoryNamedFromATemplate) {
 }
 
 }  // namespace
+
+namespace {
+
+// `eval` reproduces the run's own predictions, evaluates expressions and loss residuals, and
+// refuses to overwrite its output.
+TEST_F(SweepTest, EvalReproducesTheRunsPredictions) {
+  const fs::path run = directory_ / "run";
+  ASSERT_EQ(
+      pinn_train(quote(source("configs/heat_1d.json")) + kTiny + " -o " + quote(run.string())).code,
+      0);
+  const auto predictions = read_csv(run / "predictions_grid.csv");
+  ASSERT_GT(predictions.size(), 10u);
+  std::ofstream points(directory_ / "points.csv");
+  points << "t,x\n";  // any column order
+  for (size_t i = 0; i < 10; ++i)
+    points << predictions[i].at("t") << "," << predictions[i].at("x") << "\n";
+  points.close();
+  const std::string out = (directory_ / "out.csv").string();
+  const std::string command = "eval " + quote(run.string()) + " --points " +
+                              quote((directory_ / "points.csv").string()) + " --out " + quote(out);
+  const Result result = pinn_train(command + " --fields 'u,pde,u_t - alpha*u_xx'");
+  ASSERT_EQ(result.code, 0) << result.output;
+  const auto rows = read_csv(out);
+  ASSERT_EQ(rows.size(), 10u);
+  for (size_t i = 0; i < rows.size(); ++i) {
+    EXPECT_NEAR(rows[i].at("u"), predictions[i].at("u"), 1e-12);
+    EXPECT_NEAR(rows[i].at("pde"), rows[i].at("u_t - alpha*u_xx"), 1e-12);
+  }
+  const Result again = pinn_train(command);
+  EXPECT_EQ(again.code, 2);
+  EXPECT_NE(again.output.find("pass --force"), std::string::npos) << again.output;
+  const Result bad = pinn_train(command + " --force --fields 'u_q'");
+  EXPECT_EQ(bad.code, 2);
+  EXPECT_NE(bad.output.find("column 1: unknown name 'u_q'"), std::string::npos) << bad.output;
+}
+
+}  // namespace
