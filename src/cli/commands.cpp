@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 
 #include "cli/setup.hpp"
@@ -68,6 +69,34 @@ std::vector<std::string> write_predictions(const Setup& setup, const output::Run
     files.push_back(file);
   }
   return files;
+}
+
+// reference.csv: at the reference points, each output with a reference, its reference value and
+// the error (prediction - reference); what scripts/plot_run.py draws.
+void write_reference_comparison(const Setup& setup, const output::RunDirectory& run,
+                                derivatives::Engine& engine,
+                                const train::ObjectiveContext& context) {
+  const auto& reference = setup.problem.reference;
+  if (!reference.defined()) return;
+  problem::EvaluationSet set;
+  set.name = "reference";
+  set.points = reference.points;
+  for (int output : reference.outputs) {
+    const std::string& name = setup.problem.symbols.outputs[static_cast<size_t>(output)];
+    set.field_names.push_back(name);
+    set.fields.push_back(expr::parse(name, setup.problem.symbols));
+  }
+  const auto predicted = evaluate_fields(set, *setup.model, engine, context);
+  std::vector<std::string> columns = setup.problem.symbols.inputs;
+  std::vector<torch::Tensor> blocks = {reference.points};
+  for (size_t o = 0; o < set.field_names.size(); ++o) {
+    const auto value = predicted.select(1, static_cast<int64_t>(o));
+    const auto truth = reference.values.select(1, static_cast<int64_t>(o));
+    columns.insert(columns.end(), {set.field_names[o], set.field_names[o] + "_reference",
+                                   set.field_names[o] + "_error"});
+    blocks.push_back(torch::stack({value, truth, value - truth}, 1));
+  }
+  problem::write_csv(run.file("reference.csv"), columns, torch::cat(blocks, 1));
 }
 
 Json summarize(const Setup& setup, const std::string& engine, const train::TrainingReport& report,
@@ -205,6 +234,21 @@ void log_results(const Setup& setup, const train::TrainingReport& report,
   }
 }
 
+// output.plots: scripts/plot_run.py draws the run into RUN_DIR/plots. A failure to draw is a
+// warning: the run itself is complete.
+void draw_plots(const output::RunDirectory& run) {
+  const std::string command = "/usr/bin/python3 '" + std::string(PINN_SCRIPTS_DIR) +
+                              "/plot_run.py' '" + run.path().string() + "' > '" +
+                              run.file("plots.log").string() + "' 2>&1";
+  const int status = std::system(command.c_str());
+  if (status != 0) {
+    spdlog::warn("drawing the plots failed (see {}); draw them with: {}",
+                 run.file("plots.log").string(), command.substr(0, command.find(" >")));
+  } else {
+    spdlog::info("plots in {}", run.file("plots").string());
+  }
+}
+
 // Trains the prepared setup into `run`, from the start or from `resume`.
 int train_into(Setup& setup, const output::RunDirectory& run, train::CheckpointStore& store,
                torch::serialize::InputArchive* resume, Clock::time_point start) {
@@ -224,11 +268,13 @@ int train_into(Setup& setup, const output::RunDirectory& run, train::CheckpointS
   const bool finished = !report.diverged && !report.interrupted;
   const auto predictions =
       finished ? write_predictions(setup, run, *engine, context) : std::vector<std::string>{};
+  if (finished) write_reference_comparison(setup, run, *engine, context);
   const double wall = std::chrono::duration<double>(Clock::now() - start).count();
   Json summary = summarize(setup, engine->effective_name(*setup.model), report, terms,
                            metrics.names(), objective.total_points(), wall, predictions);
   run.write_json("summary.json", summary);  // last: its presence marks a finished run
 
+  if (finished && setup.settings.plots) draw_plots(run);
   if (report.diverged) {
     throw TrainingError("the loss became NaN or infinite after " + std::to_string(report.steps) +
                         " steps; try a smaller learning rate or float64 (outputs written to " +

@@ -27,7 +27,11 @@ config::Document load_document(const RunOptions& options) {
     document.apply_override(assignment);
   if (options.seed) document.set(config::Pointer("/seed"), *options.seed, "--seed");
   if (options.device) document.set(config::Pointer("/device"), *options.device, "--device");
-  if (options.output) document.set(config::Pointer("/output"), *options.output, "--output");
+  if (options.output) {
+    const bool object = document.root().contains("output") && document.root()["output"].is_object();
+    document.set(config::Pointer(object ? "/output/directory" : "/output"), *options.output,
+                 "--output");
+  }
   return document;
 }
 
@@ -106,7 +110,8 @@ Setup prepare(const RunOptions& options) {
   }
   // A templated run directory ("runs/{name}-lr{training[0].lr}") takes the resolved values.
   if (setup.settings.output.find('{') != std::string::npos) {
-    const config::Pointer output("/output");
+    const config::Pointer output(setup.document.root()["output"].is_object() ? "/output/directory"
+                                                                             : "/output");
     setup.settings.output = config::expand_template(setup.settings.output, setup.document.root(),
                                                     setup.document.where(output));
     setup.document.root()[output] = setup.settings.output;

@@ -23,9 +23,19 @@ RunSettings read_run_settings(Reader& top, const std::string& default_name) {
   settings.seed = top.get_or("seed", settings.seed);
   settings.derivatives =
       top.choice("derivatives", derivatives::engine_names(), settings.derivatives);
-  settings.output = top.get_or("output", "runs/" + settings.name);
-  if (settings.output.empty())
-    top.fail("output", "expected a directory name, found an empty string");
+  // "output": the run directory, or {"directory": ..., "plots": true}.
+  if (top.has("output") && top.json("output").is_object()) {
+    Reader output = top.object("output");
+    settings.output = output.get_or("directory", "runs/" + settings.name);
+    settings.plots = output.get_or("plots", settings.plots);
+    if (settings.output.empty())
+      output.fail("directory", "expected a directory name, found an empty string");
+    output.finish();
+  } else {
+    settings.output = top.get_or("output", "runs/" + settings.name);
+    if (settings.output.empty())
+      top.fail("output", "expected a directory name, found an empty string");
+  }
   settings.checkpoint_every = top.get_or("checkpoint_every", settings.checkpoint_every);
   if (settings.checkpoint_every < 0) {
     top.fail("checkpoint_every",

@@ -16,6 +16,7 @@ struct RunSettings {
   int seed = 0;                      // network initialisation; point sets derive theirs from it
   std::string derivatives = "auto";  // the derivative engine
   std::string output;                // run directory; default runs/<name>
+  bool plots = false;                // draw the run's PNGs at its end (scripts/plot_run.py)
   int checkpoint_every = 1000;       // steps between checkpoints (0: only at stage ends, stops)
 };
 

@@ -170,3 +170,29 @@ TEST_F(SweepTest, EvalReproducesTheRunsPredictions) {
 }
 
 }  // namespace
+
+namespace {
+
+// output.plots draws the loss history and, with a reference, the prediction / reference / error
+// heatmaps (scripts/plot_run.py); reference.csv holds what they show.
+TEST_F(SweepTest, PlotsAreDrawnAtTheEndWhenAsked) {
+  const fs::path run = directory_ / "run";
+  const Result result =
+      pinn_train(quote(source("configs/heat_1d.json")) + kTiny + " --set " +
+                 quote(R"(output={"directory": ")" + run.string() + R"(", "plots": true})"));
+  ASSERT_EQ(result.code, 0) << result.output;
+  for (const char* png : {"plots/loss.png", "plots/field_u.png"}) {
+    ASSERT_TRUE(fs::exists(run / png)) << png << "\n" << result.output;
+    std::ifstream in(run / png, std::ios::binary);
+    char magic[4] = {};
+    in.read(magic, 4);
+    EXPECT_EQ(std::string(magic + 1, 3), "PNG") << png;
+    EXPECT_GT(fs::file_size(run / png), 10000u) << png;
+  }
+  const auto rows = read_csv(run / "reference.csv");
+  ASSERT_FALSE(rows.empty());
+  for (const auto& row : rows)
+    EXPECT_NEAR(row.at("u_error"), row.at("u") - row.at("u_reference"), 1e-12);
+}
+
+}  // namespace
