@@ -1,7 +1,6 @@
 // Argument parsing, logging set-up, and the mapping from errors to exit codes.
 #include "cli/app.hpp"
 
-#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <torch/version.h>
 #include <CLI/CLI.hpp>
@@ -11,25 +10,12 @@
 #include "cli/commands.hpp"
 #include "cli/sweep.hpp"
 #include "util/errors.hpp"
+#include "util/logging.hpp"
 #include "util/signals.hpp"
 
 namespace pinn::cli {
 
 namespace {
-
-struct Verbosity {
-  bool verbose = false;
-  bool quiet = false;
-};
-
-void configure_logging(const Verbosity& verbosity) {
-  auto logger = spdlog::stderr_color_mt("pinn-train");
-  logger->set_pattern("[%T] %^%l%$ %v");
-  logger->set_level(verbosity.quiet     ? spdlog::level::err
-                    : verbosity.verbose ? spdlog::level::debug
-                                        : spdlog::level::info);
-  spdlog::set_default_logger(logger);
-}
 
 std::string version_text() {
   return std::string("pinn-train ") + PINN_TRAIN_VERSION + " (LibTorch " +
@@ -39,7 +25,7 @@ std::string version_text() {
 }
 
 // The run options shared by `train` and `validate` (and the bare `pinn-train CONFIG`).
-void add_run_options(CLI::App& app, RunOptions& options, Verbosity& verbosity) {
+void add_run_options(CLI::App& app, RunOptions& options, util::LogSettings& verbosity) {
   app.add_option("--output,-o", options.output, "Run directory (default: runs/<name>)");
   app.add_option("--device", options.device, "cpu, cuda, cuda:N or auto (overrides the config)");
   app.add_option("--seed", options.seed, "Random seed (overrides the config)");
@@ -55,6 +41,9 @@ void add_run_options(CLI::App& app, RunOptions& options, Verbosity& verbosity) {
                "(otherwise start it): the same command can be requeued");
   app.add_flag("-v,--verbose", verbosity.verbose, "More log output");
   app.add_flag("-q,--quiet", verbosity.quiet, "Only errors");
+  app.add_option("--log-format", verbosity.format,
+                 "auto (text on a terminal, JSON lines otherwise), text or json")
+      ->check(CLI::IsMember({"auto", "text", "json"}));
 }
 
 int report(const std::string& kind, const std::string& message, int code) {
@@ -79,7 +68,7 @@ int run_cli(int argc, char** argv) {
   app.require_subcommand(0, 1);
 
   RunOptions options;
-  Verbosity verbosity;
+  util::LogSettings verbosity;
   add_run_options(app, options, verbosity);
   app.add_option("config", options.config_path, "The JSON config to train");
 
@@ -162,7 +151,7 @@ int run_cli(int argc, char** argv) {
                   kExitBadInput);
   }
 
-  configure_logging(verbosity);
+  util::configure_logging(verbosity);
   try {
     if (validate->parsed()) return validate_command(options);
     if (bench->parsed()) return bench_command(options, bench_options);

@@ -18,6 +18,7 @@
 #include "train/trainer.hpp"
 #include "util/errors.hpp"
 #include "util/files.hpp"
+#include "util/logging.hpp"
 
 namespace pinn::cli {
 
@@ -252,6 +253,7 @@ void draw_plots(const output::RunDirectory& run) {
 // Trains the prepared setup into `run`, from the start or from `resume`.
 int train_into(Setup& setup, const output::RunDirectory& run, train::CheckpointStore& store,
                torch::serialize::InputArchive* resume, Clock::time_point start) {
+  util::log_to_file(run.file("train.log"));
   const auto engine = derivatives::make_engine(setup.settings.derivatives);
   train::ObjectiveContext context{torch::TensorOptions().dtype(setup.dtype).device(setup.device),
                                   setup.parameters};

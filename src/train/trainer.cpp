@@ -92,6 +92,10 @@ void Trainer::log_progress(const StageSpec& spec, int done, const HistoryRow& ro
   line << format_metrics(metrics_.names(), row.metrics);
   line.precision(3);
   line << "  " << std::fixed << ms_per_step << " ms/step";
+  // The time left if the stage runs to its end (an upper bound: L-BFGS may converge sooner).
+  const double left = 1e-3 * ms_per_step * static_cast<double>(spec.iterations - done);
+  line.precision(0);
+  line << "  ETA " << left << " s";
   spdlog::info("{}", line.str());
 }
 

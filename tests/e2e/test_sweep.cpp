@@ -196,3 +196,37 @@ TEST_F(SweepTest, PlotsAreDrawnAtTheEndWhenAsked) {
 }
 
 }  // namespace
+
+namespace {
+
+// Off a terminal the log is JSON lines (or text with --log-format text), with ETAs in the
+// progress lines, and a copy goes to the run directory's train.log.
+TEST_F(SweepTest, LogsAreJsonLinesOffATerminalAndCopiedToTrainLog) {
+  const std::string tiny = kTiny.substr(0, kTiny.rfind(" -q"));
+  const fs::path run = directory_ / "run";
+  const Result result =
+      pinn_train(quote(source("configs/heat_1d.json")) + tiny + " -o " + quote(run.string()));
+  ASSERT_EQ(result.code, 0) << result.output;
+  std::istringstream lines(result.output);
+  int progress = 0;
+  for (std::string line; std::getline(lines, line);) {
+    const Json entry = Json::parse(line);  // every line is one JSON object
+    EXPECT_TRUE(entry.contains("time") && entry.contains("level")) << line;
+    const std::string message = entry.at("message");
+    if (message.rfind("adam 50/50", 0) == 0) {
+      ++progress;
+      EXPECT_NE(message.find("ms/step  ETA 0 s"), std::string::npos) << message;
+    }
+  }
+  EXPECT_EQ(progress, 1) << result.output;
+  std::ifstream log(run / "train.log");
+  const std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("info adam 50/50"), std::string::npos) << text;
+
+  const Result plain = pinn_train(quote(source("configs/heat_1d.json")) + tiny + " -o " +
+                                  quote((directory_ / "plain").string()) + " --log-format text");
+  ASSERT_EQ(plain.code, 0) << plain.output;
+  EXPECT_NE(plain.output.find("] info adam 50/50"), std::string::npos) << plain.output;
+}
+
+}  // namespace
