@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "util/errors.hpp"
+#include "util/logging.hpp"
 #include "util/signals.hpp"
 
 namespace pinn::train {
@@ -154,6 +155,36 @@ TrainingReport Trainer::run(torch::serialize::InputArchive* resume) {
   return report_;
 }
 
+// On a terminal, the closure also updates the live progress line: Adam evaluates once per step;
+// L-BFGS evaluates once or more per iteration, so its count is of evaluations.
+LossAndGradient Trainer::with_live_line(const StageSpec& spec, const LossAndGradient& closure,
+                                        Clock::time_point chunk_start) const {
+  return [this, &spec, &closure, chunk_start, evaluations = 0]() mutable {
+    torch::Tensor loss = closure();
+    ++evaluations;
+    auto& live = util::LiveLine::instance();
+    if (!live.due()) return loss;
+    const double seconds = std::max(seconds_since(chunk_start), 1e-9);
+    const double rate = evaluations / seconds;
+    std::ostringstream line;
+    line.precision(4);
+    if (spec.type == "adam") {
+      line << "adam " << current_.iterations + evaluations << "/" << spec.iterations;
+    } else {
+      line << spec.type << " " << current_.iterations << "/" << spec.iterations << " (+"
+           << evaluations << " evaluations)";
+    }
+    line << "  loss " << std::scientific << loss.item<double>() << std::fixed;
+    line.precision(0);
+    line << "  " << rate << " evals/s";
+    if (spec.type == "adam") {
+      line << "  ETA " << (spec.iterations - current_.iterations - evaluations) / rate << " s";
+    }
+    live.show(line.str());
+    return loss;
+  };
+}
+
 bool Trainer::run_stage(const StageSpec& spec, Stage& stage, const LossAndGradient& closure) {
   const double seconds_before = current_.seconds;
   const auto stage_start = Clock::now();
@@ -161,7 +192,7 @@ bool Trainer::run_stage(const StageSpec& spec, Stage& stage, const LossAndGradie
   while (current_.iterations < spec.iterations) {
     const int chunk = next_chunk(spec, current_.iterations);
     const auto chunk_start = Clock::now();
-    const int done = stage.advance(chunk, closure);
+    const int done = stage.advance(chunk, with_live_line(spec, closure, chunk_start));
     const double chunk_seconds = seconds_since(chunk_start);
     elapsed_ += chunk_seconds;
     step_ += done;

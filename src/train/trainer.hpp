@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <chrono>
 #include <string>
 #include <vector>
 
@@ -74,6 +75,8 @@ class Trainer {
   bool checkpoint_due() const;
   // One stage from its current position; false when the run must end (diverged, interrupted).
   bool run_stage(const StageSpec& spec, Stage& stage, const LossAndGradient& closure);
+  LossAndGradient with_live_line(const StageSpec& spec, const LossAndGradient& closure,
+                                 std::chrono::steady_clock::time_point chunk_start) const;
 
   HistoryRow record(const std::string& stage, const LossValues& values);
   void log_progress(const StageSpec& spec, int done, const HistoryRow& row, double ms_per_step);

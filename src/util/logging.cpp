@@ -46,7 +46,56 @@ class JsonLineSink final : public spdlog::sinks::base_sink<std::mutex> {
   }
 };
 
+// The terminal's sink: erases the live progress line before each log line.
+class TerminalSink final : public spdlog::sinks::base_sink<std::mutex> {
+ public:
+  TerminalSink() : inner_(std::make_shared<spdlog::sinks::stderr_color_sink_st>()) {
+    inner_->set_pattern("[%T] %^%l%$ %v");
+  }
+
+ protected:
+  void sink_it_(const spdlog::details::log_msg& message) override {
+    LiveLine::instance().clear();
+    inner_->log(message);
+  }
+  void flush_() override { inner_->flush(); }
+  void set_pattern_(const std::string& pattern) override { inner_->set_pattern(pattern); }
+
+ private:
+  std::shared_ptr<spdlog::sinks::stderr_color_sink_st> inner_;
+};
+
+double now_seconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
 }  // namespace
+
+LiveLine& LiveLine::instance() {
+  static LiveLine line;
+  return line;
+}
+
+bool LiveLine::due() {
+  if (!enabled_) return false;
+  const double now = now_seconds();
+  if (now - last_ < 0.25) return false;
+  last_ = now;
+  return true;
+}
+
+void LiveLine::show(const std::string& text) {
+  if (!enabled_) return;
+  std::fprintf(stderr, "\r\033[K%s", text.c_str());
+  std::fflush(stderr);
+  shown_ = true;
+}
+
+void LiveLine::clear() {
+  if (!shown_) return;
+  std::fputs("\r\033[K", stderr);
+  shown_ = false;
+}
 
 void configure_logging(const LogSettings& settings) {
   const bool json =
@@ -55,9 +104,9 @@ void configure_logging(const LogSettings& settings) {
   if (json) {
     logger = std::make_shared<spdlog::logger>("pinn-train", std::make_shared<JsonLineSink>());
   } else {
-    logger = spdlog::stderr_color_mt("pinn-train");
-    logger->set_pattern("[%T] %^%l%$ %v");
+    logger = std::make_shared<spdlog::logger>("pinn-train", std::make_shared<TerminalSink>());
   }
+  LiveLine::instance().enabled_ = !json && !settings.quiet && isatty(STDERR_FILENO) != 0;
   logger->set_level(settings.quiet     ? spdlog::level::err
                     : settings.verbose ? spdlog::level::debug
                                        : spdlog::level::info);

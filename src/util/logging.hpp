@@ -18,4 +18,20 @@ void configure_logging(const LogSettings& settings);
 // Also writes the log to `path` (appended: a resumed run continues its file).
 void log_to_file(const std::filesystem::path& path);
 
+// The live progress line on a terminal: rewritten in place a few times a second, erased before
+// any log line. Does nothing off a terminal, in JSON mode or under -q.
+class LiveLine {
+ public:
+  static LiveLine& instance();
+  bool due();  // enabled, and the last update is a quarter of a second old
+  void show(const std::string& text);
+  void clear();
+
+ private:
+  friend void configure_logging(const LogSettings& settings);
+  bool enabled_ = false;
+  bool shown_ = false;
+  double last_ = -1;
+};
+
 }  // namespace pinn::util
