@@ -1,6 +1,7 @@
 // The end-to-end tests' harness: running the pinn-train binary and reading what it wrote.
 #pragma once
 
+#include <gtest/gtest.h>
 #include <sys/wait.h>
 
 #include <array>
@@ -73,5 +74,23 @@ inline std::vector<std::map<std::string, double>> read_csv(const fs::path& path)
   }
   return rows;
 }
+
+// A fixture with a fresh folder per test, /tmp/pinn_e2e_<suite>_<test>, removed when the test
+// passes (kept for a look when it fails).
+class TemporaryDirectoryTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    directory_ = fs::temp_directory_path() /
+                 (std::string("pinn_e2e_") + info->test_suite_name() + "_" + info->name());
+    fs::remove_all(directory_);
+    fs::create_directories(directory_);
+  }
+  void TearDown() override {
+    if (!HasFailure()) fs::remove_all(directory_);
+  }
+
+  fs::path directory_;
+};
 
 }  // namespace pinn_e2e

@@ -10,19 +10,8 @@ namespace {
 
 using namespace pinn_e2e;
 
-class CliTest : public ::testing::Test {
+class CliTest : public TemporaryDirectoryTest {
  protected:
-  void SetUp() override {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    directory_ = fs::temp_directory_path() /
-                 (std::string("pinn_e2e_") + info->test_suite_name() + "_" + info->name());
-    fs::remove_all(directory_);
-    fs::create_directories(directory_);
-  }
-  void TearDown() override {
-    if (!HasFailure()) fs::remove_all(directory_);
-  }
-
   // Writes the seed config with `edit` applied and returns its path.
   std::string seed_config_with(const std::function<void(Json&)>& edit,
                                const std::string& name = "config.json") {
@@ -32,8 +21,6 @@ class CliTest : public ::testing::Test {
     std::ofstream(path) << config.dump(2);
     return path.string();
   }
-
-  fs::path directory_;
 };
 
 // --- the seed example -----------------------------------------------------------------------

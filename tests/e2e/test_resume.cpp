@@ -27,18 +27,8 @@ const std::vector<std::string> kSmallHeat = {
     "--set", "training[1].iterations=3000", "--set", "training[1].log_every=50",
     "--set", "checkpoint_every=100",        "--set", "reference.every=500"};
 
-class ResumeTest : public ::testing::Test {
+class ResumeTest : public TemporaryDirectoryTest {
  protected:
-  void SetUp() override {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    directory_ = fs::temp_directory_path() / (std::string("pinn_e2e_resume_") + info->name());
-    fs::remove_all(directory_);
-    fs::create_directories(directory_);
-  }
-  void TearDown() override {
-    if (!HasFailure()) fs::remove_all(directory_);
-  }
-
   std::vector<std::string> train_arguments(const std::string& run) const {
     std::vector<std::string> arguments = {source("configs/heat_1d.json"), "-o",
                                           (directory_ / run).string()};
@@ -149,8 +139,6 @@ class ResumeTest : public ::testing::Test {
     EXPECT_EQ(summary_a["metrics"], summary_b["metrics"]);
     EXPECT_EQ(summary_a["steps"], summary_b["steps"]);
   }
-
-  fs::path directory_;
 };
 
 TEST_F(ResumeTest, StoppedDuringAdamResumesToTheSameRun) {

@@ -14,24 +14,12 @@ const std::string kTiny =
     " --set network.hidden=[6] --set training[0].iterations=50 --set training[1].iterations=20"
     " -q";
 
-class SweepTest : public ::testing::Test {
+class SweepTest : public TemporaryDirectoryTest {
  protected:
-  void SetUp() override {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    directory_ = fs::temp_directory_path() / (std::string("pinn_e2e_sweep_") + info->name());
-    fs::remove_all(directory_);
-    fs::create_directories(directory_);
-  }
-  void TearDown() override {
-    if (!HasFailure()) fs::remove_all(directory_);
-  }
-
   Result sweep(const std::string& arguments) const {
     return pinn_train("sweep " + quote(source("configs/heat_1d.json")) + kTiny + " -o " +
                       quote((directory_ / "sweep").string()) + " " + arguments);
   }
-
-  fs::path directory_;
 };
 
 TEST_F(SweepTest, GridRunsLocallyAndCollectsOneRowPerRun) {
@@ -132,10 +120,6 @@ TEST_F(SweepTest, RunDirectoryNamedFromATemplate) {
   EXPECT_NE(bad.output.find("names no value of the config"), std::string::npos) << bad.output;
 }
 
-}  // namespace
-
-namespace {
-
 // `eval` reproduces the run's own predictions, evaluates expressions and loss residuals, and
 // refuses to overwrite its output.
 TEST_F(SweepTest, EvalReproducesTheRunsPredictions) {
@@ -169,10 +153,6 @@ TEST_F(SweepTest, EvalReproducesTheRunsPredictions) {
   EXPECT_NE(bad.output.find("column 1: unknown name 'u_q'"), std::string::npos) << bad.output;
 }
 
-}  // namespace
-
-namespace {
-
 // output.plots draws the loss history and, with a reference, the prediction / reference / error
 // heatmaps (scripts/plot_run.py); reference.csv holds what they show.
 TEST_F(SweepTest, PlotsAreDrawnAtTheEndWhenAsked) {
@@ -194,10 +174,6 @@ TEST_F(SweepTest, PlotsAreDrawnAtTheEndWhenAsked) {
   for (const auto& row : rows)
     EXPECT_NEAR(row.at("u_error"), row.at("u") - row.at("u_reference"), 1e-12);
 }
-
-}  // namespace
-
-namespace {
 
 // Off a terminal the log is JSON lines (or text with --log-format text), with ETAs in the
 // progress lines, and a copy goes to the run directory's train.log.
