@@ -343,6 +343,22 @@ int train_command(const RunOptions& options) {
   return train_into(setup, run, store, nullptr, start);
 }
 
+// `--fields residual`: the residual of the problem's one PDE term (type "residual").
+expr::NodePtr pde_residual(const std::vector<problem::LossTerm>& losses) {
+  std::vector<const problem::LossTerm*> pdes;
+  for (const auto& loss : losses) {
+    if (loss.type == "residual") pdes.push_back(&loss);
+  }
+  if (pdes.size() == 1) return pdes.front()->residual;
+  std::string names;
+  for (const auto* pde : pdes)
+    names += (names.empty() ? "" : ", ") + pde->name;
+  throw InputError("--fields residual",
+                   pdes.empty() ? "the problem has no residual (PDE) term; name a loss term instead"
+                                : "the problem has several residual terms (" + names +
+                                      "): name the one you want");
+}
+
 int eval_command(const EvalOptions& options) {
   const fs::path path = options.run_directory;
   output::RunDirectory::open(path);
@@ -365,8 +381,16 @@ int eval_command(const EvalOptions& options) {
   set.points =
       problem::read_csv(options.points).select(setup.problem.symbols.inputs, options.points);
   set.field_names = options.fields.empty() ? setup.problem.symbols.outputs : options.fields;
+  const auto& losses = setup.problem.losses;
   for (const auto& field : set.field_names) {
-    const auto term = std::find_if(setup.problem.losses.begin(), setup.problem.losses.end(),
+    const auto& outputs = setup.problem.symbols.outputs;
+    const bool output_named_residual =
+        std::find(outputs.begin(), outputs.end(), field) != outputs.end();
+    if (field == "residual" && !output_named_residual) {
+      set.fields.push_back(pde_residual(losses));  // the PDE's residual
+      continue;
+    }
+    const auto term = std::find_if(losses.begin(), losses.end(),
                                    [&](const auto& loss) { return loss.name == field; });
     if (term != setup.problem.losses.end()) {
       set.fields.push_back(term->residual);  // a loss term's name: its residual

@@ -137,13 +137,14 @@ TEST_F(SweepTest, EvalReproducesTheRunsPredictions) {
   const std::string out = (directory_ / "out.csv").string();
   const std::string command = "eval " + quote(run.string()) + " --points " +
                               quote((directory_ / "points.csv").string()) + " --out " + quote(out);
-  const Result result = pinn_train(command + " --fields 'u,pde,u_t - alpha*u_xx'");
+  const Result result = pinn_train(command + " --fields 'u,pde,u_t - alpha*u_xx,residual'");
   ASSERT_EQ(result.code, 0) << result.output;
   const auto rows = read_csv(out);
   ASSERT_EQ(rows.size(), 10u);
   for (size_t i = 0; i < rows.size(); ++i) {
     EXPECT_NEAR(rows[i].at("u"), predictions[i].at("u"), 1e-12);
     EXPECT_NEAR(rows[i].at("pde"), rows[i].at("u_t - alpha*u_xx"), 1e-12);
+    EXPECT_EQ(rows[i].at("residual"), rows[i].at("pde"));
   }
   const Result again = pinn_train(command);
   EXPECT_EQ(again.code, 2);
