@@ -29,6 +29,9 @@ void add_run_options(CLI::App& app, RunOptions& options, util::LogSettings& verb
   app.add_option("--output,-o", options.output, "Run directory (default: runs/<name>)");
   app.add_option("--device", options.device, "cpu, cuda, cuda:N or auto (overrides the config)");
   app.add_option("--seed", options.seed, "Random seed (overrides the config)");
+  app.add_option("--threads", options.threads,
+                 "CPU threads (overrides the config; default: OMP_NUM_THREADS, else every CPU this "
+                 "process may use)");
   app.add_option("--set", options.overrides,
                  "Override a config value: KEY=VALUE, e.g. training[0].lr=1e-4 (repeatable)")
       ->take_all()

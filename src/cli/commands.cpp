@@ -2,6 +2,7 @@
 #include "cli/commands.hpp"
 
 #include <spdlog/spdlog.h>
+#include <ATen/Parallel.h>
 #include <torch/version.h>
 
 #include <algorithm>
@@ -113,6 +114,7 @@ Json summarize(const Setup& setup, const std::string& engine, const train::Train
   summary["device"] = setup.device.str();
   summary["dtype"] = setup.settings.dtype;
   summary["seed"] = setup.settings.seed;
+  summary["threads"] = at::get_num_threads();
   summary["libtorch_version"] = libtorch_version();
   summary["pinn_train_version"] = PINN_TRAIN_VERSION;
   summary["network_parameters"] = model::parameter_count(*setup.network);
@@ -337,8 +339,9 @@ int train_command(const RunOptions& options) {
   const auto run = output::RunDirectory::create(path, options.force || options.resume);
   run.write_json("config.json", setup.document.root());
   write_source(run, options);
-  spdlog::info("training {} on {} ({}, engine {}) into {}", setup.settings.name, setup.device.str(),
-               setup.settings.dtype, setup.settings.derivatives, run.path().string());
+  spdlog::info("training {} on {} ({}, engine {}, {} threads) into {}", setup.settings.name,
+               setup.device.str(), setup.settings.dtype, setup.settings.derivatives,
+               at::get_num_threads(), run.path().string());
   train::CheckpointStore store(path / "checkpoints");
   return train_into(setup, run, store, nullptr, start);
 }

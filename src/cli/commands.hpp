@@ -16,6 +16,7 @@ struct RunOptions {
   std::optional<std::string> output;   // --output
   std::optional<std::string> device;   // --device
   std::optional<int> seed;             // --seed
+  std::optional<int> threads;          // --threads
   bool force = false;                  // --force: replace an existing run directory
   bool resume = false;  // --resume: continue the run directory's run if it has a checkpoint
   // Where the config's relative paths (data files) start; default: the config's directory.

@@ -10,6 +10,7 @@
 #include "model/activation.hpp"
 #include "model/transform.hpp"
 #include "util/errors.hpp"
+#include "util/threads.hpp"
 
 namespace pinn::cli {
 
@@ -19,7 +20,8 @@ namespace {
 const std::vector<std::string> kTopLevelKeys = {
     "name",        "description", "inputs", "outputs", "constants", "parameters",      "domains",
     "network",     "transform",   "points", "losses",  "reference", "training",        "evaluate",
-    "derivatives", "device",      "dtype",  "seed",    "output",    "checkpoint_every"};
+    "derivatives", "device",      "dtype",  "seed",    "output",    "checkpoint_every",
+    "threads"};
 
 config::Document load_document(const RunOptions& options) {
   config::Document document = config::Document::load(options.config_path);
@@ -27,6 +29,7 @@ config::Document load_document(const RunOptions& options) {
     document.apply_override(assignment);
   if (options.seed) document.set(config::Pointer("/seed"), *options.seed, "--seed");
   if (options.device) document.set(config::Pointer("/device"), *options.device, "--device");
+  if (options.threads) document.set(config::Pointer("/threads"), *options.threads, "--threads");
   if (options.output) {
     const bool object = document.root().contains("output") && document.root()["output"].is_object();
     document.set(config::Pointer(object ? "/output/directory" : "/output"), *options.output,
@@ -100,6 +103,7 @@ Setup prepare(const RunOptions& options) {
   setup.stages = train::read_stages(top);
   top.finish();
 
+  util::use_threads(setup.settings.threads);
   setup.dtype = setup.settings.dtype == "float64" ? torch::kFloat64 : torch::kFloat32;
   setup.device = resolve_device(setup.settings.device);
   setup.model->to(setup.device, setup.dtype);

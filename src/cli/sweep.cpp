@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -18,6 +19,7 @@
 #include "output/run_directory.hpp"
 #include "util/errors.hpp"
 #include "util/files.hpp"
+#include "util/threads.hpp"
 
 namespace pinn::cli {
 
@@ -189,6 +191,11 @@ int run_locally(const fs::path& sweep, const Json& manifest, int jobs) {
     const fs::path log = sweep / "logs" / (run["id"].get<std::string>() + ".log");
     const pid_t pid = fork();
     if (pid == 0) {
+      // Runs side by side share the CPUs rather than each taking all of them.
+      if (jobs > 1 && std::getenv("OMP_NUM_THREADS") == nullptr) {
+        setenv("OMP_NUM_THREADS", std::to_string(std::max(1, util::usable_cpus() / jobs)).c_str(),
+               1);
+      }
       std::FILE* file = std::fopen(log.c_str(), "w");
       if (file != nullptr) {
         dup2(fileno(file), STDOUT_FILENO);
@@ -239,6 +246,8 @@ std::string sbatch_script(const fs::path& sweep, const Json& manifest, const Slu
   const auto arguments = train_arguments("$CONFIG", manifest["base_directory"]);
   script << "\nCONFIG=$(sed -n \"$((SLURM_ARRAY_TASK_ID + 1))p\" "
          << shell_quote((sweep / "configs.txt").string()) << ")\n"
+         << "# As many threads as CPUs Slurm gave the task (1 unless --cpus-per-task).\n"
+         << "export OMP_NUM_THREADS=\"${OMP_NUM_THREADS:-${SLURM_CPUS_PER_TASK:-1}}\"\n"
          << "# pinn-train checkpoints and exits with 6 on USR1 (sent by --signal before the time\n"
          << "# limit) or TERM (preemption, scontrol requeue); --resume continues from there.\n";
   script << shell_quote(arguments[0]);

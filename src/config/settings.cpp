@@ -43,6 +43,11 @@ RunSettings read_run_settings(Reader& top, const std::string& default_name) {
              "stage), found " +
                  std::to_string(settings.checkpoint_every));
   }
+  settings.threads = top.get_or("threads", settings.threads);
+  if (settings.threads < 0) {
+    top.fail("threads", "expected a number of CPU threads >= 0 (0: all the CPUs this process may "
+                        "use), found " + std::to_string(settings.threads));
+  }
   return settings;
 }
 

@@ -1,5 +1,5 @@
 // Run settings: the top-level keys that say how and where to run (name, device, dtype, seed,
-// derivative engine, output directory, checkpoints), with their defaults. The problem's own keys
+// derivative engine, CPU threads, output directory, checkpoints), with their defaults. The problem's own keys
 // (inputs, points, losses, ...) are read by problem/, the network by model/, the stages by train/.
 #pragma once
 
@@ -18,6 +18,7 @@ struct RunSettings {
   std::string output;                // run directory; default runs/<name>
   bool plots = false;                // draw the run's PNGs at its end (scripts/plot_run.py)
   int checkpoint_every = 1000;       // steps between checkpoints (0: only at stage ends, stops)
+  int threads = 0;                   // CPU threads; 0: OMP_NUM_THREADS, else every CPU we may use
 };
 
 // Reads the run settings from the top-level object (marking the keys it owns as known).

@@ -202,6 +202,28 @@ void expect_clean_failure(const Result& result, int code, const std::vector<std:
   }
 }
 
+// Without --threads a run takes every CPU it may use (LibTorch alone took 1 of 2 on some
+// machines); --threads and the config's "threads" choose, and the summary says what ran.
+TEST_F(CliTest, ThreadCountIsChosenAndRecorded) {
+  const std::string base = source("configs/seed_dx_squared.json") +
+                           " -q --set training[0].iterations=5 --output ";
+  const auto chosen = directory_ / "one";
+  ASSERT_EQ(pinn_train(base + quote(chosen.string()) + " --threads 1").code, 0);
+  EXPECT_EQ(read_json(chosen / "summary.json")["threads"], 1);
+  EXPECT_EQ(read_json(chosen / "config.json")["threads"], 1);
+  // ctest gives every test OMP_NUM_THREADS=1 (tests run side by side); without it, every CPU.
+  const auto automatic = directory_ / "auto";
+  const Result cpus = run_command("env -u OMP_NUM_THREADS nproc");  // nproc heeds it too
+  ASSERT_EQ(run_command("env -u OMP_NUM_THREADS " + std::string(PINN_TRAIN_BIN) + " " + base +
+                        quote(automatic.string()))
+                .code,
+            0);
+  EXPECT_EQ(read_json(automatic / "summary.json")["threads"].get<int>(), std::stoi(cpus.output));
+  expect_clean_failure(pinn_train(base + quote((directory_ / "bad").string()) + " --threads -2"),
+                       2, {"--threads", "/threads", "expected a number of CPU threads >= 0",
+                           "found -2"});
+}
+
 TEST_F(CliTest, MissingConfigFile) {
   expect_clean_failure(pinn_train(quote((directory_ / "nope.json").string())), 2,
                        {"nope.json", "file not found"});

@@ -1,7 +1,9 @@
 // Unit tests of config/: JSON loading errors, overrides, typed getters, defaults, unknown keys.
+#include <ATen/Parallel.h>
 #include <gtest/gtest.h>
 #include "support.hpp"
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 
@@ -9,6 +11,7 @@
 #include "config/reader.hpp"
 #include "util/errors.hpp"
 #include "util/suggest.hpp"
+#include "util/threads.hpp"
 
 namespace pinn::config {
 namespace {
@@ -19,6 +22,18 @@ std::string write_temp(const std::string& name, const std::string& text) {
   const auto path = std::filesystem::temp_directory_path() / name;
   std::ofstream(path) << text;
   return path.string();
+}
+
+TEST(Threads, AskedCountOrEveryUsableCpu) {
+  const int before = at::get_num_threads();
+  ASSERT_GE(util::usable_cpus(), 1);
+  util::use_threads(1);
+  EXPECT_EQ(at::get_num_threads(), 1);
+  if (std::getenv("OMP_NUM_THREADS") == nullptr) {
+    util::use_threads(0);
+    EXPECT_EQ(at::get_num_threads(), util::usable_cpus());
+  }
+  at::set_num_threads(before);
 }
 
 TEST(Suggest, EditDistanceAndClosestMatch) {
