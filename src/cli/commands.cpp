@@ -1,8 +1,8 @@
 // validate and train: prepare the setup, train, and write the run directory.
 #include "cli/commands.hpp"
 
-#include <spdlog/spdlog.h>
 #include <ATen/Parallel.h>
+#include <spdlog/spdlog.h>
 #include <torch/version.h>
 
 #include <algorithm>

@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 
 #include "derivatives/engine.hpp"
@@ -18,17 +19,22 @@ namespace {
 
 // Every top-level key; checked first so that a typo there is reported as such.
 const std::vector<std::string> kTopLevelKeys = {
-    "name",        "description", "inputs", "outputs", "constants", "parameters",      "domains",
-    "network",     "transform",   "points", "losses",  "reference", "training",        "evaluate",
-    "derivatives", "device",      "dtype",  "seed",    "output",    "checkpoint_every",
-    "threads"};
+    "name",     "description",      "inputs",      "outputs", "constants", "parameters",
+    "domains",  "network",          "transform",   "points",  "losses",    "reference",
+    "training", "evaluate",         "derivatives", "device",  "dtype",     "seed",
+    "output",   "checkpoint_every", "threads",     "tf32"};
 
 config::Document load_document(const RunOptions& options) {
   config::Document document = config::Document::load(options.config_path);
   for (const auto& assignment : options.overrides)
     document.apply_override(assignment);
   if (options.seed) document.set(config::Pointer("/seed"), *options.seed, "--seed");
-  if (options.device) document.set(config::Pointer("/device"), *options.device, "--device");
+  // The device: --device, else PINN_TRAIN_DEVICE (a job script's or a test run's), else the config.
+  if (options.device) {
+    document.set(config::Pointer("/device"), *options.device, "--device");
+  } else if (const char* device = std::getenv("PINN_TRAIN_DEVICE"); device && *device) {
+    document.set(config::Pointer("/device"), std::string(device), "PINN_TRAIN_DEVICE");
+  }
   if (options.threads) document.set(config::Pointer("/threads"), *options.threads, "--threads");
   if (options.output) {
     const bool object = document.root().contains("output") && document.root()["output"].is_object();
@@ -106,6 +112,8 @@ Setup prepare(const RunOptions& options) {
   util::use_threads(setup.settings.threads);
   setup.dtype = setup.settings.dtype == "float64" ? torch::kFloat64 : torch::kFloat32;
   setup.device = resolve_device(setup.settings.device);
+  // TF32 trades float32 matmul precision (10-bit mantissa products) for tensor-core speed.
+  at::globalContext().setFloat32MatmulPrecision(setup.settings.tf32 ? "high" : "highest");
   setup.model->to(setup.device, setup.dtype);
   for (double value : setup.problem.parameter_initial_values) {
     setup.parameters.push_back(

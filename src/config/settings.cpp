@@ -20,6 +20,7 @@ RunSettings read_run_settings(Reader& top, const std::string& default_name) {
              "expected 'cpu', 'cuda', 'cuda:N' or 'auto', found '" + settings.device + "'");
   }
   settings.dtype = top.choice("dtype", {"float32", "float64"}, settings.dtype);
+  settings.tf32 = top.get_or("tf32", settings.tf32);
   settings.seed = top.get_or("seed", settings.seed);
   settings.derivatives =
       top.choice("derivatives", derivatives::engine_names(), settings.derivatives);
@@ -45,8 +46,10 @@ RunSettings read_run_settings(Reader& top, const std::string& default_name) {
   }
   settings.threads = top.get_or("threads", settings.threads);
   if (settings.threads < 0) {
-    top.fail("threads", "expected a number of CPU threads >= 0 (0: all the CPUs this process may "
-                        "use), found " + std::to_string(settings.threads));
+    top.fail("threads",
+             "expected a number of CPU threads >= 0 (0: all the CPUs this process may "
+             "use), found " +
+                 std::to_string(settings.threads));
   }
   return settings;
 }

@@ -13,6 +13,7 @@ struct RunSettings {
   std::string name;                  // default: the config file's stem
   std::string device = "auto";       // cpu, cuda, cuda:N or auto
   std::string dtype = "float32";     // float32 or float64
+  bool tf32 = false;                 // CUDA float32 matmuls on TF32 tensor cores
   int seed = 0;                      // network initialisation; point sets derive theirs from it
   std::string derivatives = "auto";  // the derivative engine
   std::string output;                // run directory; default runs/<name>

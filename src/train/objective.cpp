@@ -39,10 +39,19 @@ Objective::Objective(const problem::Problem& problem, model::Network& network,
 }
 
 void Objective::place(SetWork& set, const problem::Sample& sample) {
-  set.points = sample.points.to(context_.options);
-  set.fields.clear();
+  const auto assign = [&](torch::Tensor& target, const torch::Tensor& values) {
+    if (target.defined() && target.sizes() == values.sizes()) {
+      target.copy_(values);  // the same buffer: a captured CUDA graph keeps reading it
+    } else {
+      target = values.to(context_.options);
+    }
+  };
+  assign(set.points, sample.points);
+  for (auto field = set.fields.begin(); field != set.fields.end();) {
+    field = sample.fields.count(field->first) ? std::next(field) : set.fields.erase(field);
+  }
   for (const auto& [name, values] : sample.fields)
-    set.fields[name] = values.to(context_.options);
+    assign(set.fields[name], values);
 }
 
 std::vector<torch::Tensor> Objective::residuals(bool for_training) {
@@ -130,6 +139,7 @@ int64_t Objective::next_point_update(int64_t step) const {
 
 std::string Objective::update_points(int64_t step) {
   std::string changes;
+  sizes_changed_ = false;
   for (auto& set : sets_) {
     if (due(set.source->resample_every, step)) {
       place(set, set.source->draw(set.draws++, set.points.size(0)));
@@ -138,6 +148,7 @@ std::string Objective::update_points(int64_t step) {
     const auto& refinement = set.source->refine;
     if (due(refinement.every, step) && (refinement.until == 0 || step < refinement.until)) {
       refine(set);
+      sizes_changed_ = true;
       changes += " refined " + set.name + " to " + std::to_string(set.points.size(0));
     }
   }
@@ -180,6 +191,8 @@ void Objective::refine(SetWork& set) {
   const auto& refine = set.source->refine;
   const auto candidates = set.source->draw(set.draws++, refine.candidates);
   SetWork trial = set;
+  trial.points = torch::Tensor();  // fresh tensors: place() would copy into the set's own
+  trial.fields.clear();
   place(trial, candidates);
   const auto channels = engine_->compute(*network_, trial.points, trial.channels, false);
   const expr::EvalContext context{trial.points, &channels, &trial.fields, &context_.parameters};

@@ -53,7 +53,10 @@ class Objective {
   // The first step after `step` at which some set is resampled or refined (or -1 if none).
   int64_t next_point_update(int64_t step) const;
   // Resamples and refines the sets due at `step`; returns a description of what changed.
+  // Resampled points are copied into the set's tensors (a captured CUDA graph reads them there).
   std::string update_points(int64_t step);
+  // Whether the last update_points changed the size of a set (a refinement).
+  bool sizes_changed() const { return sizes_changed_; }
 
   // The point sets as they are now (resampled or refined) and how often each was drawn, for
   // checkpoints; load_points checks that the sets are the ones this objective has.
@@ -85,6 +88,7 @@ class Objective {
   derivatives::Engine* engine_;
   ObjectiveContext context_;
   std::vector<SetWork> sets_;
+  bool sizes_changed_ = false;
 };
 
 }  // namespace pinn::train

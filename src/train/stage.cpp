@@ -5,6 +5,8 @@
 #include <cmath>
 #include <map>
 
+#include <spdlog/spdlog.h>
+
 #include "util/signals.hpp"
 
 namespace pinn::train {
@@ -13,27 +15,55 @@ namespace {
 
 using config::Reader;
 
+// Whether a stage asked for a CUDA graph gets one: on a CUDA device, in a build with a CUDA
+// LibTorch; otherwise it says why not, once per stage, and runs without.
+bool use_cuda_graph(bool asked, const std::vector<torch::Tensor>& parameters,
+                    const std::string& stage) {
+  if (!asked) return false;
+  if (parameters.empty() || !parameters.front().is_cuda()) {
+    spdlog::warn("{}: cuda_graph applies on a CUDA device only; running without it", stage);
+    return false;
+  }
+  if (!CudaGraphRunner::supported()) {
+    spdlog::warn("{}: this build's LibTorch cannot capture CUDA graphs; running without them",
+                 stage);
+    return false;
+  }
+  return true;
+}
+
 // Adam, the update of torch::optim::Adam (not amsgrad) in one loop per parameter: torch's step
 // issues about ten tensor operations per parameter, and on a PINN-sized network (a few thousand
 // weights in eight tensors) their dispatch costs more than the arithmetic.
 class AdamStage : public Stage {
  public:
-  AdamStage(const AdamSettings& s, std::vector<torch::Tensor> parameters) : settings_(s) {
+  AdamStage(const AdamSettings& s, bool cuda_graph, std::vector<torch::Tensor> parameters)
+      : settings_(s), graphed_(use_cuda_graph(cuda_graph, parameters, "adam")) {
     for (auto& parameter : parameters)
-      moments_.push_back({parameter, torch::zeros_like(parameter), torch::zeros_like(parameter)});
+      moments_.push_back(
+          {parameter, torch::zeros_like(parameter), torch::zeros_like(parameter), 0, {}});
   }
 
   // Stops after the current step when a stop is requested (a signal): Adam's steps do not depend
   // on how they are grouped, so a run may stop after any of them.
   int advance(int count, const LossAndGradient& closure) override {
     for (int i = 0; i < count; ++i) {
-      closure();
-      torch::NoGradGuard no_grad;
-      for (auto& moment : moments_)
-        update(moment);
+      if (graphed_) {
+        graphed_step(closure);
+      } else {
+        closure();
+        torch::NoGradGuard no_grad;
+        for (auto& moment : moments_)
+          update(moment);
+      }
       if (util::stop_requested()) return i + 1;
     }
     return count;
+  }
+
+  // Resampled points are copied into the captured buffers; new sizes need a new capture.
+  void restart(bool new_shapes) override {
+    if (new_shapes) runner_.reset();
   }
 
   void save(torch::serialize::OutputArchive& archive) const override {
@@ -54,14 +84,52 @@ class AdamStage : public Stage {
       archive.read("second/" + key, moments_[i].second, /*is_buffer=*/true);
       archive.read("steps/" + key, steps, /*is_buffer=*/true);
       moments_[i].steps = steps.item<int64_t>();
+      moments_[i].device_steps = torch::Tensor();
     }
+    runner_.reset();
   }
 
  private:
   struct Moments {
     torch::Tensor parameter, first, second;
     int64_t steps = 0;
+    torch::Tensor device_steps;  // with a CUDA graph: `steps` on the device, counted there
   };
+
+  // One step as a CUDA graph can replay it: the bias corrections come from step counters on the
+  // device, not from host numbers that a capture would freeze.
+  void graphed_step(const LossAndGradient& closure) {
+    for (auto& m : moments_) {
+      if (!m.device_steps.defined()) {
+        m.device_steps = torch::full({}, static_cast<double>(m.steps), m.parameter.options());
+      }
+    }
+    runner_.run(
+        [&] {
+          closure();
+          torch::NoGradGuard no_grad;
+          for (auto& m : moments_)
+            update_on_device(m);
+        },
+        moments_.front().parameter.device());
+    for (auto& m : moments_) {
+      if (m.parameter.grad().defined()) ++m.steps;  // the host's count, for checkpoints
+    }
+  }
+
+  void update_on_device(Moments& m) {
+    const auto grad = m.parameter.grad();
+    if (!grad.defined()) return;
+    const double beta1 = settings_.betas[0], beta2 = settings_.betas[1];
+    m.device_steps.add_(1);
+    const auto step_size = settings_.lr / (1 - torch::pow(beta1, m.device_steps));
+    const auto correction2 = (1 - torch::pow(beta2, m.device_steps)).sqrt();
+    auto g = settings_.weight_decay != 0 ? grad + settings_.weight_decay * m.parameter : grad;
+    m.first.mul_(beta1).add_(g, 1 - beta1);
+    m.second.mul_(beta2).addcmul_(g, g, 1 - beta2);
+    const auto denominator = (m.second.sqrt() / correction2).add_(settings_.eps);
+    m.parameter.sub_(m.first / denominator * step_size);
+  }
 
   void update(Moments& m) {
     const auto grad = m.parameter.grad();
@@ -106,13 +174,18 @@ class AdamStage : public Stage {
   }
 
   AdamSettings settings_;
+  bool graphed_;
+  CudaGraphRunner runner_{"the Adam step"};
   std::vector<Moments> moments_;
 };
 
 class LbfgsStage : public Stage {
  public:
-  LbfgsStage(const LbfgsSettings& s, std::vector<torch::Tensor> parameters)
-      : optimizer_(std::move(parameters), options(s)), tolerance_grad_(s.tolerance_grad) {}
+  LbfgsStage(const LbfgsSettings& s, bool cuda_graph, std::vector<torch::Tensor> parameters)
+      : graphed_(use_cuda_graph(cuda_graph, parameters, "lbfgs")),
+        device_(parameters.empty() ? torch::Device(torch::kCPU) : parameters.front().device()),
+        optimizer_(std::move(parameters), options(s)),
+        tolerance_grad_(s.tolerance_grad) {}
 
   // torch's L-BFGS runs up to max_iter iterations per step() call and keeps its history between
   // calls, so chunks of `count` iterations continue one optimisation. It counts iterations in
@@ -120,10 +193,11 @@ class LbfgsStage : public Stage {
   // decrease along a direction built from a stale or (in float32) noisy curvature history, long
   // before a tolerance is met: then it restarts from steepest descent with a fresh history.
   // New points: a new objective, so a fresh curvature history and loss scale.
-  void restart() override {
+  void restart(bool new_shapes) override {
     optimizer_.state().clear();
     scale_ = 0;
     last_scaled_loss_ = 0;
+    if (new_shapes) runner_.reset();
   }
 
   void save(torch::serialize::OutputArchive& archive) const override {
@@ -191,8 +265,16 @@ class LbfgsStage : public Stage {
   // are relative to the current scale.
   static constexpr double kRescaleBelow = 1e-2;
 
+  // The closure, replayed from a CUDA graph when asked: its loss and gradients land in the
+  // tensors of the capture.
+  torch::Tensor evaluate(const LossAndGradient& closure) {
+    if (!graphed_) return closure();
+    runner_.run([&] { graphed_loss_ = closure(); }, device_);
+    return graphed_loss_;
+  }
+
   torch::Tensor scaled(const LossAndGradient& closure) {
-    const torch::Tensor loss = closure();
+    const torch::Tensor loss = evaluate(closure);
     if (scale_ == 0) {
       const double start = loss.item<double>();
       scale_ = std::isfinite(start) && start > 0 ? 1.0 / start : 1.0;
@@ -240,6 +322,10 @@ class LbfgsStage : public Stage {
     return 0;
   }
 
+  bool graphed_;
+  torch::Device device_;
+  CudaGraphRunner runner_{"the L-BFGS loss and gradient"};
+  torch::Tensor graphed_loss_;
   torch::optim::LBFGS optimizer_;
   double tolerance_grad_;
   int restarts_ = 0;
@@ -293,6 +379,7 @@ std::vector<StageSpec> read_stages(Reader& top) {
     spec.iterations = reader.positive_int("iterations", spec.iterations);
     spec.log_every = reader.positive_int("log_every", spec.log_every);
     spec.max_seconds = reader.non_negative("max_seconds", spec.max_seconds);
+    spec.cuda_graph = reader.get_or("cuda_graph", spec.cuda_graph);
     readers().at(spec.type)(reader, spec);
     reader.finish();
     stages.push_back(spec);
@@ -301,8 +388,10 @@ std::vector<StageSpec> read_stages(Reader& top) {
 }
 
 std::unique_ptr<Stage> make_stage(const StageSpec& spec, std::vector<torch::Tensor> parameters) {
-  if (spec.type == "adam") return std::make_unique<AdamStage>(spec.adam, std::move(parameters));
-  return std::make_unique<LbfgsStage>(spec.lbfgs, std::move(parameters));
+  if (spec.type == "adam") {
+    return std::make_unique<AdamStage>(spec.adam, spec.cuda_graph, std::move(parameters));
+  }
+  return std::make_unique<LbfgsStage>(spec.lbfgs, spec.cuda_graph, std::move(parameters));
 }
 
 }  // namespace pinn::train

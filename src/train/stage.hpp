@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "config/reader.hpp"
+#include "train/cuda_graph.hpp"
 
 namespace pinn::train {
 
@@ -33,7 +34,8 @@ struct StageSpec {
   std::string type;  // adam or lbfgs
   int iterations = 1000;
   int log_every = 100;
-  double max_seconds = 0;  // stop the stage after this much training time (0: no limit)
+  double max_seconds = 0;   // stop the stage after this much training time (0: no limit)
+  bool cuda_graph = false;  // on CUDA: capture the step (Adam) or the closure (L-BFGS) once
   AdamSettings adam;
   LbfgsSettings lbfgs;
 };
@@ -51,7 +53,8 @@ class Stage {
   // Runs up to `count` iterations; returns how many ran (fewer: the optimizer converged).
   virtual int advance(int count, const LossAndGradient& closure) = 0;
   // The objective changed (points were resampled or refined): forget what assumed the old one.
-  virtual void restart() {}
+  // `new_shapes`: some point set changed size (a refinement), not only its values.
+  virtual void restart(bool new_shapes) { (void)new_shapes; }
   // The optimizer's state (moments, curvature history, counters), for checkpoints: a stage that
   // loads what another saved continues exactly as that one would have.
   virtual void save(torch::serialize::OutputArchive& archive) const = 0;

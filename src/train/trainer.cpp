@@ -232,7 +232,8 @@ bool Trainer::run_stage(const StageSpec& spec, Stage& stage, const LossAndGradie
       }
       const std::string changes = objective_.update_points(step_);
       if (!changes.empty()) {
-        stage.restart();  // L-BFGS's curvature history assumed the old points
+        // L-BFGS's curvature history assumed the old points, a CUDA graph their sizes.
+        stage.restart(objective_.sizes_changed());
         spdlog::debug("step {}:{}", step_, changes);
       }
     }

@@ -205,8 +205,8 @@ void expect_clean_failure(const Result& result, int code, const std::vector<std:
 // Without --threads a run takes every CPU it may use (LibTorch alone took 1 of 2 on some
 // machines); --threads and the config's "threads" choose, and the summary says what ran.
 TEST_F(CliTest, ThreadCountIsChosenAndRecorded) {
-  const std::string base = source("configs/seed_dx_squared.json") +
-                           " -q --set training[0].iterations=5 --output ";
+  const std::string base =
+      source("configs/seed_dx_squared.json") + " -q --set training[0].iterations=5 --output ";
   const auto chosen = directory_ / "one";
   ASSERT_EQ(pinn_train(base + quote(chosen.string()) + " --threads 1").code, 0);
   EXPECT_EQ(read_json(chosen / "summary.json")["threads"], 1);
@@ -219,9 +219,9 @@ TEST_F(CliTest, ThreadCountIsChosenAndRecorded) {
                 .code,
             0);
   EXPECT_EQ(read_json(automatic / "summary.json")["threads"].get<int>(), std::stoi(cpus.output));
-  expect_clean_failure(pinn_train(base + quote((directory_ / "bad").string()) + " --threads -2"),
-                       2, {"--threads", "/threads", "expected a number of CPU threads >= 0",
-                           "found -2"});
+  expect_clean_failure(
+      pinn_train(base + quote((directory_ / "bad").string()) + " --threads -2"), 2,
+      {"--threads", "/threads", "expected a number of CPU threads >= 0", "found -2"});
 }
 
 TEST_F(CliTest, MissingConfigFile) {
@@ -322,6 +322,28 @@ TEST_F(CliTest, BadCommandLine) {
   expect_clean_failure(pinn_train(source("configs/seed_dx_squared.json") + " --no-such-option"), 2,
                        {"--no-such-option"});
   expect_clean_failure(pinn_train(""), 2, {"no config given"});
+}
+
+// PINN_TRAIN_DEVICE chooses the device when --device does not (a job script's, or the tests' on
+// the GPU machine); "cuda_graph" off CUDA and "tf32" are accepted, the first with a warning.
+TEST_F(CliTest, DeviceFromTheEnvironmentAndCudaOptions) {
+  const std::string config = source("configs/seed_dx_squared.json");
+  const Result unavailable =
+      run_command("PINN_TRAIN_DEVICE=cuda " + std::string(PINN_TRAIN_BIN) + " validate " + config);
+  if (unavailable.code == 0) GTEST_SKIP() << "CUDA is available here";
+  expect_clean_failure(unavailable, 3, {"device 'cuda'"});
+  const Result overridden = run_command("PINN_TRAIN_DEVICE=cuda " + std::string(PINN_TRAIN_BIN) +
+                                        " validate " + config + " --device cpu");
+  EXPECT_EQ(overridden.code, 0) << overridden.output;
+  const auto run = directory_ / "graph";
+  const Result trained = run_command(
+      "PINN_TRAIN_DEVICE=cpu " + std::string(PINN_TRAIN_BIN) + " " + config +
+      " --set training[0].iterations=20 --set training[0].cuda_graph=true --set tf32=true -o " +
+      quote(run.string()));
+  ASSERT_EQ(trained.code, 0) << trained.output;
+  EXPECT_NE(trained.output.find("cuda_graph applies on a CUDA device only"), std::string::npos)
+      << trained.output;
+  EXPECT_EQ(read_json(run / "summary.json")["device"], "cpu");
 }
 
 TEST_F(CliTest, UnavailableDeviceExitsThree) {

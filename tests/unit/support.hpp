@@ -1,7 +1,10 @@
-// Helpers shared by the unit tests: the message of an expected InputError, and every derivative
-// channel up to an order.
+// Helpers shared by the unit tests: the device to test on, the message of an expected InputError,
+// and every derivative channel up to an order.
 #pragma once
 
+#include <torch/torch.h>
+
+#include <cstdlib>
 #include <set>
 #include <string>
 #include <vector>
@@ -10,6 +13,12 @@
 #include "util/errors.hpp"
 
 namespace pinn::testing_support {
+
+// The device the tests run on: PINN_TRAIN_DEVICE (e.g. cuda on the GPU machine), else the CPU.
+inline torch::Device test_device() {
+  const char* name = std::getenv("PINN_TRAIN_DEVICE");
+  return name && *name && std::string(name) != "auto" ? torch::Device(name) : torch::kCPU;
+}
 
 // The message of the InputError that `f` throws, or "no error".
 template <typename F>

@@ -15,41 +15,48 @@ import math
 
 import torch
 
-from peer_common import mlp, parser, report, setup, time_steps
+from peer_common import maybe_compiled, mlp, parser, report, setup, time_steps
 
 NU = 0.01 / math.pi
 
 
-def points(n_interior, n_boundary=80, n_initial=160):
+def points(n_interior, device, n_boundary=80, n_initial=160):
     interior = torch.rand(n_interior, 2) * torch.tensor([2.0, 0.99]) - torch.tensor([1.0, 0.0])
     t_bc = 0.99 * torch.rand(n_boundary, 1)
     x_bc = torch.where(torch.arange(n_boundary).unsqueeze(1) % 2 == 0, -1.0, 1.0).to(t_bc)
     x_ic = 2 * torch.rand(n_initial, 1) - 1
-    return interior.requires_grad_(), torch.cat([x_bc, t_bc], 1), torch.cat([x_ic, torch.zeros_like(x_ic)], 1)
+    bc, ic = torch.cat([x_bc, t_bc], 1), torch.cat([x_ic, torch.zeros_like(x_ic)], 1)
+    return interior.to(device).requires_grad_(), bc.to(device), ic.to(device)
 
 
 def main():
     p = parser(__doc__.splitlines()[0])
     p.add_argument("--interior", type=int, default=2540, help="interior points (default 2540)")
     args = p.parse_args()
-    setup(args)
-    net = mlp([2, 20, 20, 20, 1])
-    xt, bc, ic = points(args.interior)
+    device = setup(args)
+    net = mlp([2, 20, 20, 20, 1]).to(device)
+    xt, bc, ic = points(args.interior, device)
     target_ic = -torch.sin(math.pi * ic[:, :1])
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
 
-    def step():
-        opt.zero_grad(set_to_none=True)
+    def loss_of():
         u = net(xt)
         u_x, u_t = torch.autograd.grad(u.sum(), xt, create_graph=True)[0].unbind(1)
         u_xx = torch.autograd.grad(u_x.sum(), xt, create_graph=True)[0][:, 0]
         res = u_t + u[:, 0] * u_x - NU * u_xx
-        loss = res.square().mean() + net(bc).square().mean() + (net(ic) - target_ic).square().mean()
+        return res.square().mean() + net(bc).square().mean() + (net(ic) - target_ic).square().mean()
+
+    loss_fn = maybe_compiled(loss_of, args)
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        loss = loss_fn()
         loss.backward()
         opt.step()
         return loss.detach()
 
-    report(args, len(xt) + len(bc) + len(ic), net, time_steps(step, args.steps, args.warmup))
+    timing = time_steps(step, args.steps, args.warmup, device=device)
+    report(args, len(xt) + len(bc) + len(ic), net, timing)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ line (see peer_common.report).
 
 import torch
 
-from peer_common import mlp, parser, report, setup, time_steps
+from peer_common import maybe_compiled, mlp, parser, report, setup, time_steps
 
 
 def main():
@@ -20,21 +20,26 @@ def main():
     p.add_argument("--d", type=int, default=2, help="input dimension (default 2)")
     p.add_argument("--batch", type=int, default=4096, help="points (default 4096)")
     args = p.parse_args()
-    setup(args)
-    net = mlp([args.d, 64, 64, 64, 64, 1])
-    x = torch.rand(args.batch, args.d).requires_grad_()
+    device = setup(args)
+    net = mlp([args.d, 64, 64, 64, 64, 1]).to(device)
+    x = torch.rand(args.batch, args.d).to(device).requires_grad_()
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+
+    def loss_of():
+        grad = torch.autograd.grad(net(x).sum(), x, create_graph=True)[0]
+        lap = sum(torch.autograd.grad(grad[:, i].sum(), x, create_graph=True)[0][:, i] for i in range(args.d))
+        return lap.square().mean()
+
+    loss_fn = maybe_compiled(loss_of, args)
 
     def step():
         opt.zero_grad(set_to_none=True)
-        grad = torch.autograd.grad(net(x).sum(), x, create_graph=True)[0]
-        lap = sum(torch.autograd.grad(grad[:, i].sum(), x, create_graph=True)[0][:, i] for i in range(args.d))
-        loss = lap.square().mean()
+        loss = loss_fn()
         loss.backward()
         opt.step()
         return loss.detach()
 
-    report(args, args.batch, net, time_steps(step, args.steps, args.warmup))
+    report(args, args.batch, net, time_steps(step, args.steps, args.warmup, device=device))
 
 
 if __name__ == "__main__":
