@@ -43,7 +43,9 @@ void Objective::place(SetWork& set, const problem::Sample& sample) {
     if (target.defined() && target.sizes() == values.sizes()) {
       target.copy_(values);  // the same buffer: a captured CUDA graph keeps reading it
     } else {
-      target = values.to(context_.options);
+      // A copy of our own even when no conversion is needed: copies into it must not reach the
+      // problem's sample.
+      target = values.to(context_.options, /*non_blocking=*/false, /*copy=*/true);
     }
   };
   assign(set.points, sample.points);
