@@ -129,6 +129,12 @@ int Reader::positive_int(const std::string& key, int fallback) {
   return value;
 }
 
+int Reader::non_negative_int(const std::string& key, int fallback, const std::string& what) {
+  const int value = get_or(key, fallback);
+  if (value < 0) fail(key, "expected " + what + ", found " + json(key).dump());
+  return value;
+}
+
 std::string Reader::choice(const std::string& key, const std::vector<std::string>& choices) {
   const std::string value = get<std::string>(key);
   if (std::find(choices.begin(), choices.end(), value) == choices.end()) {

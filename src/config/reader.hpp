@@ -38,6 +38,8 @@ class Reader {
   double non_negative(const std::string& key, double fallback);
   int positive_int(const std::string& key);
   int positive_int(const std::string& key, int fallback);
+  // An integer >= 0; `what` names it in the error ("a number of steps >= 0 (0: ...)").
+  int non_negative_int(const std::string& key, int fallback, const std::string& what);
   // One of `choices`; an error lists them and suggests the closest.
   std::string choice(const std::string& key, const std::vector<std::string>& choices);
   std::string choice(const std::string& key, const std::vector<std::string>& choices,

@@ -37,20 +37,12 @@ RunSettings read_run_settings(Reader& top, const std::string& default_name) {
     if (settings.output.empty())
       top.fail("output", "expected a directory name, found an empty string");
   }
-  settings.checkpoint_every = top.get_or("checkpoint_every", settings.checkpoint_every);
-  if (settings.checkpoint_every < 0) {
-    top.fail("checkpoint_every",
-             "expected a number of steps >= 0 (0: only at the end of each "
-             "stage), found " +
-                 std::to_string(settings.checkpoint_every));
-  }
-  settings.threads = top.get_or("threads", settings.threads);
-  if (settings.threads < 0) {
-    top.fail("threads",
-             "expected a number of CPU threads >= 0 (0: all the CPUs this process may "
-             "use), found " +
-                 std::to_string(settings.threads));
-  }
+  settings.checkpoint_every =
+      top.non_negative_int("checkpoint_every", settings.checkpoint_every,
+                           "a number of steps >= 0 (0: only at the end of each stage)");
+  settings.threads =
+      top.non_negative_int("threads", settings.threads,
+                           "a number of CPU threads >= 0 (0: all the CPUs this process may use)");
   return settings;
 }
 

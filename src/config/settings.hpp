@@ -1,6 +1,7 @@
 // Run settings: the top-level keys that say how and where to run (name, device, dtype, seed,
-// derivative engine, CPU threads, output directory, checkpoints), with their defaults. The problem's own keys
-// (inputs, points, losses, ...) are read by problem/, the network by model/, the stages by train/.
+// derivative engine, CPU threads, output directory, checkpoints), with their defaults. The
+// problem's own keys (inputs, points, losses, ...) are read by problem/, the network by model/, the
+// stages by train/.
 #pragma once
 
 #include <string>
