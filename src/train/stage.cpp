@@ -122,8 +122,17 @@ class AdamStage : public Stage {
     if (!grad.defined()) return;
     const double beta1 = settings_.betas[0], beta2 = settings_.betas[1];
     m.device_steps.add_(1);
-    const auto step_size = settings_.lr / (1 - torch::pow(beta1, m.device_steps));
-    const auto correction2 = (1 - torch::pow(beta2, m.device_steps)).sqrt();
+    const torch::Tensor step_size = settings_.lr / (1 - torch::pow(beta1, m.device_steps));
+    const torch::Tensor correction2 = (1 - torch::pow(beta2, m.device_steps)).sqrt();
+    tensor_update(m, grad, step_size, correction2);
+  }
+
+  // Adam's arithmetic as tensor operations (off the CPU), with the bias corrections as host
+  // numbers (double) or as device tensors (a CUDA graph's).
+  template <typename Correction>
+  void tensor_update(Moments& m, const torch::Tensor& grad, const Correction& step_size,
+                     const Correction& correction2) {
+    const double beta1 = settings_.betas[0], beta2 = settings_.betas[1];
     auto g = settings_.weight_decay != 0 ? grad + settings_.weight_decay * m.parameter : grad;
     m.first.mul_(beta1).add_(g, 1 - beta1);
     m.second.mul_(beta2).addcmul_(g, g, 1 - beta2);
@@ -143,12 +152,7 @@ class AdamStage : public Stage {
                                  [&] { update_loop<scalar_t>(m, grad, step_size, correction2); });
       return;
     }
-    // Elsewhere (CUDA), the same arithmetic as tensor operations.
-    auto g = settings_.weight_decay != 0 ? grad + settings_.weight_decay * m.parameter : grad;
-    m.first.mul_(beta1).add_(g, 1 - beta1);
-    m.second.mul_(beta2).addcmul_(g, g, 1 - beta2);
-    const auto denominator = (m.second.sqrt() / correction2).add_(settings_.eps);
-    m.parameter.addcdiv_(m.first, denominator, -step_size);
+    tensor_update(m, grad, step_size, correction2);  // elsewhere (CUDA)
   }
 
   // The arithmetic of torch's step, element by element.
