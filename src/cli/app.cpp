@@ -38,7 +38,8 @@ void add_run_options(CLI::App& app, RunOptions& options, util::LogSettings& verb
       ->allow_extra_args(false);
   app.add_flag("--force", options.force, "Replace an existing run directory");
   app.add_option("--data-dir", options.base_directory,
-                 "Where the config's relative file paths start (default: the config's folder)");
+                 "Where the config's relative file paths start (default: the config's folder; for "
+                 "eval and resume, the folder the run recorded)");
   app.add_flag("--resume", options.resume,
                "Continue the run in the run directory from its checkpoint, if it has one "
                "(otherwise start it): the same command can be requeued");
@@ -161,6 +162,7 @@ int run_cli(int argc, char** argv) {
     if (collect->parsed()) return collect_command(collect_directory, collect_output);
     if (eval->parsed()) {
       eval_options.force = options.force;
+      eval_options.data_directory = options.base_directory;
       return eval_command(eval_options);
     }
     if (sweep->parsed()) {
@@ -170,7 +172,7 @@ int run_cli(int argc, char** argv) {
       return sweep_command(sweep_options);
     }
     util::install_stop_handlers();
-    if (resume->parsed()) return resume_command(resume_directory);
+    if (resume->parsed()) return resume_command(resume_directory, options.base_directory);
     return train_command(options);
   } catch (const InputError& e) {
     return report("error: ", e.what(), kExitBadInput);

@@ -293,18 +293,41 @@ int train_into(Setup& setup, const output::RunDirectory& run, train::CheckpointS
   return kExitOk;
 }
 
+// The folder the run's relative data paths start from: `data_directory` when given (--data-dir),
+// else the one RUN_DIR/source.json records. Runs written before source.json existed fall back to
+// the run directory itself, with a warning, since their configs rarely name data files.
+std::string run_data_directory(const fs::path& path,
+                               const std::optional<std::string>& data_directory) {
+  if (data_directory) return *data_directory;
+  const fs::path source_path = path / "source.json";
+  if (!fs::exists(source_path)) {
+    spdlog::warn(
+        "{} is missing (the run predates it): relative data paths in its config start "
+        "at {}; pass --data-dir to choose another folder",
+        source_path.string(), path.string());
+    return path.string();
+  }
+  const Json source = Json::parse(read_text_file(source_path));
+  if (!source.is_object() || !source.contains("base_directory") ||
+      !source["base_directory"].is_string()) {
+    throw InputError(source_path.string() + ": /base_directory",
+                     "expected a string (the folder the run's data paths start from)");
+  }
+  return source["base_directory"].get<std::string>();
+}
+
 // The setup of the run in `path`, from its resolved config and the folder its data came from.
-Setup prepare_from_run(const fs::path& path) {
+Setup prepare_from_run(const fs::path& path, const std::optional<std::string>& data_directory) {
   RunOptions options;
   options.config_path = (path / "config.json").string();
   options.output = path.string();
-  const Json source = Json::parse(read_text_file(path / "source.json"));
-  options.base_directory = source.at("base_directory").get<std::string>();
+  options.base_directory = run_data_directory(path, data_directory);
   return prepare(options);
 }
 
 // Continues the run in `path` (an open run directory whose config was written by train).
-int continue_run(const fs::path& path, Clock::time_point start) {
+int continue_run(const fs::path& path, Clock::time_point start,
+                 const std::optional<std::string>& data_directory) {
   const Json summary = read_summary(path);
   if (summary.is_object() && summary.value("status", "") == "completed") {
     spdlog::info("{}: the run is complete; nothing to resume", path.string());
@@ -318,7 +341,7 @@ int continue_run(const fs::path& path, Clock::time_point start) {
                                         ? "has no checkpoint to resume from"
                                         : "has no readable checkpoint to resume from");
   }
-  Setup setup = prepare_from_run(path);
+  Setup setup = prepare_from_run(path, data_directory);
   spdlog::info("resuming {} from {}", path.string(), loaded.path.filename().string());
   return train_into(setup, run, store, loaded.archive.get(), start);
 }
@@ -332,7 +355,7 @@ int train_command(const RunOptions& options) {
   if (options.resume && output::RunDirectory::is_run_directory(path)) {
     const train::CheckpointStore existing(path / "checkpoints");
     if (!existing.files().empty() || read_summary(path).is_object()) {
-      return continue_run(path, start);
+      return continue_run(path, start, options.base_directory);
     }
     spdlog::info("{} holds no checkpoint yet: starting the run again", path.string());
   }
@@ -372,7 +395,7 @@ int eval_command(const EvalOptions& options) {
   if (fs::exists(options.out, error) && !options.force) {
     throw InputError(options.out, "exists; pass --force to replace it");
   }
-  Setup setup = prepare_from_run(path);
+  Setup setup = prepare_from_run(path, options.data_directory);
   const auto stored = output::load_model_weights(path / "model.pt", *setup.network);
   const auto& names = setup.problem.symbols.parameters;
   for (size_t p = 0; p < names.size(); ++p) {
@@ -419,8 +442,9 @@ int eval_command(const EvalOptions& options) {
   return kExitOk;
 }
 
-int resume_command(const std::string& run_directory) {
-  return continue_run(run_directory, Clock::now());
+int resume_command(const std::string& run_directory,
+                   const std::optional<std::string>& data_directory) {
+  return continue_run(run_directory, Clock::now(), data_directory);
 }
 
 }  // namespace pinn::cli

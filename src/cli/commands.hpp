@@ -36,6 +36,8 @@ struct EvalOptions {
   std::string out;                  // CSV written: the inputs, then the fields
   std::vector<std::string> fields;  // expressions or loss term names (their residuals)
   bool force = false;               // replace `out` if it exists
+  // --data-dir: where the run's relative data paths start (default: as RUN_DIR/source.json says)
+  std::optional<std::string> data_directory;
 };
 
 // All return an exit code and throw the errors of util/errors.hpp.
@@ -43,8 +45,10 @@ int validate_command(const RunOptions& options);
 int train_command(const RunOptions& options);
 // Evaluates a trained run's model (and any expression of it) at the points of a CSV file.
 int eval_command(const EvalOptions& options);
-// Continues the run in `run_directory` from its newest readable checkpoint.
-int resume_command(const std::string& run_directory);
+// Continues the run in `run_directory` from its newest readable checkpoint; `data_directory`
+// (--data-dir) overrides where its relative data paths start.
+int resume_command(const std::string& run_directory,
+                   const std::optional<std::string>& data_directory);
 // Times the config's Adam step and prints one JSON line (no run directory).
 int bench_command(const RunOptions& options, const BenchOptions& bench);
 

@@ -154,6 +154,37 @@ TEST_F(SweepTest, EvalReproducesTheRunsPredictions) {
   EXPECT_NE(bad.output.find("column 1: unknown name 'u_q'"), std::string::npos) << bad.output;
 }
 
+// A run whose config reads a data file by a relative path, written before runs recorded
+// source.json: `eval` says what it assumes, fails on the file it cannot find, and works once
+// --data-dir names the folder.
+TEST_F(SweepTest, EvalOfARunWithoutSourceJsonTakesDataDir) {
+  const fs::path data = directory_ / "data";
+  fs::create_directories(data);
+  std::ofstream points_file(data / "grid.csv");
+  points_file << "x,t\n0.25,0.5\n0.5,0.5\n0.75,0.25\n";
+  points_file.close();
+  const fs::path run = directory_ / "run";
+  const std::string grid = R"('reference.points={"sampler": "file", "path": "grid.csv"}')";
+  ASSERT_EQ(pinn_train(quote(source("configs/heat_1d.json")) + kTiny + " --set " + grid +
+                       " --data-dir " + quote(data.string()) + " -o " + quote(run.string()))
+                .code,
+            0);
+  ASSERT_TRUE(fs::remove(run / "source.json"));
+  std::ofstream inputs(directory_ / "in.csv");
+  inputs << "x,t\n0.5,0.5\n";
+  inputs.close();
+  const std::string command = "eval " + quote(run.string()) + " --points " +
+                              quote((directory_ / "in.csv").string()) + " --out " +
+                              quote((directory_ / "out.csv").string()) + " --fields u";
+  const Result guessed = pinn_train(command);
+  EXPECT_EQ(guessed.code, 2) << guessed.output;
+  EXPECT_NE(guessed.output.find("source.json is missing"), std::string::npos) << guessed.output;
+  EXPECT_NE(guessed.output.find("grid.csv"), std::string::npos) << guessed.output;
+  const Result told = pinn_train(command + " --data-dir " + quote(data.string()));
+  ASSERT_EQ(told.code, 0) << told.output;
+  EXPECT_EQ(read_csv(directory_ / "out.csv").size(), 1u);
+}
+
 // output.plots draws the loss history and, with a reference, the prediction / reference / error
 // heatmaps (scripts/plot_run.py); reference.csv holds what they show.
 TEST_F(SweepTest, PlotsAreDrawnAtTheEndWhenAsked) {
