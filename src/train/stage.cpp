@@ -188,7 +188,9 @@ class LbfgsStage : public Stage {
   LbfgsStage(const LbfgsSettings& s, bool cuda_graph, std::vector<torch::Tensor> parameters)
       : graphed_(use_cuda_graph(cuda_graph, parameters, "lbfgs")),
         device_(parameters.empty() ? torch::Device(torch::kCPU) : parameters.front().device()),
-        optimizer_(std::move(parameters), options(s)),
+        parameters_(parameters),
+        masters_(float64_masters(parameters)),
+        optimizer_(masters_, options(s)),
         tolerance_grad_(s.tolerance_grad) {}
 
   // torch's L-BFGS runs up to max_iter iterations per step() call and keeps its history between
@@ -210,6 +212,10 @@ class LbfgsStage : public Stage {
     archive.write("lbfgs", optimizer);
     archive.write("scale", torch::tensor({scale_, last_scaled_loss_}, torch::kFloat64), true);
     archive.write("restarts", torch::tensor(static_cast<int64_t>(restarts_)), true);
+    if (has_masters()) {
+      for (size_t i = 0; i < masters_.size(); ++i)
+        archive.write("master_" + std::to_string(i), masters_[i], true);
+    }
   }
 
   void load(torch::serialize::InputArchive& archive) override {
@@ -222,6 +228,15 @@ class LbfgsStage : public Stage {
     scale_ = scale[0].item<double>();
     last_scaled_loss_ = scale[1].item<double>();
     restarts_ = static_cast<int>(restarts.item<int64_t>());
+    if (has_masters()) {
+      torch::NoGradGuard no_grad;
+      for (size_t i = 0; i < masters_.size(); ++i) {
+        torch::Tensor saved;
+        archive.read("master_" + std::to_string(i), saved, true);
+        masters_[i].copy_(saved);
+      }
+      masters_to_parameters();
+    }
   }
 
   int advance(int count, const LossAndGradient& closure) override {
@@ -229,6 +244,10 @@ class LbfgsStage : public Stage {
     while (done < count && restarts_ < kMaxRestarts && !gradient_within_tolerance()) {
       optimizer_.state().clear();
       ++restarts_;
+      spdlog::debug(
+          "lbfgs stopped short of its tolerance after {} of {} iterations; restart {} "
+          "from steepest descent",
+          done, count, restarts_);
       const int more = run(count - done, closure);
       done += more;
       if (more <= 1) break;  // even steepest descent made no progress: a true stop
@@ -238,6 +257,8 @@ class LbfgsStage : public Stage {
 
  private:
   static constexpr int kMaxRestarts = 50;
+  // At most one evaluation per iteration plus torch's strong-Wolfe line search's 25.
+  static constexpr int kEvaluationsPerIteration = 26;
 
   bool gradient_within_tolerance() {
     double largest = 0;
@@ -246,20 +267,81 @@ class LbfgsStage : public Stage {
         largest = std::max(largest, parameter.grad().abs().max().item<double>());
       }
     }
-    return largest <= tolerance_grad_;
+    return scale_ > 0 && largest / scale_ <= tolerance_grad_;
   }
 
   int run(int count, const LossAndGradient& closure) {
     auto& group_options =
         static_cast<torch::optim::LBFGSOptions&>(optimizer_.param_groups()[0].options());
     group_options.max_iter(count);
-    group_options.max_eval(count + count / 4);
+    // Only iterations end a chunk: an evaluation budget per chunk (torch's default is 1.25 per
+    // iteration) ends short chunks whose line searches needed a few more evaluations, and a
+    // chunk that ends early reads as a stop and costs the curvature history.
+    group_options.max_eval(count * kEvaluationsPerIteration);
+    if (scale_ == 0) scaled(closure);  // fixes the scale the tolerance is stated in
     if (scale_ > 0 && last_scaled_loss_ > 0 && last_scaled_loss_ < kRescaleBelow) {
       rescale(1.0 / last_scaled_loss_);
     }
+    // tolerance_grad is meant for the gradient of the loss itself; torch's L-BFGS sees the
+    // scaled one.
+    group_options.tolerance_grad(tolerance_grad_ * scale_);
     const int64_t before = iterations_so_far();
     optimizer_.step([&] { return scaled(closure); });
+    // The step ends at its line search's last accepted point, which need not be the last one
+    // the closure saw.
+    masters_to_parameters();
+    define_unused_alphas();
     return static_cast<int>(iterations_so_far() - before);
+  }
+
+  // torch's L-BFGS allocates its two-loop coefficients `al` for the whole history, undefined
+  // until the history fills, and its serializer cannot write an undefined tensor: a checkpoint
+  // within the first `history` iterations would fail. They are overwritten before being read,
+  // so zeros stand in.
+  void define_unused_alphas() {
+    for (auto& entry : optimizer_.state()) {
+      auto& state = static_cast<torch::optim::LBFGSParamState&>(*entry.second);
+      if (!state.al()) continue;
+      auto alphas = *state.al();
+      for (auto& alpha : alphas) {
+        if (!alpha.defined()) alpha = torch::zeros({}, masters_.front().options());
+      }
+      state.al(alphas);
+    }
+  }
+
+  // torch's L-BFGS keeps its curvature pairs, directions and line search in the parameters'
+  // dtype. In float32 the differences of nearby gradients lose most of their digits and the
+  // line search stops within a few iterations at PINN loss levels, so for parameters below
+  // float64 it works on float64 copies (SciPy's L-BFGS-B does the same with float32 functions):
+  // the network evaluates in its own dtype at the rounded point.
+  static std::vector<torch::Tensor> float64_masters(const std::vector<torch::Tensor>& parameters) {
+    std::vector<torch::Tensor> masters;
+    for (const auto& parameter : parameters) {
+      masters.push_back(parameter.scalar_type() == torch::kFloat64
+                            ? parameter
+                            : parameter.detach().to(torch::kFloat64).clone());
+    }
+    return masters;
+  }
+
+  bool has_masters() const {
+    return !masters_.empty() && !masters_.front().is_same(parameters_.front());
+  }
+
+  void masters_to_parameters() {
+    if (!has_masters()) return;
+    torch::NoGradGuard no_grad;
+    for (size_t i = 0; i < masters_.size(); ++i)
+      parameters_[i].copy_(masters_[i]);
+  }
+
+  void gradients_to_masters() {
+    if (!has_masters()) return;
+    for (size_t i = 0; i < masters_.size(); ++i) {
+      const auto& grad = parameters_[i].grad();
+      if (grad.defined()) masters_[i].mutable_grad() = grad.detach().to(torch::kFloat64);
+    }
   }
 
   // torch's L-BFGS updates its curvature pairs only when y.s > 1e-10, an absolute threshold that
@@ -278,7 +360,9 @@ class LbfgsStage : public Stage {
   }
 
   torch::Tensor scaled(const LossAndGradient& closure) {
-    const torch::Tensor loss = evaluate(closure);
+    masters_to_parameters();
+    const torch::Tensor loss = evaluate(closure).to(torch::kFloat64);
+    gradients_to_masters();
     if (scale_ == 0) {
       const double start = loss.item<double>();
       scale_ = std::isfinite(start) && start > 0 ? 1.0 / start : 1.0;
@@ -330,6 +414,8 @@ class LbfgsStage : public Stage {
   torch::Device device_;
   CudaGraphRunner runner_{"the L-BFGS loss and gradient"};
   torch::Tensor graphed_loss_;
+  std::vector<torch::Tensor> parameters_;  // the network's (and the problem's) trainables
+  std::vector<torch::Tensor> masters_;     // float64 copies of them, or the same tensors
   torch::optim::LBFGS optimizer_;
   double tolerance_grad_;
   int restarts_ = 0;

@@ -33,8 +33,11 @@ class ResumeTest : public TemporaryDirectoryTest {
     std::vector<std::string> arguments = {source("configs/heat_1d.json"), "-o",
                                           (directory_ / run).string()};
     arguments.insert(arguments.end(), kSmallHeat.begin(), kSmallHeat.end());
+    arguments.insert(arguments.end(), extra_arguments_.begin(), extra_arguments_.end());
     return arguments;
   }
+
+  std::vector<std::string> extra_arguments_;  // appended to every run's arguments
 
   std::string command_line(const std::vector<std::string>& arguments) const {
     std::string line;
@@ -163,6 +166,19 @@ TEST_F(ResumeTest, StoppedDuringLbfgsResumesToTheSameRun) {
   const Result resumed = pinn_train(command_line(arguments));
   ASSERT_EQ(resumed.code, 0) << resumed.output;
   EXPECT_NE(resumed.output.find("stage 2 of 2"), std::string::npos) << resumed.output;
+  expect_same_run("straight", "stopped");
+}
+
+// In float32 the L-BFGS stage keeps float64 copies of the weights; they are checkpointed too.
+// The stop comes early in L-BFGS, with checkpoints every 10 steps, so the stage is saved before
+// its curvature history (50 pairs) is full, which LibTorch's serializer once refused.
+TEST_F(ResumeTest, Float32StoppedEarlyInLbfgsResumesToTheSameRun) {
+  extra_arguments_ = {"--set", "dtype=float32",           "--set", "checkpoint_every=10",
+                      "--set", "training[1].log_every=20"};
+  train_straight("straight");
+  train_and_interrupt("stopped", "lbfgs 40/", SIGTERM, 300ms);
+  const Result resumed = pinn_train("resume " + quote((directory_ / "stopped").string()));
+  ASSERT_EQ(resumed.code, 0) << resumed.output;
   expect_same_run("straight", "stopped");
 }
 
