@@ -249,20 +249,31 @@ TEST(Trainer, LbfgsStopsEarlyOnItsTolerance) {
 // torch's L-BFGS keeps a curvature pair only when y.s > 1e-10 (an absolute threshold). On a loss
 // of order 1e-9 it would never keep one and fall back to steepest descent, which needs thousands
 // of iterations on this ill-conditioned quadratic; the stage's loss scaling keeps it quasi-Newton.
-TEST(Stages, LbfgsStaysQuasiNewtonOnTinyLosses) {
-  auto p = torch::zeros({10}, torch::kFloat64).requires_grad_(true);
-  const auto curvature = torch::logspace(0, 2, 10, 10, torch::kFloat64);  // condition number 100
-  const LossAndGradient closure = [&] {
+// factor * sum(curvature * (p - target)^2) and its gradient, as a stage's closure.
+LossAndGradient quadratic(torch::Tensor& p, torch::Tensor curvature, torch::Tensor target,
+                          double factor) {
+  return [&p, curvature, target, factor] {
     if (p.grad().defined()) p.mutable_grad().zero_();
-    auto loss = 1e-9 * (curvature * (p - 1).square()).sum();
+    auto loss = factor * (curvature * (p - target).square()).sum();
     loss.backward();
     return loss.detach();
   };
+}
+
+// An L-BFGS stage that runs until its iterations are spent.
+std::unique_ptr<Stage> untiring_lbfgs(torch::Tensor& p) {
   StageSpec spec;
   spec.type = "lbfgs";
   spec.lbfgs.tolerance_grad = 0;
   spec.lbfgs.tolerance_change = 0;
-  auto stage = make_stage(spec, {p});
+  return make_stage(spec, {p});
+}
+
+TEST(Stages, LbfgsStaysQuasiNewtonOnTinyLosses) {
+  auto p = torch::zeros({10}, torch::kFloat64).requires_grad_(true);
+  const auto curvature = torch::logspace(0, 2, 10, 10, torch::kFloat64);  // condition number 100
+  const auto closure = quadratic(p, curvature, torch::ones({10}, torch::kFloat64), 1e-9);
+  auto stage = untiring_lbfgs(p);
   for (int chunk = 0; chunk < 4; ++chunk)
     stage->advance(10, closure);
   EXPECT_LT((p.detach() - 1).abs().max().item<double>(), 1e-8);
@@ -276,17 +287,8 @@ TEST(Stages, LbfgsOnFloat32ParametersKeepsFloat64State) {
   auto p = torch::zeros({10}, torch::kFloat32).requires_grad_(true);
   const auto curvature = torch::logspace(0, 3, 10, 10, torch::kFloat32);  // condition 1000
   const auto target = torch::linspace(0.5, 1.5, 10, torch::kFloat32);
-  const LossAndGradient closure = [&] {
-    if (p.grad().defined()) p.mutable_grad().zero_();
-    auto loss = (curvature * (p - target).square()).sum();
-    loss.backward();
-    return loss.detach();
-  };
-  StageSpec spec;
-  spec.type = "lbfgs";
-  spec.lbfgs.tolerance_grad = 0;
-  spec.lbfgs.tolerance_change = 0;
-  auto stage = make_stage(spec, {p});
+  const auto closure = quadratic(p, curvature, target, 1.0);
+  auto stage = untiring_lbfgs(p);
   for (int chunk = 0; chunk < 3; ++chunk)
     stage->advance(10, closure);
   EXPECT_EQ(p.scalar_type(), torch::kFloat32);
@@ -304,7 +306,7 @@ TEST(Stages, LbfgsOnFloat32ParametersKeepsFloat64State) {
     torch::NoGradGuard no_grad;
     p.copy_(at_save + 0.25);  // the loaded stage must restore the saved point itself
   }
-  auto loaded = make_stage(spec, {p});
+  auto loaded = untiring_lbfgs(p);
   torch::serialize::InputArchive archive;
   std::istringstream input(bytes.str());
   archive.load_from(input);

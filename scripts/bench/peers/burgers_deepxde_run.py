@@ -31,9 +31,9 @@ import time
 import numpy as np
 import torch
 
+from burgers_step import burgers_loss
 from peer_common import mlp
 
-NU = 0.01 / math.pi
 T_END = 0.99
 
 
@@ -93,11 +93,7 @@ def main():
     net = mlp([2, 20, 20, 20, 1])
 
     def loss_of():
-        u = net(pde_points)
-        u_x, u_t = torch.autograd.grad(u.sum(), pde_points, create_graph=True)[0].unbind(1)
-        u_xx = torch.autograd.grad(u_x.sum(), pde_points, create_graph=True)[0][:, 0]
-        residual = u_t + u[:, 0] * u_x - NU * u_xx
-        return residual.square().mean() + net(boundary).square().mean() + (net(initial) - target_ic).square().mean()
+        return burgers_loss(net, pde_points, boundary, initial, target_ic)
 
     start = time.perf_counter()
     adam = torch.optim.Adam(net.parameters(), lr=1e-3)

@@ -29,6 +29,16 @@ def points(n_interior, device, n_boundary=80, n_initial=160):
     return interior.to(device).requires_grad_(), bc.to(device), ic.to(device)
 
 
+def burgers_loss(net, xt, bc, ic, target_ic):
+    """mean(res^2) at xt (which requires grad) + mean(u^2) at bc + mean((u - target_ic)^2) at ic,
+    the derivatives by nested torch.autograd.grad."""
+    u = net(xt)
+    u_x, u_t = torch.autograd.grad(u.sum(), xt, create_graph=True)[0].unbind(1)
+    u_xx = torch.autograd.grad(u_x.sum(), xt, create_graph=True)[0][:, 0]
+    res = u_t + u[:, 0] * u_x - NU * u_xx
+    return res.square().mean() + net(bc).square().mean() + (net(ic) - target_ic).square().mean()
+
+
 def main():
     p = parser(__doc__.splitlines()[0])
     p.add_argument("--interior", type=int, default=2540, help="interior points (default 2540)")
@@ -40,11 +50,7 @@ def main():
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
 
     def loss_of():
-        u = net(xt)
-        u_x, u_t = torch.autograd.grad(u.sum(), xt, create_graph=True)[0].unbind(1)
-        u_xx = torch.autograd.grad(u_x.sum(), xt, create_graph=True)[0][:, 0]
-        res = u_t + u[:, 0] * u_x - NU * u_xx
-        return res.square().mean() + net(bc).square().mean() + (net(ic) - target_ic).square().mean()
+        return burgers_loss(net, xt, bc, ic, target_ic)
 
     loss_fn = maybe_compiled(loss_of, args)
 
