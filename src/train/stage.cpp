@@ -229,11 +229,12 @@ class LbfgsStage : public Stage {
     last_scaled_loss_ = scale[1].item<double>();
     restarts_ = static_cast<int>(restarts.item<int64_t>());
     if (has_masters()) {
+      // Checkpoints written before the float64 copies existed have none: the copies then start
+      // from the weights the checkpoint restored.
       torch::NoGradGuard no_grad;
       for (size_t i = 0; i < masters_.size(); ++i) {
         torch::Tensor saved;
-        archive.read("master_" + std::to_string(i), saved, true);
-        masters_[i].copy_(saved);
+        if (archive.try_read("master_" + std::to_string(i), saved, true)) masters_[i].copy_(saved);
       }
       masters_to_parameters();
     }
