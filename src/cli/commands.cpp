@@ -307,7 +307,12 @@ std::string run_data_directory(const fs::path& path,
         source_path.string(), path.string());
     return path.string();
   }
-  const Json source = Json::parse(read_text_file(source_path));
+  Json source;
+  try {
+    source = Json::parse(read_text_file(source_path));
+  } catch (const Json::parse_error& error) {
+    throw InputError(source_path.string(), std::string("is not valid JSON: ") + error.what());
+  }
   if (!source.is_object() || !source.contains("base_directory") ||
       !source["base_directory"].is_string()) {
     throw InputError(source_path.string() + ": /base_directory",

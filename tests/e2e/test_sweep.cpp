@@ -183,6 +183,11 @@ TEST_F(SweepTest, EvalOfARunWithoutSourceJsonTakesDataDir) {
   const Result told = pinn_train(command + " --data-dir " + quote(data.string()));
   ASSERT_EQ(told.code, 0) << told.output;
   EXPECT_EQ(read_csv(directory_ / "out.csv").size(), 1u);
+  std::ofstream(run / "source.json") << "{\"base_directory\": ";
+  const Result broken = pinn_train(command + " --force");
+  EXPECT_EQ(broken.code, 2) << broken.output;
+  EXPECT_NE(broken.output.find("source.json: is not valid JSON"), std::string::npos)
+      << broken.output;
 }
 
 // output.plots draws the loss history and, with a reference, the prediction / reference / error
