@@ -321,7 +321,7 @@ class LbfgsStage : public Stage {
     for (const auto& parameter : parameters) {
       masters.push_back(parameter.scalar_type() == torch::kFloat64
                             ? parameter
-                            : parameter.detach().to(torch::kFloat64).clone());
+                            : parameter.detach().to(torch::kFloat64));
     }
     return masters;
   }
@@ -341,15 +341,21 @@ class LbfgsStage : public Stage {
     if (!has_masters()) return;
     for (size_t i = 0; i < masters_.size(); ++i) {
       const auto& grad = parameters_[i].grad();
-      if (grad.defined()) masters_[i].mutable_grad() = grad.detach().to(torch::kFloat64);
+      if (!grad.defined()) continue;
+      auto& target = masters_[i].mutable_grad();
+      if (target.defined()) {
+        target.copy_(grad);  // every evaluation: reuse the float64 buffer
+      } else {
+        target = grad.detach().to(torch::kFloat64);
+      }
     }
   }
 
   // torch's L-BFGS updates its curvature pairs only when y.s > 1e-10, an absolute threshold that
   // small PINN losses (1e-6 and below) never pass, so it would silently degrade to gradient
   // descent. It therefore sees the loss divided by a scale: its value at the start of the stage,
-  // renewed whenever it has fallen by kRescaleBelow. The minimiser is the same; the tolerances
-  // are relative to the current scale.
+  // renewed whenever it has fallen by kRescaleBelow. The minimiser is the same; tolerance_change
+  // is relative to the current scale, tolerance_grad is converted back to the loss's own.
   static constexpr double kRescaleBelow = 1e-2;
 
   // The closure, replayed from a CUDA graph when asked: its loss and gradients land in the
