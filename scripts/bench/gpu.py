@@ -7,7 +7,11 @@
 
 for pinn-train's engines taylor, forward and autograd, each without and with a captured CUDA
 graph (training[0].cuda_graph), against the plain PyTorch peers (peers/*.py) eager and under
-torch.compile, in one run, as ratios against PyTorch eager and torch.compile.
+torch.compile (default mode, and reduce-overhead, which replays CUDA graphs), in one run, as
+ratios against PyTorch eager and torch.compile. The eager peers take their derivatives by nested
+autograd; the compiled ones by torch.func (torch.compile cannot compile nested autograd, see
+peers/peer_common.compiled_step). torch.compile's peers run on the 2780-point Burgers step and the
+Laplacian only: each compiles for tens of seconds.
 
 Run it on the GPU machine with pinn-train built against a CUDA LibTorch (scripts/device/
 build_cuda.sh); PyTorch from the same Python. --device cpu --quick smoke-tests it anywhere.
@@ -20,20 +24,25 @@ import sys
 import common as c
 import laplacian
 
-CASES = [  # (name, pinn-train config or None for Burgers, --set overrides, peer script, peer args)
-    ("burgers 2780", None, [], "burgers_step.py", []),
+EAGER = "pytorch"
+COMPILED = "pytorch-compile"
+PEERS = {EAGER: [], COMPILED: ["--compile"],
+         "pytorch-compile reduce-overhead": ["--compile", "--compile-mode", "reduce-overhead"]}
+ALL_PEERS = list(PEERS)
+CASES = [  # (name, pinn-train config or None for Burgers, --set overrides, peer script, peer args, peers)
+    ("burgers 2780", None, [], "burgers_step.py", [], ALL_PEERS),
     ("burgers 1e5", None, [f"points.interior.count={100_000 - 240}"], "burgers_step.py",
-     ["--interior", 100_000 - 240]),
+     ["--interior", 100_000 - 240], [EAGER]),
     ("burgers 1e6", None, [f"points.interior.count={1_000_000 - 240}"], "burgers_step.py",
-     ["--interior", 1_000_000 - 240]),
-    ("laplacian d=10", laplacian.config(10), [], "laplacian_step.py", ["--d", 10, "--batch", laplacian.BATCH]),
+     ["--interior", 1_000_000 - 240], [EAGER]),
+    ("laplacian d=10", laplacian.config(10), [], "laplacian_step.py", ["--d", 10, "--batch", laplacian.BATCH],
+     [EAGER, COMPILED]),
 ]
 VARIANTS = [(engine, graph) for engine in c.ENGINES for graph in (False, True)]
-PEERS = [("pytorch", []), ("pytorch-compile", ["--compile"])]
 
 
 def pinn_command(args, config, engine, graph, sets):
-    cmd = [c.pinn_train(), "bench", config, "--engine", engine, "--steps", args.steps // args.rounds,
+    cmd = ["timeout", args.timeout, c.pinn_train(), "bench", config, "--engine", engine, "--steps", args.steps // args.rounds,
            "--warmup", args.warmup, "--chunks", 1, "--set", "dtype=float32", "--set", f"device={args.device}"]
     for s in sets + ([f"training[0].cuda_graph=true"] if graph else []):
         cmd += ["--set", s]
@@ -41,16 +50,16 @@ def pinn_command(args, config, engine, graph, sets):
 
 
 def peer_command(args, script, peer_args, extra):
-    return [sys.executable, c.PEERS / script, "--dtype", "float32", "--device", args.device,
+    return ["timeout", args.timeout, sys.executable, c.PEERS / script, "--dtype", "float32", "--device", args.device,
             "--threads", args.threads, "--steps", args.steps // args.rounds, "--warmup", args.warmup,
             *peer_args, *extra]
 
 
-def measure(args, config, sets, script, peer_args):
+def measure(args, config, sets, script, peer_args, peers):
     """{label: fastest ms/step over the rounds, or None when it failed}."""
     commands = {f"{engine}{' + graph' if graph else ''}": pinn_command(args, config, engine, graph, sets)
                 for engine, graph in VARIANTS}
-    commands.update({label: peer_command(args, script, peer_args, extra) for label, extra in PEERS})
+    commands.update({label: peer_command(args, script, peer_args, PEERS[label]) for label in peers})
     best = {label: None for label in commands}
     for r in range(args.rounds):
         for label, cmd in commands.items():
@@ -60,15 +69,29 @@ def measure(args, config, sets, script, peer_args):
             try:
                 result, _ = c.run_json([str(x) for x in cmd], c.child_env(args))
             except c.BenchError as e:
-                print(f"  {label} failed: {str(e).splitlines()[-1] if str(e) else e}", file=sys.stderr)
+                print(f"  {label} failed: {e}", file=sys.stderr)
                 continue
+            print(f"  {label}: {result['ms_per_step']:.4f} ms/step", file=sys.stderr, flush=True)
             best[label] = min(filter(None, [best[label], result["ms_per_step"]]))
     return best
+
+
+def device_name(device):
+    """The GPU's name (from this Python's PyTorch) for the table's caption, else the device."""
+    try:
+        import torch
+
+        if device.startswith("cuda") and torch.cuda.is_available():
+            return f"{device} ({torch.cuda.get_device_name(torch.device(device))}, PyTorch {torch.__version__})"
+    except ImportError:
+        pass
+    return device
 
 
 def main():
     p = c.parser(__doc__, steps=300, warmup=30)
     p.add_argument("--device", default="cuda", help="cuda, cuda:N, or cpu for a smoke test (default cuda)")
+    p.add_argument("--timeout", type=int, default=300, help="seconds each measured process may take (default 300)")
     p.add_argument("--problems", default=",".join(case[0] for case in CASES),
                    help="comma-separated subset of: " + ", ".join(case[0] for case in CASES))
     args = c.parse(p)
@@ -78,20 +101,20 @@ def main():
         p.error(f"unknown problem(s): {', '.join(sorted(unknown))}")
     c.ensure_burgers_reference()
     rows = []
-    for name, config, sets, script, peer_args in CASES:
+    for name, config, sets, script, peer_args, peers in CASES:
         if name not in chosen:
             continue
         print(f"{name}:", file=sys.stderr)
         if config is None:
-            best = measure(args, c.BURGERS, sets, script, peer_args)
+            best = measure(args, c.BURGERS, sets, script, peer_args, peers)
         else:
             with c.temp_config(config) as path:
-                best = measure(args, path, sets, script, peer_args)
+                best = measure(args, path, sets, script, peer_args, peers)
         for label, ms in best.items():
-            rows.append([name, label, c.fmt(ms, ".3f"), c.speedup(best["pytorch"], ms),
-                         c.speedup(best["pytorch-compile"], ms)])
+            rows.append([name, label, c.fmt(ms, ".3f"), c.speedup(best[EAGER], ms),
+                         c.speedup(best.get(COMPILED), ms)])
     c.print_table(["problem", "engine", "ms/step", "vs pytorch eager", "vs torch.compile"], rows,
-                  f"Adam step on {args.device}, float32; {args.steps} timed steps after {args.warmup} "
+                  f"Adam step on {device_name(args.device)}, float32; {args.steps} timed steps after {args.warmup} "
                   f"untimed in {args.rounds} interleaved rounds, the fastest kept")
 
 

@@ -240,7 +240,7 @@ void log_results(const Setup& setup, const train::TrainingReport& report,
 // output.plots: scripts/plot_run.py draws the run into RUN_DIR/plots. A failure to draw is a
 // warning: the run itself is complete.
 void draw_plots(const output::RunDirectory& run) {
-  const std::string command = "/usr/bin/python3 '" + std::string(PINN_SCRIPTS_DIR) +
+  const std::string command = std::string(PINN_PYTHON) + " '" + std::string(PINN_SCRIPTS_DIR) +
                               "/plot_run.py' '" + run.path().string() + "' > '" +
                               run.file("plots.log").string() + "' 2>&1";
   const int status = std::system(command.c_str());

@@ -97,7 +97,7 @@ TEST_F(CliTest, EnginesGiveTheSameTraining) {
 }
 
 TEST_F(CliTest, PlainPytorchReproducesThePredictions) {
-  if (run_command("/usr/bin/python3 -c 'import torch'").code != 0) {
+  if (run_command(std::string(PINN_PYTHON) + " -c 'import torch'").code != 0) {
     GTEST_SKIP() << "python3-torch is not installed (scripts/setup.sh installs it)";
   }
   const auto run = directory_ / "run";
@@ -106,8 +106,8 @@ TEST_F(CliTest, PlainPytorchReproducesThePredictions) {
           .code,
       0);
   for (const char* file : {"predictions_grid.csv", "predictions_line_y_plus1.csv"}) {
-    const Result check = run_command("/usr/bin/python3 " + source("scripts/predict.py") + " " +
-                                     quote((run / "model.pt").string()) + " --points " +
+    const Result check = run_command(std::string(PINN_PYTHON) + " " + source("scripts/predict.py") +
+                                     " " + quote((run / "model.pt").string()) + " --points " +
                                      quote((run / file).string()) + " --check");
     EXPECT_EQ(check.code, 0) << check.output;
     EXPECT_NE(check.output.find("reproduces"), std::string::npos) << check.output;

@@ -39,8 +39,9 @@ class ConfigTest : public ::testing::TestWithParam<ConfigCase> {
 // directory, and the config is pointed at it.
 std::string burgers_reference(const fs::path& directory) {
   const auto path = directory / "burgers_reference.csv";
-  const Result result = run_command("/usr/bin/python3 " + source("scripts/burgers_reference.py") +
-                                    " " + quote(path.string()));
+  const Result result =
+      run_command(std::string(PINN_PYTHON) + " " + source("scripts/burgers_reference.py") + " " +
+                  quote(path.string()));
   EXPECT_EQ(result.code, 0) << result.output;
   return " --set reference.file=" + quote(path.string());
 }

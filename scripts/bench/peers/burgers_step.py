@@ -6,7 +6,8 @@
 A 2-20-20-20-1 tanh MLP (Xavier-normal weights, zero biases); 2540 interior points, 80 boundary
 points (x = +-1) and 160 initial points (t = 0), uniform; the derivatives by nested
 torch.autograd.grad(create_graph=True); loss = mean(res^2) + mean(u_bc^2) + mean((u_ic + sin(pi x))^2);
-Adam, lr 1e-3. Prints one JSON line (see peer_common.report).
+Adam, lr 1e-3. With --compile, the same loss by torch.func under torch.compile (peer_common.
+compiled_step). Prints one JSON line (see peer_common.report).
 
     /usr/bin/python3 scripts/bench/peers/burgers_step.py --dtype float32 --steps 200
 """
@@ -15,7 +16,7 @@ import math
 
 import torch
 
-from peer_common import maybe_compiled, mlp, parser, report, setup, time_steps
+from peer_common import compiled_step, eager_step, mlp, parser, report, setup, time_steps
 
 NU = 0.01 / math.pi
 
@@ -39,6 +40,32 @@ def burgers_loss(net, xt, bc, ic, target_ic):
     return res.square().mean() + net(bc).square().mean() + (net(ic) - target_ic).square().mean()
 
 
+def burgers_functional_loss(net, xt, bc, ic, target_ic):
+    """burgers_loss as a function of the parameters, the derivatives by torch.func.jvp per point
+    under vmap (the form torch.compile can compile)."""
+    from torch.func import functional_call, jvp, vmap
+
+    e_x, e_t = torch.eye(2, dtype=xt.dtype, device=xt.device)
+    xt = xt.detach()
+
+    def loss(params):
+        def u_at(y):
+            return functional_call(net, params, (y,))[0]
+
+        def u_and_u_x(y):
+            return jvp(u_at, (y,), (e_x,))
+
+        def residual(y):
+            (u, u_x), (_, u_xx) = jvp(u_and_u_x, (y,), (e_x,))
+            return jvp(u_at, (y,), (e_t,))[1] + u * u_x - NU * u_xx
+
+        res = vmap(residual)(xt)
+        u_bc, u_ic = functional_call(net, params, (bc,)), functional_call(net, params, (ic,))
+        return res.square().mean() + u_bc.square().mean() + (u_ic - target_ic).square().mean()
+
+    return loss
+
+
 def main():
     p = parser(__doc__.splitlines()[0])
     p.add_argument("--interior", type=int, default=2540, help="interior points (default 2540)")
@@ -49,17 +76,11 @@ def main():
     target_ic = -torch.sin(math.pi * ic[:, :1])
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
 
-    def loss_of():
-        return burgers_loss(net, xt, bc, ic, target_ic)
-
-    loss_fn = maybe_compiled(loss_of, args)
-
-    def step():
-        opt.zero_grad(set_to_none=True)
-        loss = loss_fn()
-        loss.backward()
-        opt.step()
-        return loss.detach()
+    if args.compile:
+        step = compiled_step(net, opt, burgers_functional_loss(net, xt, bc, ic, target_ic),
+                             args.compile_mode)
+    else:
+        step = eager_step(opt, lambda: burgers_loss(net, xt, bc, ic, target_ic))
 
     timing = time_steps(step, args.steps, args.warmup, device=device)
     report(args, len(xt) + len(bc) + len(ic), net, timing)

@@ -4,15 +4,16 @@
 A 4 x 64 tanh MLP from d inputs to one output u (Xavier-normal weights, zero biases); a batch of
 B points uniform in [0, 1]^d; loss = mean(lap(u)^2), with nested autograd: one grad for the
 gradient, then one grad per dimension for d2u/dxi2 (create_graph=True); then the parameter
-gradient by backward and an Adam step (lr 1e-3), as pinn-train's bench does. Prints one JSON
-line (see peer_common.report).
+gradient by backward and an Adam step (lr 1e-3), as pinn-train's bench does. With --compile, the
+same loss by torch.func under torch.compile (peer_common.compiled_step). Prints one JSON line (see
+peer_common.report).
 
     /usr/bin/python3 scripts/bench/peers/laplacian_step.py --d 5 --batch 4096 --dtype float32
 """
 
 import torch
 
-from peer_common import maybe_compiled, mlp, parser, report, setup, time_steps
+from peer_common import compiled_step, eager_step, jvp_along, mlp, parser, report, setup, time_steps
 
 
 def main():
@@ -30,14 +31,19 @@ def main():
         lap = sum(torch.autograd.grad(grad[:, i].sum(), x, create_graph=True)[0][:, i] for i in range(args.d))
         return lap.square().mean()
 
-    loss_fn = maybe_compiled(loss_of, args)
+    def functional_loss(params):
+        from torch.func import functional_call, vmap
 
-    def step():
-        opt.zero_grad(set_to_none=True)
-        loss = loss_fn()
-        loss.backward()
-        opt.step()
-        return loss.detach()
+        def u_at(y):
+            return functional_call(net, params, (y,))[0]
+
+        def laplacian(y):
+            return sum(jvp_along(u_at, y, e, 2) for e in basis)
+
+        return vmap(laplacian)(x.detach()).square().mean()
+
+    basis = torch.eye(args.d, dtype=x.dtype, device=x.device)
+    step = compiled_step(net, opt, functional_loss, args.compile_mode) if args.compile else eager_step(opt, loss_of)
 
     report(args, args.batch, net, time_steps(step, args.steps, args.warmup, device=device))
 

@@ -23,7 +23,11 @@ def parser(description):
     p.add_argument("--warmup", type=int, default=20, help="untimed steps first (default 20)")
     p.add_argument("--threads", type=positive, default=os.cpu_count(), help="torch threads (default: all cores)")
     p.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default cpu)")
-    p.add_argument("--compile", action="store_true", help="torch.compile the loss (PyTorch 2)")
+    p.add_argument("--compile", action="store_true",
+                   help="torch.compile the step, derivatives by torch.func (PyTorch 2; see compiled_step)")
+    p.add_argument("--compile-mode", default="default",
+                   help="torch.compile's mode with --compile: default, reduce-overhead (CUDA graphs), "
+                        "max-autotune (default: default)")
     return p
 
 
@@ -40,9 +44,52 @@ def setup(args):
     return device
 
 
-def maybe_compiled(function, args):
-    """torch.compile(function) with --compile (graph breaks at autograd.grad are allowed)."""
-    return torch.compile(function) if args.compile else function
+def eager_step(opt, loss_of):
+    """The plain PyTorch step: loss_of() takes its input derivatives by nested
+    torch.autograd.grad(create_graph=True), then backward and the optimizer update."""
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        loss = loss_of()
+        loss.backward()
+        opt.step()
+        return loss.detach()
+
+    return step
+
+
+def compiled_step(net, opt, functional_loss, mode="default"):
+    """The torch.compile peer's step: torch.compile(torch.func.grad_and_value(functional_loss)),
+    where functional_loss(params) takes the input derivatives with torch.func.jvp under vmap.
+
+    torch.compile cannot compile the eager peer's nested autograd: AOTAutograd refuses to
+    differentiate its own backward ("torch.compile with aot_autograd does not currently support
+    double backward", still so in PyTorch 2.11), so the one form of a PINN step it compiles is the
+    functional one, which Dynamo traces whole."""
+    from torch.func import grad_and_value
+
+    params = {name: p.detach() for name, p in net.named_parameters()}  # share storage with net
+    grads_and_loss = torch.compile(grad_and_value(functional_loss), mode=mode)
+
+    def step():
+        grads, loss = grads_and_loss(params)
+        for name, p in net.named_parameters():
+            p.grad = grads[name]
+        opt.step()
+        return loss.detach()
+
+    return step
+
+
+def jvp_along(f, x, direction, order):
+    """The order-th directional derivative of the scalar f at one point x along direction, by
+    nested torch.func.jvp (order 0 is f(x))."""
+    from torch.func import jvp
+
+    g = f
+    for _ in range(order):
+        g = (lambda h: lambda y: jvp(h, (y,), (direction,))[1])(g)
+    return g(x)
 
 
 def synchronize(device):
@@ -86,7 +133,7 @@ def time_steps(step, steps, warmup, chunks=5, device=torch.device("cpu")):
 
 def report(args, points, net, timing):
     mean, best, loss = timing
-    engine = "pytorch-compile" if args.compile else "pytorch"
+    engine = "pytorch" + (f"-compile ({args.compile_mode})" if args.compile else "")
     print(json.dumps({"engine": engine, "dtype": args.dtype, "device": args.device, "points": points,
                       "steps": args.steps,
                       "ms_per_step": mean, "ms_per_step_min": best, "loss": float(loss),
