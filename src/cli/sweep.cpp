@@ -363,7 +363,9 @@ int sweep_command(const SweepOptions& options) {
                        "--force replaces only sweep directories, and this one "
                        "has no manifest.json");
     }
-    fs::remove_all(sweep);
+    if (const std::string failure = remove_tree(sweep); !failure.empty()) {
+      throw OutputError("cannot remove " + sweep.string() + ": " + failure);
+    }
   }
   fs::create_directories(sweep / "configs");
   std::string list;

@@ -758,7 +758,10 @@ class TaylorMlp : public torch::autograd::Function<TaylorMlp> {
 
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
                                                  torch::autograd::variable_list grads) {
-    const CompiledPlan& compiled = compiled_plan(ctx->saved_data["multisets"].toIntVector());
+    // The plan is cached (a reference into the cache); the key is held in a named vector so that
+    // GCC 13's -Wdangling-reference does not take the reference for one into the temporary.
+    const std::vector<int64_t> multisets = ctx->saved_data["multisets"].toIntVector();
+    const CompiledPlan& compiled = compiled_plan(multisets);
     const auto saved = ctx->get_saved_variables();
     const bool embedded = ctx->saved_data["embedded"].toBool();
     if (ctx->saved_data["tiled"].toBool()) return tiled_backward(ctx, compiled, saved, grads);

@@ -48,8 +48,9 @@ RunDirectory RunDirectory::create(const fs::path& path, bool force) {
                          "--force replaces only pinn-train run directories, and this one has no "
                          "config.json or summary.json; choose another --output");
       }
-      fs::remove_all(path, error);
-      if (error) throw OutputError("cannot remove " + path.string() + ": " + error.message());
+      if (const std::string failure = remove_tree(path); !failure.empty()) {
+        throw OutputError("cannot remove " + path.string() + ": " + failure);
+      }
     }
   }
   fs::create_directories(path, error);

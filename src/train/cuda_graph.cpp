@@ -41,11 +41,15 @@ void CudaGraphRunner::reset() {
 }
 
 void CudaGraphRunner::run(const std::function<void()>& work, const torch::Device& device) {
+  const bool can_capture = device.is_cuda() && supported() && !failed_;
   if (graph_ == nullptr) {
-    const bool eager = !device.is_cuda() || !supported() || failed_ || eager_calls_ < kWarmupCalls;
-    if (eager || !capture(work, device)) {
-      ++eager_calls_;
+    if (!can_capture) {
       work();
+      return;
+    }
+    if (eager_calls_ < kWarmupCalls || !capture(work, device)) {
+      ++eager_calls_;
+      warm_up(work, device);
       return;
     }
   }
@@ -55,36 +59,65 @@ void CudaGraphRunner::run(const std::function<void()>& work, const torch::Device
 }
 
 #ifdef PINN_WITH_CUDA
-bool CudaGraphRunner::capture(const std::function<void()>& work, const torch::Device& device) {
-  // Capture on a side stream (the default stream cannot be captured), after everything queued
-  // so far; replays then run on the caller's stream, in order with the eager work around them.
+namespace {
+
+// The runner's side stream, chosen from LibTorch's pool on first use.
+c10::cuda::CUDAStream side_stream(std::optional<c10::Stream>& chosen, const torch::Device& device) {
+  if (!chosen) chosen = c10::cuda::getStreamFromPool(false, device.index()).unwrap();
+  return c10::cuda::CUDAStream(c10::cuda::CUDAStream::UNCHECKED, *chosen);
+}
+
+// Runs `work` on `stream`, after everything queued so far on any stream of the device, and waits
+// for it: the work around it runs on the caller's stream, in order with it.
+void on_stream(const c10::cuda::CUDAStream& stream, const torch::Device& device,
+               const std::function<void()>& work) {
   torch::cuda::synchronize(device.index());
+  {
+    const c10::cuda::CUDAStreamGuard guard(stream);
+    work();
+  }
+  torch::cuda::synchronize(device.index());
+}
+
+}  // namespace
+
+void CudaGraphRunner::warm_up(const std::function<void()>& work, const torch::Device& device) {
+  on_stream(side_stream(stream_, device), device, work);
+}
+
+bool CudaGraphRunner::capture(const std::function<void()>& work, const torch::Device& device) {
+  // Capture on the warm-up's side stream (the default stream cannot be captured); replays then
+  // run on the caller's stream, in order with the eager work around them.
   auto graph = std::make_unique<Graph>();
   try {
-    const c10::cuda::CUDAStreamGuard guard(c10::cuda::getStreamFromPool(false, device.index()));
-    graph->graph.capture_begin();
-    try {
-      work();
-    } catch (...) {
+    on_stream(side_stream(stream_, device), device, [&] {
+      graph->graph.capture_begin();
       try {
-        graph->graph.capture_end();
+        work();
       } catch (...) {
+        try {
+          graph->graph.capture_end();
+        } catch (...) {
+        }
+        throw;
       }
-      throw;
-    }
-    graph->graph.capture_end();
+      graph->graph.capture_end();
+    });
   } catch (const std::exception& error) {
     failed_ = true;
     spdlog::warn("cuda_graph: {} could not be captured ({}); running it without a graph", what_,
                  error.what());
     return false;
   }
-  torch::cuda::synchronize(device.index());
   graph_ = std::move(graph);
   spdlog::debug("cuda_graph: captured {}", what_);
   return true;
 }
 #else
+void CudaGraphRunner::warm_up(const std::function<void()>& work, const torch::Device&) {
+  work();
+}
+
 bool CudaGraphRunner::capture(const std::function<void()>&, const torch::Device&) {
   return false;
 }

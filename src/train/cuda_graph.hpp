@@ -14,6 +14,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 namespace pinn::train {
@@ -21,7 +22,9 @@ namespace pinn::train {
 class CudaGraphRunner {
  public:
   // Eager calls before the capture: the first calls allocate workspaces (cuBLAS, the autograd
-  // engine's threads) that must not be allocated inside a capture.
+  // engine's threads) that must not be allocated inside a capture. They run on the stream the
+  // capture will use, as PyTorch's own recipe does, so that whatever they leave behind (the
+  // parameters' gradient accumulators remember their stream) belongs to that stream.
   static constexpr int kWarmupCalls = 3;
 
   // `what` names the captured work in messages (e.g. "the Adam step").
@@ -46,8 +49,10 @@ class CudaGraphRunner {
  private:
   struct Graph;
   bool capture(const std::function<void()>& work, const torch::Device& device);
+  void warm_up(const std::function<void()>& work, const torch::Device& device);
 
   std::string what_;
+  std::optional<c10::Stream> stream_;  // the side stream of warm-up and capture, once chosen
   int eager_calls_ = 0;
   bool failed_ = false;
   std::unique_ptr<Graph> graph_;

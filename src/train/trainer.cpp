@@ -43,7 +43,12 @@ LossAndGradient loss_and_gradient(Objective& objective, std::vector<torch::Tenso
     }
     latest = objective.evaluate(true);
     latest.total.backward();
-    return latest.total.detach();
+    // Keep the value, not the graph: a graph kept until the next step holds on to the
+    // parameters' gradient accumulators, which remember the CUDA stream they were made on, and a
+    // CUDA graph captured on another stream then fails ("would make the legacy stream depend on a
+    // capturing blocking stream", seen with LibTorch 2.11 on an H200).
+    latest.total = latest.total.detach();
+    return latest.total;
   };
 }
 

@@ -1,6 +1,11 @@
 // Whole-file reads and atomic writes.
 #include "util/files.hpp"
 
+#include <ftw.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
@@ -46,6 +51,33 @@ void write_file_atomically(const fs::path& path, const std::function<void(std::o
 
 void write_text_atomically(const fs::path& path, const std::string& text) {
   write_file_atomically(path, [&](std::ostream& out) { out << text; });
+}
+
+namespace {
+
+// nftw's callback has no user argument: the first failure goes into this thread's slot.
+thread_local std::string remove_tree_failure;
+
+int remove_entry(const char* path, const struct stat*, int, struct FTW*) {
+  if (std::remove(path) != 0 && errno != ENOENT) {
+    remove_tree_failure = std::string(path) + ": " + std::strerror(errno);
+    return 1;  // stops the walk
+  }
+  return 0;
+}
+
+}  // namespace
+
+std::string remove_tree(const fs::path& path) {
+  std::error_code error;
+  if (!fs::exists(fs::symlink_status(path, error))) return "";
+  remove_tree_failure.clear();
+  // Depth first (contents before their directory), without following symbolic links.
+  if (nftw(path.c_str(), remove_entry, 32, FTW_DEPTH | FTW_PHYS) != 0 &&
+      remove_tree_failure.empty()) {
+    remove_tree_failure = path.string() + ": " + std::strerror(errno);
+  }
+  return remove_tree_failure;
 }
 
 }  // namespace pinn

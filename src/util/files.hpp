@@ -19,4 +19,12 @@ void write_file_atomically(const std::filesystem::path& path,
 
 void write_text_atomically(const std::filesystem::path& path, const std::string& text);
 
+// Removes a file or a whole directory tree (symbolic links themselves, not their targets); a
+// missing path is no error. Returns the first failure's message, empty on success.
+//
+// Not std::filesystem::remove_all: the pip PyTorch's libtorch.so (2.11) exports its own copy of
+// that symbol, which wins at load time and crashes (a call through a null pointer) in any program
+// linked with it.
+std::string remove_tree(const std::filesystem::path& path);
+
 }  // namespace pinn

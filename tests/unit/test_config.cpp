@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 #include "support.hpp"
 
+#include <unistd.h>
+
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -10,6 +12,7 @@
 #include "config/document.hpp"
 #include "config/reader.hpp"
 #include "util/errors.hpp"
+#include "util/files.hpp"
 #include "util/suggest.hpp"
 #include "util/threads.hpp"
 
@@ -34,6 +37,25 @@ TEST(Threads, AskedCountOrEveryUsableCpu) {
     EXPECT_EQ(at::get_num_threads(), util::usable_cpus());
   }
   at::set_num_threads(before);
+}
+
+// A tree with nested folders, a file and a symbolic link out of it: all of it goes, the link's
+// target stays, and a path that is not there is no error.
+TEST(Files, RemoveTreeRemovesContentsNotLinkTargets) {
+  namespace fs = std::filesystem;
+  const fs::path root =
+      fs::temp_directory_path() / ("pinn_remove_tree_" + std::to_string(::getpid()));
+  const fs::path outside = root.string() + "_outside.txt";
+  fs::create_directories(root / "a" / "b");
+  std::ofstream(root / "a" / "b" / "file.txt") << "x";
+  std::ofstream(outside) << "keep";
+  fs::create_symlink(outside, root / "a" / "link");
+  EXPECT_EQ(remove_tree(root), "");
+  EXPECT_FALSE(fs::exists(root));
+  EXPECT_TRUE(fs::exists(outside));
+  EXPECT_EQ(remove_tree(root), "");
+  EXPECT_EQ(remove_tree(outside), "");
+  EXPECT_FALSE(fs::exists(outside));
 }
 
 TEST(Suggest, EditDistanceAndClosestMatch) {

@@ -12,6 +12,7 @@
 #include "model/network.hpp"
 #include "output/run_directory.hpp"
 #include "util/errors.hpp"
+#include "util/files.hpp"
 
 namespace pinn::model {
 namespace {
@@ -338,7 +339,7 @@ TEST(ModelFile, SavedWeightsLoadBackExactly) {
 TEST(RunDirectory, RefusesToReplaceWithoutForceAndOnlyReplacesRuns) {
   namespace fs = std::filesystem;
   const auto root = fs::temp_directory_path() / "pinn_run_dir_test";
-  fs::remove_all(root);
+  remove_tree(root);
   auto run = output::RunDirectory::create(root / "run", false);
   run.write_json("config.json", Json::object());
   EXPECT_THROW(output::RunDirectory::create(root / "run", false), InputError);

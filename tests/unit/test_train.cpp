@@ -15,6 +15,7 @@
 #include "train/objective.hpp"
 #include "train/trainer.hpp"
 #include "util/errors.hpp"
+#include "util/files.hpp"
 
 namespace pinn::train {
 namespace {
@@ -164,7 +165,7 @@ TEST(CudaGraphRunner, RunsEagerlyOffCuda) {
 // The store keeps the newest two checkpoints, and skips one that cannot be read.
 TEST(CheckpointStore, KeepsThePreviousAndSkipsUnreadableOnes) {
   const auto directory = std::filesystem::temp_directory_path() / "pinn_unit_checkpoints";
-  std::filesystem::remove_all(directory);
+  remove_tree(directory);
   CheckpointStore store(directory);
   EXPECT_FALSE(store.load_latest().archive);
   for (int64_t step : {100, 200, 1000}) {
@@ -192,7 +193,7 @@ TEST(CheckpointStore, KeepsThePreviousAndSkipsUnreadableOnes) {
   EXPECT_EQ(weights[0].item<double>(), 200.0);
   std::ofstream(files[1], std::ios::trunc) << "not an archive";
   EXPECT_FALSE(store.load_latest().archive);
-  std::filesystem::remove_all(directory);
+  remove_tree(directory);
 }
 
 TEST(Objective, IsTheWeightedSumOfMeanSquares) {

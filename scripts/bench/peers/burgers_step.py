@@ -16,7 +16,7 @@ import math
 
 import torch
 
-from peer_common import compiled_step, eager_step, mlp, parser, report, setup, time_steps
+from peer_common import compiled_step, eager_step, jvp_along, mlp, second_derivative, parser, report, setup, time_steps
 
 NU = 0.01 / math.pi
 
@@ -40,29 +40,29 @@ def burgers_loss(net, xt, bc, ic, target_ic):
     return res.square().mean() + net(bc).square().mean() + (net(ic) - target_ic).square().mean()
 
 
-def burgers_functional_loss(net, xt, bc, ic, target_ic):
-    """burgers_loss as a function of the parameters, the derivatives by torch.func.jvp per point
-    under vmap (the form torch.compile can compile)."""
-    from torch.func import functional_call, jvp, vmap
+def burgers_functional_loss(net, xt, bc, ic, target_ic, functional="grad"):
+    """burgers_loss as a function of the parameters, the derivatives per point by torch.func
+    (grad of grad, or jvp of jvp) under vmap: the form torch.compile can compile."""
+    from torch.func import functional_call, grad, vmap
 
-    e_x, e_t = torch.eye(2, dtype=xt.dtype, device=xt.device)
     xt = xt.detach()
 
     def loss(params):
         def u_at(y):
             return functional_call(net, params, (y,))[0]
 
-        def u_and_u_x(y):
-            return jvp(u_at, (y,), (e_x,))
-
         def residual(y):
-            (u, u_x), (_, u_xx) = jvp(u_and_u_x, (y,), (e_x,))
-            return jvp(u_at, (y,), (e_t,))[1] + u * u_x - NU * u_xx
+            if functional == "grad":
+                u_x, u_t = grad(u_at)(y)
+            else:
+                u_x, u_t = (jvp_along(u_at, y, e, 1) for e in basis)
+            return u_t + u_at(y) * u_x - NU * second_derivative(u_at, y, 0, functional)
 
         res = vmap(residual)(xt)
         u_bc, u_ic = functional_call(net, params, (bc,)), functional_call(net, params, (ic,))
         return res.square().mean() + u_bc.square().mean() + (u_ic - target_ic).square().mean()
 
+    basis = torch.eye(2, dtype=xt.dtype, device=xt.device)
     return loss
 
 
@@ -77,7 +77,7 @@ def main():
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
 
     if args.compile:
-        step = compiled_step(net, opt, burgers_functional_loss(net, xt, bc, ic, target_ic),
+        step = compiled_step(net, opt, burgers_functional_loss(net, xt, bc, ic, target_ic, args.functional),
                              args.compile_mode)
     else:
         step = eager_step(opt, lambda: burgers_loss(net, xt, bc, ic, target_ic))

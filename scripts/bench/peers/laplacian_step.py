@@ -13,7 +13,7 @@ peer_common.report).
 
 import torch
 
-from peer_common import compiled_step, eager_step, jvp_along, mlp, parser, report, setup, time_steps
+from peer_common import compiled_step, eager_step, mlp, second_derivative, parser, report, setup, time_steps
 
 
 def main():
@@ -38,11 +38,10 @@ def main():
             return functional_call(net, params, (y,))[0]
 
         def laplacian(y):
-            return sum(jvp_along(u_at, y, e, 2) for e in basis)
+            return sum(second_derivative(u_at, y, i, args.functional) for i in range(args.d))
 
         return vmap(laplacian)(x.detach()).square().mean()
 
-    basis = torch.eye(args.d, dtype=x.dtype, device=x.device)
     step = compiled_step(net, opt, functional_loss, args.compile_mode) if args.compile else eager_step(opt, loss_of)
 
     report(args, args.batch, net, time_steps(step, args.steps, args.warmup, device=device))

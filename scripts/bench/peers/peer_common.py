@@ -25,6 +25,10 @@ def parser(description):
     p.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default cpu)")
     p.add_argument("--compile", action="store_true",
                    help="torch.compile the step, derivatives by torch.func (PyTorch 2; see compiled_step)")
+    p.add_argument("--functional", choices=("grad", "jvp"), default="grad",
+                   help="with --compile, the input derivatives by torch.func.grad (reverse, default) or "
+                        "torch.func.jvp (forward; PyTorch 2.11's inductor failed on it: 'ZeroTensors "
+                        "are immutable')")
     p.add_argument("--compile-mode", default="default",
                    help="torch.compile's mode with --compile: default, reduce-overhead (CUDA graphs), "
                         "max-autotune (default: default)")
@@ -79,6 +83,15 @@ def compiled_step(net, opt, functional_loss, mode="default"):
         return loss.detach()
 
     return step
+
+
+def second_derivative(f, x, i, functional):
+    """d2f/dxi2 of the scalar f at one point x by torch.func: grad of grad, or jvp of jvp."""
+    from torch.func import grad, jvp
+
+    if functional == "grad":
+        return grad(lambda y: grad(f)(y)[i])(x)[i]
+    return jvp_along(f, x, torch.eye(x.shape[-1], dtype=x.dtype, device=x.device)[i], 2)
 
 
 def jvp_along(f, x, direction, order):
