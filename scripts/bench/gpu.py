@@ -38,6 +38,7 @@ CASES = [  # (name, pinn-train config or None for Burgers, --set overrides, peer
     ("laplacian d=10", laplacian.config(10), [], "laplacian_step.py", ["--d", 10, "--batch", laplacian.BATCH],
      [EAGER, COMPILED]),
 ]
+GRAPH = " + graph"
 VARIANTS = [(engine, graph) for engine in c.ENGINES for graph in (False, True)]
 
 
@@ -56,11 +57,13 @@ def peer_command(args, script, peer_args, extra):
 
 
 def measure(args, config, sets, script, peer_args, peers):
-    """{label: fastest ms/step over the rounds, or None when it failed}."""
-    commands = {f"{engine}{' + graph' if graph else ''}": pinn_command(args, config, engine, graph, sets)
+    """{label: fastest ms/step over the rounds, or None when it failed}; a variant whose step was
+    not captured as a CUDA graph is labelled so."""
+    commands = {f"{engine}{GRAPH if graph else ''}": pinn_command(args, config, engine, graph, sets)
                 for engine, graph in VARIANTS}
     commands.update({label: peer_command(args, script, peer_args, PEERS[label]) for label in peers})
     best = {label: None for label in commands}
+    uncaptured = set()
     for r in range(args.rounds):
         for label, cmd in commands.items():
             if r > 0 and best[label] is None:
@@ -72,8 +75,11 @@ def measure(args, config, sets, script, peer_args, peers):
                 print(f"  {label} failed: {e}", file=sys.stderr)
                 continue
             print(f"  {label}: {result['ms_per_step']:.4f} ms/step", file=sys.stderr, flush=True)
+            if label.endswith(GRAPH) and not result.get("cuda_graph"):
+                print(f"  {label}: the step was not captured (it ran without a graph)", file=sys.stderr)
+                uncaptured.add(label)
             best[label] = min(filter(None, [best[label], result["ms_per_step"]]))
-    return best
+    return {label + (" (not captured)" if label in uncaptured else ""): ms for label, ms in best.items()}
 
 
 def device_name(device):

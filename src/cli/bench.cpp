@@ -73,7 +73,8 @@ int bench_command(const RunOptions& options, const BenchOptions& bench) {
                                          {"ms_per_step_min", best / per_chunk},
                                          {"loss", latest.total.item<double>()},
                                          {"parameters", model::parameter_count(*setup.network)},
-                                         {"threads", torch::get_num_threads()}};
+                                         {"threads", torch::get_num_threads()},
+                                         {"cuda_graph", stage->replays_cuda_graph()}};
   std::cout << result.dump() << std::endl;
   return kExitOk;
 }

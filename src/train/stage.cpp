@@ -66,6 +66,8 @@ class AdamStage : public Stage {
     if (new_shapes) runner_.reset();
   }
 
+  bool replays_cuda_graph() const override { return runner_.captured(); }
+
   void save(torch::serialize::OutputArchive& archive) const override {
     for (size_t i = 0; i < moments_.size(); ++i) {
       const std::string key = std::to_string(i);
@@ -205,6 +207,8 @@ class LbfgsStage : public Stage {
     last_scaled_loss_ = 0;
     if (new_shapes) runner_.reset();
   }
+
+  bool replays_cuda_graph() const override { return runner_.captured(); }
 
   void save(torch::serialize::OutputArchive& archive) const override {
     torch::serialize::OutputArchive optimizer;

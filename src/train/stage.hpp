@@ -55,6 +55,8 @@ class Stage {
   // The objective changed (points were resampled or refined): forget what assumed the old one.
   // `new_shapes`: some point set changed size (a refinement), not only its values.
   virtual void restart(bool new_shapes) { (void)new_shapes; }
+  // Whether its steps now replay a captured CUDA graph (cuda_graph: true, and the capture worked).
+  virtual bool replays_cuda_graph() const { return false; }
   // The optimizer's state (moments, curvature history, counters), for checkpoints: a stage that
   // loads what another saved continues exactly as that one would have.
   virtual void save(torch::serialize::OutputArchive& archive) const = 0;

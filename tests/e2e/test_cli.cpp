@@ -153,6 +153,28 @@ TEST_F(CliTest, BenchPrintsTheStepTimeOfEachEngine) {
   EXPECT_NE(bad.output.find("--steps"), std::string::npos) << bad.output;
 }
 
+// cuda_graph: on a CUDA device (PINN_TRAIN_DEVICE=cuda on the GPU machine) the step of every
+// engine is captured and replayed, and the replays follow the eager steps' trajectory; elsewhere
+// the steps run eagerly. bench's JSON says which happened.
+TEST_F(CliTest, CudaGraphStepsFollowTheEagerSteps) {
+  const char* device = std::getenv("PINN_TRAIN_DEVICE");
+  const bool on_cuda = device && std::string(device).rfind("cuda", 0) == 0;
+  for (const std::string engine : {"autograd", "forward", "taylor"}) {
+    double losses[2] = {0, 0};
+    for (const bool graph : {false, true}) {
+      const Result result =
+          pinn_train("bench " + source("configs/heat_1d.json") + " --engine " + engine +
+                     " --steps 20 --warmup 5 --chunks 1 -q --set training[0].cuda_graph=" +
+                     (graph ? "true" : "false"));
+      ASSERT_EQ(result.code, 0) << result.output;
+      const Json line = Json::parse(result.output.substr(result.output.rfind("{\"engine\"")));
+      EXPECT_EQ(line["cuda_graph"], graph && on_cuda) << engine << ": " << result.output;
+      losses[graph] = line["loss"].get<double>();
+    }
+    EXPECT_NEAR(losses[1], losses[0], 1e-9 * losses[0]) << engine;
+  }
+}
+
 TEST_F(CliTest, ExistingRunDirectoryNeedsForce) {
   const auto run = directory_ / "run";
   const std::string command = source("configs/seed_dx_squared.json") +

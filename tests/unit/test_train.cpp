@@ -141,6 +141,7 @@ TEST(Stages, CudaGraphAdamMatchesTorchAdam) {
   // Captured, the closure runs (on the host) for the warm-up and the capture only.
   const bool graphed = device.is_cuda() && CudaGraphRunner::supported();
   EXPECT_EQ(calls, graphed ? CudaGraphRunner::kWarmupCalls + 1 : 100);
+  EXPECT_EQ(stage->replays_cuda_graph(), graphed);
   torch::serialize::OutputArchive archive;
   stage->save(archive);
   std::ostringstream bytes;
