@@ -7,6 +7,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "train/lbfgs.hpp"
 #include "util/signals.hpp"
 
 namespace pinn::train {
@@ -185,240 +186,120 @@ class AdamStage : public Stage {
   std::vector<Moments> moments_;
 };
 
+// L-BFGS (train/lbfgs) on the trainables flattened into one float64 vector: whatever the
+// network's dtype, the curvature history and line search work in float64 and the network
+// evaluates at the rounded point (SciPy's L-BFGS-B does the same for DeepXDE's float32 models).
 class LbfgsStage : public Stage {
  public:
   LbfgsStage(const LbfgsSettings& s, bool cuda_graph, std::vector<torch::Tensor> parameters)
       : graphed_(use_cuda_graph(cuda_graph, parameters, "lbfgs")),
         device_(parameters.empty() ? torch::Device(torch::kCPU) : parameters.front().device()),
-        parameters_(parameters),
-        masters_(float64_masters(parameters)),
-        optimizer_(masters_, options(s)),
-        tolerance_grad_(s.tolerance_grad) {}
+        parameters_(std::move(parameters)),
+        lbfgs_options_(options(s)),
+        lbfgs_(lbfgs_options_, flatten(parameters_)) {}
 
-  // torch's L-BFGS runs up to max_iter iterations per step() call and keeps its history between
-  // calls, so chunks of `count` iterations continue one optimisation. It counts iterations in
-  // its state; fewer than asked means it stopped. It also stops when its line search finds no
-  // decrease along a direction built from a stale or (in float32) noisy curvature history, long
-  // before a tolerance is met: then it restarts from steepest descent with a fresh history.
-  // New points: a new objective, so a fresh curvature history and loss scale.
+  // New points: a new objective, so its values and the curvature history are stale.
   void restart(bool new_shapes) override {
-    optimizer_.state().clear();
-    scale_ = 0;
-    last_scaled_loss_ = 0;
+    lbfgs_.forget_objective();
     if (new_shapes) runner_.reset();
   }
 
   bool replays_cuda_graph() const override { return runner_.captured(); }
 
   void save(torch::serialize::OutputArchive& archive) const override {
-    torch::serialize::OutputArchive optimizer;
-    optimizer_.save(optimizer);
-    archive.write("lbfgs", optimizer);
-    archive.write("scale", torch::tensor({scale_, last_scaled_loss_}, torch::kFloat64), true);
-    archive.write("restarts", torch::tensor(static_cast<int64_t>(restarts_)), true);
-    if (has_masters()) {
-      for (size_t i = 0; i < masters_.size(); ++i)
-        archive.write("master_" + std::to_string(i), masters_[i], true);
-    }
+    torch::serialize::OutputArchive state;
+    lbfgs_.save(state);
+    archive.write("lbfgs_flat", state);
   }
 
   void load(torch::serialize::InputArchive& archive) override {
-    torch::serialize::InputArchive optimizer;
-    archive.read("lbfgs", optimizer);
-    optimizer_.load(optimizer);
-    torch::Tensor scale, restarts;
-    archive.read("scale", scale, true);
-    archive.read("restarts", restarts, true);
-    scale_ = scale[0].item<double>();
-    last_scaled_loss_ = scale[1].item<double>();
-    restarts_ = static_cast<int>(restarts.item<int64_t>());
-    if (has_masters()) {
-      // Checkpoints written before the float64 copies existed have none: the copies then start
-      // from the weights the checkpoint restored.
-      torch::NoGradGuard no_grad;
-      for (size_t i = 0; i < masters_.size(); ++i) {
-        torch::Tensor saved;
-        if (archive.try_read("master_" + std::to_string(i), saved, true)) masters_[i].copy_(saved);
-      }
-      masters_to_parameters();
+    torch::serialize::InputArchive state;
+    if (!archive.try_read("lbfgs_flat", state)) {
+      // Checkpoints from before this implementation hold LibTorch's L-BFGS state instead.
+      spdlog::warn(
+          "lbfgs: the checkpoint holds an older L-BFGS state; continuing from its "
+          "weights with a fresh curvature history");
+      lbfgs_ = Lbfgs(lbfgs_options_, flatten(parameters_));
+      return;
     }
+    lbfgs_.load(state);
+    unflatten(lbfgs_.x());
   }
 
   int advance(int count, const LossAndGradient& closure) override {
-    int done = run(count, closure);
-    while (done < count && restarts_ < kMaxRestarts && !gradient_within_tolerance()) {
-      optimizer_.state().clear();
-      ++restarts_;
-      spdlog::debug(
-          "lbfgs stopped short of its tolerance after {} of {} iterations; restart {} "
-          "from steepest descent",
-          done, count, restarts_);
-      const int more = run(count - done, closure);
-      done += more;
-      if (more <= 1) break;  // even steepest descent made no progress: a true stop
+    const int done =
+        lbfgs_.iterate(count, [&](const std::vector<double>& x, std::vector<double>& gradient) {
+          return loss_and_gradient(x, gradient, closure);
+        });
+    // The line search's last evaluation need not be at the point it accepted.
+    unflatten(lbfgs_.x());
+    if (done < count && lbfgs_.status() == Lbfgs::Status::stalled) {
+      spdlog::debug("lbfgs: no progress after {} restarts from steepest descent",
+                    lbfgs_.restarts());
     }
     return done;
   }
 
  private:
-  static constexpr int kMaxRestarts = 50;
-  // At most one evaluation per iteration plus torch's strong-Wolfe line search's 25.
-  static constexpr int kEvaluationsPerIteration = 26;
-
-  bool gradient_within_tolerance() {
-    double largest = 0;
-    for (const auto& parameter : optimizer_.param_groups()[0].params()) {
-      if (parameter.grad().defined()) {
-        largest = std::max(largest, parameter.grad().abs().max().item<double>());
-      }
-    }
-    return scale_ > 0 && largest / scale_ <= tolerance_grad_;
-  }
-
-  int run(int count, const LossAndGradient& closure) {
-    auto& group_options =
-        static_cast<torch::optim::LBFGSOptions&>(optimizer_.param_groups()[0].options());
-    group_options.max_iter(count);
-    // Only iterations end a chunk: an evaluation budget per chunk (torch's default is 1.25 per
-    // iteration) ends short chunks whose line searches needed a few more evaluations, and a
-    // chunk that ends early reads as a stop and costs the curvature history.
-    group_options.max_eval(count * kEvaluationsPerIteration);
-    if (scale_ == 0) scaled(closure);  // fixes the scale the tolerance is stated in
-    if (scale_ > 0 && last_scaled_loss_ > 0 && last_scaled_loss_ < kRescaleBelow) {
-      rescale(1.0 / last_scaled_loss_);
-    }
-    // tolerance_grad is meant for the gradient of the loss itself; torch's L-BFGS sees the
-    // scaled one.
-    group_options.tolerance_grad(tolerance_grad_ * scale_);
-    const int64_t before = iterations_so_far();
-    optimizer_.step([&] { return scaled(closure); });
-    // The step ends at its line search's last accepted point, which need not be the last one
-    // the closure saw.
-    masters_to_parameters();
-    define_unused_alphas();
-    return static_cast<int>(iterations_so_far() - before);
-  }
-
-  // torch's L-BFGS allocates its two-loop coefficients `al` for the whole history, undefined
-  // until the history fills, and its serializer cannot write an undefined tensor: a checkpoint
-  // within the first `history` iterations would fail. They are overwritten before being read,
-  // so zeros stand in.
-  void define_unused_alphas() {
-    for (auto& entry : optimizer_.state()) {
-      auto& state = static_cast<torch::optim::LBFGSParamState&>(*entry.second);
-      if (!state.al()) continue;
-      auto alphas = *state.al();
-      for (auto& alpha : alphas) {
-        if (!alpha.defined()) alpha = torch::zeros({}, masters_.front().options());
-      }
-      state.al(alphas);
-    }
-  }
-
-  // torch's L-BFGS keeps its curvature pairs, directions and line search in the parameters'
-  // dtype. In float32 the differences of nearby gradients lose most of their digits and the
-  // line search stops within a few iterations at PINN loss levels, so for parameters below
-  // float64 it works on float64 copies (SciPy's L-BFGS-B does the same with float32 functions):
-  // the network evaluates in its own dtype at the rounded point.
-  static std::vector<torch::Tensor> float64_masters(const std::vector<torch::Tensor>& parameters) {
-    std::vector<torch::Tensor> masters;
-    for (const auto& parameter : parameters) {
-      masters.push_back(parameter.scalar_type() == torch::kFloat64
-                            ? parameter
-                            : parameter.detach().to(torch::kFloat64));
-    }
-    return masters;
-  }
-
-  bool has_masters() const {
-    return !masters_.empty() && !masters_.front().is_same(parameters_.front());
-  }
-
-  void masters_to_parameters() {
-    if (!has_masters()) return;
-    torch::NoGradGuard no_grad;
-    for (size_t i = 0; i < masters_.size(); ++i)
-      parameters_[i].copy_(masters_[i]);
-  }
-
-  void gradients_to_masters() {
-    if (!has_masters()) return;
-    for (size_t i = 0; i < masters_.size(); ++i) {
-      const auto& grad = parameters_[i].grad();
-      if (!grad.defined()) continue;
-      auto& target = masters_[i].mutable_grad();
-      if (target.defined()) {
-        target.copy_(grad);  // every evaluation: reuse the float64 buffer
-      } else {
-        target = grad.detach().to(torch::kFloat64);
-      }
-    }
-  }
-
-  // torch's L-BFGS updates its curvature pairs only when y.s > 1e-10, an absolute threshold that
-  // small PINN losses (1e-6 and below) never pass, so it would silently degrade to gradient
-  // descent. It therefore sees the loss divided by a scale: its value at the start of the stage,
-  // renewed whenever it has fallen by kRescaleBelow. The minimiser is the same; tolerance_change
-  // is relative to the current scale, tolerance_grad is converted back to the loss's own.
-  static constexpr double kRescaleBelow = 1e-2;
-
-  // The closure, replayed from a CUDA graph when asked: its loss and gradients land in the
-  // tensors of the capture.
-  torch::Tensor evaluate(const LossAndGradient& closure) {
-    if (!graphed_) return closure();
-    runner_.run([&] { graphed_loss_ = closure(); }, device_);
-    return graphed_loss_;
-  }
-
-  torch::Tensor scaled(const LossAndGradient& closure) {
-    masters_to_parameters();
-    const torch::Tensor loss = evaluate(closure).to(torch::kFloat64);
-    gradients_to_masters();
-    if (scale_ == 0) {
-      const double start = loss.item<double>();
-      scale_ = std::isfinite(start) && start > 0 ? 1.0 / start : 1.0;
-    }
-    for (auto& parameter : optimizer_.param_groups()[0].params()) {
-      if (parameter.grad().defined()) parameter.mutable_grad().mul_(scale_);
-    }
-    const torch::Tensor result = loss * scale_;
-    last_scaled_loss_ = result.item<double>();
-    return result;
-  }
-
-  // Multiplies the objective the optimizer sees by `factor`, keeping its memory consistent: the
-  // gradient differences y and the previous gradient scale with it, rho = 1/(y.s) and the
-  // initial inverse-Hessian diagonal inversely; directions and steps are unchanged.
-  void rescale(double factor) {
-    for (auto& entry : optimizer_.state()) {
-      auto& state = static_cast<torch::optim::LBFGSParamState&>(*entry.second);
-      for (const auto& y : state.old_dirs())
-        y.mul_(factor);
-      for (const auto& rho : state.ro())
-        rho.div_(factor);
-      if (state.H_diag().defined()) state.H_diag().div_(factor);
-      if (state.prev_flat_grad().defined()) state.prev_flat_grad().mul_(factor);
-      state.prev_loss(state.prev_loss() * factor);
-    }
-    scale_ *= factor;
-    last_scaled_loss_ *= factor;
-  }
-
-  static torch::optim::LBFGSOptions options(const LbfgsSettings& s) {
-    torch::optim::LBFGSOptions options(s.lr);
-    options.history_size(s.history)
-        .tolerance_grad(s.tolerance_grad)
-        .tolerance_change(s.tolerance_change);
-    if (s.line_search == "strong_wolfe") options.line_search_fn("strong_wolfe");
+  static LbfgsOptions options(const LbfgsSettings& s) {
+    LbfgsOptions options;
+    options.lr = s.lr;
+    options.history = s.history;
+    options.line_search = s.line_search == "strong_wolfe";
+    options.tolerance_grad = s.tolerance_grad;
+    options.tolerance_change = s.tolerance_change;
     return options;
   }
 
-  // The key type of the optimizer state differs between LibTorch 1.13 and 2.x; it has one entry.
-  int64_t iterations_so_far() {
-    for (auto& entry : optimizer_.state()) {
-      return static_cast<torch::optim::LBFGSParamState&>(*entry.second).n_iter();
+  static std::vector<double> flatten(const std::vector<torch::Tensor>& tensors) {
+    std::vector<double> flat;
+    for (const auto& tensor : tensors) {
+      const torch::Tensor values = tensor.detach().to(torch::kCPU, torch::kFloat64).contiguous();
+      flat.insert(flat.end(), values.data_ptr<double>(),
+                  values.data_ptr<double>() + values.numel());
     }
-    return 0;
+    return flat;
+  }
+
+  // x into the trainables (rounded to their dtype, copied to their device).
+  void unflatten(const std::vector<double>& x) {
+    torch::NoGradGuard no_grad;
+    int64_t offset = 0;
+    for (auto& parameter : parameters_) {
+      const int64_t n = parameter.numel();
+      const torch::Tensor values = torch::from_blob(const_cast<double*>(x.data()) + offset,
+                                                    parameter.sizes(), torch::kFloat64);
+      parameter.copy_(values);
+      offset += n;
+    }
+  }
+
+  // The closure at x, replayed from a CUDA graph when asked (its loss and gradients land in the
+  // tensors of the capture); the gradient gathered into `gradient` (zero for unused trainables).
+  double loss_and_gradient(const std::vector<double>& x, std::vector<double>& gradient,
+                           const LossAndGradient& closure) {
+    unflatten(x);
+    torch::Tensor loss;
+    if (graphed_) {
+      runner_.run([&] { graphed_loss_ = closure(); }, device_);
+      loss = graphed_loss_;
+    } else {
+      loss = closure();
+    }
+    int64_t offset = 0;
+    for (const auto& parameter : parameters_) {
+      const int64_t n = parameter.numel();
+      const torch::Tensor& grad = parameter.grad();
+      if (grad.defined()) {
+        const torch::Tensor values = grad.detach().to(torch::kCPU, torch::kFloat64).contiguous();
+        std::copy(values.data_ptr<double>(), values.data_ptr<double>() + n,
+                  gradient.begin() + offset);
+      } else {
+        std::fill(gradient.begin() + offset, gradient.begin() + offset + n, 0.0);
+      }
+      offset += n;
+    }
+    return loss.item<double>();
   }
 
   bool graphed_;
@@ -426,12 +307,8 @@ class LbfgsStage : public Stage {
   CudaGraphRunner runner_{"the L-BFGS loss and gradient"};
   torch::Tensor graphed_loss_;
   std::vector<torch::Tensor> parameters_;  // the network's (and the problem's) trainables
-  std::vector<torch::Tensor> masters_;     // float64 copies of them, or the same tensors
-  torch::optim::LBFGS optimizer_;
-  double tolerance_grad_;
-  int restarts_ = 0;
-  double scale_ = 0;  // set from the first loss of the stage
-  double last_scaled_loss_ = 0;
+  LbfgsOptions lbfgs_options_;
+  Lbfgs lbfgs_;
 };
 
 void read_adam(Reader& reader, StageSpec& spec) {

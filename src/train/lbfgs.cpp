@@ -1,0 +1,348 @@
+// L-BFGS with a strong-Wolfe line search on a flat float64 vector.
+#include "train/lbfgs.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <stdexcept>
+#include <string>
+
+namespace pinn::train {
+
+namespace {
+
+constexpr double kSufficientDecrease = 1e-4;  // Wolfe's c1
+constexpr double kCurvature = 0.9;            // Wolfe's c2
+// The zoom ends when its bracket, measured along the largest entry of the direction, is
+// narrower than this (PyTorch's value).
+constexpr double kBracketWidth = 1e-9;
+
+double dot(const std::vector<double>& a, const std::vector<double>& b) {
+  double sum = 0;
+  for (size_t i = 0; i < a.size(); ++i)
+    sum += a[i] * b[i];
+  return sum;
+}
+
+// y += alpha x
+void axpy(double alpha, const std::vector<double>& x, std::vector<double>& y) {
+  for (size_t i = 0; i < x.size(); ++i)
+    y[i] += alpha * x[i];
+}
+
+// The largest |entry|; infinity when an entry is not finite (a NaN must not read as small).
+double max_abs(const std::vector<double>& v) {
+  double largest = 0;
+  for (const double e : v) {
+    if (!std::isfinite(e)) return std::numeric_limits<double>::infinity();
+    largest = std::max(largest, std::abs(e));
+  }
+  return largest;
+}
+
+double sum_abs(const std::vector<double>& v) {
+  double sum = 0;
+  for (const double e : v)
+    sum += std::abs(e);
+  return sum;
+}
+
+// The minimiser in [lo, hi] of the cubic through (t1, f1) and (t2, f2) with slopes g1 and g2;
+// the middle of [lo, hi] when the cubic has no minimum there.
+double cubic_minimum(double t1, double f1, double g1, double t2, double f2, double g2, double lo,
+                     double hi) {
+  const double d1 = g1 + g2 - 3 * (f1 - f2) / (t1 - t2);
+  const double d2_square = d1 * d1 - g1 * g2;
+  if (!(d2_square >= 0) || !std::isfinite(d2_square)) return (lo + hi) / 2;
+  const double d2 = std::sqrt(d2_square);
+  const double minimum = t1 <= t2 ? t2 - (t2 - t1) * ((g2 + d2 - d1) / (g2 - g1 + 2 * d2))
+                                  : t1 - (t1 - t2) * ((g1 + d2 - d1) / (g1 - g2 + 2 * d2));
+  if (!std::isfinite(minimum)) return (lo + hi) / 2;
+  return std::min(std::max(minimum, lo), hi);
+}
+
+torch::Tensor to_tensor(const std::vector<double>& v) {
+  return torch::tensor(v, torch::kFloat64);
+}
+
+std::vector<double> to_vector(const torch::Tensor& t) {
+  const torch::Tensor flat = t.to(torch::kFloat64).contiguous().view(-1);
+  const double* data = flat.data_ptr<double>();
+  return std::vector<double>(data, data + flat.numel());
+}
+
+}  // namespace
+
+Lbfgs::Lbfgs(LbfgsOptions options, std::vector<double> start)
+    : options_(options), x_(std::move(start)), gradient_(x_.size(), 0.0) {}
+
+void Lbfgs::evaluate(const Objective& objective) {
+  loss_ = objective(x_, gradient_);
+  ++evaluations_;
+  evaluated_ = true;
+}
+
+Lbfgs::Point Lbfgs::evaluate_along(const Objective& objective, double t) {
+  std::vector<double> x = x_;
+  axpy(t, d_, x);
+  Point point;
+  point.t = t;
+  point.gradient.assign(x.size(), 0.0);
+  point.loss = objective(x, point.gradient);
+  point.slope = dot(point.gradient, d_);
+  ++evaluations_;
+  return point;
+}
+
+// The two-loop recursion: minus the inverse-Hessian estimate times the gradient.
+std::vector<double> Lbfgs::direction() const {
+  std::vector<double> q = gradient_;
+  for (auto& e : q)
+    e = -e;
+  if (fresh_) return q;
+  const size_t pairs = s_.size();
+  std::vector<double> alpha(pairs);
+  for (size_t i = pairs; i-- > 0;) {
+    alpha[i] = rho_[i] * dot(s_[i], q);
+    axpy(-alpha[i], y_[i], q);
+  }
+  for (auto& e : q)
+    e *= h_diag_;
+  for (size_t i = 0; i < pairs; ++i) {
+    const double beta = rho_[i] * dot(y_[i], q);
+    axpy(alpha[i] - beta, s_[i], q);
+  }
+  return q;
+}
+
+void Lbfgs::remember(const std::vector<double>& s, const std::vector<double>& y) {
+  const double ys = dot(y, s), yy = dot(y, y);
+  // Relative, so that it holds at any scale of the loss; a pair without positive curvature
+  // would make the estimate indefinite.
+  if (!(ys > std::numeric_limits<double>::epsilon() * yy)) return;
+  if (static_cast<int>(s_.size()) == options_.history) {
+    s_.pop_front();
+    y_.pop_front();
+    rho_.pop_front();
+  }
+  s_.push_back(s);
+  y_.push_back(y);
+  rho_.push_back(1 / ys);
+  h_diag_ = ys / yy;
+}
+
+void Lbfgs::reset_history() {
+  s_.clear();
+  y_.clear();
+  rho_.clear();
+  h_diag_ = 1;
+  fresh_ = true;
+}
+
+void Lbfgs::forget_objective() {
+  evaluated_ = false;
+  status_ = Status::running;
+  reset_history();
+}
+
+int Lbfgs::iterate(int iterations, const Objective& objective) {
+  status_ = Status::running;
+  if (!evaluated_) evaluate(objective);
+  int done = 0;
+  while (done < iterations) {
+    if (max_abs(gradient_) <= options_.tolerance_grad) {
+      status_ = Status::converged;
+      break;
+    }
+    d_ = direction();
+    double slope = dot(gradient_, d_);
+    if (!(slope < 0)) {  // not downhill (a history spoilt by noise): steepest descent
+      reset_history();
+      d_ = direction();
+      slope = dot(gradient_, d_);
+      if (!(slope < 0)) {  // a gradient that is not finite
+        status_ = Status::stalled;
+        break;
+      }
+    }
+    // The first step of a fresh history is scaled to the gradient's size, as in PyTorch.
+    const double first = (fresh_ ? std::min(1.0, 1.0 / sum_abs(gradient_)) : 1.0) * options_.lr;
+    const Point next = options_.line_search ? strong_wolfe(objective, first, slope)
+                                            : evaluate_along(objective, first);
+    ++done;
+    ++iterations_;
+    std::vector<double> step = d_;
+    for (auto& e : step)
+      e *= next.t;
+    const bool finite = std::isfinite(next.loss) && std::isfinite(max_abs(next.gradient));
+    const bool moved = finite && next.t != 0 && (!options_.line_search || next.loss <= loss_);
+    const bool progress =
+        moved &&
+        std::abs(loss_ - next.loss) >
+            options_.tolerance_change * std::max(std::abs(loss_), std::abs(next.loss)) &&
+        max_abs(step) > options_.tolerance_change;
+    if (moved) {
+      std::vector<double> change = next.gradient;
+      axpy(-1, gradient_, change);
+      axpy(1, step, x_);
+      loss_ = next.loss;
+      gradient_ = next.gradient;
+      remember(step, change);
+      fresh_ = false;
+    }
+    if (!progress) {
+      // Like a restart of SciPy's L-BFGS-B: the history may be what stopped progress. From a
+      // fresh history, no progress is a true stop.
+      if (!fresh_ && restarts_ < options_.max_restarts) {
+        ++restarts_;
+        reset_history();
+        continue;
+      }
+      status_ = Status::stalled;
+      break;
+    }
+  }
+  return done;
+}
+
+// Bracketing, then zooming (Nocedal & Wright, algorithms 3.5 and 3.6). The returned point
+// satisfies the strong Wolfe conditions, or is the lowest one seen within the evaluation budget
+// (possibly t = 0: no decrease found).
+Lbfgs::Point Lbfgs::strong_wolfe(const Objective& objective, double t, double slope) {
+  const double start_loss = loss_;
+  const double d_largest = max_abs(d_);
+  const Point start{0, loss_, slope, gradient_};
+  const auto sufficient = [&](const Point& p) {
+    return std::isfinite(p.loss) && p.loss <= start_loss + kSufficientDecrease * p.t * slope;
+  };
+  const auto flat_enough = [&](const Point& p) { return std::abs(p.slope) <= -kCurvature * slope; };
+
+  Point previous = start;
+  Point current = evaluate_along(objective, t);
+  int searched = 0;  // evaluations after the first
+  std::vector<Point> bracket;
+  bool done = false;
+  while (searched < options_.max_line_search_evaluations) {
+    if (!sufficient(current) || (searched > 1 && current.loss >= previous.loss)) {
+      bracket = {previous, current};
+      break;
+    }
+    if (flat_enough(current)) {
+      bracket = {current};
+      done = true;
+      break;
+    }
+    if (current.slope >= 0) {
+      bracket = {previous, current};
+      break;
+    }
+    // Still descending: extrapolate, at least 1 % beyond and at most ten times as far.
+    const double next_t =
+        cubic_minimum(previous.t, previous.loss, previous.slope, current.t, current.loss,
+                      current.slope, current.t + 0.01 * (current.t - previous.t), current.t * 10);
+    previous = std::move(current);
+    current = evaluate_along(objective, next_t);
+    ++searched;
+  }
+  if (bracket.empty()) bracket = {start, current};
+
+  size_t low = 0, high = 1;
+  const auto order = [&] {
+    low = bracket[0].loss <= bracket.back().loss ? 0 : 1;
+    high = 1 - low;
+  };
+  if (bracket.size() == 2) order();
+  bool insufficient_progress = false;
+  while (!done && searched < options_.max_line_search_evaluations) {
+    if (std::abs(bracket[1].t - bracket[0].t) * d_largest < kBracketWidth) break;
+    const double lo = std::min(bracket[0].t, bracket[1].t),
+                 hi = std::max(bracket[0].t, bracket[1].t);
+    double next_t = cubic_minimum(bracket[0].t, bracket[0].loss, bracket[0].slope, bracket[1].t,
+                                  bracket[1].loss, bracket[1].slope, lo, hi);
+    // Keep trial points away from the bracket's ends, or it may shrink too slowly.
+    const double margin = 0.1 * (hi - lo);
+    if (std::min(hi - next_t, next_t - lo) < margin) {
+      if (insufficient_progress || next_t >= hi || next_t <= lo) {
+        next_t = std::abs(next_t - hi) < std::abs(next_t - lo) ? hi - margin : lo + margin;
+        insufficient_progress = false;
+      } else {
+        insufficient_progress = true;
+      }
+    } else {
+      insufficient_progress = false;
+    }
+    Point trial = evaluate_along(objective, next_t);
+    ++searched;
+    if (!sufficient(trial) || trial.loss >= bracket[low].loss) {
+      bracket[high] = std::move(trial);
+      order();
+    } else {
+      if (flat_enough(trial)) {
+        done = true;
+      } else if (trial.slope * (bracket[high].t - bracket[low].t) >= 0) {
+        bracket[high] = bracket[low];
+      }
+      bracket[low] = std::move(trial);
+    }
+  }
+  return bracket.size() == 1 ? bracket[0] : bracket[low];
+}
+
+void Lbfgs::save(torch::serialize::OutputArchive& archive) const {
+  const auto rows = [&](const std::deque<std::vector<double>>& list) {
+    std::vector<torch::Tensor> tensors;
+    for (const auto& v : list)
+      tensors.push_back(to_tensor(v));
+    return tensors.empty() ? torch::zeros({0, static_cast<int64_t>(x_.size())}, torch::kFloat64)
+                           : torch::stack(tensors);
+  };
+  archive.write("x", to_tensor(x_), true);
+  archive.write("gradient", to_tensor(gradient_), true);
+  archive.write("s", rows(s_), true);
+  archive.write("y", rows(y_), true);
+  archive.write("rho", to_tensor(std::vector<double>(rho_.begin(), rho_.end())), true);
+  archive.write("values", torch::tensor({loss_, h_diag_}, torch::kFloat64), true);
+  archive.write(
+      "counts",
+      torch::tensor({static_cast<int64_t>(evaluated_), static_cast<int64_t>(fresh_), iterations_,
+                     evaluations_, static_cast<int64_t>(restarts_), static_cast<int64_t>(status_)},
+                    torch::kInt64),
+      true);
+}
+
+void Lbfgs::load(torch::serialize::InputArchive& archive) {
+  torch::Tensor x, gradient, s, y, rho, values, counts;
+  archive.read("x", x, true);
+  archive.read("gradient", gradient, true);
+  archive.read("s", s, true);
+  archive.read("y", y, true);
+  archive.read("rho", rho, true);
+  archive.read("values", values, true);
+  archive.read("counts", counts, true);
+  const auto size = static_cast<int64_t>(x_.size());
+  if (x.numel() != size || gradient.numel() != size || s.size(0) != rho.numel() ||
+      y.size(0) != rho.numel() || (rho.numel() > 0 && s.size(1) != size)) {
+    throw std::runtime_error("the L-BFGS state is for " + std::to_string(x.numel()) +
+                             " parameters, this network has " + std::to_string(size));
+  }
+  x_ = to_vector(x);
+  gradient_ = to_vector(gradient);
+  s_.clear();
+  y_.clear();
+  for (int64_t i = 0; i < rho.numel(); ++i) {
+    s_.push_back(to_vector(s[i]));
+    y_.push_back(to_vector(y[i]));
+  }
+  const auto rho_values = to_vector(rho);
+  rho_.assign(rho_values.begin(), rho_values.end());
+  loss_ = values[0].item<double>();
+  h_diag_ = values[1].item<double>();
+  evaluated_ = counts[0].item<int64_t>() != 0;
+  fresh_ = counts[1].item<int64_t>() != 0;
+  iterations_ = counts[2].item<int64_t>();
+  evaluations_ = counts[3].item<int64_t>();
+  restarts_ = static_cast<int>(counts[4].item<int64_t>());
+  status_ = static_cast<Status>(counts[5].item<int64_t>());
+}
+
+}  // namespace pinn::train

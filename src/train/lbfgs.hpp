@@ -1,0 +1,89 @@
+// L-BFGS on one flat float64 vector, with a strong-Wolfe line search (bracketing, then zooming
+// by safeguarded cubic interpolation: Nocedal & Wright, algorithms 3.5 and 3.6, as PyTorch's and
+// SciPy's optimizers do it). It owns the iterate, the loss and gradient there and the curvature
+// history; the objective (the network's loss and parameter gradient) is a callback.
+//
+// Why not torch::optim::LBFGS: it runs its two-loop recursion as some 400 tensor operations per
+// iteration (milliseconds, a third of a small PINN's L-BFGS step), keeps a curvature pair only
+// when y.s > 1e-10 (an absolute threshold that small PINN losses never pass), works in the
+// parameters' dtype (float32 state stalls) and cannot serialize its own state early in a run.
+// Here the history is kept in float64 whatever the network's dtype, the curvature test is
+// relative (y.s > eps * y.y, as SciPy's L-BFGS-B), and every part of the state is saved.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <vector>
+
+namespace pinn::train {
+
+struct LbfgsOptions {
+  double lr = 1.0;                  // the step tried first (after the first iteration)
+  int history = 100;                // curvature pairs kept
+  bool line_search = true;          // strong Wolfe; false: fixed steps of lr
+  double tolerance_grad = 1e-9;     // converged when the largest |gradient| entry is below this
+  double tolerance_change = 1e-12;  // no progress: the loss changed by less than this relative
+                                    // to itself, or every entry of the step is below it
+  int max_line_search_evaluations = 25;
+  int max_restarts = 50;  // fresh histories after a step without progress, before stalling
+};
+
+class Lbfgs {
+ public:
+  // The loss at x; writes its gradient into `gradient` (sized like x).
+  using Objective =
+      std::function<double(const std::vector<double>& x, std::vector<double>& gradient)>;
+
+  enum class Status { running, converged, stalled };
+
+  Lbfgs(LbfgsOptions options, std::vector<double> start);
+
+  // Up to `iterations` iterations; returns how many ran. Fewer: status() is converged (the
+  // gradient tolerance holds) or stalled (no progress even from a fresh history).
+  int iterate(int iterations, const Objective& objective);
+
+  // The objective changed (new points): its values at x and the curvature history are stale.
+  void forget_objective();
+
+  const std::vector<double>& x() const { return x_; }
+  Status status() const { return status_; }
+  int64_t iterations() const { return iterations_; }
+  int64_t evaluations() const { return evaluations_; }
+  int restarts() const { return restarts_; }
+
+  void save(torch::serialize::OutputArchive& archive) const;
+  void load(torch::serialize::InputArchive& archive);
+
+ private:
+  struct Point {                        // x + t d, with the loss and gradient there
+    double t = 0, loss = 0, slope = 0;  // slope: gradient . d
+    std::vector<double> gradient;
+  };
+
+  void evaluate(const Objective& objective);
+  Point evaluate_along(const Objective& objective, double t);
+  std::vector<double> direction() const;
+  Point strong_wolfe(const Objective& objective, double t, double slope);
+  void remember(const std::vector<double>& s, const std::vector<double>& y);
+  void reset_history();
+
+  LbfgsOptions options_;
+  std::vector<double> x_;
+  bool evaluated_ = false;  // loss_ and gradient_ hold the objective at x_
+  double loss_ = 0;
+  std::vector<double> gradient_;
+  std::vector<double> d_;                  // the current search direction
+  std::deque<std::vector<double>> s_, y_;  // steps and gradient changes, oldest first
+  std::deque<double> rho_;                 // 1 / (y . s)
+  double h_diag_ = 1;  // the initial inverse-Hessian scale, y.s / y.y of the newest pair
+  bool fresh_ = true;  // the next direction is steepest descent
+  Status status_ = Status::running;
+  int64_t iterations_ = 0;
+  int64_t evaluations_ = 0;
+  int restarts_ = 0;
+};
+
+}  // namespace pinn::train
