@@ -27,7 +27,8 @@ struct LbfgsSettings {
   int history = 100;
   std::string line_search = "strong_wolfe";  // or "none"
   double tolerance_grad = 1e-9;              // stop when the largest gradient entry is below
-  double tolerance_change = 1e-12;           // stop when loss or step changes less than this
+  double tolerance_change = 1e-12;  // no progress: the loss changes less than this relative to
+                                    // itself, or every step entry is below it
 };
 
 struct StageSpec {

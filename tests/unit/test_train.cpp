@@ -12,6 +12,7 @@
 #include "support.hpp"
 #include "train/checkpoint.hpp"
 #include "train/cuda_graph.hpp"
+#include "train/lbfgs.hpp"
 #include "train/objective.hpp"
 #include "train/trainer.hpp"
 #include "util/errors.hpp"
@@ -269,6 +270,93 @@ std::unique_ptr<Stage> untiring_lbfgs(torch::Tensor& p) {
   spec.lbfgs.tolerance_grad = 0;
   spec.lbfgs.tolerance_change = 0;
   return make_stage(spec, {p});
+}
+
+// --- the flat L-BFGS itself ---------------------------------------------------------------------
+
+// The n-dimensional Rosenbrock function, minimum 0 at (1, ..., 1), times `scale`.
+Lbfgs::Objective rosenbrock(double scale) {
+  return [scale](const std::vector<double>& x, std::vector<double>& g) {
+    double f = 0;
+    std::fill(g.begin(), g.end(), 0.0);
+    for (size_t i = 0; i + 1 < x.size(); ++i) {
+      const double a = x[i + 1] - x[i] * x[i], b = 1 - x[i];
+      f += 100 * a * a + b * b;
+      g[i] += scale * (-400 * a * x[i] - 2 * b);
+      g[i + 1] += scale * 200 * a;
+    }
+    return scale * f;
+  };
+}
+
+TEST(Lbfgs, SolvesRosenbrockAtAnyScaleOfTheLoss) {
+  for (const double scale : {1.0, 1e-12}) {
+    LbfgsOptions options;
+    options.tolerance_grad = 1e-10 * scale;
+    options.tolerance_change = 0;
+    Lbfgs lbfgs(options, std::vector<double>(10, -1.0));
+    const int done = lbfgs.iterate(1000, rosenbrock(scale));
+    EXPECT_LT(done, 200) << scale;
+    EXPECT_EQ(lbfgs.status(), Lbfgs::Status::converged) << scale;
+    for (const double xi : lbfgs.x())
+      EXPECT_NEAR(xi, 1.0, 1e-8) << scale;
+    // A strong-Wolfe line search needs few evaluations per iteration.
+    EXPECT_LT(lbfgs.evaluations(), 2 * lbfgs.iterations()) << scale;
+  }
+}
+
+// Iterations in chunks, with the state saved and loaded in between, follow the uninterrupted run
+// bit for bit.
+TEST(Lbfgs, SavedStateContinuesExactly) {
+  LbfgsOptions options;
+  options.history = 5;
+  Lbfgs straight(options, std::vector<double>(6, -1.0));
+  straight.iterate(30, rosenbrock(1));
+  Lbfgs first(options, std::vector<double>(6, -1.0));
+  first.iterate(12, rosenbrock(1));
+  torch::serialize::OutputArchive archive;
+  first.save(archive);
+  std::ostringstream bytes;
+  archive.save_to(bytes);
+  std::istringstream in(bytes.str());
+  torch::serialize::InputArchive loaded;
+  loaded.load_from(in);
+  Lbfgs second(options, std::vector<double>(6, 0.0));
+  second.load(loaded);
+  second.iterate(18, rosenbrock(1));
+  EXPECT_EQ(second.x(), straight.x());
+  EXPECT_EQ(second.iterations(), straight.iterations());
+  EXPECT_EQ(second.evaluations(), straight.evaluations());
+
+  Lbfgs other_size(options, std::vector<double>(4, 0.0));
+  std::istringstream again(bytes.str());
+  torch::serialize::InputArchive reloaded;
+  reloaded.load_from(again);
+  EXPECT_THROW(other_size.load(reloaded), std::runtime_error);
+}
+
+// A loss that is not finite stops it (stalled) instead of walking off; fixed steps (no line
+// search) of a small lr still descend a convex quadratic.
+TEST(Lbfgs, StallsOnANonFiniteLossAndTakesFixedSteps) {
+  Lbfgs broken(LbfgsOptions(), {1.0, 2.0});
+  const int done = broken.iterate(10, [](const std::vector<double>&, std::vector<double>& g) {
+    std::fill(g.begin(), g.end(), std::nan(""));
+    return std::nan("");
+  });
+  EXPECT_LE(done, 1);
+  EXPECT_EQ(broken.status(), Lbfgs::Status::stalled);
+  EXPECT_EQ(broken.x(), (std::vector<double>{1.0, 2.0}));
+
+  LbfgsOptions fixed;
+  fixed.line_search = false;
+  fixed.lr = 0.1;
+  Lbfgs lbfgs(fixed, {3.0, -2.0});
+  lbfgs.iterate(200, [](const std::vector<double>& x, std::vector<double>& g) {
+    g = {2 * x[0], 8 * x[1]};
+    return x[0] * x[0] + 4 * x[1] * x[1];
+  });
+  EXPECT_NEAR(lbfgs.x()[0], 0.0, 1e-6);
+  EXPECT_NEAR(lbfgs.x()[1], 0.0, 1e-6);
 }
 
 TEST(Stages, LbfgsStaysQuasiNewtonOnTinyLosses) {
