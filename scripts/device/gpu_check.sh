@@ -56,11 +56,13 @@ bench() {  # bench FILE SECONDS PROBLEMS
 phase "Burgers benchmark (at most 170 s)"
 bench bench_burgers.txt 170 "burgers 2780"
 
+# Eight at a time: twelve test processes sharing the GPU made small float64 trainings, which are
+# launch-bound there, run past 150 s (2026-11-26, H200).
 ctest_budget=$(($(left) - 120))
-((ctest_budget > 200)) && ctest_budget=200
+((ctest_budget > 240)) && ctest_budget=240
 phase "tests on the GPU (at most $ctest_budget s)"
-(cd build-cuda && PINN_TRAIN_DEVICE=cuda timeout "$ctest_budget" ctest -L "unit|e2e" -j12 \
-  --timeout 150 --output-on-failure > "$out/ctest.log" 2>&1)
+(cd build-cuda && PINN_TRAIN_DEVICE=cuda timeout "$ctest_budget" ctest -L "unit|e2e" -j8 \
+  --timeout 230 --output-on-failure > "$out/ctest.log" 2>&1)
 phase "ctest: exit $?"
 grep -E "tests passed|tests failed|\*\*\*Failed|\*\*\*Timeout|Not Run|Exception" "$out/ctest.log" | head -40
 
