@@ -64,7 +64,8 @@ def eager_step(opt, loss_of):
 
 def compiled_step(net, opt, functional_loss, mode="default"):
     """The torch.compile peer's step: torch.compile(torch.func.grad_and_value(functional_loss)),
-    where functional_loss(params) takes the input derivatives with torch.func.jvp under vmap.
+    where functional_loss(params) takes the input derivatives with torch.func (grad, or jvp with
+    --functional jvp) under vmap.
 
     torch.compile cannot compile the eager peer's nested autograd: AOTAutograd refuses to
     differentiate its own backward ("torch.compile with aot_autograd does not currently support
