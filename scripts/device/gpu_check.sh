@@ -9,6 +9,7 @@
 #   env.txt          GPU, driver, PyTorch, compiler
 #   build.log        scripts/device/build_cuda.sh; on failure build_errors.txt, and the script stops
 #   warnings.txt     compiler warnings in our own code (the device build does not make them errors)
+#   graph_probe.txt  one captured Burgers step with -v (why a capture failed, if it did)
 #   bench_burgers.txt  scripts/bench/gpu.py on DeepXDE's Burgers step (the first target)
 #   ctest.log        the unit and end-to-end tests with PINN_TRAIN_DEVICE=cuda
 #   bench_rest.txt   gpu.py on Burgers at 1e5 and 1e6 points and the d = 10 Laplacian
@@ -52,6 +53,13 @@ bench() {  # bench FILE SECONDS PROBLEMS
   phase "$1: exit $?"
   grep -E "^\|" "$out/$1"
 }
+
+# One graphed step with -v first: if capture fails, its log says why (gpu.py keeps only the JSON).
+phase "CUDA graph probe (at most 40 s)"
+timeout 40 "$PINN_TRAIN" -v bench configs/burgers.json --engine taylor --steps 50 --warmup 10 \
+  --set dtype=float32 --set device=cuda --set "training[0].cuda_graph=true" > "$out/graph_probe.txt" 2>&1
+phase "graph probe: exit $?"
+grep -E -i "graph|capture|error|ms_per_step" "$out/graph_probe.txt" | cut -c1-400 | head -12
 
 phase "Burgers benchmark (at most 170 s)"
 bench bench_burgers.txt 170 "burgers 2780"
