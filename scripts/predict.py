@@ -3,9 +3,10 @@
 
     predict.py RUN_DIR/model.pt --points POINTS.csv [--fields u,u_x] [--out OUT.csv] [--check]
 
-model.pt is a pickled dict (torch.load reads it): the network's config as JSON text, the input
-and output names, the output transforms and the constants they use (JSON text), the trained
-problem parameters, and a state_dict. The network (mlp, modified_mlp or resnet, with the optional
+model.pt is a pickled dict (torch.load reads it; PyTorch >= 2.6 with LibTorch's type tags
+allowed, see read_pickle): the network's config as JSON text, the input and output names, the
+output transforms and the constants they use (JSON text), the trained problem parameters, and a
+state_dict. The network (mlp, modified_mlp or resnet, with the optional
 Fourier feature embedding) is rebuilt here from that description. Fields are
 outputs or subscript derivatives of them (u, u_x, u_xy, ...), computed with torch.autograd.
 With --check, every computed field is compared with the column of the same name in POINTS.csv
@@ -13,6 +14,7 @@ With --check, every computed field is compared with the column of the same name 
 """
 import argparse
 import csv
+import importlib
 import json
 import math
 import sys
@@ -127,8 +129,23 @@ def build_transform(text, inputs, constants):
     return transform
 
 
+def read_pickle(path):
+    """model.pt's dict. PyTorch >= 2.6 loads weights only by default, and refuses the type tags
+    that LibTorch's pickler writes for a typed dict unless they are allowed by name; older
+    PyTorch has no such list and loads it as it is."""
+    serialization = torch.serialization
+    if not hasattr(serialization, "safe_globals"):
+        return torch.load(path, map_location="cpu")
+    tags = importlib.import_module("torch.jit._pickle")  # not loaded by `import torch`
+    with serialization.safe_globals([tags.restore_type_tag]):
+        try:
+            return torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as e:  # UnpicklingError, or a message about what was refused
+            sys.exit(f"predict.py: cannot read {path} as a pinn-train model file: {e}")
+
+
 def load_model(path):
-    data = torch.load(path, map_location="cpu")
+    data = read_pickle(path)
     if not isinstance(data, dict) or data.get("format") != "pinn-train-model/1":
         sys.exit(f"predict.py: {path} is not a pinn-train model file")
     network = json.loads(data["network"])

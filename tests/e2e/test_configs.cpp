@@ -76,16 +76,19 @@ std::string stages(int adam, int lbfgs) {
          " --set training[1].iterations=" + std::to_string(lbfgs);
 }
 
+// A shortened run keeps 1000 L-BFGS iterations where it can: after 500 the errors sat just under
+// their bounds (heat_1d 9.8e-4 against 1e-3 here) and heat_1d crossed it on an H200 (1.1e-3);
+// after 1000 they are 2.3-7x below on both.
 INSTANTIATE_TEST_SUITE_P(
     Configs, ConfigTest,
     ::testing::Values(ConfigCase{"poisson_2d_sin", stages(500, 500), 1e-4},
-                      ConfigCase{"poisson_lshape", stages(500, 500), 5e-3},
-                      ConfigCase{"heat_1d", stages(500, 500), 1e-3},
+                      ConfigCase{"poisson_lshape", stages(500, 1000), 5e-3},
+                      ConfigCase{"heat_1d", stages(500, 1000), 1e-3},
                       ConfigCase{"helmholtz_2d",
                                  stages(500, 300) + " --set points.interior.count=1000", 2e-2},
-                      ConfigCase{"robin_plate", stages(500, 500), 1e-3},
-                      ConfigCase{"heat_periodic", stages(500, 500), 2e-3},
-                      ConfigCase{"heat_inverse", stages(500, 500), 2e-3},
+                      ConfigCase{"robin_plate", stages(500, 1000), 1e-3},
+                      ConfigCase{"heat_periodic", stages(500, 1000), 2e-3},
+                      ConfigCase{"heat_inverse", stages(500, 1000), 2e-3},
                       ConfigCase{"burgers_best",
                                  stages(1000, 1500) + " --set training[0].max_seconds=0" +
                                      " --set training[1].max_seconds=0",
