@@ -121,14 +121,8 @@ Json summarize(const Setup& setup, const std::string& engine, const train::Train
   summary["training_points"] = points;
   summary["steps"] = report.steps;
   summary["stages"] = Json::array();
-  for (const auto& stage : report.stages) {
-    summary["stages"].push_back({{"type", stage.type},
-                                 {"iterations", stage.iterations},
-                                 {"converged", stage.converged},
-                                 {"timed_out", stage.timed_out},
-                                 {"seconds", stage.seconds},
-                                 {"final_loss", stage.final_loss}});
-  }
+  for (const auto& stage : report.stages)
+    summary["stages"].push_back(Json(train::to_json(stage)));
   summary["training_time_s"] = report.seconds;
   summary["wall_time_s"] = wall;
   summary["points_per_second"] =

@@ -206,6 +206,12 @@ class LbfgsStage : public Stage {
 
   bool replays_cuda_graph() const override { return runner_.captured(); }
 
+  std::string stop_reason() const override {
+    return lbfgs_.status() == Lbfgs::Status::stalled ? "stalled" : "converged";
+  }
+
+  int64_t evaluations() const override { return lbfgs_.evaluations(); }
+
   void save(torch::serialize::OutputArchive& archive) const override {
     torch::serialize::OutputArchive state;
     lbfgs_.save(state);
@@ -233,10 +239,6 @@ class LbfgsStage : public Stage {
         });
     // The line search's last evaluation need not be at the point it accepted.
     unflatten(lbfgs_.x());
-    if (done < count && lbfgs_.status() == Lbfgs::Status::stalled) {
-      spdlog::debug("lbfgs: no progress after {} restarts from steepest descent",
-                    lbfgs_.restarts());
-    }
     return done;
   }
 

@@ -51,8 +51,15 @@ using LossAndGradient = std::function<torch::Tensor()>;
 class Stage {
  public:
   virtual ~Stage() = default;
-  // Runs up to `count` iterations; returns how many ran (fewer: the optimizer converged).
+  // Runs up to `count` iterations; returns how many ran (fewer: the optimizer stopped itself,
+  // for the reason stop_reason() gives).
   virtual int advance(int count, const LossAndGradient& closure) = 0;
+  // Why the last advance() ran fewer iterations than asked: "converged" (a tolerance holds) or
+  // "stalled" (no progress).
+  virtual std::string stop_reason() const { return "converged"; }
+  // Evaluations of the loss and gradient so far, where they differ from the iterations (L-BFGS's
+  // line search makes several per iteration); 0 otherwise.
+  virtual int64_t evaluations() const { return 0; }
   // The objective changed (points were resampled or refined): forget what assumed the old one.
   // `new_shapes`: some point set changed size (a refinement), not only its values.
   virtual void restart(bool new_shapes) { (void)new_shapes; }

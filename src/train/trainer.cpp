@@ -202,12 +202,13 @@ bool Trainer::run_stage(const StageSpec& spec, Stage& stage, const LossAndGradie
     elapsed_ += chunk_seconds;
     step_ += done;
     current_.iterations += done;
+    current_.evaluations = stage.evaluations();
     const bool stopping = util::stop_requested();
     // A chunk cut short by a stop request ends between two log points: no history row there,
     // so that a resumed run's history is the uninterrupted one's.
     if (!(stopping && done < chunk)) {
       if (done == 0) {
-        current_.converged = true;  // nothing left to do at the start of the chunk
+        current_.stop = stage.stop_reason();  // nothing left to do at the start of the chunk
         break;
       }
       const bool log_point = current_.iterations % spec.log_every == 0 ||
@@ -219,19 +220,19 @@ bool Trainer::run_stage(const StageSpec& spec, Stage& stage, const LossAndGradie
         log_progress(spec, current_.iterations, row, 1e3 * chunk_seconds / done);
         if (!std::isfinite(row.total)) {
           report_.diverged = true;
+          current_.stop = "diverged";
           current_.seconds = stage_seconds();
           report_.stages.push_back(current_);
           return false;
         }
       }
       if (done < chunk) {
-        current_.converged = true;
-        spdlog::info("{} converged after {} iterations (tolerance reached)", spec.type,
-                     current_.iterations);
+        current_.stop = stage.stop_reason();
+        log_early_stop(spec);
         break;
       }
       if (spec.max_seconds > 0 && stage_seconds() >= spec.max_seconds) {
-        current_.timed_out = true;
+        current_.stop = "max_seconds";
         spdlog::info("{} stopped at its time limit of {} s", spec.type, spec.max_seconds);
         break;
       }
@@ -254,18 +255,32 @@ bool Trainer::run_stage(const StageSpec& spec, Stage& stage, const LossAndGradie
   }
   current_.seconds = stage_seconds();
   current_.final_loss = report_.history.back().total;
+  if (current_.stop.empty()) current_.stop = "iterations";
   return true;
+}
+
+void Trainer::log_early_stop(const StageSpec& spec) const {
+  if (current_.stop == "stalled") {
+    // Not convergence: the loss stopped decreasing (by more than tolerance_change), even from a
+    // fresh curvature history; the gradient is still above tolerance_grad.
+    spdlog::info("{} stopped after {} iterations: no further progress (tolerance_change)",
+                 spec.type, current_.iterations);
+  } else {
+    spdlog::info("{} converged after {} iterations (tolerance_grad reached)", spec.type,
+                 current_.iterations);
+  }
 }
 
 // ---- checkpoints ----
 
 namespace {
 
+// JSON has no NaN: non-finite values are stored as strings and read back by from_number.
+Json number(double value) {
+  return std::isfinite(value) ? Json(value) : Json(std::to_string(value));
+}
+
 Json row_to_json(const HistoryRow& row) {
-  // JSON has no NaN: non-finite values are stored as strings and read back by from_number.
-  auto number = [](double value) {
-    return std::isfinite(value) ? Json(value) : Json(std::to_string(value));
-  };
   auto numbers = [&](const std::vector<double>& values) {
     Json list = Json::array();
     for (double value : values)
@@ -303,35 +318,48 @@ HistoryRow row_from_json(const Json& json) {
   return row;
 }
 
-Json stage_to_json(const StageReport& stage) {
-  return {{"type", stage.type},           {"iterations", stage.iterations},
-          {"converged", stage.converged}, {"timed_out", stage.timed_out},
-          {"seconds", stage.seconds},     {"final_loss", stage.final_loss}};
+}  // namespace
+
+Json to_json(const StageReport& stage) {
+  // "converged" and "timed_out" stay for the readers of earlier summaries.
+  Json json = {{"type", stage.type},
+               {"iterations", stage.iterations},
+               {"stop", stage.stop},
+               {"converged", stage.converged()},
+               {"timed_out", stage.stop == "max_seconds"},
+               {"seconds", stage.seconds},
+               {"final_loss", number(stage.final_loss)}};
+  if (stage.evaluations > 0) json["evaluations"] = stage.evaluations;
+  return json;
 }
 
-StageReport stage_from_json(const Json& json) {
+StageReport stage_report_from_json(const Json& json) {
   StageReport stage;
   stage.type = json.at("type").get<std::string>();
   stage.iterations = json.at("iterations").get<int>();
-  stage.converged = json.at("converged").get<bool>();
-  stage.timed_out = json.at("timed_out").get<bool>();
+  stage.evaluations = json.value("evaluations", int64_t{0});
+  if (json.contains("stop")) {
+    stage.stop = json.at("stop").get<std::string>();
+  } else if (json.at("converged").get<bool>()) {
+    stage.stop = "converged";
+  } else if (json.at("timed_out").get<bool>()) {
+    stage.stop = "max_seconds";
+  }
   stage.seconds = json.at("seconds").get<double>();
   stage.final_loss = from_number(json.at("final_loss"));
   return stage;
 }
 
-}  // namespace
-
 Json Trainer::position() const {
   Json finished = Json::array();
   for (const auto& stage : report_.stages)
-    finished.push_back(stage_to_json(stage));
+    finished.push_back(to_json(stage));
   Json history = Json::array();
   for (const auto& row : report_.history)
     history.push_back(row_to_json(row));
   return {{"format", kCheckpointFormat}, {"stage_index", stage_index_},
           {"stages", stages_.size()},    {"step", step_},
-          {"elapsed", elapsed_},         {"current", stage_to_json(current_)},
+          {"elapsed", elapsed_},         {"current", to_json(current_)},
           {"finished", finished},        {"history", history}};
 }
 
@@ -367,9 +395,9 @@ void Trainer::restore(torch::serialize::InputArchive& archive) {
   stage_index_ = state.at("stage_index").get<size_t>();
   step_ = state.at("step").get<int64_t>();
   elapsed_ = state.at("elapsed").get<double>();
-  current_ = stage_from_json(state.at("current"));
+  current_ = stage_report_from_json(state.at("current"));
   for (const auto& stage : state.at("finished"))
-    report_.stages.push_back(stage_from_json(stage));
+    report_.stages.push_back(stage_report_from_json(stage));
   for (const auto& row : state.at("history"))
     report_.history.push_back(row_from_json(row));
   torch::NoGradGuard no_grad;

@@ -33,11 +33,21 @@ struct HistoryRow {
 struct StageReport {
   std::string type;
   int iterations = 0;
-  bool converged = false;  // stopped early on a tolerance
-  bool timed_out = false;  // stopped at max_seconds
+  int64_t evaluations = 0;  // of the loss and gradient, where they differ from the iterations
+  // Why the stage ended: "iterations" (all of them ran), "converged" (a tolerance holds),
+  // "stalled" (no progress), "max_seconds" or "diverged"; empty while it runs (and in the
+  // checkpoint of a stopped run, which continues it).
+  std::string stop;
   double seconds = 0;
   double final_loss = 0;
+
+  bool converged() const { return stop == "converged"; }
 };
+
+// A stage's report as summary.json and checkpoints write it, and back (checkpoints from before
+// "stop" existed hold "converged" and "timed_out" flags instead).
+nlohmann::json to_json(const StageReport& stage);
+StageReport stage_report_from_json(const nlohmann::json& json);
 
 struct TrainingReport {
   std::vector<HistoryRow> history;
@@ -75,6 +85,7 @@ class Trainer {
   bool checkpoint_due() const;
   // One stage from its current position; false when the run must end (diverged, interrupted).
   bool run_stage(const StageSpec& spec, Stage& stage, const LossAndGradient& closure);
+  void log_early_stop(const StageSpec& spec) const;
   LossAndGradient with_live_line(const StageSpec& spec, const LossAndGradient& closure,
                                  std::chrono::steady_clock::time_point chunk_start) const;
 

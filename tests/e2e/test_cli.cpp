@@ -38,6 +38,13 @@ void expect_seed_run_solves_the_problem(const fs::path& run) {
   EXPECT_GT(summary["wall_time_s"].get<double>(), 0.0);
   EXPECT_GT(summary["points_per_second"].get<double>(), 0.0);
   EXPECT_EQ(summary["dtype"], "float64");
+  // One L-BFGS stage, which says why it ended and how many evaluations its line search made.
+  ASSERT_EQ(summary["stages"].size(), 1u);
+  const Json& stage = summary["stages"][0];
+  EXPECT_TRUE(stage["stop"] == "iterations" || stage["stop"] == "converged" ||
+              stage["stop"] == "stalled")
+      << stage.dump();
+  EXPECT_GE(stage["evaluations"].get<int>(), stage["iterations"].get<int>());
   // The device the tests were pointed at (PINN_TRAIN_DEVICE, on the GPU machine), else the CPU.
   const char* device = std::getenv("PINN_TRAIN_DEVICE");
   EXPECT_EQ(summary["device"], device && *device ? device : "cpu");

@@ -244,9 +244,57 @@ TEST(Trainer, LbfgsStopsEarlyOnItsTolerance) {
   ReferenceMetrics metrics(f->problem.reference, objective);
   Trainer trainer(objective, f->network->parameters(), metrics, f->stages);
   const auto report = trainer.run();
-  EXPECT_TRUE(report.stages[0].converged);
+  EXPECT_TRUE(report.stages[0].converged());
+  EXPECT_EQ(report.stages[0].stop, "converged");
   EXPECT_LT(report.stages[0].iterations, 5000);
   EXPECT_EQ(report.steps, report.stages[0].iterations);
+  // The line search evaluates at least once per iteration, and the count is reported.
+  EXPECT_GE(report.stages[0].evaluations, report.stages[0].iterations);
+}
+
+// A loss that stops falling by more than tolerance_change before the gradient is small is a
+// stall, and reported as one, not as convergence.
+TEST(Trainer, LbfgsWithoutProgressIsReportedAsStalled) {
+  auto f = make_fixture(
+      R"([{"type": "lbfgs", "iterations": 5000, "tolerance_grad": 0, "tolerance_change": 0.5,
+           "log_every": 100}])");
+  auto engine = derivatives::make_engine("autograd");
+  Objective objective(f->problem, *f->network, *engine, {torch::dtype(torch::kFloat64), {}});
+  ReferenceMetrics metrics(f->problem.reference, objective);
+  Trainer trainer(objective, f->network->parameters(), metrics, f->stages);
+  const auto report = trainer.run();
+  ASSERT_EQ(report.stages.size(), 1u);
+  EXPECT_EQ(report.stages[0].stop, "stalled");
+  EXPECT_FALSE(report.stages[0].converged());
+  EXPECT_LT(report.stages[0].iterations, 5000);
+}
+
+TEST(Trainer, StageReportsReadBackIncludingTheEarlierFormat) {
+  StageReport stage;
+  stage.type = "lbfgs";
+  stage.iterations = 120;
+  stage.evaluations = 150;
+  stage.stop = "stalled";
+  stage.seconds = 1.5;
+  stage.final_loss = 2e-6;
+  const auto json = to_json(stage);
+  EXPECT_EQ(json["stop"], "stalled");
+  EXPECT_EQ(json["converged"], false);
+  const StageReport back = stage_report_from_json(json);
+  EXPECT_EQ(back.stop, "stalled");
+  EXPECT_EQ(back.evaluations, 150);
+  EXPECT_EQ(back.iterations, 120);
+  EXPECT_DOUBLE_EQ(back.final_loss, 2e-6);
+  // Checkpoints written before "stop" existed hold two flags.
+  nlohmann::json old = {{"type", "adam"},    {"iterations", 10}, {"converged", false},
+                        {"timed_out", true}, {"seconds", 1.0},   {"final_loss", 0.5}};
+  EXPECT_EQ(stage_report_from_json(old).stop, "max_seconds");
+  old["timed_out"] = false;
+  old["converged"] = true;
+  EXPECT_EQ(stage_report_from_json(old).stop, "converged");
+  // A diverged stage's loss survives the round trip (JSON has no NaN).
+  stage.final_loss = std::nan("");
+  EXPECT_TRUE(std::isnan(stage_report_from_json(to_json(stage)).final_loss));
 }
 
 // torch's L-BFGS keeps a curvature pair only when y.s > 1e-10 (an absolute threshold). On a loss
