@@ -18,8 +18,10 @@ ReferenceMetrics::ReferenceMetrics(const problem::Reference& reference, Objectiv
     names_.push_back("l2_rel_" + output);
     names_.push_back("max_err_" + output);
   }
-  for (size_t t : reference.residual_terms)
-    names_.push_back("mean_abs_residual_" + problem.losses[t].name);
+  for (const char* kind : {"mean_abs_residual_", "rms_residual_"}) {
+    for (size_t t : reference.residual_terms)
+      names_.push_back(kind + problem.losses[t].name);
+  }
   points_ = reference.points.to(objective.context().options);
 }
 
@@ -48,9 +50,13 @@ std::vector<double> ReferenceMetrics::measure() {
     values.push_back(error.abs().max().item<double>());
   }
   if (!residuals.empty()) {
-    const auto all = torch::cat(residuals, 0).abs().mean(0);
-    for (int64_t t = 0; t < all.size(0); ++t)
-      values.push_back(all[t].item<double>());
+    // The mean |r| shows the bulk; the root mean square weighs where the residual is large (a
+    // shock that the training points do not resolve), as the loss does.
+    const auto all = torch::cat(residuals, 0);
+    for (const auto& summary : {all.abs().mean(0), all.square().mean(0).sqrt()}) {
+      for (int64_t t = 0; t < summary.size(0); ++t)
+        values.push_back(summary[t].item<double>());
+    }
   }
   return values;
 }

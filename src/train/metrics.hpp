@@ -1,6 +1,6 @@
 // Metrics against the reference solution: relative L2 and max error per output, and the mean
-// |residual| of chosen loss terms, at the reference points. The trainer records them every
-// `reference.every` steps and at the end.
+// |residual| and RMS residual of chosen loss terms, at the reference points. The trainer records
+// them every `reference.every` steps and at the end.
 #pragma once
 
 #include <string>
@@ -16,7 +16,7 @@ class ReferenceMetrics {
 
   bool enabled() const { return reference_->defined(); }
   int every() const { return reference_->every; }
-  // "l2_rel_u", "max_err_u", ..., "mean_abs_residual_<term>".
+  // "l2_rel_u", "max_err_u", ..., "mean_abs_residual_<term>", ..., "rms_residual_<term>", ...
   const std::vector<std::string>& names() const { return names_; }
   // The metrics at the current weights, in the order of names().
   std::vector<double> measure();

@@ -519,16 +519,19 @@ TEST(ConditionsReference, ExactSolutionGivesZeroErrors) {
   EXPECT_EQ(metrics.every(), 10);
   EXPECT_EQ(metrics.names(),
             (std::vector<std::string>{"l2_rel_u", "max_err_u", "mean_abs_residual_pde",
-                                      "mean_abs_residual_grad"}));
+                                      "mean_abs_residual_grad", "rms_residual_pde",
+                                      "rms_residual_grad"}));
   const auto& points = s->problem.reference.points;
   ASSERT_EQ(points.size(0), 36);
   const auto values = metrics.measure();
-  ASSERT_EQ(values.size(), 4u);
+  ASSERT_EQ(values.size(), 6u);
   EXPECT_LT(values[0], kTiny);
   EXPECT_LT(values[1], kTiny);
   EXPECT_LT(values[2], kTiny);
   const auto u_x = torch::cos(col(points, 0)) * torch::exp(col(points, 1));
   EXPECT_NEAR(values[3], u_x.abs().mean().item<double>(), kTiny);
+  EXPECT_LT(values[4], kTiny);
+  EXPECT_NEAR(values[5], u_x.square().mean().sqrt().item<double>(), kTiny);
 }
 
 TEST(ConditionsReference, ErrorsAgainstAShiftedSolutionMatchByHand) {
