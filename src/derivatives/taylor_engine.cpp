@@ -19,6 +19,7 @@
 #include "derivatives/taylor_kernels.hpp"
 #include "derivatives/taylor_tiles.hpp"
 #include "model/network.hpp"
+#include "derivatives/transform_jets.hpp"
 #include "model/transform.hpp"
 
 namespace pinn::derivatives {
@@ -910,8 +911,8 @@ bool tiled_applies(const model::Mlp& network, const Tensor& points) {
 }  // namespace
 
 std::string taylor_unsupported_reason(const model::Network& network) {
-  if (dynamic_cast<const model::TransformedNetwork*>(&network)) {
-    return "output transforms are not propagated in Taylor mode yet";
+  if (const auto* transformed = dynamic_cast<const model::TransformedNetwork*>(&network)) {
+    return taylor_unsupported_reason(transformed->raw());  // see transform_jets
   }
   if (dynamic_cast<const model::ResNet*>(&network)) return "resnet is not supported";
   if (dynamic_cast<const model::ModifiedMlp*>(&network)) return "modified_mlp is not supported";
@@ -924,17 +925,26 @@ std::string taylor_unsupported_reason(const model::Network& network) {
   return "";
 }
 
-bool TaylorEngine::sums_laplacians(const model::Network&, const std::set<expr::Channel>&) const {
-  return true;  // propagated as one channel; the fallback engine's compute() sums their terms
+bool TaylorEngine::sums_laplacians(const model::Network& network,
+                                   const std::set<expr::Channel>&) const {
+  // Propagated as one channel; the fallback engine's compute() sums their terms. Through an
+  // output transform they are summed from their terms, which transform_jets differentiates.
+  return dynamic_cast<const model::TransformedNetwork*>(&network) == nullptr;
 }
 
 ChannelMap TaylorEngine::compute_channels(model::Network& network, const torch::Tensor& points,
                                           const std::set<expr::Channel>& channels,
                                           bool create_graph) {
+  const std::string reason = taylor_unsupported_reason(network);
+  if (auto* transformed = dynamic_cast<model::TransformedNetwork*>(&network);
+      transformed != nullptr && reason.empty()) {
+    const ChannelMap raw = compute_channels(
+        transformed->raw(), points, raw_channels_for(*transformed, channels), create_graph);
+    return transform_channels(*transformed, points, raw, channels, create_graph);
+  }
   bool derivatives = false;
   for (const auto& channel : channels)
     derivatives |= channel.order() > 0;
-  const std::string reason = taylor_unsupported_reason(network);
   if (!derivatives) {
     // Values alone: the tiled pass still beats LibTorch's layer-by-layer ops and their graph.
     const auto* mlp = dynamic_cast<const model::Mlp*>(&network);

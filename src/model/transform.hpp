@@ -20,6 +20,10 @@ class TransformedNetwork : public Network {
   torch::Tensor forward(const torch::Tensor& points) override;
   int smooth_orders() const override { return raw_->smooth_orders(); }
   const Network& raw() const { return *raw_; }
+  Network& raw() { return *raw_; }
+  size_t outputs() const { return transforms_.size(); }
+  // Output o's transform, or null when output o is the raw output.
+  const expr::NodePtr& transform(size_t o) const { return transforms_.at(o); }
 
  private:
   std::shared_ptr<Network> raw_;

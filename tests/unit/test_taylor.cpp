@@ -12,8 +12,10 @@
 #include "derivatives/autograd_engine.hpp"
 #include "derivatives/engine.hpp"
 #include "derivatives/taylor_engine.hpp"
+#include "derivatives/transform_jets.hpp"
 #include "model/activation.hpp"
 #include "model/network.hpp"
+#include "model/transform.hpp"
 
 namespace pinn::derivatives {
 namespace {
@@ -299,6 +301,54 @@ TEST(TaylorMlp, ReturnsTheRequestedChannelsAndValues) {
   const auto plain = engine->compute(*network, points, {Channel{1, {}}}, false);
   EXPECT_LT(max_relative_difference(plain.at({1, {}}), network->forward(points).select(1, 1)),
             1e-15);
+}
+
+// Output transforms (hard constraints) through Taylor mode: T(x, N) with N inside nonlinear
+// functions, one output transformed and one raw, every channel to order 4 in 2-D and to order 3 in
+// 3-D, summed Laplacians, and the weight gradients, against autograd through the transform.
+TEST(TaylorTransform, EqualsAutogradThroughTheTransform) {
+  const std::vector<std::string> inputs_names = {"x", "y", "z"};
+  for (int inputs : {1, 2, 3}) {
+    std::mt19937 random(static_cast<unsigned>(40 + inputs));
+    torch::manual_seed(40 + inputs);
+    auto raw = random_mlp(inputs, 2, "tanh", "identity", random);
+    expr::Symbols symbols;
+    symbols.inputs.assign(inputs_names.begin(), inputs_names.begin() + inputs);
+    symbols.constants = {{"a", 0.7}};
+    symbols.fields = {"N"};
+    const std::string text =
+        inputs == 1 ? "x*(1-x)*N + sin(pi*x)" : "x*(1-y)*exp(a*N) - N^3*y + sin(N*x)/(2 + cos(y))";
+    auto network = std::make_shared<model::TransformedNetwork>(
+        raw, std::vector<expr::NodePtr>{expr::parse(text, symbols), nullptr});
+    EXPECT_TRUE(taylor_unsupported_reason(*network).empty());
+    EXPECT_EQ(make_engine("taylor")->effective_name(*network), "taylor");
+    const auto points = torch::randn({12, inputs}, torch::kFloat64);
+    auto channels = all_channels(2, inputs, inputs == 3 ? 3 : 4);
+    if (inputs > 1) channels.insert(Channel{0, {}, {0, inputs - 1}});
+    expect_agreement(*network, points, channels, text);
+    // Without a graph (evaluation), the same numbers, detached.
+    const auto detached = make_engine("taylor")->compute(*network, points, channels, false);
+    const auto with_graph = make_engine("taylor")->compute(*network, points, channels, true);
+    for (const auto& channel : channels) {
+      EXPECT_FALSE(detached.at(channel).requires_grad());
+      EXPECT_LT(max_relative_difference(detached.at(channel), with_graph.at(channel)), 1e-13);
+    }
+  }
+}
+
+// The raw network's channels that a transformed channel needs: every sub-multiset of its indices.
+TEST(TaylorTransform, RawChannelsAreTheSubMultisets) {
+  std::mt19937 random(3);
+  auto raw = random_mlp(2, 2, "tanh", "identity", random);
+  expr::Symbols symbols;
+  symbols.inputs = {"x", "y"};
+  symbols.fields = {"N"};
+  model::TransformedNetwork network(raw, {expr::parse("x*N", symbols), nullptr});
+  const std::set<Channel> raw_channels =
+      raw_channels_for(network, {Channel{0, {0, 0, 1}}, Channel{1, {1, 1}}});
+  const std::set<Channel> expected = {{0, {}},     {0, {0}},       {0, {1}},   {0, {0, 0}},
+                                      {0, {0, 1}}, {0, {0, 0, 1}}, {1, {1, 1}}};
+  EXPECT_TRUE(raw_channels == expected);
 }
 
 // Networks it does not propagate go to the forward engine: the same numbers as autograd.
