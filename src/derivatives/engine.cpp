@@ -6,6 +6,7 @@
 #include "derivatives/autograd_engine.hpp"
 #include "derivatives/forward_engine.hpp"
 #include "derivatives/taylor_engine.hpp"
+#include "model/transform.hpp"
 
 namespace pinn::derivatives {
 
@@ -97,7 +98,13 @@ std::unique_ptr<Engine> make_engine(const std::string& name) {
 // Measured on the Burgers step (scripts/bench/burgers_step.py): taylor is the fastest where it
 // applies; of the others, reverse mode beats forward mode by about 2x.
 std::string auto_engine_for(const model::Network& network) {
-  return taylor_unsupported_reason(network).empty() ? "taylor" : "autograd";
+  // ResNet and the modified MLP run in Taylor mode as plain tensor ops, measured level with
+  // autograd (Burgers, one thread, 2026-11-26): autograd stays their default.
+  const auto* transformed = dynamic_cast<const model::TransformedNetwork*>(&network);
+  const model::Network& raw = transformed ? transformed->raw() : network;
+  return dynamic_cast<const model::Mlp*>(&raw) && taylor_unsupported_reason(network).empty()
+             ? "taylor"
+             : "autograd";
 }
 
 void differentiate_in_reverse(ChannelMap& known, const std::set<expr::Channel>& wanted,

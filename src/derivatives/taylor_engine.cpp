@@ -18,8 +18,8 @@
 #include "derivatives/autograd_engine.hpp"
 #include "derivatives/taylor_kernels.hpp"
 #include "derivatives/taylor_tiles.hpp"
-#include "model/network.hpp"
 #include "derivatives/transform_jets.hpp"
+#include "model/network.hpp"
 #include "model/transform.hpp"
 
 namespace pinn::derivatives {
@@ -902,6 +902,109 @@ ChannelMap propagate(const model::Mlp& network, const Tensor& points,
   return channel_map(compiled.plan, outputs, channels);
 }
 
+// ---- ResNet and the modified MLP: channels as tensors, autograd's backward ----
+//
+// Their layers are the MLP's (Linear, σ) plus sums of hidden states and, in the modified MLP,
+// products of two, whose channels follow the Leibniz rule. Everything is ordinary differentiable
+// tensor ops on the channels, so the weight gradient is autograd's first-order backward pass
+// over them (no nested graph either); the hand-written backward pass is the MLP's alone.
+
+// A Linear layer on every channel, the bias on the value only.
+Channels linear_channels(const Channels& x, const torch::nn::Linear& layer) {
+  Channels z(x.size());
+  const Tensor weight_t = layer->weight.t();
+  z[0] = torch::addmm(layer->bias, x[0], weight_t);
+  for (size_t c = 1; c < x.size(); ++c) {
+    if (x[c].defined()) z[c] = torch::mm(x[c], weight_t);
+  }
+  return z;
+}
+
+// a + sign * b on every channel.
+Channels add_channels(const Channels& a, const Channels& b, double sign = 1.0) {
+  Channels sum(a.size());
+  for (size_t c = 0; c < a.size(); ++c) {
+    sum[c] = add_defined(a[c], b[c].defined() ? scaled(b[c], sign) : Tensor());
+  }
+  return sum;
+}
+
+// f g on every channel: ∂_α(fg) sums f_β g_γ over the 2^|α| ways to hand α's indices to f or g;
+// a summed Laplacian is f Δg + g Δf + 2 Σ_i f_i g_i.
+Channels multiply_channels(const Plan& plan, const Channels& f, const Channels& g) {
+  Channels h(f.size());
+  for (size_t c = 0; c < plan.multisets.size(); ++c) {
+    const Multiset& alpha = plan.multisets[c];
+    Tensor sum;
+    for (uint32_t mask = 0; mask < (1u << alpha.size()); ++mask) {
+      Multiset beta, gamma;  // sorted, as alpha is
+      for (size_t p = 0; p < alpha.size(); ++p)
+        ((mask >> p) & 1u ? beta : gamma).push_back(alpha[p]);
+      sum = add_defined(sum, multiply_defined(f[plan.index.at(beta)], g[plan.index.at(gamma)]));
+    }
+    h[c] = sum;
+  }
+  for (size_t k = 0; k < plan.laplacians.size(); ++k) {
+    const size_t c = plan.multisets.size() + k;
+    Tensor sum = add_defined(multiply_defined(f[0], g[c]), multiply_defined(g[0], f[c]));
+    for (int i : plan.laplacians[k]) {
+      const size_t first = plan.index.at({i});
+      const Tensor product = multiply_defined(f[first], g[first]);
+      sum = add_defined(sum, product.defined() ? scaled(product, 2.0) : Tensor());
+    }
+    h[c] = sum;
+  }
+  return h;
+}
+
+Channels resnet_channels(const Plan& plan, const model::ResNet& network, const Channels& x) {
+  const std::string& activation = network.common_options().activation;
+  Channels h = linear_channels(x, network.input_layer());
+  for (const auto& block : network.blocks()) {
+    const Channels inner = activate(plan, activation, linear_channels(h, block.first));
+    h = add_channels(h, activate(plan, activation, linear_channels(inner, block.second)));
+  }
+  return activate(plan, network.common_options().output_activation,
+                  linear_channels(h, network.output_layer()));
+}
+
+// H_{k+1} = (1 - Z_k) U + Z_k V, taken as U + Z_k (V - U).
+Channels modified_mlp_channels(const Plan& plan, const model::ModifiedMlp& network,
+                               const Channels& x) {
+  const std::string& activation = network.common_options().activation;
+  const Channels u = activate(plan, activation, linear_channels(x, network.encoder_u()));
+  const Channels v = activate(plan, activation, linear_channels(x, network.encoder_v()));
+  const Channels v_minus_u = add_channels(v, u, -1.0);
+  const auto& layers = network.layers();
+  Channels h = activate(plan, activation, linear_channels(x, layers.front()));
+  for (size_t k = 1; k + 1 < layers.size(); ++k) {
+    const Channels z = activate(plan, activation, linear_channels(h, layers[k]));
+    h = add_channels(u, multiply_channels(plan, z, v_minus_u));
+  }
+  return activate(plan, network.common_options().output_activation,
+                  linear_channels(h, layers.back()));
+}
+
+ChannelMap propagate_as_tensors(const model::FeedForwardNetwork& network, const Tensor& points,
+                                const std::set<expr::Channel>& channels, bool create_graph) {
+  const Plan& plan = compiled_plan(plan_key(channels)).plan;
+  std::optional<torch::NoGradGuard> no_grad;
+  if (!create_graph) no_grad.emplace();
+  Channels x = input_channels(plan, points);
+  if (network.fourier()) x = embed(plan, *network.fourier(), x);
+  const auto* resnet = dynamic_cast<const model::ResNet*>(&network);
+  const Channels out =
+      resnet ? resnet_channels(plan, *resnet, x)
+             : modified_mlp_channels(plan, dynamic_cast<const model::ModifiedMlp&>(network), x);
+  // Broadcast rows and vanishing channels become N x outputs, as channel_map expects.
+  const std::vector<int64_t> shape = {points.size(0), out[0].size(1)};
+  std::vector<Tensor> outputs;
+  for (const auto& channel : out)
+    outputs.push_back(channel.defined() ? channel.expand(shape)
+                                        : torch::zeros(shape, out[0].options()));
+  return channel_map(plan, outputs, channels);
+}
+
 // Whether the tiled pass runs `network` at `points` (see tiled_network).
 bool tiled_applies(const model::Mlp& network, const Tensor& points) {
   const auto& options = network.common_options();
@@ -914,12 +1017,13 @@ std::string taylor_unsupported_reason(const model::Network& network) {
   if (const auto* transformed = dynamic_cast<const model::TransformedNetwork*>(&network)) {
     return taylor_unsupported_reason(transformed->raw());  // see transform_jets
   }
-  if (dynamic_cast<const model::ResNet*>(&network)) return "resnet is not supported";
-  if (dynamic_cast<const model::ModifiedMlp*>(&network)) return "modified_mlp is not supported";
-  const auto* mlp = dynamic_cast<const model::Mlp*>(&network);
-  if (!mlp) return "only mlp networks are supported";
-  for (const auto& name :
-       {mlp->common_options().activation, mlp->common_options().output_activation}) {
+  const auto* feed_forward = dynamic_cast<const model::FeedForwardNetwork*>(&network);
+  if (!dynamic_cast<const model::Mlp*>(&network) && !dynamic_cast<const model::ResNet*>(&network) &&
+      !dynamic_cast<const model::ModifiedMlp*>(&network)) {
+    return "only mlp, resnet and modified_mlp networks are supported";
+  }
+  for (const auto& name : {feed_forward->common_options().activation,
+                           feed_forward->common_options().output_activation}) {
     if (!has_rules(name)) return "no Taylor rules for activation '" + name + "'";
   }
   return "";
@@ -938,8 +1042,8 @@ ChannelMap TaylorEngine::compute_channels(model::Network& network, const torch::
   const std::string reason = taylor_unsupported_reason(network);
   if (auto* transformed = dynamic_cast<model::TransformedNetwork*>(&network);
       transformed != nullptr && reason.empty()) {
-    const ChannelMap raw = compute_channels(
-        transformed->raw(), points, raw_channels_for(*transformed, channels), create_graph);
+    const ChannelMap raw = compute_channels(transformed->raw(), points,
+                                            raw_channels_for(*transformed, channels), create_graph);
     return transform_channels(*transformed, points, raw, channels, create_graph);
   }
   bool derivatives = false;
@@ -948,7 +1052,7 @@ ChannelMap TaylorEngine::compute_channels(model::Network& network, const torch::
   if (!derivatives) {
     // Values alone: the tiled pass still beats LibTorch's layer-by-layer ops and their graph.
     const auto* mlp = dynamic_cast<const model::Mlp*>(&network);
-    if (reason.empty() && tiled_applies(*mlp, points)) {
+    if (mlp != nullptr && reason.empty() && tiled_applies(*mlp, points)) {
       return propagate(*mlp, points, channels, create_graph);
     }
     return value_channels(network.forward(points));
@@ -960,7 +1064,11 @@ ChannelMap TaylorEngine::compute_channels(model::Network& network, const torch::
     }
     return fallback_.compute(network, points, channels, create_graph);
   }
-  return propagate(dynamic_cast<const model::Mlp&>(network), points, channels, create_graph);
+  if (const auto* mlp = dynamic_cast<const model::Mlp*>(&network)) {
+    return propagate(*mlp, points, channels, create_graph);
+  }
+  return propagate_as_tensors(dynamic_cast<const model::FeedForwardNetwork&>(network), points,
+                              channels, create_graph);
 }
 
 }  // namespace pinn::derivatives

@@ -5,8 +5,9 @@
 // partitions π of α of σ^(|π|)(z) Π_{B∈π} z_B) with σ's derivatives in closed form, in one fused
 // pass per layer (taylor_kernels). No nested autograd graph is built: for training, the network
 // runs as one custom autograd Function whose backward pass is written by hand (the adjoint of the
-// stacked matmuls and of Faà di Bruno); it supports first-order backward only. Networks it cannot
-// propagate (resnet, modified_mlp, output transforms) go to the forward-mode engine, with one
+// stacked matmuls and of Faà di Bruno); it supports first-order backward only. ResNet and the
+// modified MLP propagate their channels as ordinary tensor ops (autograd's backward), output
+// transforms through transform_jets; other networks go to the forward-mode engine, with one
 // warning.
 #pragma once
 

@@ -106,6 +106,30 @@ TEST_F(CliTest, EnginesGiveTheSameTraining) {
   EXPECT_NEAR(finals[0], finals[1], 1e-8 * std::abs(finals[0]) + 1e-300);
 }
 
+// Taylor mode through an output transform, on each network type: the summary names taylor as the
+// engine that ran (a fallback would name forward) and the run trains as autograd's does.
+TEST_F(CliTest, TaylorRunsOutputTransformsOnEveryNetworkType) {
+  for (const std::string network : {"mlp", "modified_mlp", "resnet"}) {
+    const std::string shape =
+        network == "resnet"
+            ? " --set " + quote(R"(network={"type": "resnet", "width": 12, "blocks": 2})")
+            : " --set network.type=" + network;
+    std::map<std::string, double> finals;
+    for (const std::string engine : {"autograd", "taylor"}) {
+      const auto run = directory_ / (network + "_" + engine);
+      const Result result = pinn_train(
+          source("configs/poisson_2d_sin.json") + " -q --set derivatives=" + engine + shape +
+          " --set training[0].iterations=10 --set training[1].iterations=3 --output " +
+          quote(run.string()));
+      ASSERT_EQ(result.code, 0) << network << ": " << result.output;
+      const Json summary = read_json(run / "summary.json");
+      EXPECT_EQ(summary["engine"], engine) << network;
+      finals[engine] = summary["final_loss"].get<double>();
+    }
+    EXPECT_NEAR(finals["taylor"], finals["autograd"], 1e-6 * finals["autograd"]) << network;
+  }
+}
+
 TEST_F(CliTest, PlainPytorchReproducesThePredictions) {
   if (run_command(std::string(PINN_PYTHON) + " -c 'import torch'").code != 0) {
     GTEST_SKIP() << "python3-torch is not installed (scripts/setup.sh installs it)";

@@ -351,32 +351,43 @@ TEST(TaylorTransform, RawChannelsAreTheSubMultisets) {
   EXPECT_TRUE(raw_channels == expected);
 }
 
-// Networks it does not propagate go to the forward engine: the same numbers as autograd.
-TEST(TaylorFallback, ResNetAndModifiedMlpGiveTheSameNumbers) {
-  torch::manual_seed(21);
-  model::ResNetOptions resnet;
-  resnet.inputs = 2;
-  resnet.outputs = 2;
-  resnet.width = 6;
-  resnet.blocks = 2;
-  resnet.activation = "silu";
-  model::ModifiedMlpOptions modified;
-  modified.inputs = 2;
-  modified.outputs = 2;
-  modified.hidden = {5, 5, 5};
-  std::vector<std::shared_ptr<model::Network>> networks = {
-      std::make_shared<model::ResNet>(resnet), std::make_shared<model::ModifiedMlp>(modified)};
-  const auto points = torch::randn({8, 2}, torch::kFloat64);
-  for (auto& network : networks) {
-    network->to(torch::kFloat64);
-    EXPECT_FALSE(taylor_unsupported_reason(*network).empty());
-    EXPECT_EQ(make_engine("taylor")->effective_name(*network), "forward");
-    expect_agreement(*network, points, all_channels(2, 2, 2), "fallback");
+// ResNet and the modified MLP go through Taylor mode as tensors (sums and, for the gate, products
+// of channels by the Leibniz rule): the same numbers and weight gradients as autograd, to order 3
+// with mixed partials, with summed Laplacians and with a Fourier embedding.
+TEST(TaylorNetworks, ResNetAndModifiedMlpEqualAutograd) {
+  for (const bool fourier : {false, true}) {
+    torch::manual_seed(fourier ? 23 : 21);
+    model::ResNetOptions resnet;
+    resnet.inputs = 2;
+    resnet.outputs = 2;
+    resnet.width = 6;
+    resnet.blocks = 2;
+    resnet.activation = "silu";
+    model::ModifiedMlpOptions modified;
+    modified.inputs = 2;
+    modified.outputs = 2;
+    modified.hidden = {5, 5, 5};
+    modified.output_activation = "tanh";
+    if (fourier) {
+      resnet.fourier = model::FourierOptions{3, 0.8, true};
+      modified.fourier = model::FourierOptions{3, 0.8, false};
+    }
+    std::vector<std::shared_ptr<model::Network>> networks = {
+        std::make_shared<model::ResNet>(resnet), std::make_shared<model::ModifiedMlp>(modified)};
+    const auto points = torch::randn({8, 2}, torch::kFloat64);
+    auto channels = all_channels(2, 2, 3);
+    channels.insert(Channel{1, {}, {0, 1}});
+    for (auto& network : networks) {
+      network->to(torch::kFloat64);
+      EXPECT_TRUE(taylor_unsupported_reason(*network).empty());
+      EXPECT_EQ(make_engine("taylor")->effective_name(*network), "taylor");
+      expect_agreement(*network, points, channels, fourier ? "with fourier" : "plain");
+    }
   }
 }
 
-// "auto" (the default engine) takes taylor for MLPs, autograd for what taylor cannot propagate,
-// and gives the numbers of the engine it picks.
+// "auto" (the default engine) takes taylor for MLPs, autograd for the other networks (taylor's
+// tensor path is no faster there), and gives the numbers of the engine it picks.
 TEST(AutoEngine, PicksTaylorForMlpsAndAutogradOtherwise) {
   torch::manual_seed(22);
   model::MlpOptions mlp_options;
@@ -391,6 +402,7 @@ TEST(AutoEngine, PicksTaylorForMlpsAndAutogradOtherwise) {
   EXPECT_EQ(auto_engine_for(mlp), "taylor");
   EXPECT_EQ(auto_engine_for(resnet), "autograd");
   EXPECT_EQ(make_engine("auto")->effective_name(resnet), "autograd");
+  EXPECT_EQ(make_engine("taylor")->effective_name(resnet), "taylor");
   EXPECT_EQ(make_engine("taylor")->effective_name(mlp), "taylor");
 
   mlp.to(torch::kFloat64);
