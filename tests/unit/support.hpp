@@ -1,15 +1,17 @@
 // Helpers shared by the unit tests: the device to test on, the message of an expected InputError,
-// and every derivative channel up to an order.
+// every derivative channel up to an order, and the small networks the engine tests share.
 #pragma once
 
 #include <torch/torch.h>
 
 #include <cstdlib>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "expr/channel.hpp"
+#include "model/network.hpp"
 #include "util/errors.hpp"
 
 namespace pinn::testing_support {
@@ -47,6 +49,29 @@ inline std::set<expr::Channel> all_channels(int outputs, int inputs, int max_ord
     frontier = next;
   }
   return channels;
+}
+
+// A small ResNet (2 inputs, 2 outputs, two blocks of width 6, silu) and modified MLP (2 inputs,
+// 2 outputs, tanh): the non-MLP network types the engine tests compare.
+inline model::ResNetOptions small_resnet(std::optional<model::FourierOptions> fourier = {}) {
+  model::ResNetOptions options;
+  options.inputs = 2;
+  options.outputs = 2;
+  options.width = 6;
+  options.blocks = 2;
+  options.activation = "silu";
+  options.fourier = fourier;
+  return options;
+}
+
+inline model::ModifiedMlpOptions small_modified_mlp(
+    std::vector<int> hidden, std::optional<model::FourierOptions> fourier = {}) {
+  model::ModifiedMlpOptions options;
+  options.inputs = 2;
+  options.outputs = 2;
+  options.hidden = std::move(hidden);
+  options.fourier = fourier;
+  return options;
 }
 
 }  // namespace pinn::testing_support

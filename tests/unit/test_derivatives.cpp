@@ -170,22 +170,12 @@ TEST(NetworkTypeAgreement, ForwardEqualsAutogradOnEveryNetworkType) {
   for (bool embedded : {false, true}) {
     const std::string suffix = embedded ? " + fourier" : "";
     torch::manual_seed(21);
-    model::ModifiedMlpOptions modified;
-    modified.inputs = 2;
-    modified.outputs = 2;
-    modified.hidden = {6, 6, 6};
-    if (embedded) modified.fourier = fourier;
+    using Fourier = std::optional<model::FourierOptions>;
+    const auto modified =
+        testing_support::small_modified_mlp({6, 6, 6}, embedded ? Fourier{fourier} : Fourier{});
     networks.emplace_back("modified_mlp" + suffix, std::make_shared<model::ModifiedMlp>(modified));
-    model::ResNetOptions resnet;
-    resnet.inputs = 2;
-    resnet.outputs = 2;
-    resnet.width = 6;
-    resnet.blocks = 2;
-    resnet.activation = "silu";
-    if (embedded) {
-      fourier.trainable = true;
-      resnet.fourier = fourier;
-    }
+    if (embedded) fourier.trainable = true;
+    const auto resnet = testing_support::small_resnet(embedded ? Fourier{fourier} : Fourier{});
     networks.emplace_back("resnet" + suffix, std::make_shared<model::ResNet>(resnet));
   }
   model::MlpOptions mlp;

@@ -21,6 +21,8 @@ namespace pinn::derivatives {
 namespace {
 
 using testing_support::all_channels;
+using testing_support::small_modified_mlp;
+using testing_support::small_resnet;
 
 using expr::Channel;
 
@@ -357,21 +359,10 @@ TEST(TaylorTransform, RawChannelsAreTheSubMultisets) {
 TEST(TaylorNetworks, ResNetAndModifiedMlpEqualAutograd) {
   for (const bool fourier : {false, true}) {
     torch::manual_seed(fourier ? 23 : 21);
-    model::ResNetOptions resnet;
-    resnet.inputs = 2;
-    resnet.outputs = 2;
-    resnet.width = 6;
-    resnet.blocks = 2;
-    resnet.activation = "silu";
-    model::ModifiedMlpOptions modified;
-    modified.inputs = 2;
-    modified.outputs = 2;
-    modified.hidden = {5, 5, 5};
+    using Fourier = std::optional<model::FourierOptions>;
+    const auto resnet = small_resnet(fourier ? Fourier{{3, 0.8, true}} : Fourier{});
+    auto modified = small_modified_mlp({5, 5, 5}, fourier ? Fourier{{3, 0.8, false}} : Fourier{});
     modified.output_activation = "tanh";
-    if (fourier) {
-      resnet.fourier = model::FourierOptions{3, 0.8, true};
-      modified.fourier = model::FourierOptions{3, 0.8, false};
-    }
     std::vector<std::shared_ptr<model::Network>> networks = {
         std::make_shared<model::ResNet>(resnet), std::make_shared<model::ModifiedMlp>(modified)};
     const auto points = torch::randn({8, 2}, torch::kFloat64);
