@@ -125,9 +125,9 @@ int run_cli(int argc, char** argv) {
   eval->add_option("--points", eval_options.points, "CSV with a column per input")->required();
   eval->add_option("--out", eval_options.out, "CSV to write")->required();
   eval->add_option("--fields", eval_options.fields,
-                   "Outputs, expressions (u_x, u_t + u*u_x) or loss term names (their residual); "
-                   "comma-separated; default: the outputs")
-      ->delimiter(',');
+                   "Outputs, expressions (u_x, u_t + u*u_x, d(u,x,y)) or loss term names (their "
+                   "residual); comma-separated (commas inside parentheses belong to the field); "
+                   "default: the outputs");
   eval->fallthrough();
   BenchOptions bench_options;
   CLI::App* bench =

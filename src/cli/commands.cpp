@@ -368,6 +368,28 @@ int train_command(const RunOptions& options) {
   return train_into(setup, run, store, nullptr, start);
 }
 
+// The --fields values split at the commas outside parentheses and brackets, so that
+// "u,d(u,x,y)" is two fields; spaces around a field are dropped.
+std::vector<std::string> field_list(const std::vector<std::string>& values) {
+  std::vector<std::string> fields;
+  for (const auto& value : values) {
+    int depth = 0;
+    std::string field;
+    for (char ch : value + ",") {
+      depth += (ch == '(' || ch == '[') - (ch == ')' || ch == ']');
+      if (ch != ',' || depth > 0) {
+        field += ch;
+        continue;
+      }
+      const auto first = field.find_first_not_of(' ');
+      if (first != std::string::npos)
+        fields.push_back(field.substr(first, field.find_last_not_of(' ') - first + 1));
+      field.clear();
+    }
+  }
+  return fields;
+}
+
 // `--fields residual`: the residual of the problem's one PDE term (type "residual").
 expr::NodePtr pde_residual(const std::vector<problem::LossTerm>& losses) {
   std::vector<const problem::LossTerm*> pdes;
@@ -405,7 +427,8 @@ int eval_command(const EvalOptions& options) {
   set.name = "eval";
   set.points =
       problem::read_csv(options.points).select(setup.problem.symbols.inputs, options.points);
-  set.field_names = options.fields.empty() ? setup.problem.symbols.outputs : options.fields;
+  set.field_names =
+      options.fields.empty() ? setup.problem.symbols.outputs : field_list(options.fields);
   const auto& losses = setup.problem.losses;
   for (const auto& field : set.field_names) {
     const auto& outputs = setup.problem.symbols.outputs;

@@ -4,6 +4,7 @@
 #include <iomanip>
 #include <limits>
 
+#include "problem/csv.hpp"
 #include "util/errors.hpp"
 #include "util/files.hpp"
 
@@ -74,7 +75,7 @@ void RunDirectory::write_history(const HistoryColumns& columns,
     out << "step,stage,total";
     for (const auto* names : {&columns.terms, &columns.parameters, &columns.metrics}) {
       for (const auto& name : *names)
-        out << "," << name;
+        out << "," << problem::csv_field(name);
     }
     out << ",elapsed_s\n" << std::setprecision(std::numeric_limits<double>::max_digits10);
     for (const auto& row : rows) {

@@ -22,13 +22,27 @@ std::string trim(const std::string& text) {
   return text.substr(first, last - first + 1);
 }
 
+// The fields of one line (RFC 4180): a field in double quotes may hold commas, and "" inside it
+// stands for one quote (column names such as d(u,x,y) are written so).
 std::vector<std::string> split_fields(const std::string& line) {
   std::vector<std::string> fields;
-  std::stringstream stream(line);
   std::string field;
-  while (std::getline(stream, field, ','))
-    fields.push_back(trim(field));
-  if (!line.empty() && line.back() == ',') fields.push_back("");
+  bool quoted = false;
+  for (size_t i = 0; i < line.size(); ++i) {
+    const char ch = line[i];
+    if (quoted && ch == '"' && i + 1 < line.size() && line[i + 1] == '"') {
+      field += '"';
+      ++i;
+    } else if (ch == '"') {
+      quoted = !quoted;
+    } else if (ch == ',' && !quoted) {
+      fields.push_back(trim(field));
+      field.clear();
+    } else {
+      field += ch;
+    }
+  }
+  fields.push_back(trim(field));
   return fields;
 }
 
@@ -70,6 +84,14 @@ CsvTable read_csv_at(const config::Reader& reader, const std::string& key,
                          "directory; the config's \"description\" may say how the file is made)");
   }
   return read_csv(path);
+}
+
+std::string csv_field(const std::string& text) {
+  if (text.find_first_of(",\"\n") == std::string::npos) return text;
+  std::string quoted = "\"";
+  for (char ch : text)
+    quoted += ch == '"' ? std::string("\"\"") : std::string(1, ch);
+  return quoted + "\"";
 }
 
 CsvTable read_csv(const std::filesystem::path& path) {
@@ -121,7 +143,7 @@ void write_csv(const std::filesystem::path& path, const std::vector<std::string>
   const auto access = table.accessor<double, 2>();
   write_file_atomically(path, [&](std::ostream& out) {
     for (size_t c = 0; c < columns.size(); ++c)
-      out << (c ? "," : "") << columns[c];
+      out << (c ? "," : "") << csv_field(columns[c]);
     out << '\n' << std::setprecision(std::numeric_limits<double>::max_digits10);
     for (int64_t r = 0; r < table.size(0); ++r) {
       for (int64_t c = 0; c < table.size(1); ++c)

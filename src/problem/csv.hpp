@@ -29,6 +29,10 @@ CsvTable read_csv(const std::filesystem::path& path);
 CsvTable read_csv_at(const config::Reader& reader, const std::string& key,
                      const std::filesystem::path& path);
 
+// `text` as one CSV field: as it is, or in double quotes (inner quotes doubled) when it holds a
+// comma, a quote or a line break.
+std::string csv_field(const std::string& text);
+
 // Writes `columns` and the rows of `values` (N x k) atomically with full double precision.
 void write_csv(const std::filesystem::path& path, const std::vector<std::string>& columns,
                const torch::Tensor& values);

@@ -52,15 +52,30 @@ inline Json read_json(const fs::path& path) {
   return Json::parse(std::ifstream(path));
 }
 
+// The names in a CSV header; a name in double quotes may hold commas ("" is one quote).
+inline std::vector<std::string> csv_header(const std::string& line) {
+  std::vector<std::string> names(1);
+  bool quoted = false;
+  for (size_t i = 0; i < line.size(); ++i) {
+    if (quoted && line[i] == '"' && i + 1 < line.size() && line[i + 1] == '"') {
+      names.back() += line[++i];
+    } else if (line[i] == '"') {
+      quoted = !quoted;
+    } else if (line[i] == ',' && !quoted) {
+      names.emplace_back();
+    } else {
+      names.back() += line[i];
+    }
+  }
+  return names;
+}
+
 // Rows of a CSV as maps from column name to value.
 inline std::vector<std::map<std::string, double>> read_csv(const fs::path& path) {
   std::ifstream in(path);
   std::string line;
   std::getline(in, line);
-  std::vector<std::string> columns;
-  std::stringstream header(line);
-  for (std::string name; std::getline(header, name, ',');)
-    columns.push_back(name);
+  const std::vector<std::string> columns = csv_header(line);
   std::vector<std::map<std::string, double>> rows;
   while (std::getline(in, line)) {
     std::stringstream fields(line);

@@ -146,6 +146,13 @@ TEST_F(SweepTest, EvalReproducesTheRunsPredictions) {
     EXPECT_NEAR(rows[i].at("pde"), rows[i].at("u_t - alpha*u_xx"), 1e-12);
     EXPECT_EQ(rows[i].at("residual"), rows[i].at("pde"));
   }
+  // A field with commas inside its parentheses is one field, and one quoted CSV column.
+  ASSERT_EQ(pinn_train(command + " --force --fields 'u_xx, d(u,x,x),lap(u,x)'").code, 0);
+  for (const auto& row : read_csv(out)) {
+    ASSERT_EQ(row.size(), 5u);  // t, x and the three fields
+    EXPECT_NEAR(row.at("d(u,x,x)"), row.at("u_xx"), 1e-12);
+    EXPECT_NEAR(row.at("lap(u,x)"), row.at("u_xx"), 1e-12);
+  }
   const Result again = pinn_train(command);
   EXPECT_EQ(again.code, 2);
   EXPECT_NE(again.output.find("pass --force"), std::string::npos) << again.output;

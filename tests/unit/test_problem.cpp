@@ -139,6 +139,22 @@ TEST(Csv, WriteThenReadRoundTripsExactly) {
   EXPECT_TRUE(torch::equal(table.select({"a", "b", "c"}, "t"), values));
 }
 
+// Column names with commas or quotes (a field d(u,x,y)) are quoted as RFC 4180 says, and read
+// back as they were; a quoted header written by another tool reads too.
+TEST(Csv, ColumnNamesWithCommasAndQuotesRoundTrip) {
+  const auto path = std::filesystem::temp_directory_path() / "pinn_quoted.csv";
+  const std::vector<std::string> columns = {"x", "d(u,x,y)", "say \"hi\""};
+  write_csv(path, columns, torch::ones({2, 3}, torch::kFloat64));
+  std::ifstream written(path);
+  std::string header;
+  std::getline(written, header);
+  EXPECT_EQ(header, "x,\"d(u,x,y)\",\"say \"\"hi\"\"\"");
+  EXPECT_EQ(read_csv(path).columns, columns);
+  const auto other = temp_file("pinn_other.csv", "\"x\", \"y\"\n1,2\n");
+  EXPECT_EQ(read_csv(other).columns, (std::vector<std::string>{"x", "y"}));
+  EXPECT_EQ(csv_field("u_x"), "u_x");
+}
+
 Problem read(const std::string& json) {
   static Document document;
   document = Document::from_json(Json::parse(json), "p.json");
