@@ -218,14 +218,19 @@ TEST(Objective, IsTheWeightedSumOfMeanSquares) {
   EXPECT_EQ(objective.total_points(), 33);
 }
 
+// Trains the fixture's network through its stages in float64 with the named engine.
+TrainingReport train_fixture(Fixture& f, const std::string& engine_name) {
+  auto engine = derivatives::make_engine(engine_name);
+  Objective objective(f.problem, *f.network, *engine, {torch::dtype(torch::kFloat64), {}});
+  ReferenceMetrics metrics(f.problem.reference, objective);
+  Trainer trainer(objective, f.network->parameters(), metrics, f.stages);
+  return trainer.run();
+}
+
 TEST(Trainer, AdamThenLbfgsSolvesTheOde) {
   auto f = make_fixture(R"([{"type": "adam", "iterations": 200, "lr": 0.01, "log_every": 50},
                            {"type": "lbfgs", "iterations": 300, "log_every": 100}])");
-  auto engine = derivatives::make_engine("forward");
-  Objective objective(f->problem, *f->network, *engine, {torch::dtype(torch::kFloat64), {}});
-  ReferenceMetrics metrics(f->problem.reference, objective);
-  Trainer trainer(objective, f->network->parameters(), metrics, f->stages);
-  const auto report = trainer.run();
+  const auto report = train_fixture(*f, "forward");
   ASSERT_EQ(report.stages.size(), 2u);
   EXPECT_EQ(report.stages[0].iterations, 200);
   EXPECT_GE(report.history.size(), 6u);  // initial + 4 Adam rows + at least one L-BFGS row
@@ -239,11 +244,7 @@ TEST(Trainer, AdamThenLbfgsSolvesTheOde) {
 TEST(Trainer, LbfgsStopsEarlyOnItsTolerance) {
   auto f = make_fixture(
       R"([{"type": "lbfgs", "iterations": 5000, "tolerance_grad": 1e-5, "log_every": 100}])");
-  auto engine = derivatives::make_engine("autograd");
-  Objective objective(f->problem, *f->network, *engine, {torch::dtype(torch::kFloat64), {}});
-  ReferenceMetrics metrics(f->problem.reference, objective);
-  Trainer trainer(objective, f->network->parameters(), metrics, f->stages);
-  const auto report = trainer.run();
+  const auto report = train_fixture(*f, "autograd");
   EXPECT_TRUE(report.stages[0].converged());
   EXPECT_EQ(report.stages[0].stop, "converged");
   EXPECT_LT(report.stages[0].iterations, 5000);
@@ -258,11 +259,7 @@ TEST(Trainer, LbfgsWithoutProgressIsReportedAsStalled) {
   auto f = make_fixture(
       R"([{"type": "lbfgs", "iterations": 5000, "tolerance_grad": 0, "tolerance_change": 0.5,
            "log_every": 100}])");
-  auto engine = derivatives::make_engine("autograd");
-  Objective objective(f->problem, *f->network, *engine, {torch::dtype(torch::kFloat64), {}});
-  ReferenceMetrics metrics(f->problem.reference, objective);
-  Trainer trainer(objective, f->network->parameters(), metrics, f->stages);
-  const auto report = trainer.run();
+  const auto report = train_fixture(*f, "autograd");
   ASSERT_EQ(report.stages.size(), 1u);
   EXPECT_EQ(report.stages[0].stop, "stalled");
   EXPECT_FALSE(report.stages[0].converged());
