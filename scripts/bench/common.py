@@ -22,7 +22,10 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 PEERS = Path(__file__).resolve().parent / "peers"
-ENGINES = ("taylor", "forward", "autograd")
+ENGINES = ("taylor", "taylor-tensor-loss", "forward", "autograd")
+# Engine labels that are an engine with settings: taylor with its loss terms as tensor operations
+# instead of inside its tiled pass (fused_loss = false), to show what the fused loss buys.
+VARIANTS = {"taylor-tensor-loss": ("taylor", ("fused_loss=false",))}
 PEER = "pytorch"
 DTYPES = ("float32", "float64")
 BURGERS = REPO / "configs" / "burgers.json"
@@ -117,6 +120,8 @@ def temp_config(config):
 
 def bench_pinn(args, config, engine, dtype, steps, warmup, sets=()):
     """pinn-train bench on CPU; returns its JSON object with "rss_mib" added."""
+    engine, variant_sets = VARIANTS.get(engine, (engine, ()))
+    sets = tuple(sets) + variant_sets
     cmd = [pinn_train(), "bench", config, "--engine", engine, "--steps", steps, "--warmup", warmup,
            "--set", f"dtype={dtype}", "--set", "device=cpu"]
     for s in sets:

@@ -40,8 +40,7 @@ int bench_command(const RunOptions& options, const BenchOptions& bench) {
   if (bench.engine) run.overrides.push_back("derivatives=" + *bench.engine);
   Setup setup = prepare(run);
   const auto engine = derivatives::make_engine(setup.settings.derivatives);
-  train::ObjectiveContext context{torch::TensorOptions().dtype(setup.dtype).device(setup.device),
-                                  setup.parameters};
+  train::ObjectiveContext context = objective_context(setup);
   train::Objective objective(setup.problem, *setup.model, *engine, context);
   const auto trainable = trainable_tensors(setup);
   auto stage = train::make_stage(adam_stage(setup.stages), trainable);

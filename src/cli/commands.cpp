@@ -251,8 +251,7 @@ int train_into(Setup& setup, const output::RunDirectory& run, train::CheckpointS
                torch::serialize::InputArchive* resume, Clock::time_point start) {
   util::log_to_file(run.file("train.log"));
   const auto engine = derivatives::make_engine(setup.settings.derivatives);
-  train::ObjectiveContext context{torch::TensorOptions().dtype(setup.dtype).device(setup.device),
-                                  setup.parameters};
+  train::ObjectiveContext context = objective_context(setup);
   train::Objective objective(setup.problem, *setup.model, *engine, context);
   train::ReferenceMetrics metrics(setup.problem.reference, objective);
   train::Trainer trainer(objective, trainable_tensors(setup), metrics, setup.stages,
@@ -453,8 +452,7 @@ int eval_command(const EvalOptions& options) {
     }
   }
   const auto engine = derivatives::make_engine(setup.settings.derivatives);
-  const train::ObjectiveContext context{
-      torch::TensorOptions().dtype(setup.dtype).device(setup.device), setup.parameters};
+  const train::ObjectiveContext context = objective_context(setup);
   const auto values = evaluate_fields(set, *setup.model, *engine, context);
   std::vector<std::string> columns = setup.problem.symbols.inputs;
   columns.insert(columns.end(), set.field_names.begin(), set.field_names.end());

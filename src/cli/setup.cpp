@@ -22,7 +22,7 @@ const std::vector<std::string> kTopLevelKeys = {
     "name",     "description",      "inputs",      "outputs", "constants", "parameters",
     "domains",  "network",          "transform",   "points",  "losses",    "reference",
     "training", "evaluate",         "derivatives", "device",  "dtype",     "seed",
-    "output",   "checkpoint_every", "threads",     "tf32"};
+    "output",   "checkpoint_every", "threads",     "tf32",    "fused_loss"};
 
 config::Document load_document(const RunOptions& options) {
   config::Document document = config::Document::load(options.config_path);
@@ -141,6 +141,11 @@ std::vector<torch::Tensor> trainable_tensors(const Setup& setup) {
   std::vector<torch::Tensor> tensors = setup.model->parameters();
   tensors.insert(tensors.end(), setup.parameters.begin(), setup.parameters.end());
   return tensors;
+}
+
+train::ObjectiveContext objective_context(const Setup& setup) {
+  return {torch::TensorOptions().dtype(setup.dtype).device(setup.device), setup.parameters,
+          setup.settings.fused_loss};
 }
 
 }  // namespace pinn::cli

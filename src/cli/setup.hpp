@@ -13,6 +13,7 @@
 #include "config/settings.hpp"
 #include "model/network.hpp"
 #include "problem/problem.hpp"
+#include "train/objective.hpp"
 #include "train/stage.hpp"
 
 namespace pinn::cli {
@@ -33,6 +34,9 @@ Setup prepare(const RunOptions& options);
 
 // The network's parameters and the problem's: what the optimizer trains.
 std::vector<torch::Tensor> trainable_tensors(const Setup& setup);
+
+// What the objective reads besides the problem: device, dtype, parameters, the fused loss.
+train::ObjectiveContext objective_context(const Setup& setup);
 
 // "cpu", "cuda", "cuda:1" or "auto" -> a device; DeviceError when CUDA is asked for but missing.
 torch::Device resolve_device(const std::string& name);

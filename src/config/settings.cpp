@@ -24,6 +24,7 @@ RunSettings read_run_settings(Reader& top, const std::string& default_name) {
   settings.seed = top.get_or("seed", settings.seed);
   settings.derivatives =
       top.choice("derivatives", derivatives::engine_names(), settings.derivatives);
+  settings.fused_loss = top.get_or("fused_loss", settings.fused_loss);
   // "output": the run directory, or {"directory": ..., "plots": true}.
   if (top.has("output") && top.json("output").is_object()) {
     Reader output = top.object("output");

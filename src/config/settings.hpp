@@ -17,6 +17,7 @@ struct RunSettings {
   bool tf32 = false;                 // CUDA float32 matmuls on TF32 tensor cores
   int seed = 0;                      // network initialisation; point sets derive theirs from it
   std::string derivatives = "auto";  // the derivative engine
+  bool fused_loss = true;            // pointwise loss terms inside the taylor engine's pass
   std::string output;                // run directory; default runs/<name>
   bool plots = false;                // draw the run's PNGs at its end (scripts/plot_run.py)
   int checkpoint_every = 1000;       // steps between checkpoints (0: only at stage ends, stops)

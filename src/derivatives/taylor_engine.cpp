@@ -1029,6 +1029,36 @@ std::string taylor_unsupported_reason(const model::Network& network) {
   return "";
 }
 
+std::optional<TiledSetup> tiled_setup(const model::Network& network, const torch::Tensor& points,
+                                      const std::set<expr::Channel>& channels) {
+  const auto* mlp = dynamic_cast<const model::Mlp*>(&network);
+  if (mlp == nullptr || !taylor_unsupported_reason(network).empty() ||
+      !tiled_applies(*mlp, points)) {
+    return std::nullopt;
+  }
+  const std::vector<int64_t> key = plan_key(channels);
+  const CompiledPlan& compiled = compiled_plan(key);
+  const LayerStack stack = layer_stack(*mlp);
+  const bool embedded = mlp->fourier() != nullptr;
+  TiledSetup setup;
+  setup.input = stacked_input(compiled.plan, *mlp, points);
+  auto tiled = tiled_network(compiled, stack, setup.input, embedded);
+  if (!tiled) return std::nullopt;
+  setup.network = std::move(*tiled);
+  for (size_t l = 0; l < stack.weights.size(); ++l) {
+    setup.parameters.push_back(stack.weights[l]);
+    setup.parameters.push_back(stack.biases[l]);
+  }
+  for (const auto& channel : channels) {
+    const size_t c = channel.order() == 0 ? 0
+                     : channel.laplacian.empty()
+                         ? compiled.plan.index.at(channel.wrt)
+                         : compiled.plan.laplacian_index.at(channel.laplacian);
+    setup.slots[channel] = {static_cast<int64_t>(c), channel.output};
+  }
+  return setup;
+}
+
 bool TaylorEngine::sums_laplacians(const model::Network& network,
                                    const std::set<expr::Channel>&) const {
   // Propagated as one channel; the fallback engine's compute() sums their terms. Through an

@@ -13,11 +13,28 @@
 
 #include "derivatives/engine.hpp"
 #include "derivatives/forward_engine.hpp"
+#include "derivatives/taylor_tiles.hpp"
+
+#include <optional>
+#include <utility>
 
 namespace pinn::derivatives {
 
 // Why TaylorEngine cannot propagate `network` in Taylor mode, or empty when it can.
 std::string taylor_unsupported_reason(const model::Network& network);
+
+// The tiled pass set up to propagate `channels` of `network` at `points`, for the fused loss
+// (fused_loss.hpp): nullopt unless `network` is an MLP, without an output transform, that the
+// tiled pass runs on this device, dtype and CPU.
+struct TiledSetup {
+  tiles::Network network;
+  torch::Tensor input;                    // the points, or their embedded channels
+  std::vector<torch::Tensor> parameters;  // weight and bias of every layer, in order
+  // Where each channel lands among the pass's outputs: its stacked index, and the output.
+  std::map<expr::Channel, std::pair<int64_t, int64_t>> slots;
+};
+std::optional<TiledSetup> tiled_setup(const model::Network& network, const torch::Tensor& points,
+                                      const std::set<expr::Channel>& channels);
 
 class TaylorEngine : public Engine {
  public:

@@ -326,20 +326,11 @@ void first_layer_adjoint(const Pass<T>& pass, const T* dz, int64_t t0, int64_t n
   if (input_grad) gemm_nn(n, in, width, dz, ld, w, in, input_grad + t0 * in, in);
 }
 
-// The backward pass of one tile: recompute its forward pass, then every layer in reverse.
+// Every layer of a tile in reverse, from the output gradient in ws.g (C x n x ld of the last
+// layer) and the tile's forward pass in `ws`.
 template <typename T>
-void backward_tile(const Pass<T>& pass, Workspace<T>& ws, int64_t t0, int64_t n, const T* grad,
-                   Sums<T>& sums, T* input_grad) {
-  forward_tile(pass, ws, t0, n);
-  const int64_t outputs = pass.widths.back(), out_ld = pass.lds.back();
-  for (int64_t c = 0; c < pass.channels; ++c) {
-    for (int64_t t = 0; t < n; ++t) {
-      const T* row = grad + (c * pass.points + t0 + t) * outputs;
-      T* target = ws.g.data() + (c * n + t) * out_ld;
-      std::copy(row, row + outputs, target);
-      std::fill(target + outputs, target + out_ld, T(0));
-    }
-  }
+void adjoint_layers(const Pass<T>& pass, Workspace<T>& ws, int64_t t0, int64_t n, Sums<T>& sums,
+                    T* input_grad) {
   for (size_t l = pass.layers(); l-- > 0;) {
     const int64_t width = pass.widths[l], ld = pass.lds[l];
     const T* dz = ws.g.data();
@@ -371,6 +362,23 @@ void backward_tile(const Pass<T>& pass, Workspace<T>& ws, int64_t t0, int64_t n,
     gemm_nn(rows, in_ld, width, dz, ld, pass.weight[l].data(), in_ld, ws.g_next.data(), in_ld);
     std::swap(ws.g, ws.g_next);
   }
+}
+
+// The backward pass of one tile: recompute its forward pass, then every layer in reverse.
+template <typename T>
+void backward_tile(const Pass<T>& pass, Workspace<T>& ws, int64_t t0, int64_t n, const T* grad,
+                   Sums<T>& sums, T* input_grad) {
+  forward_tile(pass, ws, t0, n);
+  const int64_t outputs = pass.widths.back(), out_ld = pass.lds.back();
+  for (int64_t c = 0; c < pass.channels; ++c) {
+    for (int64_t t = 0; t < n; ++t) {
+      const T* row = grad + (c * pass.points + t0 + t) * outputs;
+      T* target = ws.g.data() + (c * n + t) * out_ld;
+      std::copy(row, row + outputs, target);
+      std::fill(target + outputs, target + out_ld, T(0));
+    }
+  }
+  adjoint_layers(pass, ws, t0, n, sums, input_grad);
 }
 
 // Runs `work(workspace, chunk, first_tile, last_tile)` over the tiles in one chunk per thread
@@ -409,26 +417,11 @@ at::Tensor forward_typed(const Network& network, const at::Tensor& input) {
   return result;
 }
 
+// The chunks' parameter gradients summed in chunk order, as tensors shaped like the parameters.
 template <typename T>
-Gradients backward_typed(const Network& network, const at::Tensor& input, const at::Tensor& grad,
-                         bool input_gradient) {
-  const Pass<T> pass(network, input);
+Gradients sum_chunks(const Pass<T>& pass, const Network& network,
+                     const std::vector<std::unique_ptr<Sums<T>>>& sums, int64_t chunks) {
   Gradients result;
-  if (input_gradient) result.input = at::zeros_like(input);
-  T* input_grad = input_gradient ? result.input.data_ptr<T>() : nullptr;
-  const T* g = grad.data_ptr<T>();
-  // One entry per chunk: for_each_chunk makes at least one, even for no points.
-  std::vector<std::unique_ptr<Sums<T>>> sums(
-      static_cast<size_t>(std::max<int64_t>(1, pass.tiles())));
-  const int64_t chunks =
-      for_each_chunk(pass, [&](Workspace<T>& ws, int64_t chunk, int64_t first, int64_t last) {
-        auto local = std::make_unique<Sums<T>>(pass);
-        for (int64_t tile = first; tile < last; ++tile) {
-          const int64_t t0 = tile * pass.rows, n = std::min(pass.rows, pass.points - t0);
-          backward_tile(pass, ws, t0, n, g, *local, input_grad);
-        }
-        sums[static_cast<size_t>(chunk)] = std::move(local);
-      });
   for (size_t l = 0; l < pass.layers(); ++l) {
     at::Tensor dw = at::zeros_like(network.layers[l].weight);
     at::Tensor db = at::zeros_like(network.layers[l].bias);
@@ -449,6 +442,70 @@ Gradients backward_typed(const Network& network, const at::Tensor& input, const 
   return result;
 }
 
+template <typename T>
+Gradients backward_typed(const Network& network, const at::Tensor& input, const at::Tensor& grad,
+                         bool input_gradient) {
+  const Pass<T> pass(network, input);
+  at::Tensor input_grad = input_gradient ? at::zeros_like(input) : at::Tensor();
+  const T* g = grad.data_ptr<T>();
+  // One entry per chunk: for_each_chunk makes at least one, even for no points.
+  std::vector<std::unique_ptr<Sums<T>>> sums(
+      static_cast<size_t>(std::max<int64_t>(1, pass.tiles())));
+  const int64_t chunks =
+      for_each_chunk(pass, [&](Workspace<T>& ws, int64_t chunk, int64_t first, int64_t last) {
+        auto local = std::make_unique<Sums<T>>(pass);
+        for (int64_t tile = first; tile < last; ++tile) {
+          const int64_t t0 = tile * pass.rows, n = std::min(pass.rows, pass.points - t0);
+          backward_tile(pass, ws, t0, n, g, *local,
+                        input_gradient ? input_grad.data_ptr<T>() : nullptr);
+        }
+        sums[static_cast<size_t>(chunk)] = std::move(local);
+      });
+  Gradients result = sum_chunks(pass, network, sums, chunks);
+  result.input = input_grad;
+  return result;
+}
+
+template <typename T>
+FusedResult fused_typed(const Network& network, const at::Tensor& input, const TileLoss& loss,
+                        bool gradient, bool input_gradient) {
+  const Pass<T> pass(network, input);
+  at::Tensor input_grad = gradient && input_gradient ? at::zeros_like(input) : at::Tensor();
+  const auto terms = static_cast<size_t>(loss.terms());
+  const auto slots = static_cast<size_t>(std::max<int64_t>(1, pass.tiles()));
+  std::vector<std::unique_ptr<Sums<T>>> sums(slots);
+  std::vector<std::vector<double>> loss_sums(slots, std::vector<double>(terms, 0.0));
+  const int64_t out_ld = pass.lds.back();
+  const int64_t chunks =
+      for_each_chunk(pass, [&](Workspace<T>& ws, int64_t chunk, int64_t first, int64_t last) {
+        auto local = gradient ? std::make_unique<Sums<T>>(pass) : nullptr;
+        for (int64_t tile = first; tile < last; ++tile) {
+          const int64_t t0 = tile * pass.rows, n = std::min(pass.rows, pass.points - t0);
+          forward_tile(pass, ws, t0, n);
+          T* seed = gradient ? ws.g.data() : nullptr;
+          if (seed) std::fill(seed, seed + pass.channels * n * out_ld, T(0));
+          loss.tile(t0, n, ws.out(pass, pass.layers() - 1), out_ld, seed,
+                    loss_sums[static_cast<size_t>(chunk)].data());
+          if (gradient) {
+            adjoint_layers(pass, ws, t0, n, *local,
+                           input_grad.defined() ? input_grad.data_ptr<T>() : nullptr);
+          }
+        }
+        sums[static_cast<size_t>(chunk)] = std::move(local);
+      });
+  FusedResult result;
+  result.terms.assign(terms, 0.0);
+  for (int64_t chunk = 0; chunk < chunks; ++chunk) {
+    for (size_t k = 0; k < terms; ++k)
+      result.terms[k] += loss_sums[static_cast<size_t>(chunk)][k];
+  }
+  if (gradient) {
+    result.gradients = sum_chunks(pass, network, sums, chunks);
+    result.gradients.input = input_grad;
+  }
+  return result;
+}
+
 }  // namespace
 
 at::Tensor forward(const Network& network, const at::Tensor& input) {
@@ -463,6 +520,15 @@ Gradients backward(const Network& network, const at::Tensor& input, const at::Te
   Gradients result;
   AT_DISPATCH_FLOATING_TYPES(input.scalar_type(), "taylor_tiles_backward", [&] {
     result = backward_typed<scalar_t>(network, input, grad, input_gradient);
+  });
+  return result;
+}
+
+FusedResult fused(const Network& network, const at::Tensor& input, const TileLoss& loss,
+                  bool gradient, bool input_gradient) {
+  FusedResult result;
+  AT_DISPATCH_FLOATING_TYPES(input.scalar_type(), "taylor_tiles_fused", [&] {
+    result = fused_typed<scalar_t>(network, input, loss, gradient, input_gradient);
   });
   return result;
 }

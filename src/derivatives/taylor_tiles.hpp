@@ -53,4 +53,31 @@ struct Gradients {
 Gradients backward(const Network& network, const at::Tensor& input, const at::Tensor& grad,
                    bool input_gradient);
 
+// A loss computed inside the pass (fused): for each tile, right after its forward pass, `tile`
+// reads the last layer's channels and adds the loss's gradient with respect to them into `seed`;
+// the tile's backward pass then starts from that seed while its forward pass is still in the
+// cache. Channel c of point t (of the tile), output o, is at [(c·n + t)·ld + o] of `channels` and
+// of `seed` (zeroed by the pass; null when no gradient is wanted). `sums` gets each term's share of
+// the loss. Called from several threads at once.
+class TileLoss {
+ public:
+  virtual ~TileLoss() = default;
+  virtual int64_t terms() const = 0;
+  virtual void tile(int64_t t0, int64_t n, const float* channels, int64_t ld, float* seed,
+                    double* sums) const = 0;
+  virtual void tile(int64_t t0, int64_t n, const double* channels, int64_t ld, double* seed,
+                    double* sums) const = 0;
+};
+
+struct FusedResult {
+  std::vector<double> terms;  // each term's loss
+  Gradients gradients;        // empty unless asked for
+};
+
+// The loss over every tile of `input`, and with `gradient` the parameter gradients (and the
+// input's, with `input_gradient`) from the same pass: no recomputed forward pass, no channel
+// tensors.
+FusedResult fused(const Network& network, const at::Tensor& input, const TileLoss& loss,
+                  bool gradient, bool input_gradient);
+
 }  // namespace pinn::derivatives::tiles

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include "derivatives/fused_loss.hpp"
 #include "util/errors.hpp"
 
 namespace pinn::train {
@@ -27,7 +28,11 @@ Objective::Objective(const problem::Problem& problem, model::Network& network,
                             [&](const SetWork& work) { return work.name == name; });
     if (set != sets_.end()) return *set;
     const auto& source = problem.point_sets.at(name);
-    sets_.push_back({name, &source, {}, {}, problem.channels_on(name), {}, {}, 1});
+    SetWork work;
+    work.name = name;
+    work.source = &source;
+    work.channels = problem.channels_on(name);
+    sets_.push_back(std::move(work));
     place(sets_.back(), source.sample);
     return sets_.back();
   };
@@ -35,6 +40,33 @@ Objective::Objective(const problem::Problem& problem, model::Network& network,
     const auto& term = problem.losses[t];
     work_for(term.points).terms.push_back(t);
     if (!term.partner.empty()) work_for(term.partner).partner_terms.push_back(t);
+  }
+  plan_fused_terms();
+}
+
+// A term goes to the fused loss when the engine runs the network in the tiled pass, its residual
+// compiles to a pointwise program (no trainable parameter) and it is not periodic (a difference
+// of two sets).
+void Objective::plan_fused_terms() {
+  const auto& losses = problem_->losses;
+  const bool applies = context_.fused_loss && !sets_.empty() &&
+                       derivatives::fused_loss_applies(engine_->effective_name(*network_),
+                                                       *network_, sets_.front().points);
+  for (const auto& term : losses) {
+    programs_.push_back(applies && term.partner.empty()
+                            ? expr::PointwiseProgram::compile(*term.residual)
+                            : std::nullopt);
+  }
+  for (auto& set : sets_) {
+    for (size_t t : set.terms) {
+      if (programs_[t]) {
+        set.fused_terms.push_back(t);
+      } else {
+        expr::collect_channels(*losses[t].residual, set.tensor_channels);
+      }
+    }
+    for (size_t t : set.partner_terms)
+      expr::collect_channels(*losses[t].residual, set.tensor_channels);
   }
 }
 
@@ -56,15 +88,19 @@ void Objective::place(SetWork& set, const problem::Sample& sample) {
     assign(set.fields[name], values);
 }
 
-std::vector<torch::Tensor> Objective::residuals(bool for_training) {
+std::vector<torch::Tensor> Objective::residuals(bool for_training, bool skip_fused) {
   const auto& losses = problem_->losses;
   std::vector<torch::Tensor> result(losses.size());
   std::vector<torch::Tensor> partner(losses.size());
   for (const auto& set : sets_) {
-    const auto channels = engine_->compute(*network_, set.points, set.channels, for_training);
+    const bool all = !skip_fused || set.fused_terms.empty();
+    if (!all && set.fused_terms.size() == set.terms.size() && set.partner_terms.empty()) continue;
+    const auto channels = engine_->compute(*network_, set.points,
+                                           all ? set.channels : set.tensor_channels, for_training);
     const expr::EvalContext context{set.points, &channels, &set.fields, &context_.parameters};
-    for (size_t t : set.terms)
-      result[t] = expr::evaluate(*losses[t].residual, context);
+    for (size_t t : set.terms) {
+      if (all || !programs_[t]) result[t] = expr::evaluate(*losses[t].residual, context);
+    }
     for (size_t t : set.partner_terms)
       partner[t] = expr::evaluate(*losses[t].residual, context);
   }
@@ -76,12 +112,30 @@ std::vector<torch::Tensor> Objective::residuals(bool for_training) {
 }
 
 LossValues Objective::evaluate(bool for_training) {
-  const auto residual = residuals(for_training);
+  const auto& losses = problem_->losses;
   LossValues values;
+  values.terms.resize(losses.size());
+  const auto add = [&](const torch::Tensor& loss) {
+    values.total = values.total.defined() ? values.total + loss : loss;
+  };
+  for (const auto& set : sets_) {
+    if (set.fused_terms.empty()) continue;
+    std::vector<derivatives::FusedTerm> terms;
+    for (size_t t : set.fused_terms)
+      terms.push_back({&*programs_[t], losses[t].weight});
+    const auto fused =
+        derivatives::fused_squares(*network_, set.points, set.fields, terms, for_training);
+    if (!fused) throw std::logic_error("the fused loss no longer applies to set " + set.name);
+    add(fused->total);
+    for (size_t k = 0; k < terms.size(); ++k)
+      values.terms[set.fused_terms[k]] = fused->terms[k];
+  }
+  const auto residual = residuals(for_training, /*skip_fused=*/true);
   for (size_t t = 0; t < residual.size(); ++t) {
-    const auto term = problem_->losses[t].weight * residual[t].square().mean();
-    values.total = values.total.defined() ? values.total + term : term;
-    values.terms.push_back(term.detach());
+    if (!residual[t].defined()) continue;
+    const auto term = losses[t].weight * residual[t].square().mean();
+    add(term);
+    values.terms[t] = term.detach();
   }
   return values;
 }
@@ -100,6 +154,13 @@ std::vector<TermDiagnostics> Objective::diagnostics() {
     result.push_back(d);
   }
   return result;
+}
+
+size_t Objective::fused_term_count() const {
+  size_t count = 0;
+  for (const auto& set : sets_)
+    count += set.fused_terms.size();
+  return count;
 }
 
 int64_t Objective::total_points() const {

@@ -5,10 +5,12 @@
 
 #include <torch/torch.h>
 
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "derivatives/engine.hpp"
+#include "expr/pointwise.hpp"
 #include "model/network.hpp"
 #include "problem/problem.hpp"
 
@@ -31,6 +33,8 @@ struct TermDiagnostics {
 struct ObjectiveContext {
   torch::TensorOptions options;
   std::vector<torch::Tensor> parameters;  // one scalar per problem parameter
+  // Pointwise terms inside the taylor engine's tiled pass where it runs (derivatives/fused_loss).
+  bool fused_loss = true;
 };
 
 class Objective {
@@ -44,6 +48,8 @@ class Objective {
   // Residual statistics per term at the current weights.
   std::vector<TermDiagnostics> diagnostics();
   int64_t total_points() const;
+  // How many terms the fused loss evaluates (derivatives/fused_loss): 0 when it does not apply.
+  size_t fused_term_count() const;
 
   // The residuals of the given terms at `points` (N x d, any device and dtype): terms that read
   // no per-point fields, as measured at reference points. Each of shape N.
@@ -74,13 +80,18 @@ class Objective {
     torch::Tensor points;
     std::map<std::string, torch::Tensor> fields;
     std::set<expr::Channel> channels;
-    std::vector<size_t> terms;          // terms evaluated on this set
-    std::vector<size_t> partner_terms;  // periodic terms whose partner is this set
-    uint64_t draws = 0;                 // how many times the set was drawn
+    std::vector<size_t> terms;                // terms evaluated on this set
+    std::vector<size_t> partner_terms;        // periodic terms whose partner is this set
+    std::vector<size_t> fused_terms;          // terms evaluated by the fused loss
+    std::set<expr::Channel> tensor_channels;  // what the other terms (and partners) read
+    uint64_t draws = 1;                       // how many times the set was drawn
   };
   void place(SetWork& set, const problem::Sample& sample);
-  // Residual tensors of every term, in problem order.
-  std::vector<torch::Tensor> residuals(bool for_training);
+  // Residual tensors of every term, in problem order; with `skip_fused`, of the terms that the
+  // fused loss does not evaluate (the others stay undefined).
+  std::vector<torch::Tensor> residuals(bool for_training, bool skip_fused = false);
+  // Which terms the fused loss evaluates, per set.
+  void plan_fused_terms();
   void refine(SetWork& set);
 
   const problem::Problem* problem_;
@@ -88,6 +99,7 @@ class Objective {
   derivatives::Engine* engine_;
   ObjectiveContext context_;
   std::vector<SetWork> sets_;
+  std::vector<std::optional<expr::PointwiseProgram>> programs_;  // per term, when fusable
   bool sizes_changed_ = false;
 };
 

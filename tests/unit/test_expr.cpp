@@ -3,8 +3,12 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <map>
+#include <utility>
+#include <vector>
 
 #include "expr/expression.hpp"
+#include "expr/pointwise.hpp"
 
 namespace pinn::expr {
 namespace {
@@ -161,6 +165,129 @@ INSTANTIATE_TEST_SUITE_P(
         ErrorCase{"lap(x)", 5, "'x' is not an output"}, ErrorCase{"d(u)", 4, "d(u, x)"},
         ErrorCase{"dir(u, [1])", 8, "one entry per input (2), found 1"},
         ErrorCase{"u_z", 1, "subscript derivative"}, ErrorCase{"u_", 1, "unknown name 'u_'"}));
+
+// ---- the pointwise program (the fused loss's residuals) against evaluate() and autograd ----
+
+// scale · Σ r² and its gradient with respect to each channel, by tensors and autograd.
+struct SquaresByAutograd {
+  double sum;
+  std::map<Channel, torch::Tensor> gradients;
+};
+
+SquaresByAutograd squares_by_autograd(const Node& root, const torch::Tensor& points,
+                                      const std::map<Channel, torch::Tensor>& channels,
+                                      const std::map<std::string, torch::Tensor>& fields,
+                                      double scale) {
+  std::map<Channel, torch::Tensor> leaves;
+  std::vector<torch::Tensor> list;
+  for (const auto& [channel, values] : channels) {
+    leaves[channel] = values.detach().clone().requires_grad_(true);
+    list.push_back(leaves[channel]);
+  }
+  const auto r = evaluate(root, EvalContext{points, &leaves, &fields});
+  const auto loss = scale * r.square().sum();
+  SquaresByAutograd result{r.square().sum().item<double>(), {}};
+  if (!loss.requires_grad()) return result;  // reads no channel
+  const auto grads = torch::autograd::grad({loss}, list, {}, false, false, /*allow_unused=*/true);
+  size_t i = 0;
+  for (const auto& entry : leaves) {
+    result.gradients[entry.first] = grads[i].defined() ? grads[i] : torch::zeros_like(entry.second);
+    ++i;
+  }
+  return result;
+}
+
+TEST(Pointwise, EqualsEvaluateAndAutogradOnEveryOperationOverTiles) {
+  const Symbols symbols{{"x", "y"}, {"u", "v"}, {{"nu", 0.05}}, {}, {"n_x", "g"}};
+  torch::manual_seed(11);
+  const int64_t n = 16, stride = 3;
+  const auto points = torch::rand({n, 2}, torch::kFloat64);
+  const std::map<std::string, torch::Tensor> fields = {
+      {"n_x", torch::rand({n}, torch::kFloat64) - 0.5}, {"g", torch::rand({n}, torch::kFloat64)}};
+  const std::vector<std::string> texts = {
+      "u_x + u*u_y - nu*u_xx",
+      "sin(u)*cos(v) + tan(0.3*u) - exp(-u_x)",
+      "log(u) + sqrt(v) + abs(u_y - 0.9) + tanh(u)*sinh(v) - cosh(u_x)",
+      "u/v - (u_x)^3 + v^2 + u^v + x*y",
+      "n_x*u_x + g - lap(u,x,y)",
+      "-u + 2",
+      "x^2 + sin(y)",
+  };
+  const double scale = 0.37;
+  for (const auto& text : texts) {
+    const auto root = parse(text, symbols);
+    const auto program = PointwiseProgram::compile(*root);
+    ASSERT_TRUE(program) << text;
+    // Channel values in [0.5, 1.5] (log, sqrt and u^v defined), in strided slots as in a tile.
+    std::map<Channel, torch::Tensor> channels;
+    std::vector<torch::Tensor> slots, adjoint_slots;
+    for (const auto& channel : program->channels()) {
+      channels[channel] = torch::rand({n}, torch::kFloat64) + 0.5;
+      slots.push_back(torch::zeros({n, stride}, torch::kFloat64));
+      slots.back().select(1, 0).copy_(channels[channel]);
+      adjoint_slots.push_back(torch::zeros({n, stride}, torch::kFloat64));
+    }
+    const auto expected = squares_by_autograd(*root, points, channels, fields, scale);
+    // Two tiles of 7 and 9 points.
+    double sum = 0;
+    for (const auto& [t0, count] : std::vector<std::pair<int64_t, int64_t>>{{0, 7}, {7, 9}}) {
+      TileLeaves<double> leaves;
+      leaves.n = count;
+      leaves.points = points.data_ptr<double>() + t0 * 2;
+      leaves.dims = 2;
+      leaves.channel_stride = stride;
+      std::vector<double*> adjoints;
+      for (size_t k = 0; k < slots.size(); ++k) {
+        leaves.channels.push_back(slots[k].data_ptr<double>() + t0 * stride);
+        adjoints.push_back(adjoint_slots[k].data_ptr<double>() + t0 * stride);
+      }
+      for (const auto& name : program->fields())
+        leaves.fields.push_back(fields.at(name).data_ptr<double>() + t0);
+      sum += program->squares(leaves, scale, &adjoints);
+    }
+    EXPECT_NEAR(sum, expected.sum, 1e-12 * std::abs(expected.sum)) << text;
+    for (size_t k = 0; k < slots.size(); ++k) {
+      const auto& gradient = expected.gradients.at(program->channels()[k]);
+      const auto actual = adjoint_slots[k].select(1, 0);
+      EXPECT_LT((actual - gradient).abs().max().item<double>(),
+                1e-12 * (1 + gradient.abs().max().item<double>()))
+          << text;
+      // The padding columns of the slots are never written.
+      EXPECT_EQ(adjoint_slots[k].narrow(1, 1, stride - 1).abs().max().item<double>(), 0) << text;
+    }
+  }
+}
+
+TEST(Pointwise, LeavesTrainableParametersToTheTensorPath) {
+  const Symbols symbols{{"x"}, {"u"}, {}, {"k"}, {}};
+  EXPECT_FALSE(PointwiseProgram::compile(*parse("k*u_x - 1", symbols)));
+  EXPECT_TRUE(PointwiseProgram::compile(*parse("2*u_x - 1", symbols)));
+}
+
+TEST(Pointwise, FloatProgramsMatchFloatEvaluation) {
+  const Symbols symbols{{"x", "t"}, {"u"}, {{"nu", 0.003}}, {}, {}};
+  const auto root = parse("u_t + u*u_x - nu*u_xx", symbols);
+  const auto program = PointwiseProgram::compile(*root);
+  ASSERT_TRUE(program);
+  torch::manual_seed(5);
+  const int64_t n = 40;
+  const auto points = torch::rand({n, 2}, torch::kFloat32);
+  std::map<Channel, torch::Tensor> channels;
+  TileLeaves<float> leaves;
+  leaves.n = n;
+  leaves.points = points.data_ptr<float>();
+  leaves.dims = 2;
+  for (const auto& channel : program->channels()) {
+    channels[channel] = torch::randn({n}, torch::kFloat32);
+    leaves.channels.push_back(channels[channel].data_ptr<float>());
+  }
+  const double expected = evaluate(*root, EvalContext{points, &channels})
+                              .to(torch::kFloat64)
+                              .square()
+                              .sum()
+                              .item<double>();
+  EXPECT_NEAR(program->squares<float>(leaves, 1.0, nullptr), expected, 1e-5 * expected);
+}
 
 }  // namespace
 }  // namespace pinn::expr

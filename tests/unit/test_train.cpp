@@ -218,6 +218,81 @@ TEST(Objective, IsTheWeightedSumOfMeanSquares) {
   EXPECT_EQ(objective.total_points(), 33);
 }
 
+// A problem whose terms take every path of the fused loss: several sets and terms per set, a
+// summed Laplacian, mixed partials, two outputs, normals (a Neumann term), a trainable parameter
+// and a periodic pair (both left to the tensor path).
+std::unique_ptr<Fixture> make_fused_fixture(const std::string& network) {
+  auto f = std::make_unique<Fixture>();
+  f->document = Document::from_json(Json::parse(R"json({
+    "inputs": ["x", "y"], "outputs": ["u", "v"],
+    "constants": {"nu": 0.05}, "parameters": {"k": 0.7},
+    "domains": {"square": {"type": "box", "bounds": {"x": [0, 1], "y": [0, 1]}}},
+    "points": {
+      "inner": {"domain": "square", "region": "interior", "sampler": "sobol", "count": 700},
+      "edge": {"domain": "square", "region": "boundary", "sampler": "sobol", "count": 64},
+      "left": {"domain": "square", "region": "boundary", "parts": ["x_min"], "sampler": "grid",
+               "count": 9}},
+    "losses": [
+      {"name": "pde", "points": "inner", "residual": "lap(u) + u*v_x - nu*u_xy + sin(v)"},
+      {"name": "second", "points": "inner", "residual": "v_yy*u_x - exp(-u)", "weight": 3},
+      {"name": "flux", "type": "neumann", "points": "edge", "value": "0.3*x"},
+      {"name": "scaled", "points": "edge", "residual": "k*u - v"},
+      {"name": "periodic", "type": "periodic", "points": "left", "shift": {"x": 1},
+       "residual": "u_x"}],
+    "network": )json" + network + R"json(,
+    "training": [{"type": "adam"}]})json"),
+                                    "t.json");
+  Reader top(f->document, Pointer());
+  f->problem = problem::read_problem(top, ".", 0);
+  torch::manual_seed(0);
+  Reader reader = top.object("network");
+  f->network = model::make_network(reader, 2, 2);
+  f->network->to(torch::kFloat64);
+  return f;
+}
+
+TEST(Objective, FusedLossEqualsTheTensorPathAndAutograd) {
+  for (const std::string network : {R"({"hidden": [12, 10], "activation": "tanh"})",
+                                    R"({"hidden": [8], "activation": "sigmoid",
+            "fourier_features": {"count": 3, "scale": 1.5, "trainable": true}})"}) {
+    auto f = make_fused_fixture(network);
+    const auto k = torch::full({}, 0.7, torch::kFloat64).requires_grad_(true);
+    auto trainable = f->network->parameters();
+    trainable.push_back(k);
+    // The loss and the gradient of every trainable tensor, for an engine and the fused switch.
+    const auto run = [&](const std::string& engine_name, bool fused, size_t& fused_terms) {
+      auto engine = derivatives::make_engine(engine_name);
+      Objective objective(f->problem, *f->network, *engine,
+                          {torch::dtype(torch::kFloat64), {k}, fused});
+      fused_terms = objective.fused_term_count();
+      for (auto& tensor : trainable) {
+        if (tensor.grad().defined()) tensor.mutable_grad().zero_();
+      }
+      const auto values = objective.evaluate(true);
+      values.total.backward();
+      std::vector<torch::Tensor> result = {values.total.detach().reshape({1}),
+                                           torch::stack(values.terms)};
+      for (const auto& tensor : trainable)
+        result.push_back(tensor.grad().clone().reshape({-1}));
+      // Evaluated without training, the loss is the same.
+      EXPECT_NEAR(objective.evaluate(false).total.item<double>(), values.total.item<double>(),
+                  1e-13 * values.total.item<double>());
+      return torch::cat(result);
+    };
+    size_t fused_terms = 0, tensor_terms = 0, autograd_terms = 0;
+    const auto fused = run("taylor", true, fused_terms);
+    const auto tensor = run("taylor", false, tensor_terms);
+    const auto autograd = run("autograd", true, autograd_terms);
+    EXPECT_EQ(fused_terms, 3u) << network;  // pde, second, flux
+    EXPECT_EQ(tensor_terms, 0u);
+    EXPECT_EQ(autograd_terms, 0u);
+    const double size = autograd.abs().max().item<double>();
+    EXPECT_LT((fused - tensor).abs().max().item<double>(), 1e-11 * size) << network;
+    EXPECT_LT((fused - autograd).abs().max().item<double>(), 1e-11 * size) << network;
+    EXPECT_GT(fused.narrow(0, 6, fused.size(0) - 6).abs().max().item<double>(), 0);
+  }
+}
+
 // Trains the fixture's network through its stages in float64 with the named engine.
 TrainingReport train_fixture(Fixture& f, const std::string& engine_name) {
   auto engine = derivatives::make_engine(engine_name);

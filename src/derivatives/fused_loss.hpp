@@ -1,0 +1,41 @@
+// The fused loss: Σ_k weight_k · mean(r_k²) of the pointwise loss terms on one point set,
+// evaluated inside the Taylor engine's tiled pass (taylor_tiles' TileLoss) with the residuals as
+// compiled pointwise programs. The loss and its weight gradient come from one pass over the
+// points: no channel tensors, no recomputed forward pass, no autograd graph for the expressions.
+// As an autograd Function, the result adds to the other terms' loss and backpropagates as usual.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "expr/pointwise.hpp"
+#include "model/network.hpp"
+
+namespace pinn::derivatives {
+
+struct FusedTerm {
+  const expr::PointwiseProgram* program;
+  double weight;  // the term's weight; the mean divides by the set's size
+};
+
+struct FusedValues {
+  torch::Tensor total;               // scalar; differentiable for the weights when asked
+  std::vector<torch::Tensor> terms;  // each term's weight · mean(r²), detached
+};
+
+// The terms' loss on `points` (with their per-point `fields`), or nullopt where the tiled pass
+// does not run `network` there (see tiled_setup): the caller then takes the tensor path.
+std::optional<FusedValues> fused_squares(const model::Network& network, const torch::Tensor& points,
+                                         const std::map<std::string, torch::Tensor>& fields,
+                                         const std::vector<FusedTerm>& terms, bool for_training);
+
+// Whether fused_squares can run `network` for `engine_name` (the engine that differentiates it)
+// on tensors like `points`.
+bool fused_loss_applies(const std::string& engine_name, const model::Network& network,
+                        const torch::Tensor& points);
+
+}  // namespace pinn::derivatives
