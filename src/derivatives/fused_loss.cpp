@@ -2,6 +2,7 @@
 // hands its weight gradient to the rest of the loss.
 #include "derivatives/fused_loss.hpp"
 
+#include <algorithm>
 #include <utility>
 
 #include "derivatives/taylor_engine.hpp"
@@ -107,22 +108,28 @@ class FusedSquares : public torch::autograd::Function<FusedSquares> {
                                                  torch::autograd::variable_list grads) {
     const auto saved = ctx->get_saved_variables();
     const Tensor& scale = grads[0];
+    // The loss is usually differentiated as it is (a scale of 1): then the gradients go as saved.
+    const bool unscaled = scale.numel() == 1 && scale.item<double>() == 1.0;
+    const auto scaled = [&](const Tensor& gradient) {
+      return unscaled || !gradient.defined() ? gradient : gradient * scale;
+    };
     torch::autograd::variable_list result(3);  // the loss, the network, the flag
-    result.push_back(ctx->saved_data["input_gradient"].toBool() ? saved[0] * scale : Tensor());
+    result.push_back(ctx->saved_data["input_gradient"].toBool() ? scaled(saved[0]) : Tensor());
     for (size_t i = 1; i < saved.size(); ++i)
-      result.push_back(saved[i] * scale);
+      result.push_back(scaled(saved[i]));
     return result;
   }
 
   // The total and the terms as tensors of the input's dtype (summed in double).
   static std::pair<Tensor, Tensor> values_of(const std::vector<double>& sums,
                                              const torch::TensorOptions& options) {
+    const auto cpu = torch::TensorOptions().dtype(torch::kFloat64);
+    Tensor terms = torch::empty({static_cast<int64_t>(sums.size())}, cpu);
+    std::copy(sums.begin(), sums.end(), terms.data_ptr<double>());
     double total = 0;
     for (double value : sums)
       total += value;
-    const auto cpu = torch::TensorOptions().dtype(torch::kFloat64);
-    return {torch::tensor(total, cpu).to(options),
-            torch::tensor(std::vector<double>(sums), cpu).to(options)};
+    return {torch::scalar_tensor(total, options), terms.to(options)};
   }
 };
 

@@ -48,17 +48,41 @@ struct BlockDerivatives {
     const T* value = value_base + begin;
     d[0] = value;
     for (size_t m = 1; m < orders; ++m) {
-      const auto& p = source.polynomials[m];
-      T* out = buffer[m].data();
-      const auto top = static_cast<T>(p.empty() ? 0.0 : p.back());
-      for (int64_t j = 0; j < n; ++j)
-        out[j] = top;
-      for (size_t k = p.size() - 1; k-- > 0;) {  // Horner's rule
-        const auto coefficient = static_cast<T>(p[k]);
-        for (int64_t j = 0; j < n; ++j)
-          out[j] = out[j] * value[j] + coefficient;
+      d[m] = buffer[m].data();
+      evaluate(source.polynomials[m], value, buffer[m].data(), n);
+    }
+  }
+
+  // out[j] = p(value[j]) by Horner's rule, kChunk elements at a time in registers (one pass over
+  // memory rather than one per coefficient; kChunk independent chains hide the FMA latency).
+  static void evaluate(const std::vector<double>& p, const T* value, T* out, int64_t n) {
+    constexpr int64_t kChunk = 32;
+    constexpr size_t kMaxCoefficients = kMaxOrders + 2;
+    std::array<T, kMaxCoefficients> c{};
+    const size_t count = std::min(p.size(), kMaxCoefficients);
+    for (size_t k = 0; k < count; ++k)
+      c[k] = static_cast<T>(p[k]);
+    if (count == 0) {
+      std::fill(out, out + n, T(0));
+      return;
+    }
+    int64_t j = 0;
+    for (; j + kChunk <= n; j += kChunk) {
+      T acc[kChunk];
+      for (int64_t l = 0; l < kChunk; ++l)
+        acc[l] = c[count - 1];
+      for (size_t k = count - 1; k-- > 0;) {
+        for (int64_t l = 0; l < kChunk; ++l)
+          acc[l] = acc[l] * value[j + l] + c[k];
       }
-      d[m] = out;
+      for (int64_t l = 0; l < kChunk; ++l)
+        out[j + l] = acc[l];
+    }
+    for (; j < n; ++j) {
+      T acc = c[count - 1];
+      for (size_t k = count - 1; k-- > 0;)
+        acc = acc * value[j] + c[k];
+      out[j] = acc;
     }
   }
 };

@@ -138,15 +138,20 @@ int64_t padded(int64_t width) {
   return (width + lanes - 1) / lanes * lanes;
 }
 
-// `weight` (rows x columns) copied into a zero matrix with `ld` columns, transposed first if asked.
+// `weight` (rows x columns, contiguous) copied into a zero matrix with `ld` columns, transposed
+// first if asked: plain loops, as LibTorch's transpose-and-copy costs more than the copy itself on
+// these small matrices (it runs every step).
 template <typename T>
 std::vector<T> padded_copy(const at::Tensor& weight, bool transpose, int64_t ld) {
-  const at::Tensor source = (transpose ? weight.t() : weight).contiguous();
-  const int64_t rows = source.size(0), columns = source.size(1);
-  std::vector<T> result(static_cast<size_t>(rows * ld), T(0));
-  const T* data = source.data_ptr<T>();
-  for (int64_t r = 0; r < rows; ++r)
-    std::copy(data + r * columns, data + (r + 1) * columns, result.begin() + r * ld);
+  const int64_t rows = weight.size(0), columns = weight.size(1);
+  const T* data = weight.data_ptr<T>();
+  const int64_t out_rows = transpose ? columns : rows, out_columns = transpose ? rows : columns;
+  std::vector<T> result(static_cast<size_t>(out_rows * ld), T(0));
+  for (int64_t r = 0; r < out_rows; ++r) {
+    T* row = result.data() + r * ld;
+    for (int64_t c = 0; c < out_columns; ++c)
+      row[c] = transpose ? data[c * columns + r] : data[r * columns + c];
+  }
   return result;
 }
 
@@ -298,10 +303,11 @@ struct Sums {
   }
 };
 
-// dW and the gradient of the input (when `input_grad` is set) for the first layer.
+// dW and the gradient of the input (when `input_grad` is set) for the first layer; `column` is
+// scratch for one padded row.
 template <typename T>
 void first_layer_adjoint(const Pass<T>& pass, const T* dz, int64_t t0, int64_t n, Sums<T>& sums,
-                         T* input_grad) {
+                         T* input_grad, T* column) {
   const int64_t width = pass.widths[0], ld = pass.lds[0], in = pass.inputs;
   T* dw = sums.weights[0].data();
   const T* w = pass.weight[0].data();
@@ -314,14 +320,19 @@ void first_layer_adjoint(const Pass<T>& pass, const T* dz, int64_t t0, int64_t n
     return;
   }
   gemm_tn_add(n, width, in, dz, ld, pass.input + t0 * in, in, dw, in);
+  // ∂x/∂x_i = e_i: a first-order channel's dZ summed over the points is column i of dW. Summed
+  // along the contiguous rows first (vectorized), then added to the column once per tile.
   for (int64_t c = 1; c < pass.channels; ++c) {
     const int64_t i = pass.network.first_order_input[static_cast<size_t>(c)];
     if (i < 0) continue;
+    std::fill(column, column + ld, T(0));
     const T* dzc = dz + c * n * ld;
     for (int64_t t = 0; t < n; ++t) {
-      for (int64_t o = 0; o < width; ++o)
-        dw[o * in + i] += dzc[t * ld + o];
+      for (int64_t o = 0; o < ld; ++o)
+        column[o] += dzc[t * ld + o];
     }
+    for (int64_t o = 0; o < width; ++o)
+      dw[o * in + i] += column[o];
   }
   if (input_grad) gemm_nn(n, in, width, dz, ld, w, in, input_grad + t0 * in, in);
 }
@@ -353,7 +364,7 @@ void adjoint_layers(const Pass<T>& pass, Workspace<T>& ws, int64_t t0, int64_t n
         db[o] += dz[t * ld + o];
     }
     if (l == 0) {
-      first_layer_adjoint(pass, dz, t0, n, sums, input_grad);
+      first_layer_adjoint(pass, dz, t0, n, sums, input_grad, ws.value.data());
       break;
     }
     const int64_t rows = pass.channels * n, in_ld = pass.in_ld(l);
