@@ -13,23 +13,29 @@ namespace {
 
 using torch::Tensor;
 
-// The terms on one point set, evaluated tile by tile: each term's program reads its channels
-// where the tile's last layer holds them.
+// The terms of one or more point sets, stacked as one run of points, evaluated tile by tile:
+// each term's program reads its channels where the tile's last layer holds them, on the part of
+// the tile that is its set's.
 class ProgramLoss : public tiles::TileLoss {
  public:
-  ProgramLoss(const TiledSetup& setup, const Tensor& points,
-              const std::map<std::string, Tensor>& fields, const std::vector<FusedTerm>& terms)
-      : points_(points.contiguous()), count_(points.size(0)) {
-    for (const auto& term : terms) {
-      Bound bound{
-          term.program, term.weight / static_cast<double>(std::max<int64_t>(count_, 1)), {}, {}};
-      for (const auto& channel : term.program->channels()) {
-        const auto& [c, output] = setup.slots.at(channel);
-        bound.channel_offsets.push_back({c, output});
+  ProgramLoss(const TiledSetup& setup, const Tensor& points, const std::vector<FusedSet>& sets)
+      : points_(points.contiguous()) {
+    int64_t begin = 0;
+    for (const auto& set : sets) {
+      const int64_t count = set.points.size(0);
+      for (const auto& term : set.terms) {
+        Bound bound{term.program, term.weight / static_cast<double>(std::max<int64_t>(count, 1)),
+                    begin,        begin + count,
+                    {},           {}};
+        for (const auto& channel : term.program->channels()) {
+          const auto& [c, output] = setup.slots.at(channel);
+          bound.channel_offsets.push_back({c, output});
+        }
+        for (const auto& name : term.program->fields())
+          bound.fields.push_back(set.fields->at(name).contiguous());
+        terms_.push_back(std::move(bound));
       }
-      for (const auto& name : term.program->fields())
-        bound.fields.push_back(fields.at(name).contiguous());
-      terms_.push_back(std::move(bound));
+      begin += count;
     }
   }
 
@@ -46,7 +52,8 @@ class ProgramLoss : public tiles::TileLoss {
  private:
   struct Bound {
     const expr::PointwiseProgram* program;
-    double scale;                                              // weight / N
+    double scale;        // weight / (the set's size)
+    int64_t begin, end;  // the set's points among the stacked ones
     std::vector<std::pair<int64_t, int64_t>> channel_offsets;  // stacked index, output
     std::vector<Tensor> fields;
   };
@@ -55,28 +62,31 @@ class ProgramLoss : public tiles::TileLoss {
   void run(int64_t t0, int64_t n, const T* channels, int64_t ld, T* seed, double* sums) const {
     const int64_t dims = points_.size(1);
     expr::TileLeaves<T> leaves;
-    leaves.n = n;
-    leaves.points = points_.data_ptr<T>() + t0 * dims;
     leaves.dims = dims;
     leaves.channel_stride = ld;
     std::vector<T*> adjoints;
     for (size_t k = 0; k < terms_.size(); ++k) {
       const Bound& term = terms_[k];
+      // The points of the tile [t0, t0 + n) that are the term's set's.
+      const int64_t first = std::max(t0, term.begin), last = std::min(t0 + n, term.end);
+      if (first >= last) continue;
+      const int64_t row = first - t0;
+      leaves.n = last - first;
+      leaves.points = points_.data_ptr<T>() + first * dims;
       leaves.channels.clear();
       adjoints.clear();
       for (const auto& [c, output] : term.channel_offsets) {
-        leaves.channels.push_back(channels + c * n * ld + output);
-        if (seed) adjoints.push_back(seed + c * n * ld + output);
+        leaves.channels.push_back(channels + (c * n + row) * ld + output);
+        if (seed) adjoints.push_back(seed + (c * n + row) * ld + output);
       }
       leaves.fields.clear();
       for (const auto& field : term.fields)
-        leaves.fields.push_back(field.data_ptr<T>() + t0);
+        leaves.fields.push_back(field.data_ptr<T>() + (first - term.begin));
       sums[k] += term.scale * term.program->squares(leaves, term.scale, seed ? &adjoints : nullptr);
     }
   }
 
   Tensor points_;
-  int64_t count_;
   std::vector<Bound> terms_;
 };
 
@@ -140,14 +150,40 @@ std::set<expr::Channel> channels_of(const std::vector<FusedTerm>& terms) {
   return channels;
 }
 
-}  // namespace
+// The sets in groups that run as one pass each: all of them together when the channels their
+// points would carry in vain (a boundary set's points carrying the interior's derivatives) cost
+// at most a quarter more than a pass per set; else one pass per set. One pass saves the setup,
+// the thread start and the autograd node of the others, and spreads small sets over the threads.
+std::vector<std::vector<FusedSet>> groups_of(const std::vector<FusedSet>& sets) {
+  std::set<expr::Channel> all;
+  int64_t points = 0, separate = 0;
+  for (const auto& set : sets) {
+    const auto channels = channels_of(set.terms);
+    all.insert(channels.begin(), channels.end());
+    points += set.points.size(0);
+    separate += set.points.size(0) * static_cast<int64_t>(channels.size());
+  }
+  const int64_t together = points * static_cast<int64_t>(all.size());
+  if (4 * together <= 5 * separate) return {sets};
+  std::vector<std::vector<FusedSet>> groups;
+  for (const auto& set : sets)
+    groups.push_back({set});
+  return groups;
+}
 
-std::optional<FusedValues> fused_squares(const model::Network& network, const torch::Tensor& points,
-                                         const std::map<std::string, torch::Tensor>& fields,
-                                         const std::vector<FusedTerm>& terms, bool for_training) {
+// One group's loss through one tiled pass; its term values in order.
+std::optional<FusedValues> fused_group(const model::Network& network,
+                                       const std::vector<FusedSet>& sets, bool for_training) {
+  std::vector<FusedTerm> terms;
+  std::vector<Tensor> point_list;
+  for (const auto& set : sets) {
+    terms.insert(terms.end(), set.terms.begin(), set.terms.end());
+    point_list.push_back(set.points);
+  }
+  const Tensor points = point_list.size() == 1 ? point_list[0] : torch::cat(point_list, 0);
   const auto setup = tiled_setup(network, points, channels_of(terms));
   if (!setup) return std::nullopt;
-  const ProgramLoss loss(*setup, points, fields, terms);
+  const ProgramLoss loss(*setup, points, sets);
   Tensor total, term_values;
   if (for_training) {
     torch::autograd::variable_list inputs = {setup->input};
@@ -165,6 +201,20 @@ std::optional<FusedValues> fused_squares(const model::Network& network, const to
   FusedValues values{total, {}};
   for (int64_t k = 0; k < term_values.size(0); ++k)
     values.terms.push_back(term_values[k].detach());
+  return values;
+}
+
+}  // namespace
+
+std::optional<FusedValues> fused_squares(const model::Network& network,
+                                         const std::vector<FusedSet>& sets, bool for_training) {
+  FusedValues values;
+  for (const auto& group : groups_of(sets)) {
+    auto part = fused_group(network, group, for_training);
+    if (!part) return std::nullopt;
+    values.total = values.total.defined() ? values.total + part->total : part->total;
+    values.terms.insert(values.terms.end(), part->terms.begin(), part->terms.end());
+  }
   return values;
 }
 

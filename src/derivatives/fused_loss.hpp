@@ -27,11 +27,19 @@ struct FusedValues {
   std::vector<torch::Tensor> terms;  // each term's weight · mean(r²), detached
 };
 
-// The terms' loss on `points` (with their per-point `fields`), or nullopt where the tiled pass
-// does not run `network` there (see tiled_setup): the caller then takes the tensor path.
-std::optional<FusedValues> fused_squares(const model::Network& network, const torch::Tensor& points,
-                                         const std::map<std::string, torch::Tensor>& fields,
-                                         const std::vector<FusedTerm>& terms, bool for_training);
+// The terms of one point set, with its per-point fields (normals, data).
+struct FusedSet {
+  torch::Tensor points;
+  const std::map<std::string, torch::Tensor>* fields;
+  std::vector<FusedTerm> terms;
+};
+
+// The loss of every term of `sets` (term values in the order of the sets and their terms), or
+// nullopt where the tiled pass does not run `network` there (see tiled_setup): the caller then
+// takes the tensor path. The sets go through the pass together, as one run of points, when their
+// channels differ little enough (see groups_of), else one pass per set.
+std::optional<FusedValues> fused_squares(const model::Network& network,
+                                         const std::vector<FusedSet>& sets, bool for_training);
 
 // Whether fused_squares can run `network` for `engine_name` (the engine that differentiates it)
 // on tensors like `points`.

@@ -118,17 +118,23 @@ LossValues Objective::evaluate(bool for_training) {
   const auto add = [&](const torch::Tensor& loss) {
     values.total = values.total.defined() ? values.total + loss : loss;
   };
+  std::vector<derivatives::FusedSet> fused_sets;
+  std::vector<size_t> fused_order;  // the terms in the order fused_squares returns them
   for (const auto& set : sets_) {
     if (set.fused_terms.empty()) continue;
-    std::vector<derivatives::FusedTerm> terms;
-    for (size_t t : set.fused_terms)
-      terms.push_back({&*programs_[t], losses[t].weight});
-    const auto fused =
-        derivatives::fused_squares(*network_, set.points, set.fields, terms, for_training);
-    if (!fused) throw std::logic_error("the fused loss no longer applies to set " + set.name);
+    derivatives::FusedSet fused{set.points, &set.fields, {}};
+    for (size_t t : set.fused_terms) {
+      fused.terms.push_back({&*programs_[t], losses[t].weight});
+      fused_order.push_back(t);
+    }
+    fused_sets.push_back(std::move(fused));
+  }
+  if (!fused_sets.empty()) {
+    const auto fused = derivatives::fused_squares(*network_, fused_sets, for_training);
+    if (!fused) throw std::logic_error("the fused loss no longer applies to this network");
     add(fused->total);
-    for (size_t k = 0; k < terms.size(); ++k)
-      values.terms[set.fused_terms[k]] = fused->terms[k];
+    for (size_t k = 0; k < fused_order.size(); ++k)
+      values.terms[fused_order[k]] = fused->terms[k];
   }
   const auto residual = residuals(for_training, /*skip_fused=*/true);
   for (size_t t = 0; t < residual.size(); ++t) {

@@ -220,8 +220,9 @@ TEST(Objective, IsTheWeightedSumOfMeanSquares) {
 
 // A problem whose terms take every path of the fused loss: several sets and terms per set, a
 // summed Laplacian, mixed partials, two outputs, normals (a Neumann term), a trainable parameter
-// and a periodic pair (both left to the tensor path).
-std::unique_ptr<Fixture> make_fused_fixture(const std::string& network) {
+// and a periodic pair (both left to the tensor path). With few edge points the sets run through
+// the tiled pass together, with many one pass each (fused_loss.cpp's groups_of).
+std::unique_ptr<Fixture> make_fused_fixture(const std::string& network, int edge_points) {
   auto f = std::make_unique<Fixture>();
   f->document = Document::from_json(Json::parse(R"json({
     "inputs": ["x", "y"], "outputs": ["u", "v"],
@@ -229,7 +230,9 @@ std::unique_ptr<Fixture> make_fused_fixture(const std::string& network) {
     "domains": {"square": {"type": "box", "bounds": {"x": [0, 1], "y": [0, 1]}}},
     "points": {
       "inner": {"domain": "square", "region": "interior", "sampler": "sobol", "count": 700},
-      "edge": {"domain": "square", "region": "boundary", "sampler": "sobol", "count": 64},
+      "edge": {"domain": "square", "region": "boundary", "sampler": "sobol",
+               "count": )json" + std::to_string(edge_points) +
+                                                R"json(},
       "left": {"domain": "square", "region": "boundary", "parts": ["x_min"], "sampler": "grid",
                "count": 9}},
     "losses": [
@@ -252,10 +255,12 @@ std::unique_ptr<Fixture> make_fused_fixture(const std::string& network) {
 }
 
 TEST(Objective, FusedLossEqualsTheTensorPathAndAutograd) {
-  for (const std::string network : {R"({"hidden": [12, 10], "activation": "tanh"})",
-                                    R"({"hidden": [8], "activation": "sigmoid",
-            "fourier_features": {"count": 3, "scale": 1.5, "trainable": true}})"}) {
-    auto f = make_fused_fixture(network);
+  const std::string tanh_mlp = R"({"hidden": [12, 10], "activation": "tanh"})";
+  const std::string fourier_sigmoid = R"({"hidden": [8], "activation": "sigmoid",
+      "fourier_features": {"count": 3, "scale": 1.5, "trainable": true}})";
+  for (const auto& [network, edge_points] : std::vector<std::pair<std::string, int>>{
+           {tanh_mlp, 64}, {tanh_mlp, 400}, {fourier_sigmoid, 64}}) {
+    auto f = make_fused_fixture(network, edge_points);
     const auto k = torch::full({}, 0.7, torch::kFloat64).requires_grad_(true);
     auto trainable = f->network->parameters();
     trainable.push_back(k);
