@@ -11,6 +11,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "derivatives/small_gemm.hpp"
 #include "derivatives/taylor_kernels.hpp"
 
 namespace pinn::derivatives::kernels::blocks {
@@ -53,10 +54,9 @@ struct BlockDerivatives {
     }
   }
 
-  // out[j] = p(value[j]) by Horner's rule, kChunk elements at a time in registers (one pass over
-  // memory rather than one per coefficient; kChunk independent chains hide the FMA latency).
+  // out[j] = p(value[j]) by Horner's rule, several registers of points at a time (one pass over
+  // memory rather than one per coefficient; independent chains keep both FMA units busy).
   static void evaluate(const std::vector<double>& p, const T* value, T* out, int64_t n) {
-    constexpr int64_t kChunk = 32;
     constexpr size_t kMaxCoefficients = kMaxOrders + 2;
     std::array<T, kMaxCoefficients> c{};
     const size_t count = std::min(p.size(), kMaxCoefficients);
@@ -67,17 +67,31 @@ struct BlockDerivatives {
       return;
     }
     int64_t j = 0;
-    for (; j + kChunk <= n; j += kChunk) {
-      T acc[kChunk];
-      for (int64_t l = 0; l < kChunk; ++l)
-        acc[l] = c[count - 1];
-      for (size_t k = count - 1; k-- > 0;) {
-        for (int64_t l = 0; l < kChunk; ++l)
-          acc[l] = acc[l] * value[j + l] + c[k];
+#ifdef PINN_KERNELS_AVX2
+    using S = gemm::Simd<T>;
+    constexpr int kVectors = 6;  // 6 chains and 6 loaded values: 13 of the 16 registers
+    for (; j + kVectors * S::kLanes <= n; j += kVectors * S::kLanes) {
+      typename S::V x[kVectors], acc[kVectors];
+      for (int v = 0; v < kVectors; ++v) {
+        x[v] = S::load(value + j + v * S::kLanes);
+        acc[v] = S::broadcast(c[count - 1]);
       }
-      for (int64_t l = 0; l < kChunk; ++l)
-        out[j + l] = acc[l];
+      for (size_t k = count - 1; k-- > 0;) {
+        const auto coefficient = S::broadcast(c[k]);
+        for (int v = 0; v < kVectors; ++v)
+          acc[v] = S::fma(acc[v], x[v], coefficient);
+      }
+      for (int v = 0; v < kVectors; ++v)
+        S::store(out + j + v * S::kLanes, acc[v]);
     }
+    for (; j + S::kLanes <= n; j += S::kLanes) {
+      const auto x = S::load(value + j);
+      auto acc = S::broadcast(c[count - 1]);
+      for (size_t k = count - 1; k-- > 0;)
+        acc = S::fma(acc, x, S::broadcast(c[k]));
+      S::store(out + j, acc);
+    }
+#endif
     for (; j < n; ++j) {
       T acc = c[count - 1];
       for (size_t k = count - 1; k-- > 0;)

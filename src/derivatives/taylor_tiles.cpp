@@ -162,7 +162,7 @@ struct Pass {
   int64_t channels, points, inputs, rows;
   std::vector<int64_t> widths, lds;              // each layer's outputs, and its padded row length
   std::vector<std::vector<T>> weight, weight_t;  // W (out x ld of in), Wᵀ (in x ld), zero-padded
-  std::vector<const T*> bias;
+  std::vector<std::vector<T>> bias;  // zero-padded to the layer's ld
   std::vector<Kind> kinds;
   const T* input;
 
@@ -180,7 +180,9 @@ struct Pass {
       // The first layer reads the caller's input, whose rows are `inputs` long.
       weight.push_back(padded_copy<T>(layer.weight, false, l == 0 ? inputs : lds[l - 1]));
       weight_t.push_back(padded_copy<T>(layer.weight, true, lds.back()));
-      bias.push_back(layer.bias.data_ptr<T>());
+      const T* b = layer.bias.data_ptr<T>();
+      bias.emplace_back(b, b + widths.back());
+      bias.back().resize(static_cast<size_t>(lds.back()), T(0));
       kinds.push_back(kind_of(layer.activation));
     }
     // No more rows than there are points (rounded up to whole vectors): small point sets, like
@@ -266,9 +268,10 @@ void linear(const Pass<T>& pass, Workspace<T>& ws, size_t l, int64_t t0, int64_t
   } else {
     gemm_nn(pass.channels * n, ld, in, ws.out(pass, l - 1), in_ld, wt, ld, z, ld);
   }
+  const T* bias = pass.bias[l].data();  // whole padded rows: the loop needs no remainder
   for (int64_t t = 0; t < n; ++t) {
-    for (int64_t o = 0; o < pass.widths[l]; ++o)
-      z[t * ld + o] += pass.bias[l][o];
+    for (int64_t o = 0; o < ld; ++o)
+      z[t * ld + o] += bias[o];
   }
 }
 
@@ -358,11 +361,16 @@ void adjoint_layers(const Pass<T>& pass, Workspace<T>& ws, int64_t t0, int64_t n
       }
       dz = ws.dz.data();
     }
-    T* db = sums.biases[l].data();
+    // The bias gradient: the rows summed whole (padded, vectorized), then added once.
+    T* row_sum = ws.value.data();
+    std::fill(row_sum, row_sum + ld, T(0));
     for (int64_t t = 0; t < n; ++t) {
-      for (int64_t o = 0; o < width; ++o)
-        db[o] += dz[t * ld + o];
+      for (int64_t o = 0; o < ld; ++o)
+        row_sum[o] += dz[t * ld + o];
     }
+    T* db = sums.biases[l].data();
+    for (int64_t o = 0; o < width; ++o)
+      db[o] += row_sum[o];
     if (l == 0) {
       first_layer_adjoint(pass, dz, t0, n, sums, input_grad, ws.value.data());
       break;
