@@ -90,14 +90,15 @@ class ProgramLoss : public tiles::TileLoss {
   std::vector<Bound> terms_;
 };
 
-// inputs: the pass's input, then every layer's weight and bias. Outputs: the total (scalar) and
-// each term's value (not differentiable). The gradient is computed in the forward pass and
-// scaled in the backward pass.
+// inputs: the pass's input, then every layer's weight and bias. Output: the total (a scalar);
+// each term's value goes to `term_sums`. The gradient is computed in the forward pass and scaled
+// in the backward pass.
 class FusedSquares : public torch::autograd::Function<FusedSquares> {
  public:
   static torch::autograd::variable_list forward(torch::autograd::AutogradContext* ctx,
                                                 const ProgramLoss* loss,
                                                 const tiles::Network* network, bool input_gradient,
+                                                std::vector<double>* term_sums,
                                                 at::TensorList inputs) {
     const Tensor& input = inputs[0];
     tiles::FusedResult result =
@@ -109,9 +110,8 @@ class FusedSquares : public torch::autograd::Function<FusedSquares> {
     }
     ctx->saved_data["input_gradient"] = input_gradient;
     ctx->save_for_backward(saved);
-    auto [total, terms] = values_of(result.terms, input.options());
-    ctx->mark_non_differentiable({terms});
-    return {total, terms};
+    *term_sums = result.terms;
+    return {total_of(result.terms, input.options())};
   }
 
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
@@ -123,23 +123,19 @@ class FusedSquares : public torch::autograd::Function<FusedSquares> {
     const auto scaled = [&](const Tensor& gradient) {
       return unscaled || !gradient.defined() ? gradient : gradient * scale;
     };
-    torch::autograd::variable_list result(3);  // the loss, the network, the flag
+    torch::autograd::variable_list result(4);  // the loss, the network, the flag, the sums
     result.push_back(ctx->saved_data["input_gradient"].toBool() ? scaled(saved[0]) : Tensor());
     for (size_t i = 1; i < saved.size(); ++i)
       result.push_back(scaled(saved[i]));
     return result;
   }
 
-  // The total and the terms as tensors of the input's dtype (summed in double).
-  static std::pair<Tensor, Tensor> values_of(const std::vector<double>& sums,
-                                             const torch::TensorOptions& options) {
-    const auto cpu = torch::TensorOptions().dtype(torch::kFloat64);
-    Tensor terms = torch::empty({static_cast<int64_t>(sums.size())}, cpu);
-    std::copy(sums.begin(), sums.end(), terms.data_ptr<double>());
+  // The total as a tensor of the input's dtype (summed in double).
+  static Tensor total_of(const std::vector<double>& sums, const torch::TensorOptions& options) {
     double total = 0;
     for (double value : sums)
       total += value;
-    return {torch::scalar_tensor(total, options), terms.to(options)};
+    return torch::scalar_tensor(total, options);
   }
 };
 
@@ -184,23 +180,22 @@ std::optional<FusedValues> fused_group(const model::Network& network,
   const auto setup = tiled_setup(network, points, channels_of(terms));
   if (!setup) return std::nullopt;
   const ProgramLoss loss(*setup, points, sets);
-  Tensor total, term_values;
+  FusedValues values;
+  std::vector<double> sums;
   if (for_training) {
     torch::autograd::variable_list inputs = {setup->input};
     inputs.insert(inputs.end(), setup->parameters.begin(), setup->parameters.end());
-    const auto outputs = FusedSquares::apply(&loss, &setup->network, setup->input.requires_grad(),
-                                             at::TensorList(inputs));
-    total = outputs[0];
-    term_values = outputs[1];
+    values.total = FusedSquares::apply(&loss, &setup->network, setup->input.requires_grad(),
+                                       &sums, at::TensorList(inputs))[0];
   } else {
     const torch::NoGradGuard no_grad;
-    const auto result = tiles::fused(setup->network, setup->input.contiguous(), loss,
-                                     /*gradient=*/false, /*input_gradient=*/false);
-    std::tie(total, term_values) = FusedSquares::values_of(result.terms, points.options());
+    sums = tiles::fused(setup->network, setup->input.contiguous(), loss,
+                        /*gradient=*/false, /*input_gradient=*/false)
+               .terms;
+    values.total = FusedSquares::total_of(sums, points.options());
   }
-  FusedValues values{total, {}};
-  for (int64_t k = 0; k < term_values.size(0); ++k)
-    values.terms.push_back(term_values[k].detach());
+  for (double sum : sums)
+    values.terms.push_back(torch::scalar_tensor(sum, points.options()));
   return values;
 }
 

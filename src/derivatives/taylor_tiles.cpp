@@ -437,16 +437,29 @@ at::Tensor forward_typed(const Network& network, const at::Tensor& input) {
 }
 
 // The chunks' parameter gradients summed in chunk order, as tensors shaped like the parameters.
+// A tensor shaped like `like` whose storage is `buffer` from `offset` on: no operator call (this
+// runs every step, where LibTorch's dispatch costs more than the copy).
+template <typename T>
+at::Tensor tensor_in(const std::shared_ptr<std::vector<T>>& buffer, size_t offset,
+                     const at::Tensor& like) {
+  return at::from_blob(
+      buffer->data() + offset, like.sizes(), [buffer](void*) {}, like.options());
+}
+
 template <typename T>
 Gradients sum_chunks(const Pass<T>& pass, const Network& network,
                      const std::vector<std::unique_ptr<Sums<T>>>& sums, int64_t chunks) {
+  size_t total = 0;
+  for (const auto& layer : network.layers)
+    total += static_cast<size_t>(layer.weight.numel() + layer.bias.numel());
+  auto buffer = std::make_shared<std::vector<T>>(total, T(0));
   Gradients result;
+  size_t offset = 0;
   for (size_t l = 0; l < pass.layers(); ++l) {
-    at::Tensor dw = at::zeros_like(network.layers[l].weight);
-    at::Tensor db = at::zeros_like(network.layers[l].bias);
+    const Layer& layer = network.layers[l];
     const int64_t in = pass.in_width(l), in_ld = pass.in_ld(l);
-    T* w = dw.data_ptr<T>();
-    T* b = db.data_ptr<T>();
+    T* w = buffer->data() + offset;
+    T* b = w + layer.weight.numel();
     for (int64_t chunk = 0; chunk < chunks; ++chunk) {
       const Sums<T>& part = *sums[static_cast<size_t>(chunk)];
       for (int64_t o = 0; o < pass.widths[l]; ++o) {
@@ -455,8 +468,10 @@ Gradients sum_chunks(const Pass<T>& pass, const Network& network,
         b[o] += part.biases[l][static_cast<size_t>(o)];
       }
     }
-    result.weights.push_back(dw);
-    result.biases.push_back(db);
+    result.weights.push_back(tensor_in(buffer, offset, layer.weight));
+    offset += static_cast<size_t>(layer.weight.numel());
+    result.biases.push_back(tensor_in(buffer, offset, layer.bias));
+    offset += static_cast<size_t>(layer.bias.numel());
   }
   return result;
 }
