@@ -185,8 +185,8 @@ std::optional<FusedValues> fused_group(const model::Network& network,
   if (for_training) {
     torch::autograd::variable_list inputs = {setup->input};
     inputs.insert(inputs.end(), setup->parameters.begin(), setup->parameters.end());
-    values.total = FusedSquares::apply(&loss, &setup->network, setup->input.requires_grad(),
-                                       &sums, at::TensorList(inputs))[0];
+    values.total = FusedSquares::apply(&loss, &setup->network, setup->input.requires_grad(), &sums,
+                                       at::TensorList(inputs))[0];
   } else {
     const torch::NoGradGuard no_grad;
     sums = tiles::fused(setup->network, setup->input.contiguous(), loss,

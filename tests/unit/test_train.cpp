@@ -33,26 +33,32 @@ struct Fixture {
   std::vector<StageSpec> stages;
 };
 
+// The fixture of a config's text: its problem, its network (seed 0, float64) and its stages.
+std::unique_ptr<Fixture> fixture_from(const std::string& text, int inputs, int outputs) {
+  auto f = std::make_unique<Fixture>();
+  f->document = Document::from_json(Json::parse(text), "t.json");
+  Reader top(f->document, Pointer());
+  f->problem = problem::read_problem(top, ".", 0);
+  torch::manual_seed(0);
+  Reader network = top.object("network");
+  f->network = model::make_network(network, inputs, outputs);
+  f->network->to(torch::kFloat64);
+  f->stages = read_stages(top);
+  return f;
+}
+
 // u(x) with u_x = cos(x) on [0, 1] and u(0) = 0: the solution is sin(x).
 std::unique_ptr<Fixture> make_fixture(const std::string& training) {
-  auto f = std::make_unique<Fixture>();
-  f->document = Document::from_json(Json::parse(R"json({
+  return fixture_from(R"json({
     "inputs": ["x"], "outputs": ["u"],
     "points": {"inner": {"sampler": "grid", "bounds": {"x": [0, 1]}, "count": 32},
                "origin": {"sampler": "grid", "bounds": {"x": 0}, "count": 1}},
     "losses": [{"name": "ode", "points": "inner", "residual": "u_x - cos(x)"},
                {"name": "start", "points": "origin", "residual": "u", "weight": 10}],
     "network": {"hidden": [16], "activation": "tanh"},
-    "training": )json" + training + "}"),
-                                    "t.json");
-  Reader top(f->document, Pointer());
-  f->problem = problem::read_problem(top, ".", 0);
-  torch::manual_seed(0);
-  Reader network = top.object("network");
-  f->network = model::make_network(network, 1, 1);
-  f->network->to(torch::kFloat64);
-  f->stages = read_stages(top);
-  return f;
+    "training": )json" + training +
+                          "}",
+                      1, 1);
 }
 
 TEST(Stages, ReadDefaultsAndRejectBadOptions) {
@@ -223,16 +229,16 @@ TEST(Objective, IsTheWeightedSumOfMeanSquares) {
 // and a periodic pair (both left to the tensor path). With few edge points the sets run through
 // the tiled pass together, with many one pass each (fused_loss.cpp's groups_of).
 std::unique_ptr<Fixture> make_fused_fixture(const std::string& network, int edge_points) {
-  auto f = std::make_unique<Fixture>();
-  f->document = Document::from_json(Json::parse(R"json({
+  return fixture_from(R"json({
     "inputs": ["x", "y"], "outputs": ["u", "v"],
     "constants": {"nu": 0.05}, "parameters": {"k": 0.7},
     "domains": {"square": {"type": "box", "bounds": {"x": [0, 1], "y": [0, 1]}}},
     "points": {
       "inner": {"domain": "square", "region": "interior", "sampler": "sobol", "count": 700},
       "edge": {"domain": "square", "region": "boundary", "sampler": "sobol",
-               "count": )json" + std::to_string(edge_points) +
-                                                R"json(},
+               "count": )json" +
+                          std::to_string(edge_points) +
+                          R"json(},
       "left": {"domain": "square", "region": "boundary", "parts": ["x_min"], "sampler": "grid",
                "count": 9}},
     "losses": [
@@ -242,16 +248,10 @@ std::unique_ptr<Fixture> make_fused_fixture(const std::string& network, int edge
       {"name": "scaled", "points": "edge", "residual": "k*u - v"},
       {"name": "periodic", "type": "periodic", "points": "left", "shift": {"x": 1},
        "residual": "u_x"}],
-    "network": )json" + network + R"json(,
-    "training": [{"type": "adam"}]})json"),
-                                    "t.json");
-  Reader top(f->document, Pointer());
-  f->problem = problem::read_problem(top, ".", 0);
-  torch::manual_seed(0);
-  Reader reader = top.object("network");
-  f->network = model::make_network(reader, 2, 2);
-  f->network->to(torch::kFloat64);
-  return f;
+    "network": )json" + network +
+                          R"json(,
+    "training": [{"type": "adam"}]})json",
+                      2, 2);
 }
 
 TEST(Objective, FusedLossEqualsTheTensorPathAndAutograd) {
