@@ -162,7 +162,7 @@ struct Pass {
   int64_t channels, points, inputs, rows;
   std::vector<int64_t> widths, lds;              // each layer's outputs, and its padded row length
   std::vector<std::vector<T>> weight, weight_t;  // W (out x ld of in), Wᵀ (in x ld), zero-padded
-  std::vector<std::vector<T>> bias;  // zero-padded to the layer's ld
+  std::vector<std::vector<T>> bias;              // zero-padded to the layer's ld
   std::vector<Kind> kinds;
   const T* input;
 
