@@ -863,14 +863,19 @@ class TaylorMlp : public torch::autograd::Function<TaylorMlp> {
   }
 };
 
+// Where `channel` sits among the plan's stacked channels (0: the value).
+size_t stacked_index(const Plan& plan, const expr::Channel& channel) {
+  if (channel.order() == 0) return 0;
+  return channel.laplacian.empty() ? plan.index.at(channel.wrt)
+                                   : plan.laplacian_index.at(channel.laplacian);
+}
+
 ChannelMap channel_map(const Plan& plan, const std::vector<Tensor>& outputs,
                        const std::set<expr::Channel>& channels) {
   ChannelMap result = value_channels(outputs[0]);
   for (const auto& channel : channels) {
     if (channel.order() == 0) continue;
-    const size_t c = channel.laplacian.empty() ? plan.index.at(channel.wrt)
-                                               : plan.laplacian_index.at(channel.laplacian);
-    result[channel] = outputs[c].select(1, channel.output);
+    result[channel] = outputs[stacked_index(plan, channel)].select(1, channel.output);
   }
   return result;
 }
@@ -1050,11 +1055,8 @@ std::optional<TiledSetup> tiled_setup(const model::Network& network, const torch
     setup.parameters.push_back(stack.biases[l]);
   }
   for (const auto& channel : channels) {
-    const size_t c = channel.order() == 0 ? 0
-                     : channel.laplacian.empty()
-                         ? compiled.plan.index.at(channel.wrt)
-                         : compiled.plan.laplacian_index.at(channel.laplacian);
-    setup.slots[channel] = {static_cast<int64_t>(c), channel.output};
+    const auto c = static_cast<int64_t>(stacked_index(compiled.plan, channel));
+    setup.slots[channel] = {c, channel.output};
   }
   return setup;
 }
