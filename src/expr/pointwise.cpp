@@ -95,7 +95,8 @@ PointwiseFunction function_named(const std::string& name) {
   };
   const auto found = table.find(name);
   if (found == table.end()) {
-    throw std::logic_error("pointwise program: unknown function '" + name + "'");
+    // A function added to the language without a rule here: the term takes the tensor path.
+    throw std::invalid_argument("no pointwise rule for '" + name + "'");
   }
   return found->second;
 }
@@ -107,7 +108,7 @@ std::optional<PointwiseProgram> PointwiseProgram::compile(const Node& root) {
   try {
     program.emit(root);
   } catch (const std::invalid_argument&) {
-    return std::nullopt;  // a trainable parameter
+    return std::nullopt;  // a trainable parameter, or a function without a pointwise rule
   }
   return program;
 }

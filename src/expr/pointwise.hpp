@@ -32,7 +32,8 @@ enum class PointwiseFunction { sin, cos, tan, exp, log, sqrt, abs, tanh, sinh, c
 
 class PointwiseProgram {
  public:
-  // The program for `root`, or nullopt when it reads a trainable parameter.
+  // The program for `root`, or nullopt when it reads a trainable parameter (or calls a function
+  // this file has no rule for).
   static std::optional<PointwiseProgram> compile(const Node& root);
 
   // The channels and fields the program reads, in slot order (each once).
