@@ -10,6 +10,7 @@
 #include "cli/commands.hpp"
 #include "cli/setup.hpp"
 #include "derivatives/engine.hpp"
+#include "derivatives/taylor_tiles.hpp"
 #include "train/objective.hpp"
 #include "train/stage.hpp"
 #include "train/trainer.hpp"
@@ -73,6 +74,7 @@ int bench_command(const RunOptions& options, const BenchOptions& bench) {
                                          {"loss", latest.total.item<double>()},
                                          {"parameters", model::parameter_count(*setup.network)},
                                          {"threads", torch::get_num_threads()},
+                                         {"cpu_kernels", derivatives::tiles::instruction_set()},
                                          {"cuda_graph", stage->replays_cuda_graph()}};
   std::cout << result.dump() << std::endl;
   return kExitOk;

@@ -12,6 +12,7 @@
 
 #include "cli/setup.hpp"
 #include "derivatives/engine.hpp"
+#include "derivatives/taylor_tiles.hpp"
 #include "output/run_directory.hpp"
 #include "problem/csv.hpp"
 #include "train/metrics.hpp"
@@ -115,6 +116,7 @@ Json summarize(const Setup& setup, const std::string& engine, const train::Train
   summary["dtype"] = setup.settings.dtype;
   summary["seed"] = setup.settings.seed;
   summary["threads"] = at::get_num_threads();
+  summary["cpu_kernels"] = derivatives::tiles::instruction_set();  // the Taylor engine's tiled pass
   summary["libtorch_version"] = libtorch_version();
   summary["pinn_train_version"] = PINN_TRAIN_VERSION;
   summary["network_parameters"] = model::parameter_count(*setup.network);

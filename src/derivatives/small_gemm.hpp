@@ -1,27 +1,95 @@
 // Small dense matrix products for the Taylor engine's tiles: the operands are a tile's stacked
 // channels (a few hundred rows) and one layer's weights (tens of columns), all in the L1/L2 cache,
 // where a BLAS call costs more in set-up and packing than the product itself. One register-blocked
-// kernel (4 rows x 2 AVX2 vectors of accumulators) serves both shapes the tiles need:
+// kernel (kRows rows x up to 3 vectors of accumulators) serves both shapes the tiles need:
 //   gemm_nn:     C (M x N)  = A (M x K) B (K x N)      (a layer forward, the gradient to its input)
 //   gemm_tn_add: C (P x N) += Aᵀ (P x M) B (M x N)     (a weight gradient, summed over the rows)
-// Internal: include it only inside the AVX2/FMA target region of a kernel file; without
-// PINN_KERNELS_AVX2 the same products run as plain loops.
+//
+// Internal: include it only inside the target region of a kernel file, which chooses the
+// instruction set: PINN_KERNELS_AVX2 (AVX2 and FMA, 16 registers of 256 bits), with
+// PINN_KERNELS_AVX512 as well for AVX-512 (32 registers of 512 bits, native masks); neither: plain
+// loops. PINN_KERNEL_ISA names the namespace the file's instantiations live in, so that the same
+// templates compiled for two instruction sets in two files never meet at link time (one
+// definition rule), and code for one never runs on a CPU that only has the other.
 #pragma once
 
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
 
 #ifdef PINN_KERNELS_AVX2
 #include <immintrin.h>
 #endif
 
-namespace pinn::derivatives::kernels::gemm {
+#ifndef PINN_KERNEL_ISA
+#error "define PINN_KERNEL_ISA (the namespace of this file's instruction set) before this header"
+#endif
+
+namespace pinn::derivatives::kernels {
+inline namespace PINN_KERNEL_ISA {
+namespace gemm {
 
 #ifdef PINN_KERNELS_AVX2
 
-// One AVX2 register of T, with masked loads and stores for the last columns of a row.
+// One register of T, with masked loads and stores for the last columns of a row.
 template <typename T>
 struct Simd;
+
+#ifdef PINN_KERNELS_AVX512
+
+constexpr int kRows = 8;  // rows per block: 8 x 3 accumulators, 3 loads, 1 broadcast of 32
+
+template <>
+struct Simd<float> {
+  using V = __m512;
+  using Mask = __mmask16;
+  static constexpr int kLanes = 16;
+  static V zero() { return _mm512_setzero_ps(); }
+  static V broadcast(float x) { return _mm512_set1_ps(x); }
+  static V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
+  static V add(V a, V b) { return _mm512_add_ps(a, b); }
+  static V sub(V a, V b) { return _mm512_sub_ps(a, b); }
+  static V div(V a, V b) { return _mm512_div_ps(a, b); }
+  static Mask mask(int lanes) {
+    return lanes >= kLanes ? Mask(0xFFFF) : lanes <= 0 ? Mask(0) : Mask((1u << lanes) - 1);
+  }
+  static V load(const float* p, Mask m) { return _mm512_maskz_loadu_ps(m, p); }
+  static void store(float* p, Mask m, V v) { _mm512_mask_storeu_ps(p, m, v); }
+  static V load(const float* p) { return _mm512_loadu_ps(p); }
+  static void store(float* p, V v) { _mm512_storeu_ps(p, v); }
+  // The lower half of the lanes, the upper one zero; written without the intrinsics that take an
+  // undefined register (GCC 12 warns about those inside its own headers).
+  static V load_half(const float* p) {
+    return V{p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], 0, 0, 0, 0, 0, 0, 0, 0};
+  }
+  static void store_half(float* p, V v) { _mm512_mask_storeu_ps(p, Mask(0x00FF), v); }
+};
+
+template <>
+struct Simd<double> {
+  using V = __m512d;
+  using Mask = __mmask8;
+  static constexpr int kLanes = 8;
+  static V zero() { return _mm512_setzero_pd(); }
+  static V broadcast(double x) { return _mm512_set1_pd(x); }
+  static V fma(V a, V b, V c) { return _mm512_fmadd_pd(a, b, c); }
+  static V add(V a, V b) { return _mm512_add_pd(a, b); }
+  static V sub(V a, V b) { return _mm512_sub_pd(a, b); }
+  static V div(V a, V b) { return _mm512_div_pd(a, b); }
+  static Mask mask(int lanes) {
+    return lanes >= kLanes ? Mask(0xFF) : lanes <= 0 ? Mask(0) : Mask((1u << lanes) - 1);
+  }
+  static V load(const double* p, Mask m) { return _mm512_maskz_loadu_pd(m, p); }
+  static void store(double* p, Mask m, V v) { _mm512_mask_storeu_pd(p, m, v); }
+  static V load(const double* p) { return _mm512_loadu_pd(p); }
+  static void store(double* p, V v) { _mm512_storeu_pd(p, v); }
+  static V load_half(const double* p) { return V{p[0], p[1], p[2], p[3], 0, 0, 0, 0}; }
+  static void store_half(double* p, V v) { _mm512_mask_storeu_pd(p, Mask(0x0F), v); }
+};
+
+#else
+
+constexpr int kRows = 4;  // rows per block: 4 x 3 accumulators, 3 loads, 1 broadcast of 16
 
 template <>
 struct Simd<float> {
@@ -32,6 +100,8 @@ struct Simd<float> {
   static V broadcast(float x) { return _mm256_set1_ps(x); }
   static V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
   static V add(V a, V b) { return _mm256_add_ps(a, b); }
+  static V sub(V a, V b) { return _mm256_sub_ps(a, b); }
+  static V div(V a, V b) { return _mm256_div_ps(a, b); }
   static Mask mask(int lanes) {
     return _mm256_cmpgt_epi32(_mm256_set1_epi32(lanes), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
   }
@@ -39,6 +109,10 @@ struct Simd<float> {
   static void store(float* p, Mask m, V v) { _mm256_maskstore_ps(p, m, v); }
   static V load(const float* p) { return _mm256_loadu_ps(p); }
   static void store(float* p, V v) { _mm256_storeu_ps(p, v); }
+  static V load_half(const float* p) {
+    return _mm256_insertf128_ps(_mm256_setzero_ps(), _mm_loadu_ps(p), 0);
+  }
+  static void store_half(float* p, V v) { _mm_storeu_ps(p, _mm256_castps256_ps128(v)); }
 };
 
 template <>
@@ -50,6 +124,8 @@ struct Simd<double> {
   static V broadcast(double x) { return _mm256_set1_pd(x); }
   static V fma(V a, V b, V c) { return _mm256_fmadd_pd(a, b, c); }
   static V add(V a, V b) { return _mm256_add_pd(a, b); }
+  static V sub(V a, V b) { return _mm256_sub_pd(a, b); }
+  static V div(V a, V b) { return _mm256_div_pd(a, b); }
   static Mask mask(int lanes) {
     return _mm256_cmpgt_epi64(_mm256_set1_epi64x(lanes), _mm256_setr_epi64x(0, 1, 2, 3));
   }
@@ -57,18 +133,48 @@ struct Simd<double> {
   static void store(double* p, Mask m, V v) { _mm256_maskstore_pd(p, m, v); }
   static V load(const double* p) { return _mm256_loadu_pd(p); }
   static void store(double* p, V v) { _mm256_storeu_pd(p, v); }
+  static V load_half(const double* p) {
+    return _mm256_insertf128_pd(_mm256_setzero_pd(), _mm_loadu_pd(p), 0);
+  }
+  static void store_half(double* p, V v) { _mm_storeu_pd(p, _mm256_castpd256_pd128(v)); }
 };
 
-// R rows x V vectors of C: C[r, j] (+)= Σ_k a(r, k) B[k, j] for j < columns (the last vector
-// masked), where a(r, k) = a[r * a_row + k * a_step]. Both products are this kernel with different
-// strides. R x V accumulators, V loads of B and one broadcast per k: at most 16 registers.
-template <typename T, int R, int V, bool Full>
+#endif
+
+// How a panel's last vector of columns is read and written: whole (the columns fill it), as its
+// lower half (rows padded to 32 bytes leave exactly half a 512-bit register), or under a mask.
+// The half case exists for speed: with a masked load inside the product's loop, GCC keeps the
+// accumulators in memory and stores them on every iteration.
+enum class Tail { full, half, masked };
+
+// R rows x V vectors of C: C[r, j] (+)= Σ_k a(r, k) B[k, j] for j < columns, where
+// a(r, k) = a[r * a_row + k * a_step]. Both products are this kernel with different strides.
+// R x V accumulators, V loads of B and one broadcast per k: within the register file.
+template <typename T, int R, int V, Tail Last>
 void block(int64_t depth, const T* a, int64_t a_row, int64_t a_step, const T* b, int64_t ldb,
            int columns, T* c, int64_t ldc, bool accumulate) {
   using S = Simd<T>;
   typename S::Mask mask[V];
   for (int v = 0; v < V; ++v)
     mask[v] = S::mask(columns - v * S::kLanes);
+  const auto load = [&](const T* p, int v) {
+    if (Last == Tail::full || v + 1 < V)
+      return Last == Tail::masked ? S::load(p, mask[v]) : S::load(p);
+    return Last == Tail::half ? S::load_half(p) : S::load(p, mask[v]);
+  };
+  const auto store = [&](T* p, int v, typename S::V x) {
+    if (Last == Tail::full || v + 1 < V) {
+      if (Last == Tail::masked) {
+        S::store(p, mask[v], x);
+      } else {
+        S::store(p, x);
+      }
+    } else if (Last == Tail::half) {
+      S::store_half(p, x);
+    } else {
+      S::store(p, mask[v], x);
+    }
+  };
   typename S::V acc[R][V];
   for (int r = 0; r < R; ++r) {
     for (int v = 0; v < V; ++v)
@@ -78,7 +184,7 @@ void block(int64_t depth, const T* a, int64_t a_row, int64_t a_step, const T* b,
     const T* bk = b + k * ldb;
     typename S::V bv[V];
     for (int v = 0; v < V; ++v)
-      bv[v] = Full ? S::load(bk + v * S::kLanes) : S::load(bk + v * S::kLanes, mask[v]);
+      bv[v] = load(bk + v * S::kLanes, v);
     const T* ak = a + k * a_step;
     for (int r = 0; r < R; ++r) {
       const typename S::V x = S::broadcast(ak[r * a_row]);
@@ -90,38 +196,41 @@ void block(int64_t depth, const T* a, int64_t a_row, int64_t a_step, const T* b,
     T* cr = c + r * ldc;
     for (int v = 0; v < V; ++v) {
       T* cv = cr + v * S::kLanes;
-      if (Full) {
-        if (accumulate) acc[r][v] = S::add(acc[r][v], S::load(cv));
-        S::store(cv, acc[r][v]);
-      } else {
-        if (accumulate) acc[r][v] = S::add(acc[r][v], S::load(cv, mask[v]));
-        S::store(cv, mask[v], acc[r][v]);
-      }
+      if (accumulate) acc[r][v] = S::add(acc[r][v], load(cv, v));
+      store(cv, v, acc[r][v]);
     }
   }
 }
 
-// One panel of V vectors of columns (the last one masked unless Full), over every row: 4 rows at
-// a time, then one by one.
-template <typename T, int V, bool Full>
+// One panel of V vectors of columns, over every row: kRows rows at a time, then the rest in
+// blocks of halving height (a weight gradient has as few rows as the layer is wide, e.g. 20, and
+// a one-row block is bound by the latency of its few accumulators).
+template <typename T, int V, Tail Last>
 void rows_of(int64_t rows, int columns, int64_t depth, const T* a, int64_t a_row, int64_t a_step,
              const T* b, int64_t ldb, T* c, int64_t ldc, bool accumulate) {
   int64_t i = 0;
-  for (; i + 4 <= rows; i += 4)
-    block<T, 4, V, Full>(depth, a + i * a_row, a_row, a_step, b, ldb, columns, c + i * ldc, ldc,
-                         accumulate);
-  for (; i < rows; ++i)
-    block<T, 1, V, Full>(depth, a + i * a_row, a_row, a_step, b, ldb, columns, c + i * ldc, ldc,
-                         accumulate);
+  const auto run = [&](auto height) {
+    constexpr int R = decltype(height)::value;
+    for (; i + R <= rows; i += R)
+      block<T, R, V, Last>(depth, a + i * a_row, a_row, a_step, b, ldb, columns, c + i * ldc, ldc,
+                           accumulate);
+  };
+  run(std::integral_constant<int, kRows>());
+  if constexpr (kRows > 4) run(std::integral_constant<int, 4>());
+  run(std::integral_constant<int, 2>());
+  run(std::integral_constant<int, 1>());
 }
 
 template <typename T, int V>
 void panel(int64_t rows, int columns, int64_t depth, const T* a, int64_t a_row, int64_t a_step,
            const T* b, int64_t ldb, T* c, int64_t ldc, bool accumulate) {
-  if (columns == V * Simd<T>::kLanes) {
-    rows_of<T, V, true>(rows, columns, depth, a, a_row, a_step, b, ldb, c, ldc, accumulate);
+  constexpr int kLanes = Simd<T>::kLanes;
+  if (columns == V * kLanes) {
+    rows_of<T, V, Tail::full>(rows, columns, depth, a, a_row, a_step, b, ldb, c, ldc, accumulate);
+  } else if (columns == V * kLanes - kLanes / 2) {
+    rows_of<T, V, Tail::half>(rows, columns, depth, a, a_row, a_step, b, ldb, c, ldc, accumulate);
   } else {
-    rows_of<T, V, false>(rows, columns, depth, a, a_row, a_step, b, ldb, c, ldc, accumulate);
+    rows_of<T, V, Tail::masked>(rows, columns, depth, a, a_row, a_step, b, ldb, c, ldc, accumulate);
   }
 }
 
@@ -186,4 +295,6 @@ void gemm_tn_add(int64_t m, int64_t p, int64_t n, const T* a, int64_t lda, const
   product(p, n, m, a, 1, lda, b, ldb, c, ldc, true);
 }
 
-}  // namespace pinn::derivatives::kernels::gemm
+}  // namespace gemm
+}  // namespace PINN_KERNEL_ISA
+}  // namespace pinn::derivatives::kernels

@@ -1,7 +1,8 @@
 // The Taylor engine's block-level loops, shared by the fused whole-tensor passes (taylor_kernels)
 // and the tiled whole-network passes (taylor_tiles): Faà di Bruno and its adjoint on one block of
-// at most kBlock elements of every channel. Internal: include it only inside the AVX2/FMA target
-// region of a kernel file, so that the loops are compiled for it.
+// at most kBlock elements of every channel. Internal: include it only inside the target region of
+// a kernel file, so that the loops are compiled for its instruction set (see small_gemm.hpp: the
+// file defines PINN_KERNEL_ISA, the namespace of its instantiations).
 #pragma once
 
 #include <ATen/ATen.h>
@@ -14,7 +15,9 @@
 #include "derivatives/small_gemm.hpp"
 #include "derivatives/taylor_kernels.hpp"
 
-namespace pinn::derivatives::kernels::blocks {
+namespace pinn::derivatives::kernels {
+inline namespace PINN_KERNEL_ISA {
+namespace blocks {
 
 constexpr int64_t kBlock = 256;  // elements per block: a few dozen channel blocks fit in L1
 constexpr size_t kMaxOrders = 12;
@@ -314,4 +317,6 @@ void adjoint_block(const FaaDiBrunoProgram& program, const BlockDerivatives<T>& 
   }
 }
 
-}  // namespace pinn::derivatives::kernels::blocks
+}  // namespace blocks
+}  // namespace PINN_KERNEL_ISA
+}  // namespace pinn::derivatives::kernels

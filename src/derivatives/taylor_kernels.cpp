@@ -13,8 +13,11 @@
 
 #if defined(__GNUC__) && defined(__x86_64__)
 #define PINN_KERNELS_AVX2 1
+#define PINN_KERNEL_ISA avx2
 #pragma GCC push_options
 #pragma GCC target("avx2,fma")
+#else
+#define PINN_KERNEL_ISA generic
 #endif
 
 #include "derivatives/taylor_blocks.hpp"

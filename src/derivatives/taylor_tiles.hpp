@@ -23,6 +23,15 @@ namespace pinn::derivatives::tiles {
 // Whether the tiled pass propagates activation `name`.
 bool supports_activation(const std::string& name);
 
+// The instruction sets the pass is built for that this CPU runs, widest first: "avx512" (AVX-512
+// F/VL/DQ/BW), "avx2" (AVX2 and FMA); "generic" (plain loops) off x86-64.
+std::vector<std::string> instruction_sets();
+// The one in use: the widest, unless the environment's PINN_TRAIN_KERNELS names another.
+std::string instruction_set();
+// Uses `name` from then on (tests, comparisons); std::invalid_argument if it is not one of
+// instruction_sets().
+void use_instruction_set(const std::string& name);
+
 // One Linear layer followed by its activation, with σ^(m) as polynomials of σ for the forward
 // pass (orders up to the plan's highest) and for the backward pass (one more).
 struct Layer {

@@ -17,10 +17,22 @@ constexpr double kCurvature = 0.9;            // Wolfe's c2
 // narrower than this (PyTorch's value).
 constexpr double kBracketWidth = 1e-9;
 
+// Eight partial sums: one running sum waits on its own additions (four cycles each), and the
+// two-loop recursion takes 2 x history of these products per iteration (about 0.2 ms on a
+// thousand parameters with one sum, a fifth of a Burgers step); independent sums vectorize.
 double dot(const std::vector<double>& a, const std::vector<double>& b) {
+  constexpr size_t kSums = 8;
+  double partial[kSums] = {};
+  size_t i = 0;
+  for (; i + kSums <= a.size(); i += kSums) {
+    for (size_t k = 0; k < kSums; ++k)
+      partial[k] += a[i + k] * b[i + k];
+  }
   double sum = 0;
-  for (size_t i = 0; i < a.size(); ++i)
+  for (; i < a.size(); ++i)
     sum += a[i] * b[i];
+  for (size_t k = 0; k < kSums; ++k)
+    sum += partial[k];
   return sum;
 }
 

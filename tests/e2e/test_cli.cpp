@@ -280,6 +280,36 @@ TEST_F(CliTest, ThreadCountIsChosenAndRecorded) {
       {"--threads", "/threads", "expected a number of CPU threads >= 0", "found -2"});
 }
 
+// The Taylor engine's CPU kernels are built for AVX-512 and AVX2; a run takes the widest the CPU
+// has, PINN_TRAIN_KERNELS picks another, and the summary says which ran.
+TEST_F(CliTest, CpuKernelsAreChosenAndRecorded) {
+  // Not quiet: the last run's warning is checked.
+  const std::string base = source("configs/seed_dx_squared.json") +
+                           " --set training[0].iterations=5 --set derivatives=taylor --output ";
+  const auto widest = directory_ / "widest";
+  ASSERT_EQ(run_command("env -u PINN_TRAIN_KERNELS " + std::string(PINN_TRAIN_BIN) + " " + base +
+                        quote(widest.string()))
+                .code,
+            0);
+  const std::string chosen = read_json(widest / "summary.json")["cpu_kernels"];
+  EXPECT_TRUE(chosen == "avx512" || chosen == "avx2" || chosen == "generic") << chosen;
+  if (chosen == "avx512") {
+    const auto narrower = directory_ / "avx2";
+    ASSERT_EQ(run_command("PINN_TRAIN_KERNELS=avx2 " + std::string(PINN_TRAIN_BIN) + " " + base +
+                          quote(narrower.string()))
+                  .code,
+              0);
+    EXPECT_EQ(read_json(narrower / "summary.json")["cpu_kernels"], "avx2");
+  }
+  // A name it does not know: a warning, and the widest.
+  const auto unknown = directory_ / "unknown";
+  const Result result = run_command("PINN_TRAIN_KERNELS=sse9 " + std::string(PINN_TRAIN_BIN) + " " +
+                                    base + quote(unknown.string()));
+  ASSERT_EQ(result.code, 0) << result.output;
+  EXPECT_NE(result.output.find("PINN_TRAIN_KERNELS=sse9"), std::string::npos) << result.output;
+  EXPECT_EQ(read_json(unknown / "summary.json")["cpu_kernels"], chosen);
+}
+
 TEST_F(CliTest, MissingConfigFile) {
   expect_clean_failure(pinn_train(quote((directory_ / "nope.json").string())), 2,
                        {"nope.json", "file not found"});

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include "support.hpp"
 
+#include <cstdlib>
 #include <numeric>
 #include <optional>
 #include <random>
@@ -12,6 +13,7 @@
 #include "derivatives/autograd_engine.hpp"
 #include "derivatives/engine.hpp"
 #include "derivatives/taylor_engine.hpp"
+#include "derivatives/taylor_tiles.hpp"
 #include "derivatives/transform_jets.hpp"
 #include "model/activation.hpp"
 #include "model/network.hpp"
@@ -183,10 +185,32 @@ TEST(TaylorMlp, FourierFeatures) {
   }
 }
 
-// The tiled CPU pass: many points (several tiles and a partial one, over two threads), widths that
-// need masked columns, tanh and sigmoid, a Fourier embedding, float32, and the gradient with
-// respect to the points themselves.
-TEST(TaylorMlp, TilesSpanManyPointsThreadsAndWidths) {
+// The tiled CPU pass, built once per instruction set (AVX-512, AVX2): each one this CPU runs.
+class TaylorTiles : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    previous_ = tiles::instruction_set();
+    tiles::use_instruction_set(GetParam());
+  }
+  void TearDown() override { tiles::use_instruction_set(previous_); }
+
+ private:
+  std::string previous_;
+};
+
+TEST(TaylorTilesChoice, TheWidestInstructionSetIsTheDefault) {
+  const auto sets = tiles::instruction_sets();
+  ASSERT_FALSE(sets.empty());
+  if (std::getenv("PINN_TRAIN_KERNELS") == nullptr) {
+    EXPECT_EQ(tiles::instruction_set(), sets[0]);
+  }
+  EXPECT_THROW(tiles::use_instruction_set("sse9"), std::invalid_argument);
+}
+
+// Many points (several tiles and a partial one, over two threads), widths whose rows end in a
+// whole, a half and a masked vector, tanh and sigmoid, a Fourier embedding, float32, and the
+// gradient with respect to the points themselves.
+TEST_P(TaylorTiles, SpanManyPointsThreadsAndWidths) {
   const int threads = at::get_num_threads();
   at::set_num_threads(2);
   std::mt19937 random(9);
@@ -256,6 +280,9 @@ TEST(TaylorMlp, TilesSpanManyPointsThreadsAndWidths) {
   }
   at::set_num_threads(threads);
 }
+
+INSTANTIATE_TEST_SUITE_P(InstructionSets, TaylorTiles,
+                         ::testing::ValuesIn(tiles::instruction_sets()));
 
 // Summed Laplacians travel as one channel (σ'' Σ_i z_i² + σ' z_S): the same numbers as the sum
 // of autograd's second derivatives, alone or with other channels, over all inputs or some, on the

@@ -1,0 +1,59 @@
+// The tiled pass for AVX2 and FMA: 256-bit registers, every x86-64 CPU of the last decade (plain
+// loops elsewhere). See taylor_tiles_pass.hpp.
+#include <ATen/ATen.h>
+#include <ATen/Dispatch.h>
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstring>
+#include <memory>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "derivatives/taylor_tiles_isa.hpp"
+
+#if defined(__GNUC__) && defined(__x86_64__)
+#include <immintrin.h>
+#define PINN_KERNELS_AVX2 1
+#define PINN_KERNEL_ISA avx2
+#pragma GCC push_options
+#pragma GCC target("avx2,fma")
+#else
+#define PINN_KERNEL_ISA generic
+#endif
+
+#include "derivatives/taylor_tiles_pass.hpp"
+
+#ifdef PINN_KERNELS_AVX2
+#pragma GCC pop_options
+#endif
+
+namespace pinn::derivatives::tiles {
+
+namespace {
+
+bool avx2_supported() {
+#ifdef PINN_KERNELS_AVX2
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+  return true;
+#endif
+}
+
+}  // namespace
+
+const PassFunctions* avx2_pass() {
+#ifdef PINN_KERNELS_AVX2
+  static const PassFunctions pass{"avx2", avx2_supported, avx2::forward_pass, avx2::backward_pass,
+                                  avx2::fused_pass};
+#else
+  static const PassFunctions pass{"generic", avx2_supported, generic::forward_pass,
+                                  generic::backward_pass, generic::fused_pass};
+#endif
+  return &pass;
+}
+
+}  // namespace pinn::derivatives::tiles
