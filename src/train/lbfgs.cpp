@@ -17,29 +17,35 @@ constexpr double kCurvature = 0.9;            // Wolfe's c2
 // narrower than this (PyTorch's value).
 constexpr double kBracketWidth = 1e-9;
 
-// Eight partial sums: one running sum waits on its own additions (four cycles each), and the
-// two-loop recursion takes 2 x history of these products per iteration (about 0.2 ms on a
-// thousand parameters with one sum, a fifth of a Burgers step); independent sums vectorize.
-double dot(const std::vector<double>& a, const std::vector<double>& b) {
-  constexpr size_t kSums = 8;
-  double partial[kSums] = {};
-  size_t i = 0;
-  for (; i + kSums <= a.size(); i += kSums) {
-    for (size_t k = 0; k < kSums; ++k)
-      partial[k] += a[i + k] * b[i + k];
-  }
+// The two-loop recursion takes 2 x history of these products per iteration: with one running
+// sum, each addition waits for the last (about 0.2 ms per iteration on a thousand parameters, a
+// fifth of a Burgers step). Vectorized (`omp simd` allows the reordered sum), and built for AVX2
+// and AVX-512 as well as the baseline, picked by the CPU at load time.
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
+#define PINN_VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define PINN_VECTOR_CLONES
+#endif
+
+PINN_VECTOR_CLONES double dot(const std::vector<double>& a, const std::vector<double>& b) {
+  const double* x = a.data();
+  const double* y = b.data();
+  const size_t n = a.size();
   double sum = 0;
-  for (; i < a.size(); ++i)
-    sum += a[i] * b[i];
-  for (size_t k = 0; k < kSums; ++k)
-    sum += partial[k];
+#pragma omp simd reduction(+ : sum)
+  for (size_t i = 0; i < n; ++i)
+    sum += x[i] * y[i];
   return sum;
 }
 
 // y += alpha x
-void axpy(double alpha, const std::vector<double>& x, std::vector<double>& y) {
-  for (size_t i = 0; i < x.size(); ++i)
-    y[i] += alpha * x[i];
+PINN_VECTOR_CLONES void axpy(double alpha, const std::vector<double>& x, std::vector<double>& y) {
+  const double* in = x.data();
+  double* out = y.data();
+  const size_t n = x.size();
+#pragma omp simd
+  for (size_t i = 0; i < n; ++i)
+    out[i] += alpha * in[i];
 }
 
 // The largest |entry|; infinity when an entry is not finite (a NaN must not read as small).
