@@ -33,24 +33,13 @@
 
 namespace pinn::derivatives::tiles {
 
-namespace {
-
-bool avx2_supported() {
-#ifdef PINN_KERNELS_AVX2
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-#else
-  return true;
-#endif
-}
-
-}  // namespace
-
+// The same CPU check as the whole-tensor loops', which are built for AVX2 and FMA too.
 const PassFunctions* avx2_pass() {
 #ifdef PINN_KERNELS_AVX2
-  static const PassFunctions pass{"avx2", avx2_supported, avx2::forward_pass, avx2::backward_pass,
-                                  avx2::fused_pass};
+  static const PassFunctions pass{"avx2", kernels::available, avx2::forward_pass,
+                                  avx2::backward_pass, avx2::fused_pass};
 #else
-  static const PassFunctions pass{"generic", avx2_supported, generic::forward_pass,
+  static const PassFunctions pass{"generic", kernels::available, generic::forward_pass,
                                   generic::backward_pass, generic::fused_pass};
 #endif
   return &pass;
