@@ -220,25 +220,42 @@ struct Pass {
   }
 };
 
+// A workspace buffer, left uninitialized: every pass writes what it reads (the products write
+// their whole padded rows, the seed is zeroed by the pass), and the workspace is made per call,
+// where zero-filling its few hundred KiB per thread is a measurable part of a small step.
+template <typename T>
+class Scratch {
+ public:
+  explicit Scratch(size_t size = 0) : data_(new T[size]), size_(size) {}
+  T* data() { return data_.get(); }
+  size_t size() const { return size_; }
+
+ private:
+  std::unique_ptr<T[]> data_;
+  size_t size_;
+};
+
 template <typename T>
 struct Workspace {
-  std::vector<std::vector<T>> z, h;  // per layer, C x rows x ld; h unused for the identity
-  std::vector<T> value, g, g_next, dz;
+  std::vector<Scratch<T>> z, h;  // per layer, C x rows x ld; h unused for the identity
+  Scratch<T> value, g, g_next, dz;
   BlockDerivatives<T> derivatives;
 
-  explicit Workspace(const Pass<T>& pass) {
-    const auto size = [&](int64_t ld) {
-      return static_cast<size_t>(pass.channels * pass.rows * ld);
-    };
+  explicit Workspace(const Pass<T>& pass)
+      : value(static_cast<size_t>(pass.rows * pass.max_ld())),
+        g(gradient_size(pass)),
+        g_next(gradient_size(pass)),
+        dz(gradient_size(pass)) {
     for (size_t l = 0; l < pass.layers(); ++l) {
-      z.emplace_back(size(pass.lds[l]));
-      h.emplace_back(pass.kinds[l] == Kind::identity ? 0 : size(pass.lds[l]));
+      z.emplace_back(channel_size(pass, pass.lds[l]));
+      h.emplace_back(pass.kinds[l] == Kind::identity ? 0 : channel_size(pass, pass.lds[l]));
     }
-    value.resize(static_cast<size_t>(pass.rows * pass.max_ld()));
-    g.resize(size(pass.max_ld()));
-    g_next.resize(g.size());
-    dz.resize(g.size());
   }
+
+  static size_t channel_size(const Pass<T>& pass, int64_t ld) {
+    return static_cast<size_t>(pass.channels * pass.rows * ld);
+  }
+  static size_t gradient_size(const Pass<T>& pass) { return channel_size(pass, pass.max_ld()); }
 
   T* out(const Pass<T>& pass, size_t l) {
     return pass.kinds[l] == Kind::identity ? z[l].data() : h[l].data();

@@ -94,7 +94,9 @@ class ResumeTest : public TemporaryDirectoryTest {
   }
 
   // Starts a run, waits for `marker` in its log, then sends `signal_number` after a random delay
-  // of up to `jitter`; expects the run to stop with exit code 6 and a checkpoint.
+  // of up to `jitter`; expects the run to stop with exit code 6 and a checkpoint. The delays are
+  // short: a step of these small runs takes 0.1 to 0.2 ms, and the whole run under a second, so
+  // a long delay (hundreds of ms, as once) can land after the stage, or the run, has ended.
   void train_and_interrupt(const std::string& run, const std::string& marker, int signal_number,
                            std::chrono::milliseconds jitter) const {
     const fs::path log = directory_ / (run + ".log");
@@ -146,7 +148,7 @@ class ResumeTest : public TemporaryDirectoryTest {
 
 TEST_F(ResumeTest, StoppedDuringAdamResumesToTheSameRun) {
   train_straight("straight");
-  train_and_interrupt("stopped", "adam 300/", SIGTERM, 400ms);
+  train_and_interrupt("stopped", "adam 300/", SIGTERM, 20ms);
   const Result resumed = pinn_train("resume " + quote((directory_ / "stopped").string()));
   ASSERT_EQ(resumed.code, 0) << resumed.output;
   EXPECT_NE(resumed.output.find("resuming at step"), std::string::npos);
@@ -160,7 +162,7 @@ TEST_F(ResumeTest, StoppedDuringAdamResumesToTheSameRun) {
 TEST_F(ResumeTest, StoppedDuringLbfgsResumesToTheSameRun) {
   train_straight("straight");
   // SIGUSR1, what Slurm's --signal sends; resumed by repeating the command with --resume.
-  train_and_interrupt("stopped", "lbfgs 100/", SIGUSR1, 400ms);
+  train_and_interrupt("stopped", "lbfgs 100/", SIGUSR1, 20ms);
   auto arguments = train_arguments("stopped");
   arguments.push_back("--resume");
   const Result resumed = pinn_train(command_line(arguments));
@@ -176,7 +178,7 @@ TEST_F(ResumeTest, Float32StoppedEarlyInLbfgsResumesToTheSameRun) {
   extra_arguments_ = {"--set", "dtype=float32",           "--set", "checkpoint_every=10",
                       "--set", "training[1].log_every=20"};
   train_straight("straight");
-  train_and_interrupt("stopped", "lbfgs 40/", SIGTERM, 300ms);
+  train_and_interrupt("stopped", "lbfgs 40/", SIGTERM, 5ms);
   const Result resumed = pinn_train("resume " + quote((directory_ / "stopped").string()));
   ASSERT_EQ(resumed.code, 0) << resumed.output;
   expect_same_run("straight", "stopped");
@@ -184,7 +186,7 @@ TEST_F(ResumeTest, Float32StoppedEarlyInLbfgsResumesToTheSameRun) {
 
 TEST_F(ResumeTest, CorruptCheckpointFallsBackToThePreviousOne) {
   train_straight("straight");
-  train_and_interrupt("stopped", "adam 500/", SIGTERM, 200ms);
+  train_and_interrupt("stopped", "adam 500/", SIGTERM, 20ms);
   std::vector<fs::path> files;
   for (const auto& entry : fs::directory_iterator(directory_ / "stopped" / "checkpoints"))
     files.push_back(entry.path());
@@ -209,9 +211,10 @@ TEST_F(ResumeTest, SecondSigintExitsAtOnce) {
   const fs::path log = directory_ / "stopped.log";
   const pid_t pid = start(arguments, log);
   ASSERT_TRUE(wait_for(log, "adam 10/10", pid));
-  std::this_thread::sleep_for(100ms);
+  // Both well inside the chunk, which takes about 0.4 s on a fast machine.
+  std::this_thread::sleep_for(30ms);
   kill(pid, SIGINT);
-  std::this_thread::sleep_for(100ms);
+  std::this_thread::sleep_for(30ms);
   kill(pid, SIGINT);
   EXPECT_EQ(finish(pid), 130);
   EXPECT_FALSE(fs::exists(directory_ / "stopped" / "summary.json"));

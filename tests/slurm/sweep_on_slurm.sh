@@ -129,15 +129,18 @@ print("collected table: 4 completed rows, every combination once")
 EOF
 
 # --- 2. a run preempted with scontrol requeue resumes and completes --------------------------
-job=$("$BINARY" sweep "$CONFIG" "${SMALL[@]}" --set training[0].iterations=6000 \
-  --set training[0].log_every=100 --set checkpoint_every=200 -q \
+# Long enough (60000 small Adam steps, about 5 s on a fast 2-core machine, 0.08 ms a step) that
+# the requeue lands mid-run however fast the engine gets: 6000 steps once finished before the
+# one-second poll saw step 1000.
+job=$("$BINARY" sweep "$CONFIG" "${SMALL[@]}" --set training[0].iterations=60000 \
+  --set training[0].log_every=1000 --set reference.every=1000 --set checkpoint_every=2000 -q \
   -o "$WORK/sweep_requeue" --run slurm) || fail "the second sweep failed"
 log="$WORK/sweep_requeue/logs/${job}_0.out"
-for _ in $(seq 120); do
-  grep -q "adam 1000/" "$log" 2> /dev/null && break
-  sleep 1
+for _ in $(seq 600); do
+  grep -q "adam 2000/" "$log" 2> /dev/null && break
+  sleep 0.2
 done
-grep -q "adam 1000/" "$log" || fail "the run did not get to step 1000"
+grep -q "adam 2000/" "$log" || fail "the run did not get to step 2000"
 scontrol requeue "${job}_0" || fail "scontrol requeue failed"
 echo "requeued ${job}_0 at $(grep -c '^.*adam [0-9]*/' "$log") log lines"
 for _ in $(seq 30); do
@@ -154,10 +157,10 @@ grep -q "resuming at step" "$log" || fail "the requeued run did not resume from 
 import csv, json, sys
 summary = json.load(open(sys.argv[1] + "/summary.json"))
 assert summary["status"] == "completed", summary["status"]
-assert summary["steps"] == 6100, summary["steps"]
+assert summary["steps"] == 60100, summary["steps"]
 steps = [int(row["step"]) for row in csv.DictReader(open(sys.argv[1] + "/history.csv"))]
 assert steps == sorted(set(steps)), "history rows repeated or out of order"
-assert steps[-1] == 6100 and len(steps) == 1 + 60 + 1, (len(steps), steps[-3:])
+assert steps[-1] == 60100 and len(steps) == 1 + 60 + 1, (len(steps), steps[-3:])
 print(f"requeued run: completed, {len(steps)} history rows, each step once")
 EOF
 echo "PASSED"
