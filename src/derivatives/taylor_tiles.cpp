@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "derivatives/taylor_tiles_isa.hpp"
+#include "util/suggest.hpp"
 
 namespace pinn::derivatives::tiles {
 
@@ -36,11 +37,8 @@ const PassFunctions* default_pass() {
   const auto passes = runnable_passes();
   if (const char* wanted = std::getenv("PINN_TRAIN_KERNELS"); wanted && *wanted) {
     if (const PassFunctions* pass = find_pass(wanted)) return pass;
-    std::string names;
-    for (const PassFunctions* pass : passes)
-      names += (names.empty() ? "" : ", ") + std::string(pass->name);
     spdlog::warn("PINN_TRAIN_KERNELS={}: not an instruction set this CPU runs ({}); using {}",
-                 wanted, names, passes.front()->name);
+                 wanted, quoted_list(instruction_sets()), passes.front()->name);
   }
   return passes.front();
 }
@@ -71,7 +69,8 @@ void use_instruction_set(const std::string& name) {
   const PassFunctions* pass = find_pass(name);
   if (pass == nullptr) {
     throw std::invalid_argument("the tiled pass is not built for instruction set '" + name +
-                                "' or this CPU cannot run it");
+                                "' or this CPU cannot run it (it runs " +
+                                quoted_list(instruction_sets()) + ")");
   }
   selected().store(pass);
 }

@@ -226,13 +226,11 @@ struct Pass {
 template <typename T>
 class Scratch {
  public:
-  explicit Scratch(size_t size = 0) : data_(new T[size]), size_(size) {}
+  explicit Scratch(size_t size) : data_(new T[size]) {}
   T* data() { return data_.get(); }
-  size_t size() const { return size_; }
 
  private:
   std::unique_ptr<T[]> data_;
-  size_t size_;
 };
 
 template <typename T>
@@ -247,8 +245,9 @@ struct Workspace {
         g_next(gradient_size(pass)),
         dz(gradient_size(pass)) {
     for (size_t l = 0; l < pass.layers(); ++l) {
-      z.emplace_back(channel_size(pass, pass.lds[l]));
-      h.emplace_back(pass.kinds[l] == Kind::identity ? 0 : channel_size(pass, pass.lds[l]));
+      const size_t size = channel_size(pass, pass.lds[l]);
+      z.emplace_back(size);
+      h.emplace_back(pass.kinds[l] == Kind::identity ? 0 : size);
     }
   }
 
