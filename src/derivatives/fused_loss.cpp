@@ -3,6 +3,7 @@
 #include "derivatives/fused_loss.hpp"
 
 #include <algorithm>
+#include <memory>
 #include <utility>
 
 #include "derivatives/taylor_engine.hpp"
@@ -167,9 +168,25 @@ std::vector<std::vector<FusedSet>> groups_of(const std::vector<FusedSet>& sets) 
   return groups;
 }
 
-// One group's loss through one tiled pass; its term values in order.
-std::optional<FusedValues> fused_group(const model::Network& network,
-                                       const std::vector<FusedSet>& sets, bool for_training) {
+// `gradient` into `parameter`'s .grad: replacing it (no operator call: the pass's own tensor
+// becomes the gradient), or added to it.
+void give_gradient(const Tensor& parameter, const Tensor& gradient, bool replace) {
+  Tensor& grad = parameter.mutable_grad();
+  if (replace || !grad.defined()) {
+    grad = gradient;
+  } else {
+    grad.add_(gradient);
+  }
+}
+
+// One group's pass, set up: the tiled network, the stacked points and the terms bound to them.
+struct PreparedGroup {
+  TiledSetup setup;
+  std::unique_ptr<ProgramLoss> loss;
+};
+
+std::optional<PreparedGroup> prepare_group(const model::Network& network,
+                                           const std::vector<FusedSet>& sets) {
   std::vector<FusedTerm> terms;
   std::vector<Tensor> point_list;
   for (const auto& set : sets) {
@@ -177,25 +194,72 @@ std::optional<FusedValues> fused_group(const model::Network& network,
     point_list.push_back(set.points);
   }
   const Tensor points = point_list.size() == 1 ? point_list[0] : torch::cat(point_list, 0);
-  const auto setup = tiled_setup(network, points, channels_of(terms));
+  auto setup = tiled_setup(network, points, channels_of(terms));
   if (!setup) return std::nullopt;
-  const ProgramLoss loss(*setup, points, sets);
+  auto loss = std::make_unique<ProgramLoss>(*setup, points, sets);
+  return PreparedGroup{std::move(*setup), std::move(loss)};
+}
+
+// Every group of `sets` set up, or nullopt when the pass does not run one of them.
+std::optional<std::vector<PreparedGroup>> prepare(const model::Network& network,
+                                                  const std::vector<FusedSet>& sets) {
+  std::vector<PreparedGroup> prepared;
+  for (const auto& group : groups_of(sets)) {
+    auto part = prepare_group(network, group);
+    if (!part) return std::nullopt;
+    prepared.push_back(std::move(*part));
+  }
+  return prepared;
+}
+
+// How a group's pass hands over its weight gradient.
+enum class Gradient {
+  none,      // the loss alone
+  autograd,  // through the FusedSquares node, for backward()
+  replace,   // into the parameters' .grad, replacing what they held
+  add,       // added to the parameters' .grad
+};
+
+// One group's loss through its pass; its term values in order.
+FusedValues run_group(const PreparedGroup& group, Gradient gradient) {
+  const TiledSetup& setup = group.setup;
+  const torch::TensorOptions options = setup.input.options();
   FusedValues values;
   std::vector<double> sums;
-  if (for_training) {
-    torch::autograd::variable_list inputs = {setup->input};
-    inputs.insert(inputs.end(), setup->parameters.begin(), setup->parameters.end());
-    values.total = FusedSquares::apply(&loss, &setup->network, setup->input.requires_grad(), &sums,
-                                       at::TensorList(inputs))[0];
+  if (gradient == Gradient::autograd) {
+    torch::autograd::variable_list inputs = {setup.input};
+    inputs.insert(inputs.end(), setup.parameters.begin(), setup.parameters.end());
+    values.total =
+        FusedSquares::apply(group.loss.get(), &setup.network, setup.input.requires_grad(), &sums,
+                            at::TensorList(inputs))[0];
   } else {
     const torch::NoGradGuard no_grad;
-    sums = tiles::fused(setup->network, setup->input.contiguous(), loss,
-                        /*gradient=*/false, /*input_gradient=*/false)
-               .terms;
-    values.total = FusedSquares::total_of(sums, points.options());
+    tiles::FusedResult result =
+        tiles::fused(setup.network, setup.input.contiguous(), *group.loss,
+                     /*gradient=*/gradient != Gradient::none, /*input_gradient=*/false);
+    sums = std::move(result.terms);
+    values.total = FusedSquares::total_of(sums, options);
+    for (size_t l = 0; l < result.gradients.weights.size(); ++l) {
+      const bool replace = gradient == Gradient::replace;
+      give_gradient(setup.parameters[2 * l], result.gradients.weights[l], replace);
+      give_gradient(setup.parameters[2 * l + 1], result.gradients.biases[l], replace);
+    }
   }
   for (double sum : sums)
-    values.terms.push_back(torch::scalar_tensor(sum, points.options()));
+    values.terms.push_back(torch::scalar_tensor(sum, options));
+  return values;
+}
+
+// The groups' losses added up, their term values in order.
+FusedValues run_groups(const std::vector<PreparedGroup>& groups, Gradient gradient) {
+  FusedValues values;
+  for (const auto& group : groups) {
+    // The first group's gradient replaces the parameters' gradient; the others' add to it.
+    FusedValues part = run_group(group, gradient);
+    if (gradient == Gradient::replace) gradient = Gradient::add;
+    values.total = values.total.defined() ? values.total + part.total : part.total;
+    values.terms.insert(values.terms.end(), part.terms.begin(), part.terms.end());
+  }
   return values;
 }
 
@@ -203,14 +267,19 @@ std::optional<FusedValues> fused_group(const model::Network& network,
 
 std::optional<FusedValues> fused_squares(const model::Network& network,
                                          const std::vector<FusedSet>& sets, bool for_training) {
-  FusedValues values;
-  for (const auto& group : groups_of(sets)) {
-    auto part = fused_group(network, group, for_training);
-    if (!part) return std::nullopt;
-    values.total = values.total.defined() ? values.total + part->total : part->total;
-    values.terms.insert(values.terms.end(), part->terms.begin(), part->terms.end());
+  const auto groups = prepare(network, sets);
+  if (!groups) return std::nullopt;
+  return run_groups(*groups, for_training ? Gradient::autograd : Gradient::none);
+}
+
+std::optional<FusedValues> fused_squares_into_grad(const model::Network& network,
+                                                   const std::vector<FusedSet>& sets) {
+  const auto groups = prepare(network, sets);
+  if (!groups) return std::nullopt;
+  for (const auto& group : *groups) {
+    if (group.setup.input.requires_grad()) return std::nullopt;
   }
-  return values;
+  return run_groups(*groups, Gradient::replace);
 }
 
 bool fused_loss_applies(const std::string& engine_name, const model::Network& network,

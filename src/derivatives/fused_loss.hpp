@@ -41,6 +41,14 @@ struct FusedSet {
 std::optional<FusedValues> fused_squares(const model::Network& network,
                                          const std::vector<FusedSet>& sets, bool for_training);
 
+// The loss as fused_squares computes it for training, with its weight gradient written to the
+// network parameters' .grad (replacing what they held) instead of left to an autograd node: a loss
+// of fused terms alone then needs no backward() and skips the autograd engine's per-step cost.
+// nullopt where fused_squares would return it, or where the pass's input needs a gradient of its
+// own (a trainable Fourier embedding).
+std::optional<FusedValues> fused_squares_into_grad(const model::Network& network,
+                                                   const std::vector<FusedSet>& sets);
+
 // Whether fused_squares can run `network` for `engine_name` (the engine that differentiates it)
 // on tensors like `points`.
 bool fused_loss_applies(const std::string& engine_name, const model::Network& network,

@@ -7,14 +7,14 @@
 // iteration (this one took about 15 % less time per Burgers iteration), keeps a curvature pair only
 // when y.s > 1e-10 (an absolute threshold that small PINN losses never pass), works in the
 // parameters' dtype (float32 state stalls) and cannot serialize its own state early in a run.
-// Here the history is kept in float64 whatever the network's dtype, the curvature test is
-// relative (y.s > eps * y.y, as SciPy's L-BFGS-B), and every part of the state is saved.
+// Here the history is kept in float64 whatever the network's dtype (in blocks of rows that the
+// recursion reads in fused loops), the curvature test is relative (y.s > eps * y.y, as SciPy's
+// L-BFGS-B), and every part of the state is saved.
 #pragma once
 
 #include <torch/torch.h>
 
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <vector>
 
@@ -29,6 +29,29 @@ struct LbfgsOptions {
                                     // to itself, or every entry of the step is below it
   int max_line_search_evaluations = 25;
   int max_restarts = 50;  // fresh histories after a step without progress, before stalling
+};
+
+// The curvature pairs (s, y, rho = 1 / y.s), oldest first, in one block of rows each: a ring
+// once `capacity` pairs are kept, so that a new pair replaces the oldest without allocating.
+class CurvatureHistory {
+ public:
+  CurvatureHistory(size_t capacity, size_t size) : capacity_(capacity), size_(size) {}
+
+  size_t pairs() const { return pairs_; }
+  const double* s(size_t i) const { return s_.data() + row(i) * size_; }  // i-th oldest
+  const double* y(size_t i) const { return y_.data() + row(i) * size_; }
+  double rho(size_t i) const { return rho_[row(i)]; }
+
+  void push(const std::vector<double>& s, const std::vector<double>& y, double rho);
+  void clear() { pairs_ = oldest_ = 0; }
+
+ private:
+  size_t row(size_t i) const { return (oldest_ + i) % capacity_; }
+
+  size_t capacity_, size_;
+  size_t pairs_ = 0, oldest_ = 0;
+  std::vector<double> s_, y_;  // rows of `size_`, grown up to `capacity_` rows
+  std::vector<double> rho_;
 };
 
 class Lbfgs {
@@ -65,7 +88,8 @@ class Lbfgs {
 
   void evaluate(const Objective& objective);
   Point evaluate_along(const Objective& objective, double t);
-  std::vector<double> direction() const;
+  // The search direction into d_.
+  void find_direction();
   Point strong_wolfe(const Objective& objective, double t, double slope);
   void remember(const std::vector<double>& s, const std::vector<double>& y);
   void reset_history();
@@ -75,11 +99,11 @@ class Lbfgs {
   bool evaluated_ = false;  // loss_ and gradient_ hold the objective at x_
   double loss_ = 0;
   std::vector<double> gradient_;
-  std::vector<double> d_;                  // the current search direction
-  std::deque<std::vector<double>> s_, y_;  // steps and gradient changes, oldest first
-  std::deque<double> rho_;                 // 1 / (y . s)
-  double h_diag_ = 1;  // the initial inverse-Hessian scale, y.s / y.y of the newest pair
-  bool fresh_ = true;  // the next direction is steepest descent
+  std::vector<double> d_;      // the current search direction
+  CurvatureHistory history_;   // steps and gradient changes
+  std::vector<double> alpha_;  // the two-loop recursion's coefficients, one per pair
+  double h_diag_ = 1;          // the initial inverse-Hessian scale, y.s / y.y of the newest pair
+  bool fresh_ = true;          // the next direction is steepest descent
   Status status_ = Status::running;
   int64_t iterations_ = 0;
   int64_t evaluations_ = 0;

@@ -111,6 +111,21 @@ std::vector<torch::Tensor> Objective::residuals(bool for_training, bool skip_fus
   return result;
 }
 
+std::vector<derivatives::FusedSet> Objective::fused_sets(std::vector<size_t>& order) const {
+  const auto& losses = problem_->losses;
+  std::vector<derivatives::FusedSet> fused_sets;
+  for (const auto& set : sets_) {
+    if (set.fused_terms.empty()) continue;
+    derivatives::FusedSet fused{set.points, &set.fields, {}};
+    for (size_t t : set.fused_terms) {
+      fused.terms.push_back({&*programs_[t], losses[t].weight});
+      order.push_back(t);
+    }
+    fused_sets.push_back(std::move(fused));
+  }
+  return fused_sets;
+}
+
 LossValues Objective::evaluate(bool for_training) {
   const auto& losses = problem_->losses;
   LossValues values;
@@ -118,17 +133,8 @@ LossValues Objective::evaluate(bool for_training) {
   const auto add = [&](const torch::Tensor& loss) {
     values.total = values.total.defined() ? values.total + loss : loss;
   };
-  std::vector<derivatives::FusedSet> fused_sets;
   std::vector<size_t> fused_order;  // the terms in the order fused_squares returns them
-  for (const auto& set : sets_) {
-    if (set.fused_terms.empty()) continue;
-    derivatives::FusedSet fused{set.points, &set.fields, {}};
-    for (size_t t : set.fused_terms) {
-      fused.terms.push_back({&*programs_[t], losses[t].weight});
-      fused_order.push_back(t);
-    }
-    fused_sets.push_back(std::move(fused));
-  }
+  const auto fused_sets = this->fused_sets(fused_order);
   if (!fused_sets.empty()) {
     const auto fused = derivatives::fused_squares(*network_, fused_sets, for_training);
     if (!fused) throw std::logic_error("the fused loss no longer applies to this network");
@@ -143,6 +149,35 @@ LossValues Objective::evaluate(bool for_training) {
     add(term);
     values.terms[t] = term.detach();
   }
+  return values;
+}
+
+LossValues Objective::loss_and_gradient(const std::vector<torch::Tensor>& trainable) {
+  if (fused_term_count() == problem_->losses.size()) {
+    std::vector<size_t> order;
+    if (auto fused = derivatives::fused_squares_into_grad(*network_, fused_sets(order))) {
+      // The pass wrote the network's gradient; the problem's parameters appear in no fused term.
+      for (const auto& parameter : context_.parameters) {
+        if (parameter.grad().defined()) parameter.mutable_grad().zero_();
+      }
+      LossValues values;
+      values.total = fused->total;
+      values.terms.resize(order.size());
+      for (size_t k = 0; k < order.size(); ++k)
+        values.terms[order[k]] = fused->terms[k];
+      return values;
+    }
+  }
+  for (const auto& parameter : trainable) {
+    if (parameter.grad().defined()) parameter.mutable_grad().zero_();
+  }
+  LossValues values = evaluate(/*for_training=*/true);
+  values.total.backward();
+  // Keep the value, not the graph: a graph kept until the next step holds on to the parameters'
+  // gradient accumulators, which remember the CUDA stream they were made on, and a CUDA graph
+  // captured on another stream then fails ("would make the legacy stream depend on a capturing
+  // blocking stream", seen with LibTorch 2.11 on an H200).
+  values.total = values.total.detach();
   return values;
 }
 

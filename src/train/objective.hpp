@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "derivatives/engine.hpp"
+#include "derivatives/fused_loss.hpp"
 #include "expr/pointwise.hpp"
 #include "model/network.hpp"
 #include "problem/problem.hpp"
@@ -45,6 +46,10 @@ class Objective {
 
   // The loss; differentiable for the weights when `for_training`.
   LossValues evaluate(bool for_training);
+  // The loss (detached), with its gradient in the .grad of `trainable` (the network's parameters
+  // and the problem's): from the fused pass directly when it computes every term, else zeroed
+  // and back-propagated from evaluate(true).
+  LossValues loss_and_gradient(const std::vector<torch::Tensor>& trainable);
   // Residual statistics per term at the current weights.
   std::vector<TermDiagnostics> diagnostics();
   int64_t total_points() const;
@@ -87,6 +92,9 @@ class Objective {
     uint64_t draws = 1;                       // how many times the set was drawn
   };
   void place(SetWork& set, const problem::Sample& sample);
+  // The sets with fused terms, as the fused loss takes them; `order` receives their terms in
+  // the order it returns their values.
+  std::vector<derivatives::FusedSet> fused_sets(std::vector<size_t>& order) const;
   // Residual tensors of every term, in problem order; with `skip_fused`, of the terms that the
   // fused loss does not evaluate (the others stay undefined).
   std::vector<torch::Tensor> residuals(bool for_training, bool skip_fused = false);

@@ -38,16 +38,7 @@ std::string format_metrics(const std::vector<std::string>& names,
 LossAndGradient loss_and_gradient(Objective& objective, std::vector<torch::Tensor> trainable,
                                   LossValues& latest) {
   return [&objective, trainable = std::move(trainable), &latest]() {
-    for (const auto& parameter : trainable) {
-      if (parameter.grad().defined()) parameter.mutable_grad().zero_();
-    }
-    latest = objective.evaluate(true);
-    latest.total.backward();
-    // Keep the value, not the graph: a graph kept until the next step holds on to the
-    // parameters' gradient accumulators, which remember the CUDA stream they were made on, and a
-    // CUDA graph captured on another stream then fails ("would make the legacy stream depend on a
-    // capturing blocking stream", seen with LibTorch 2.11 on an H200).
-    latest.total = latest.total.detach();
+    latest = objective.loss_and_gradient(trainable);
     return latest.total;
   };
 }

@@ -64,8 +64,8 @@ struct CheckpointSettings {
   int every = 0;                     // steps between checkpoints (0: only at stage ends and stops)
 };
 
-// The optimizers' closure: zeroes the gradients of `trainable`, evaluates the objective for
-// training, back-propagates and returns the loss. `latest` receives the loss values.
+// The optimizers' closure: the objective's loss, with its gradient in the .grad of `trainable`
+// (Objective::loss_and_gradient). `latest` receives the loss values.
 LossAndGradient loss_and_gradient(Objective& objective, std::vector<torch::Tensor> trainable,
                                   LossValues& latest);
 

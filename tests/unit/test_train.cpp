@@ -2,6 +2,7 @@
 // and L-BFGS stopping on its tolerance.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -227,9 +228,15 @@ TEST(Objective, IsTheWeightedSumOfMeanSquares) {
 
 // A problem whose terms take every path of the fused loss: several sets and terms per set, a
 // summed Laplacian, mixed partials, two outputs, normals (a Neumann term), a trainable parameter
-// and a periodic pair (both left to the tensor path). With few edge points the sets run through
-// the tiled pass together, with many one pass each (fused_loss.cpp's groups_of).
-std::unique_ptr<Fixture> make_fused_fixture(const std::string& network, int edge_points) {
+// and a periodic pair (both left to the tensor path; without `tensor_terms`, those two terms are
+// left out). With few edge points the sets run through the tiled pass together, with many one
+// pass each (fused_loss.cpp's groups_of).
+std::unique_ptr<Fixture> make_fused_fixture(const std::string& network, int edge_points,
+                                            bool tensor_terms = true) {
+  const std::string tensor_losses = R"json(,
+      {"name": "scaled", "points": "edge", "residual": "k*u - v"},
+      {"name": "periodic", "type": "periodic", "points": "left", "shift": {"x": 1},
+       "residual": "u_x"})json";
   return fixture_from(R"json({
     "inputs": ["x", "y"], "outputs": ["u", "v"],
     "constants": {"nu": 0.05}, "parameters": {"k": 0.7},
@@ -245,10 +252,8 @@ std::unique_ptr<Fixture> make_fused_fixture(const std::string& network, int edge
     "losses": [
       {"name": "pde", "points": "inner", "residual": "lap(u) + u*v_x - nu*u_xy + sin(v)"},
       {"name": "second", "points": "inner", "residual": "v_yy*u_x - exp(-u)", "weight": 3},
-      {"name": "flux", "type": "neumann", "points": "edge", "value": "0.3*x"},
-      {"name": "scaled", "points": "edge", "residual": "k*u - v"},
-      {"name": "periodic", "type": "periodic", "points": "left", "shift": {"x": 1},
-       "residual": "u_x"}],
+      {"name": "flux", "type": "neumann", "points": "edge", "value": "0.3*x"})json" +
+                          (tensor_terms ? tensor_losses : "") + R"json(],
     "network": )json" + network +
                           R"json(,
     "training": [{"type": "adam"}]})json",
@@ -302,6 +307,68 @@ TEST(Objective, FusedLossEqualsTheTensorPathAndAutograd) {
       EXPECT_GT(fused.narrow(0, 6, fused.size(0) - 6).abs().max().item<double>(), 0);
     }
     derivatives::tiles::use_instruction_set(default_set);
+  }
+}
+
+// With every term in the fused pass, the closure's gradient comes from the pass directly (new
+// gradient tensors, no backward()): the same loss, term values and gradients as through
+// autograd, whatever the gradients held before. A trainable embedding (a pass input that needs a
+// gradient) and tensor terms take the autograd path.
+TEST(Objective, LossAndGradientTakesTheFusedPassDirectlyWhenItHasEveryTerm) {
+  const std::string tanh_mlp = R"({"hidden": [12, 10], "activation": "tanh"})";
+  const std::string fourier = R"({"hidden": [8], "activation": "tanh",
+      "fourier_features": {"count": 3, "scale": 1.5, "trainable": true}})";
+  struct Case {
+    std::string network;
+    int edge_points;
+    bool tensor_terms, direct;
+  };
+  for (const auto& c : std::vector<Case>{{tanh_mlp, 64, false, true},
+                                         {tanh_mlp, 400, false, true},
+                                         {fourier, 64, false, false},
+                                         {tanh_mlp, 64, true, false}}) {
+    auto f = make_fused_fixture(c.network, c.edge_points, c.tensor_terms);
+    const auto k = torch::full({}, 0.7, torch::kFloat64).requires_grad_(true);
+    auto trainable = f->network->parameters();
+    trainable.push_back(k);
+    auto engine = derivatives::make_engine("taylor");
+    Objective objective(f->problem, *f->network, *engine, {torch::dtype(torch::kFloat64), {k}});
+    const auto gradients = [&] {
+      std::vector<torch::Tensor> flat;
+      for (const auto& tensor : trainable)
+        flat.push_back(tensor.grad().defined() ? tensor.grad().reshape({-1}).clone()
+                                               : torch::zeros({tensor.numel()}, torch::kFloat64));
+      return torch::cat(flat);
+    };
+    // Through autograd, from zeroed gradients.
+    for (auto& tensor : trainable)
+      tensor.mutable_grad() = torch::zeros_like(tensor);
+    const auto expected = objective.evaluate(true);
+    expected.total.backward();
+    const auto expected_gradient = gradients();
+    // Through the closure, from gradients that hold something else.
+    std::vector<const void*> before;
+    for (auto& tensor : trainable) {
+      tensor.mutable_grad() = torch::full_like(tensor, 3.0);
+      before.push_back(tensor.grad().unsafeGetTensorImpl());
+    }
+    const auto values = objective.loss_and_gradient(trainable);
+    const auto gradient = gradients();
+    const std::string name = c.network + std::to_string(c.edge_points);
+    EXPECT_FALSE(values.total.requires_grad()) << name;
+    EXPECT_NEAR(values.total.item<double>(), expected.total.item<double>(),
+                1e-14 * expected.total.item<double>())
+        << name;
+    ASSERT_EQ(values.terms.size(), expected.terms.size());
+    for (size_t t = 0; t < values.terms.size(); ++t)
+      EXPECT_NEAR(values.terms[t].item<double>(), expected.terms[t].item<double>(),
+                  1e-14 * expected.total.item<double>())
+          << name << " term " << t;
+    const double size = expected_gradient.abs().max().item<double>();
+    EXPECT_GT(size, 0) << name;
+    EXPECT_LT((gradient - expected_gradient).abs().max().item<double>(), 1e-13 * size) << name;
+    EXPECT_EQ(k.grad().item<double>(), expected_gradient[-1].item<double>()) << name;
+    EXPECT_EQ(trainable[0].grad().unsafeGetTensorImpl() != before[0], c.direct) << name;
   }
 }
 
@@ -435,6 +502,55 @@ TEST(Lbfgs, SolvesRosenbrockAtAnyScaleOfTheLoss) {
     // A strong-Wolfe line search needs few evaluations per iteration.
     EXPECT_LT(lbfgs.evaluations(), 2 * lbfgs.iterations()) << scale;
   }
+}
+
+// An ill-conditioned quadratic in 75 dimensions (the recursion's loops run 32 lanes wide, then a
+// tail): converged to its minimum, with a history shorter than the dimension that wraps around.
+TEST(Lbfgs, SolvesAnIllConditionedQuadraticWithAWrappingHistory) {
+  const size_t n = 75;
+  const auto objective = [n](const std::vector<double>& x, std::vector<double>& g) {
+    double f = 0;
+    for (size_t i = 0; i < n; ++i) {
+      const double scale = std::pow(10.0, 3.0 * static_cast<double>(i) / (n - 1));
+      const double r = x[i] - 1.0 / static_cast<double>(i + 1);
+      f += 0.5 * scale * r * r;
+      g[i] = scale * r;
+    }
+    return f;
+  };
+  LbfgsOptions options;
+  options.history = 7;
+  options.tolerance_grad = 1e-10;
+  options.tolerance_change = 0;
+  Lbfgs lbfgs(options, std::vector<double>(n, 0.0));
+  lbfgs.iterate(2000, objective);
+  EXPECT_EQ(lbfgs.status(), Lbfgs::Status::converged);
+  EXPECT_GT(lbfgs.iterations(), 7);
+  for (size_t i = 0; i < n; ++i)
+    EXPECT_NEAR(lbfgs.x()[i], 1.0 / static_cast<double>(i + 1), 1e-9) << i;
+}
+
+// The history keeps the newest pairs, oldest first, and starts over after clear().
+TEST(CurvatureHistory, KeepsTheNewestPairsOldestFirst) {
+  CurvatureHistory history(3, 2);
+  for (int k = 1; k <= 5; ++k) {
+    const double v = k;
+    history.push({v, -v}, {10 * v, -10 * v}, 1 / v);
+  }
+  ASSERT_EQ(history.pairs(), 3u);
+  for (size_t i = 0; i < 3; ++i) {
+    const double v = static_cast<double>(i + 3);
+    EXPECT_EQ(history.s(i)[0], v);
+    EXPECT_EQ(history.s(i)[1], -v);
+    EXPECT_EQ(history.y(i)[1], -10 * v);
+    EXPECT_EQ(history.rho(i), 1 / v);
+  }
+  history.clear();
+  EXPECT_EQ(history.pairs(), 0u);
+  history.push({7, 8}, {9, 10}, 0.5);
+  ASSERT_EQ(history.pairs(), 1u);
+  EXPECT_EQ(history.s(0)[1], 8);
+  EXPECT_EQ(history.y(0)[0], 9);
 }
 
 // Iterations in chunks, with the state saved and loaded in between, follow the uninterrupted run
