@@ -31,15 +31,12 @@ std::vector<double> ReferenceMetrics::measure() {
   std::vector<torch::Tensor> outputs, residuals;
   for (int64_t start = 0; start < points_.size(0); start += kBatch) {
     const auto batch = points_.slice(0, start, start + kBatch);
-    {
-      torch::NoGradGuard no_grad;
-      outputs.push_back(objective_->network().forward(batch).detach().to(torch::kFloat64).cpu());
-    }
-    if (!reference_->residual_terms.empty()) {
-      auto terms = objective_->residuals_at(batch, reference_->residual_terms);
-      for (auto& term : terms)
+    auto at_batch = objective_->values_at(batch, reference_->residual_terms);
+    outputs.push_back(at_batch.outputs.to(torch::kFloat64).cpu());
+    if (!at_batch.residuals.empty()) {
+      for (auto& term : at_batch.residuals)
         term = term.to(torch::kFloat64).cpu();
-      residuals.push_back(torch::stack(terms, 1));
+      residuals.push_back(torch::stack(at_batch.residuals, 1));
     }
   }
   const auto predicted = torch::cat(outputs, 0);

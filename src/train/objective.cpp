@@ -211,17 +211,24 @@ int64_t Objective::total_points() const {
   return count;
 }
 
-std::vector<torch::Tensor> Objective::residuals_at(const torch::Tensor& points,
-                                                   const std::vector<size_t>& terms) {
+Objective::PointValues Objective::values_at(const torch::Tensor& points,
+                                            const std::vector<size_t>& terms) {
+  const int outputs = static_cast<int>(problem_->symbols.outputs.size());
   std::set<expr::Channel> channels;
+  for (int o = 0; o < outputs; ++o)
+    channels.insert(expr::Channel(o, {}));
   for (size_t t : terms)
     expr::collect_channels(*problem_->losses[t].residual, channels);
   const auto values = engine_->compute(*network_, points, channels, /*create_graph=*/false);
+  PointValues result;
+  std::vector<torch::Tensor> columns;
+  for (int o = 0; o < outputs; ++o)
+    columns.push_back(values.at(expr::Channel(o, {})).detach());
+  result.outputs = torch::stack(columns, 1);
   const std::map<std::string, torch::Tensor> no_fields;
   const expr::EvalContext context{points, &values, &no_fields, &context_.parameters};
-  std::vector<torch::Tensor> result;
   for (size_t t : terms)
-    result.push_back(expr::evaluate(*problem_->losses[t].residual, context).detach());
+    result.residuals.push_back(expr::evaluate(*problem_->losses[t].residual, context).detach());
   return result;
 }
 

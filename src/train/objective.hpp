@@ -56,10 +56,14 @@ class Objective {
   // How many terms the fused loss evaluates (derivatives/fused_loss): 0 when it does not apply.
   size_t fused_term_count() const;
 
-  // The residuals of the given terms at `points` (N x d, any device and dtype): terms that read
-  // no per-point fields, as measured at reference points. Each of shape N.
-  std::vector<torch::Tensor> residuals_at(const torch::Tensor& points,
-                                          const std::vector<size_t>& terms);
+  // The network's outputs (N x outputs, detached) at `points` (N x d, any device and dtype) and
+  // the residuals of the given terms there (each of shape N): terms that read no per-point
+  // fields, as measured at reference points. One evaluation of the channels gives both.
+  struct PointValues {
+    torch::Tensor outputs;
+    std::vector<torch::Tensor> residuals;
+  };
+  PointValues values_at(const torch::Tensor& points, const std::vector<size_t>& terms);
 
   // The first step after `step` at which some set is resampled or refined (or -1 if none).
   int64_t next_point_update(int64_t step) const;
