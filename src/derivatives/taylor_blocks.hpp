@@ -242,6 +242,124 @@ bool with_fused_order(size_t factors, const Fused& fused) {
   }
 }
 
+// ---- runs of squares: a summed Laplacian's σ'' · Σ_i z_i² ----
+//
+// A summed Laplacian channel's rule holds one term σ''·z_i² per input; taken one by one, each is
+// a pass over the block that reads and writes the channel. A run of such terms (consecutive, the
+// same channel, order and coefficient, each the square of one channel) takes one pass instead:
+// for each register of points, the squares summed in a register, then added to the channel once.
+constexpr size_t kMaxRun = 16;
+
+// How many terms from `first` on form a run of squares, at most kMaxRun (0 when fewer than two
+// do).
+inline size_t square_run(const std::vector<FaaDiBrunoTerm>& terms, size_t first) {
+  const auto is_square = [](const FaaDiBrunoTerm& term) {
+    return term.factors.size() == 2 && term.factors[0] == term.factors[1];
+  };
+  const FaaDiBrunoTerm& head = terms[first];
+  if (!is_square(head)) return 0;
+  size_t end = first + 1;
+  while (end < terms.size() && end - first < kMaxRun && is_square(terms[end]) &&
+         terms[end].channel == head.channel && terms[end].order == head.order &&
+         terms[end].coefficient == head.coefficient) {
+    ++end;
+  }
+  return end - first > 1 ? end - first : 0;
+}
+
+// The run's squared channels (z_f) and, for the adjoint, their gradients (dz_f) on one block.
+template <typename T>
+struct SquareRun {
+  size_t count;
+  std::array<const T*, kMaxRun> z;
+  std::array<T*, kMaxRun> dz;
+
+  SquareRun(const FaaDiBrunoTerm* run, size_t n, const Slices<const T>& z_slices,
+            const Slices<T>* dz_slices, int64_t begin)
+      : count(n), z{}, dz{} {
+    for (size_t r = 0; r < count; ++r) {
+      z[r] = z_slices.at(run[r].factors[0], begin);
+      if (dz_slices) dz[r] = dz_slices->at(run[r].factors[0], begin);
+    }
+  }
+  T sum_at(int64_t j) const {
+    T sum = 0;
+    for (size_t r = 0; r < count; ++r)
+      sum += z[r][j] * z[r][j];
+    return sum;
+  }
+};
+
+// h_c += coefficient · σ^(order) · Σ_run z_f².
+template <typename T>
+void forward_squares(const FaaDiBrunoTerm* run, size_t count,
+                     const BlockDerivatives<T>& derivatives, const Slices<const T>& z,
+                     const Slices<T>& h, int64_t begin, int64_t n) {
+  const SquareRun<T> squares(run, count, z, nullptr, begin);
+  const T* d = derivatives.d[static_cast<size_t>(run->order)];
+  const auto coefficient = static_cast<T>(run->coefficient);
+  T* hc = h.at(run->channel, begin);
+  int64_t j = 0;
+#ifdef PINN_KERNELS_AVX2
+  using S = gemm::Simd<T>;
+  const auto c = S::broadcast(coefficient);
+  for (; j + S::kLanes <= n; j += S::kLanes) {
+    auto sum = S::zero();
+    for (size_t r = 0; r < count; ++r) {
+      const auto zf = S::load(squares.z[r] + j);
+      sum = S::fma(zf, zf, sum);
+    }
+    const auto scaled = S::fma(c, S::load(d + j), S::zero());
+    S::store(hc + j, S::fma(scaled, sum, S::load(hc + j)));
+  }
+#endif
+  for (; j < n; ++j)
+    hc[j] += coefficient * d[j] * squares.sum_at(j);
+}
+
+// The adjoint, with g = ∂L/∂h_c: dz_0 += g · coefficient · σ^(order+1) · Σ_run z_f², and
+// dz_f += 2 · g · coefficient · σ^(order) · z_f for each f of the run.
+template <typename T>
+void adjoint_squares(const FaaDiBrunoTerm* run, size_t count,
+                     const BlockDerivatives<T>& derivatives, const Slices<const T>& z,
+                     const Slices<const T>& g, const Slices<T>& dz, int64_t begin, int64_t n) {
+  const SquareRun<T> squares(run, count, z, &dz, begin);
+  const auto order = static_cast<size_t>(run->order);
+  const T* d_order = derivatives.d[order];
+  const T* d_next = derivatives.d[order + 1];
+  const auto coefficient = static_cast<T>(run->coefficient);
+  const T* gc = g.at(run->channel, begin);
+  T* dz0 = dz.at(0, begin);
+  int64_t j = 0;
+#ifdef PINN_KERNELS_AVX2
+  using S = gemm::Simd<T>;
+  const auto c = S::broadcast(coefficient);
+  const auto two = S::broadcast(T(2));
+  for (; j + S::kLanes <= n; j += S::kLanes) {
+    auto sum = S::zero();
+    for (size_t r = 0; r < count; ++r) {
+      const auto zf = S::load(squares.z[r] + j);
+      sum = S::fma(zf, zf, sum);
+    }
+    const auto w = S::fma(c, S::load(gc + j), S::zero());
+    const auto zero_part = S::fma(w, S::load(d_next + j), S::zero());
+    S::store(dz0 + j, S::fma(zero_part, sum, S::load(dz0 + j)));
+    const auto weight = S::fma(two, S::fma(w, S::load(d_order + j), S::zero()), S::zero());
+    for (size_t r = 0; r < count; ++r) {
+      T* target = squares.dz[r] + j;
+      S::store(target, S::fma(weight, S::load(squares.z[r] + j), S::load(target)));
+    }
+  }
+#endif
+  for (; j < n; ++j) {
+    const T w = coefficient * gc[j];
+    dz0[j] += w * d_next[j] * squares.sum_at(j);
+    const T weight = 2 * w * d_order[j];
+    for (size_t r = 0; r < count; ++r)
+      squares.dz[r][j] += weight * squares.z[r][j];
+  }
+}
+
 template <typename T>
 void forward_block(const FaaDiBrunoProgram& program, const BlockDerivatives<T>& derivatives,
                    const Slices<const T>& z, const Slices<T>& h, int64_t begin, int64_t n) {
@@ -254,7 +372,14 @@ void forward_block(const FaaDiBrunoProgram& program, const BlockDerivatives<T>& 
       hc[j] = d[1][j] * zc[j];
   }
   std::array<T, kBlock> product;
-  for (const auto& term : program.terms) {
+  const auto& terms = program.terms;
+  for (size_t t = 0; t < terms.size(); ++t) {
+    if (const size_t run = square_run(terms, t)) {
+      forward_squares(&terms[t], run, derivatives, z, h, begin, n);
+      t += run - 1;
+      continue;
+    }
+    const auto& term = terms[t];
     const bool fused = with_fused_order(term.factors.size(), [&](auto k) {
       forward_term_at<T, decltype(k)::value>(term, derivatives, z, h, begin, n);
     });
@@ -265,32 +390,57 @@ void forward_block(const FaaDiBrunoProgram& program, const BlockDerivatives<T>& 
   }
 }
 
+// The implicit order-1 terms of the adjoint: dz_c = g_c σ' for every channel, and their share of
+// dz_0, σ'' Σ_{c≥1} g_c z_c: one pass over the channels per register of points.
+template <typename T>
+void adjoint_first_order(int64_t channels, const std::array<const T*, kMaxOrders>& d,
+                         const Slices<const T>& z, const Slices<const T>& g, const Slices<T>& dz,
+                         int64_t begin, int64_t n) {
+  T* dz0 = dz.at(0, begin);
+  const T* g0 = g.at(0, begin);
+  int64_t j = 0;
+#ifdef PINN_KERNELS_AVX2
+  using S = gemm::Simd<T>;
+  for (; j + S::kLanes <= n; j += S::kLanes) {
+    const auto d1 = S::load(d[1] + j);
+    auto sum = S::zero();
+    for (int64_t c = 1; c < channels; ++c) {
+      const auto gc = S::load(g.at(c, begin) + j);
+      S::store(dz.at(c, begin) + j, S::fma(gc, d1, S::zero()));
+      sum = S::fma(gc, S::load(z.at(c, begin) + j), sum);
+    }
+    auto dz0_j = S::fma(S::load(g0 + j), d1, S::zero());
+    if (channels > 1) dz0_j = S::fma(S::load(d[2] + j), sum, dz0_j);
+    S::store(dz0 + j, dz0_j);
+  }
+#endif
+  for (; j < n; ++j) {
+    T sum = 0;
+    for (int64_t c = 1; c < channels; ++c) {
+      const T gc = g.at(c, begin)[j];
+      dz.at(c, begin)[j] = gc * d[1][j];
+      sum += gc * z.at(c, begin)[j];
+    }
+    dz0[j] = g0[j] * d[1][j] + (channels > 1 ? d[2][j] * sum : T(0));
+  }
+}
+
 template <typename T>
 void adjoint_block(const FaaDiBrunoProgram& program, const BlockDerivatives<T>& derivatives,
                    const Slices<const T>& z, const Slices<const T>& g, const Slices<T>& dz,
                    int64_t begin, int64_t n) {
   const auto& d = derivatives.d;
-  // The implicit order-1 terms: dz_c = g_c σ', and their share of dz_0, σ'' Σ_c g_c z_c.
-  for (int64_t c = 0; c < program.channels; ++c) {
-    T* dzc = dz.at(c, begin);
-    const T* gc = g.at(c, begin);
-    for (int64_t j = 0; j < n; ++j)
-      dzc[j] = gc[j] * d[1][j];
-  }
   T* dz0 = dz.at(0, begin);
-  if (program.channels > 1) {
-    std::array<T, kBlock> sum{};
-    for (int64_t c = 1; c < program.channels; ++c) {
-      const T* gc = g.at(c, begin);
-      const T* zc = z.at(c, begin);
-      for (int64_t j = 0; j < n; ++j)
-        sum[static_cast<size_t>(j)] += gc[j] * zc[j];
-    }
-    for (int64_t j = 0; j < n; ++j)
-      dz0[j] += d[2][j] * sum[static_cast<size_t>(j)];
-  }
+  adjoint_first_order(program.channels, d, z, g, dz, begin, n);
   std::array<T, kBlock> weighted, product;
-  for (const auto& term : program.terms) {
+  const auto& terms = program.terms;
+  for (size_t t = 0; t < terms.size(); ++t) {
+    if (const size_t run = square_run(terms, t)) {
+      adjoint_squares(&terms[t], run, derivatives, z, g, dz, begin, n);
+      t += run - 1;
+      continue;
+    }
+    const auto& term = terms[t];
     const bool fused = with_fused_order(term.factors.size(), [&](auto k) {
       adjoint_term_at<T, decltype(k)::value>(term, derivatives, z, g, dz, begin, n);
     });
