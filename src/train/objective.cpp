@@ -153,16 +153,20 @@ LossValues Objective::evaluate(bool for_training) {
 }
 
 LossValues Objective::loss_and_gradient(const std::vector<torch::Tensor>& trainable) {
-  if (fused_term_count() == problem_->losses.size()) {
+  if (direct_gradient_ && fused_term_count() == problem_->losses.size()) {
     std::vector<size_t> order;
-    if (auto fused = derivatives::fused_squares_into_grad(*network_, fused_sets(order))) {
+    auto fused = derivatives::fused_squares_into_grad(*network_, fused_sets(order));
+    // Where it does not apply (a trainable embedding), it never will for this network: the
+    // tensor path from then on, without setting up the pass twice a step.
+    direct_gradient_ = fused.has_value();
+    if (fused) {
       // The pass wrote the network's gradient; the problem's parameters appear in no fused term.
       for (const auto& parameter : context_.parameters) {
         if (parameter.grad().defined()) parameter.mutable_grad().zero_();
       }
       LossValues values;
       values.total = fused->total;
-      values.terms.resize(order.size());
+      values.terms.resize(problem_->losses.size());
       for (size_t k = 0; k < order.size(); ++k)
         values.terms[order[k]] = fused->terms[k];
       return values;

@@ -113,6 +113,7 @@ class Objective {
   std::vector<SetWork> sets_;
   std::vector<std::optional<expr::PointwiseProgram>> programs_;  // per term, when fusable
   bool sizes_changed_ = false;
+  bool direct_gradient_ = true;  // loss_and_gradient may try the fused pass's direct gradient
 };
 
 }  // namespace pinn::train
