@@ -282,12 +282,24 @@ struct SquareRun {
       if (dz_slices) dz[r] = dz_slices->at(run[r].factors[0], begin);
     }
   }
+  // Σ_run z_f² at point j, and for the register of points from j.
   T sum_at(int64_t j) const {
     T sum = 0;
     for (size_t r = 0; r < count; ++r)
       sum += z[r][j] * z[r][j];
     return sum;
   }
+#ifdef PINN_KERNELS_AVX2
+  typename gemm::Simd<T>::V sum_register(int64_t j) const {
+    using S = gemm::Simd<T>;
+    auto sum = S::zero();
+    for (size_t r = 0; r < count; ++r) {
+      const auto zf = S::load(z[r] + j);
+      sum = S::fma(zf, zf, sum);
+    }
+    return sum;
+  }
+#endif
 };
 
 // h_c += coefficient · σ^(order) · Σ_run z_f².
@@ -304,11 +316,7 @@ void forward_squares(const FaaDiBrunoTerm* run, size_t count,
   using S = gemm::Simd<T>;
   const auto c = S::broadcast(coefficient);
   for (; j + S::kLanes <= n; j += S::kLanes) {
-    auto sum = S::zero();
-    for (size_t r = 0; r < count; ++r) {
-      const auto zf = S::load(squares.z[r] + j);
-      sum = S::fma(zf, zf, sum);
-    }
+    const auto sum = squares.sum_register(j);
     const auto scaled = S::fma(c, S::load(d + j), S::zero());
     S::store(hc + j, S::fma(scaled, sum, S::load(hc + j)));
   }
@@ -336,11 +344,7 @@ void adjoint_squares(const FaaDiBrunoTerm* run, size_t count,
   const auto c = S::broadcast(coefficient);
   const auto two = S::broadcast(T(2));
   for (; j + S::kLanes <= n; j += S::kLanes) {
-    auto sum = S::zero();
-    for (size_t r = 0; r < count; ++r) {
-      const auto zf = S::load(squares.z[r] + j);
-      sum = S::fma(zf, zf, sum);
-    }
+    const auto sum = squares.sum_register(j);
     const auto w = S::fma(c, S::load(gc + j), S::zero());
     const auto zero_part = S::fma(w, S::load(d_next + j), S::zero());
     S::store(dz0 + j, S::fma(zero_part, sum, S::load(dz0 + j)));
