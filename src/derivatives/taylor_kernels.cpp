@@ -11,14 +11,7 @@
 #include <array>
 #include <type_traits>
 
-#if defined(__GNUC__) && defined(__x86_64__)
-#define PINN_KERNELS_AVX2 1
-#define PINN_KERNEL_ISA avx2
-#pragma GCC push_options
-#pragma GCC target("avx2,fma")
-#else
-#define PINN_KERNEL_ISA generic
-#endif
+#include "derivatives/avx2_region_begin.hpp"
 
 #include "derivatives/taylor_blocks.hpp"
 
@@ -95,9 +88,7 @@ void faa_di_bruno_adjoint(const FaaDiBrunoProgram& program, const Derivatives& d
 
 }  // namespace pinn::derivatives::kernels
 
-#ifdef PINN_KERNELS_AVX2
-#pragma GCC pop_options
-#endif
+#include "derivatives/avx2_region_end.hpp"
 
 // Outside the AVX2 region: these run on any CPU, and available() is what checks for it.
 namespace pinn::derivatives::kernels {

@@ -17,19 +17,12 @@
 
 #if defined(__GNUC__) && defined(__x86_64__)
 #include <immintrin.h>
-#define PINN_KERNELS_AVX2 1
-#define PINN_KERNEL_ISA avx2
-#pragma GCC push_options
-#pragma GCC target("avx2,fma")
-#else
-#define PINN_KERNEL_ISA generic
 #endif
+#include "derivatives/avx2_region_begin.hpp"
 
 #include "derivatives/taylor_tiles_pass.hpp"
 
-#ifdef PINN_KERNELS_AVX2
-#pragma GCC pop_options
-#endif
+#include "derivatives/avx2_region_end.hpp"
 
 namespace pinn::derivatives::tiles {
 
