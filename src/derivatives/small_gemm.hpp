@@ -63,6 +63,17 @@ struct Simd<float> {
     return V{p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], 0, 0, 0, 0, 0, 0, 0, 0};
   }
   static void store_half(float* p, V v) { _mm512_mask_storeu_ps(p, Mask(0x00FF), v); }
+  // The lanes' sum. Not _mm512_reduce_add_ps, nor the unmasked extracts: GCC 12's versions read
+  // an undefined register (and warn); the zero-masked extract does not.
+  static float sum(V v) {
+    const auto half = [&](int i) {
+      return _mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xF, _mm512_castps_pd(v), i));
+    };
+    const __m256 x = _mm256_add_ps(half(0), half(1));
+    __m128 y = _mm_add_ps(_mm256_castps256_ps128(x), _mm256_extractf128_ps(x, 1));
+    y = _mm_hadd_ps(y, y);
+    return _mm_cvtss_f32(_mm_hadd_ps(y, y));
+  }
 };
 
 template <>
@@ -85,6 +96,12 @@ struct Simd<double> {
   static void store(double* p, V v) { _mm512_storeu_pd(p, v); }
   static V load_half(const double* p) { return V{p[0], p[1], p[2], p[3], 0, 0, 0, 0}; }
   static void store_half(double* p, V v) { _mm512_mask_storeu_pd(p, Mask(0x0F), v); }
+  static double sum(V v) {
+    const __m256d x = _mm256_add_pd(_mm512_maskz_extractf64x4_pd(0xF, v, 0),
+                                    _mm512_maskz_extractf64x4_pd(0xF, v, 1));
+    const __m128d y = _mm_add_pd(_mm256_castpd256_pd128(x), _mm256_extractf128_pd(x, 1));
+    return _mm_cvtsd_f64(_mm_hadd_pd(y, y));
+  }
 };
 
 #else
@@ -113,6 +130,11 @@ struct Simd<float> {
     return _mm256_insertf128_ps(_mm256_setzero_ps(), _mm_loadu_ps(p), 0);
   }
   static void store_half(float* p, V v) { _mm_storeu_ps(p, _mm256_castps256_ps128(v)); }
+  static float sum(V v) {
+    __m128 x = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    x = _mm_hadd_ps(x, x);
+    return _mm_cvtss_f32(_mm_hadd_ps(x, x));
+  }
 };
 
 template <>
@@ -137,6 +159,10 @@ struct Simd<double> {
     return _mm256_insertf128_pd(_mm256_setzero_pd(), _mm_loadu_pd(p), 0);
   }
   static void store_half(double* p, V v) { _mm_storeu_pd(p, _mm256_castpd256_pd128(v)); }
+  static double sum(V v) {
+    const __m128d x = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
+    return _mm_cvtsd_f64(_mm_hadd_pd(x, x));
+  }
 };
 
 #endif
@@ -293,6 +319,40 @@ template <typename T>
 void gemm_tn_add(int64_t m, int64_t p, int64_t n, const T* a, int64_t lda, const T* b, int64_t ldb,
                  T* c, int64_t ldc) {
   product(p, n, m, a, 1, lda, b, ldb, c, ldc, true);
+}
+
+// C (M x N) = A (M x K) Wᵀ for a narrow W (N x K, row stride ldw: a layer with a few outputs),
+// then C's columns N to `padded` zeroed. The product above would broadcast every entry of A and
+// use one lane in kLanes of each FMA on a layer with one output; one dot product per entry,
+// vectorized along A's contiguous rows, takes a fraction of the instructions.
+template <typename T>
+void gemm_nt_narrow(int64_t m, int64_t n, int64_t k, const T* a, int64_t lda, const T* w,
+                    int64_t ldw, T* c, int64_t ldc, int64_t padded) {
+  for (int64_t i = 0; i < m; ++i) {
+    const T* ai = a + i * lda;
+    T* ci = c + i * ldc;
+    for (int64_t o = 0; o < n; ++o) {
+      const T* wo = w + o * ldw;
+      T dot = 0;
+      int64_t j = 0;
+#ifdef PINN_KERNELS_AVX2
+      using S = Simd<T>;
+      auto acc = S::zero();
+      for (; j + S::kLanes <= k; j += S::kLanes)
+        acc = S::fma(S::load(ai + j), S::load(wo + j), acc);
+      if (j < k) {
+        const auto mask = S::mask(static_cast<int>(k - j));
+        acc = S::fma(S::load(ai + j, mask), S::load(wo + j, mask), acc);
+        j = k;
+      }
+      dot = S::sum(acc);
+#endif
+      for (; j < k; ++j)
+        dot += ai[j] * wo[j];
+      ci[o] = dot;
+    }
+    std::fill(ci + n, ci + padded, T(0));
+  }
 }
 
 }  // namespace gemm

@@ -364,20 +364,100 @@ void adjoint_squares(const FaaDiBrunoTerm* run, size_t count,
   }
 }
 
+// ---- the implicit order-1 terms, with a run of squares folded in ----
+//
+// Every channel's rule starts with σ'·z_c, one pass over the block's channels. A summed
+// Laplacian's run of squares (σ''·Σ_i z_i², its factors first-order channels) reads the same z_i:
+// folded into that pass, each channel of the block is loaded once instead of twice, and the
+// run's own pass (forward_squares, adjoint_squares) disappears.
+constexpr int64_t kMaxFoldChannels = 64;
+
+struct SquareFold {
+  const FaaDiBrunoTerm* run = nullptr;  // the folded run's first term; null: none folded
+  size_t first = 0, count = 0;          // its place among the program's terms
+  std::array<bool, kMaxFoldChannels> factor{};
+
+  // The program's first run of squares, if its factors are distinct and its channels few enough.
+  explicit SquareFold(const FaaDiBrunoProgram& program) {
+    if (program.channels > kMaxFoldChannels) return;
+    const auto& terms = program.terms;
+    for (size_t t = 0; t < terms.size(); ++t) {
+      const size_t length = square_run(terms, t);
+      if (length == 0) continue;
+      for (size_t r = 0; r < length; ++r) {
+        bool& seen = factor[static_cast<size_t>(terms[t + r].factors[0])];
+        if (seen) {
+          factor = {};
+          return;
+        }
+        seen = true;
+      }
+      run = &terms[t];
+      first = t;
+      count = length;
+      return;
+    }
+  }
+  bool folds(size_t term) const { return run && term == first; }
+  int64_t target() const { return run ? run->channel : -1; }
+  bool is_factor(int64_t c) const { return run && factor[static_cast<size_t>(c)]; }
+};
+
+// h_0 = σ, h_c = σ' z_c for c ≥ 1, and the folded run: h_t += coefficient · σ^(order) · Σ z_f².
+template <typename T>
+void forward_first_order(int64_t channels, const SquareFold& fold,
+                         const std::array<const T*, kMaxOrders>& d, const Slices<const T>& z,
+                         const Slices<T>& h, int64_t begin, int64_t n) {
+  std::copy(d[0], d[0] + n, h.at(0, begin));
+  const int64_t target = fold.target();
+  const T* d_order = fold.run ? d[static_cast<size_t>(fold.run->order)] : nullptr;
+  const T coefficient = fold.run ? static_cast<T>(fold.run->coefficient) : T(0);
+  int64_t j = 0;
+#ifdef PINN_KERNELS_AVX2
+  using S = gemm::Simd<T>;
+  const auto c_run = S::broadcast(coefficient);
+  for (; j + S::kLanes <= n; j += S::kLanes) {
+    const auto d1 = S::load(d[1] + j);
+    auto squares = S::zero();
+    for (int64_t c = 1; c < channels; ++c) {
+      if (c == target) continue;
+      const auto zc = S::load(z.at(c, begin) + j);
+      S::store(h.at(c, begin) + j, S::fma(d1, zc, S::zero()));
+      if (fold.is_factor(c)) squares = S::fma(zc, zc, squares);
+    }
+    if (target < 0) continue;
+    const auto own = S::fma(d1, S::load(z.at(target, begin) + j), S::zero());
+    const auto scale = S::fma(c_run, S::load(d_order + j), S::zero());
+    S::store(h.at(target, begin) + j, S::fma(scale, squares, own));
+  }
+#endif
+  for (; j < n; ++j) {
+    T squares = 0;
+    for (int64_t c = 1; c < channels; ++c) {
+      if (c == target) continue;
+      const T zc = z.at(c, begin)[j];
+      h.at(c, begin)[j] = d[1][j] * zc;
+      if (fold.is_factor(c)) squares += zc * zc;
+    }
+    if (target >= 0)
+      h.at(target, begin)[j] =
+          d[1][j] * z.at(target, begin)[j] + coefficient * d_order[j] * squares;
+  }
+}
+
 template <typename T>
 void forward_block(const FaaDiBrunoProgram& program, const BlockDerivatives<T>& derivatives,
                    const Slices<const T>& z, const Slices<T>& h, int64_t begin, int64_t n) {
   const auto& d = derivatives.d;
-  std::copy(d[0], d[0] + n, h.at(0, begin));
-  for (int64_t c = 1; c < program.channels; ++c) {
-    T* hc = h.at(c, begin);
-    const T* zc = z.at(c, begin);
-    for (int64_t j = 0; j < n; ++j)
-      hc[j] = d[1][j] * zc[j];
-  }
+  const SquareFold fold(program);
+  forward_first_order(program.channels, fold, d, z, h, begin, n);
   std::array<T, kBlock> product;
   const auto& terms = program.terms;
   for (size_t t = 0; t < terms.size(); ++t) {
+    if (fold.folds(t)) {
+      t += fold.count - 1;
+      continue;
+    }
     if (const size_t run = square_run(terms, t)) {
       forward_squares(&terms[t], run, derivatives, z, h, begin, n);
       t += run - 1;
@@ -394,38 +474,69 @@ void forward_block(const FaaDiBrunoProgram& program, const BlockDerivatives<T>& 
   }
 }
 
-// The implicit order-1 terms of the adjoint: dz_c = g_c σ' for every channel, and their share of
-// dz_0, σ'' Σ_{c≥1} g_c z_c: one pass over the channels per register of points.
+// The adjoint of forward_first_order, with g = ∂L/∂h: dz_c = g_c σ' for every channel c ≥ 1 and
+// their share of dz_0, σ'' Σ_{c≥1} g_c z_c; for the folded run, with w = coefficient · g_t,
+// dz_f += 2 w σ^(order) z_f and dz_0 += w σ^(order+1) Σ z_f². One pass over the channels per
+// register of points.
 template <typename T>
-void adjoint_first_order(int64_t channels, const std::array<const T*, kMaxOrders>& d,
-                         const Slices<const T>& z, const Slices<const T>& g, const Slices<T>& dz,
-                         int64_t begin, int64_t n) {
+void adjoint_first_order(int64_t channels, const SquareFold& fold,
+                         const std::array<const T*, kMaxOrders>& d, const Slices<const T>& z,
+                         const Slices<const T>& g, const Slices<T>& dz, int64_t begin, int64_t n) {
   T* dz0 = dz.at(0, begin);
   const T* g0 = g.at(0, begin);
+  const auto order = fold.run ? static_cast<size_t>(fold.run->order) : size_t(0);
+  const T* d_order = fold.run ? d[order] : nullptr;
+  const T* d_next = fold.run ? d[order + 1] : nullptr;
+  const T* g_target = fold.run ? g.at(fold.target(), begin) : nullptr;
+  const T coefficient = fold.run ? static_cast<T>(fold.run->coefficient) : T(0);
   int64_t j = 0;
 #ifdef PINN_KERNELS_AVX2
   using S = gemm::Simd<T>;
+  const auto c_run = S::broadcast(coefficient);
+  const auto two = S::broadcast(T(2));
   for (; j + S::kLanes <= n; j += S::kLanes) {
     const auto d1 = S::load(d[1] + j);
-    auto sum = S::zero();
+    auto w = S::zero(), weight = S::zero();
+    if (fold.run) {
+      w = S::fma(c_run, S::load(g_target + j), S::zero());
+      weight = S::fma(two, S::fma(w, S::load(d_order + j), S::zero()), S::zero());
+    }
+    auto sum = S::zero(), squares = S::zero();
     for (int64_t c = 1; c < channels; ++c) {
       const auto gc = S::load(g.at(c, begin) + j);
-      S::store(dz.at(c, begin) + j, S::fma(gc, d1, S::zero()));
-      sum = S::fma(gc, S::load(z.at(c, begin) + j), sum);
+      const auto zc = S::load(z.at(c, begin) + j);
+      sum = S::fma(gc, zc, sum);
+      auto dzc = S::fma(gc, d1, S::zero());
+      if (fold.is_factor(c)) {
+        dzc = S::fma(weight, zc, dzc);
+        squares = S::fma(zc, zc, squares);
+      }
+      S::store(dz.at(c, begin) + j, dzc);
     }
     auto dz0_j = S::fma(S::load(g0 + j), d1, S::zero());
     if (channels > 1) dz0_j = S::fma(S::load(d[2] + j), sum, dz0_j);
+    if (fold.run) dz0_j = S::fma(S::fma(w, S::load(d_next + j), S::zero()), squares, dz0_j);
     S::store(dz0 + j, dz0_j);
   }
 #endif
   for (; j < n; ++j) {
-    T sum = 0;
+    const T w = fold.run ? coefficient * g_target[j] : T(0);
+    const T weight = fold.run ? 2 * w * d_order[j] : T(0);
+    T sum = 0, squares = 0;
     for (int64_t c = 1; c < channels; ++c) {
       const T gc = g.at(c, begin)[j];
-      dz.at(c, begin)[j] = gc * d[1][j];
-      sum += gc * z.at(c, begin)[j];
+      const T zc = z.at(c, begin)[j];
+      sum += gc * zc;
+      T dzc = gc * d[1][j];
+      if (fold.is_factor(c)) {
+        dzc += weight * zc;
+        squares += zc * zc;
+      }
+      dz.at(c, begin)[j] = dzc;
     }
-    dz0[j] = g0[j] * d[1][j] + (channels > 1 ? d[2][j] * sum : T(0));
+    T dz0_j = g0[j] * d[1][j] + (channels > 1 ? d[2][j] * sum : T(0));
+    if (fold.run) dz0_j += w * d_next[j] * squares;
+    dz0[j] = dz0_j;
   }
 }
 
@@ -435,10 +546,15 @@ void adjoint_block(const FaaDiBrunoProgram& program, const BlockDerivatives<T>& 
                    int64_t begin, int64_t n) {
   const auto& d = derivatives.d;
   T* dz0 = dz.at(0, begin);
-  adjoint_first_order(program.channels, d, z, g, dz, begin, n);
+  const SquareFold fold(program);
+  adjoint_first_order(program.channels, fold, d, z, g, dz, begin, n);
   std::array<T, kBlock> weighted, product;
   const auto& terms = program.terms;
   for (size_t t = 0; t < terms.size(); ++t) {
+    if (fold.folds(t)) {
+      t += fold.count - 1;
+      continue;
+    }
     if (const size_t run = square_run(terms, t)) {
       adjoint_squares(&terms[t], run, derivatives, z, g, dz, begin, n);
       t += run - 1;

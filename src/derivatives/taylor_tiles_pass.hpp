@@ -34,12 +34,16 @@ namespace {
 
 using namespace kernels::blocks;  // NOLINT: the Faà di Bruno blocks this pass drives
 using kernels::gemm::gemm_nn;
+using kernels::gemm::gemm_nt_narrow;
 using kernels::gemm::gemm_tn_add;
 
 // A tile's buffers (every layer's Z and H, and the backward pass's scratch) should stay within the
 // L2 cache together.
 constexpr int64_t kTileBytes = 256 * 1024;
 constexpr int64_t kMinRows = 8, kMaxRows = 512;
+// Layers with at most this many outputs (a network's output layer, mostly) take dot products
+// rather than the register-blocked product (see gemm_nt_narrow).
+constexpr int64_t kNarrowOutputs = 4;
 
 enum class Kind { identity, tanh, sigmoid };
 
@@ -292,6 +296,9 @@ void linear(const Pass<T>& pass, Workspace<T>& ws, size_t l, int64_t t0, int64_t
     for (int64_t c = 0; c < pass.channels; ++c) {
       gemm_nn(n, ld, in, pass.input + (c * pass.points + t0) * in, in, wt, ld, z + c * n * ld, ld);
     }
+  } else if (pass.widths[l] <= kNarrowOutputs) {
+    gemm_nt_narrow(pass.channels * n, pass.widths[l], in_ld, ws.out(pass, l - 1), in_ld,
+                   pass.weight[l].data(), in_ld, z, ld, ld);
   } else {
     gemm_nn(pass.channels * n, ld, in, ws.out(pass, l - 1), in_ld, wt, ld, z, ld);
   }
