@@ -378,6 +378,7 @@ struct SquareFold {
   std::array<bool, kMaxFoldChannels> factor{};
 
   // The program's first run of squares, if its factors are distinct and its channels few enough.
+  // Made once per pass over a layer (not per block: the scan over the terms is not free).
   explicit SquareFold(const FaaDiBrunoProgram& program) {
     if (program.channels > kMaxFoldChannels) return;
     const auto& terms = program.terms;
@@ -446,10 +447,10 @@ void forward_first_order(int64_t channels, const SquareFold& fold,
 }
 
 template <typename T>
-void forward_block(const FaaDiBrunoProgram& program, const BlockDerivatives<T>& derivatives,
-                   const Slices<const T>& z, const Slices<T>& h, int64_t begin, int64_t n) {
+void forward_block(const FaaDiBrunoProgram& program, const SquareFold& fold,
+                   const BlockDerivatives<T>& derivatives, const Slices<const T>& z,
+                   const Slices<T>& h, int64_t begin, int64_t n) {
   const auto& d = derivatives.d;
-  const SquareFold fold(program);
   forward_first_order(program.channels, fold, d, z, h, begin, n);
   std::array<T, kBlock> product;
   const auto& terms = program.terms;
@@ -541,12 +542,11 @@ void adjoint_first_order(int64_t channels, const SquareFold& fold,
 }
 
 template <typename T>
-void adjoint_block(const FaaDiBrunoProgram& program, const BlockDerivatives<T>& derivatives,
-                   const Slices<const T>& z, const Slices<const T>& g, const Slices<T>& dz,
-                   int64_t begin, int64_t n) {
+void adjoint_block(const FaaDiBrunoProgram& program, const SquareFold& fold,
+                   const BlockDerivatives<T>& derivatives, const Slices<const T>& z,
+                   const Slices<const T>& g, const Slices<T>& dz, int64_t begin, int64_t n) {
   const auto& d = derivatives.d;
   T* dz0 = dz.at(0, begin);
-  const SquareFold fold(program);
   adjoint_first_order(program.channels, fold, d, z, g, dz, begin, n);
   std::array<T, kBlock> weighted, product;
   const auto& terms = program.terms;

@@ -134,6 +134,37 @@ void activation_values(Kind kind, const T* z, T* out, int64_t n) {
   }
 }
 
+// out[o] = Σ_{t<n} rows[t·ld + o] for o < ld: a register of columns at a time, summed down the
+// rows in the register (a plain loop keeps `out` in memory: the compiler cannot rule out that it
+// aliases the rows).
+template <typename T>
+void sum_rows(const T* rows, int64_t n, int64_t ld, T* out) {
+  int64_t o = 0;
+#ifdef PINN_KERNELS_AVX2
+  using S = kernels::gemm::Simd<T>;
+  for (; o + S::kLanes <= ld; o += S::kLanes) {
+    auto sum = S::zero();
+    for (int64_t t = 0; t < n; ++t)
+      sum = S::add(sum, S::load(rows + t * ld + o));
+    S::store(out + o, sum);
+  }
+  if (o < ld) {
+    const auto mask = S::mask(static_cast<int>(ld - o));
+    auto sum = S::zero();
+    for (int64_t t = 0; t < n; ++t)
+      sum = S::add(sum, S::load(rows + t * ld + o, mask));
+    S::store(out + o, mask, sum);
+    o = ld;
+  }
+#endif
+  for (; o < ld; ++o) {
+    T sum = 0;
+    for (int64_t t = 0; t < n; ++t)
+      sum += rows[t * ld + o];
+    out[o] = sum;
+  }
+}
+
 // ---- the pass: the network's numbers as raw pointers, and one thread's tile buffers ----
 //
 // A layer's channels in a tile keep their rows `ld` apart, the width rounded up to whole vectors:
@@ -174,6 +205,7 @@ template <typename T>
 struct Pass {
   const Network& network;
   const kernels::FaaDiBrunoProgram& program;
+  const SquareFold fold;  // the program's run of squares folded into its first-order pass
   int64_t channels, points, inputs, rows;
   std::vector<int64_t> widths, lds;              // each layer's outputs, and its padded row length
   std::vector<std::vector<T>> weight, weight_t;  // W (out x ld of in), Wᵀ (in x ld), zero-padded
@@ -184,6 +216,7 @@ struct Pass {
   Pass(const Network& net, const at::Tensor& in)
       : network(net),
         program(*net.program),
+        fold(*net.program),
         channels(net.program->channels),
         points(net.embedded ? in.size(1) : in.size(0)),
         inputs(in.size(-1)),
@@ -323,7 +356,7 @@ void forward_tile(const Pass<T>& pass, Workspace<T>& ws, int64_t t0, int64_t n) 
     for (int64_t begin = 0; begin < elements; begin += kBlock) {
       const int64_t length = std::min(kBlock, elements - begin);
       ws.derivatives.load(rules, {nullptr, 0}, ws.value.data(), begin, length);
-      forward_block(pass.program, ws.derivatives, z, h, begin, length);
+      forward_block(pass.program, pass.fold, ws.derivatives, z, h, begin, length);
     }
   }
 }
@@ -362,12 +395,7 @@ void first_layer_adjoint(const Pass<T>& pass, const T* dz, int64_t t0, int64_t n
   for (int64_t c = 1; c < pass.channels; ++c) {
     const int64_t i = pass.network.first_order_input[static_cast<size_t>(c)];
     if (i < 0) continue;
-    std::fill(column, column + ld, T(0));
-    const T* dzc = dz + c * n * ld;
-    for (int64_t t = 0; t < n; ++t) {
-      for (int64_t o = 0; o < ld; ++o)
-        column[o] += dzc[t * ld + o];
-    }
+    sum_rows(dz + c * n * ld, n, ld, column);
     for (int64_t o = 0; o < width; ++o)
       dw[o * in + i] += column[o];
   }
@@ -391,17 +419,13 @@ void adjoint_layers(const Pass<T>& pass, Workspace<T>& ws, int64_t t0, int64_t n
       for (int64_t begin = 0; begin < elements; begin += kBlock) {
         const int64_t length = std::min(kBlock, elements - begin);
         ws.derivatives.load(rules, {nullptr, 0}, value, begin, length);
-        adjoint_block(pass.program, ws.derivatives, z, g, out, begin, length);
+        adjoint_block(pass.program, pass.fold, ws.derivatives, z, g, out, begin, length);
       }
       dz = ws.dz.data();
     }
     // The bias gradient: the rows summed whole (padded, vectorized), then added once.
     T* row_sum = ws.value.data();
-    std::fill(row_sum, row_sum + ld, T(0));
-    for (int64_t t = 0; t < n; ++t) {
-      for (int64_t o = 0; o < ld; ++o)
-        row_sum[o] += dz[t * ld + o];
-    }
+    sum_rows(dz, n, ld, row_sum);
     T* db = sums.biases[l].data();
     for (int64_t o = 0; o < width; ++o)
       db[o] += row_sum[o];
