@@ -208,8 +208,8 @@ TEST(TaylorTilesChoice, TheWidestInstructionSetIsTheDefault) {
 }
 
 // Many points (several tiles and a partial one, over two threads), widths whose rows end in a
-// whole, a half and a masked vector, tanh and sigmoid, a Fourier embedding, float32, and the
-// gradient with respect to the points themselves.
+// whole, a half and a masked vector, panels of every width the products take, tanh and sigmoid, a
+// Fourier embedding, float32, and the gradient with respect to the points themselves.
 TEST_P(TaylorTiles, SpanManyPointsThreadsAndWidths) {
   const int threads = at::get_num_threads();
   at::set_num_threads(2);
@@ -234,7 +234,14 @@ TEST_P(TaylorTiles, SpanManyPointsThreadsAndWidths) {
                      "fourier tiles");
   }
   {
-    auto network = make_mlp(2, 1, {20, 20, 20}, std::nullopt, torch::kFloat32);
+    // Layers of 64 and 50: panels of four vectors (blocks of six rows, and the 4-, 2- and 1-row
+    // blocks after them), and a panel of four then one of three with a half vector at its end.
+    auto network = make_mlp(3, 1, {64, 50}, std::nullopt);
+    expect_agreement(*network, torch::randn({601, 3}, torch::kFloat64), all_channels(1, 3, 2),
+                     "wide tiles");
+  }
+  {
+    auto network = make_mlp(2, 1, {20, 64, 20}, std::nullopt, torch::kFloat32);
     const auto points = torch::rand({3000, 2});
     const auto channels = all_channels(1, 2, 2);
     const auto expected = make_engine("autograd")->compute(*network, points, channels, false);
