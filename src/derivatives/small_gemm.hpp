@@ -32,6 +32,11 @@ namespace gemm {
 
 #ifdef PINN_KERNELS_AVX2
 
+// Unrolls the register loops of a block completely, early: the accumulator arrays then become
+// registers from the start (left to the late unroller, GCC kept them in a stack array, zeroed and
+// copied on every call).
+#define PINN_UNROLL _Pragma("GCC unroll 16")
+
 // One register of T, with masked loads and stores for the last columns of a row.
 template <typename T>
 struct Simd;
@@ -195,6 +200,7 @@ void block(int64_t depth, const T* a, int64_t a_row, int64_t a_step, const T* b,
            int columns, T* c, int64_t ldc, bool accumulate) {
   using S = Simd<T>;
   typename S::Mask mask[V];
+  PINN_UNROLL
   for (int v = 0; v < V; ++v)
     mask[v] = S::mask(columns - v * S::kLanes);
   const auto load = [&](const T* p, int v) {
@@ -215,30 +221,36 @@ void block(int64_t depth, const T* a, int64_t a_row, int64_t a_step, const T* b,
       S::store(p, mask[v], x);
     }
   };
+  // Accumulating, the sums start from C itself: the registers then hold the block from the start,
+  // and GCC keeps them there (zeroing them and adding C at the end made it spill them all to the
+  // stack first, on every call).
   typename S::V acc[R][V];
+  PINN_UNROLL
   for (int r = 0; r < R; ++r) {
+    PINN_UNROLL
     for (int v = 0; v < V; ++v)
-      acc[r][v] = S::zero();
+      acc[r][v] = accumulate ? load(c + r * ldc + v * S::kLanes, v) : S::zero();
   }
   for (int64_t k = 0; k < depth; ++k) {
     const T* bk = b + k * ldb;
     typename S::V bv[V];
+    PINN_UNROLL
     for (int v = 0; v < V; ++v)
       bv[v] = load(bk + v * S::kLanes, v);
     const T* ak = a + k * a_step;
+    PINN_UNROLL
     for (int r = 0; r < R; ++r) {
       const typename S::V x = S::broadcast(ak[r * a_row]);
+      PINN_UNROLL
       for (int v = 0; v < V; ++v)
         acc[r][v] = S::fma(x, bv[v], acc[r][v]);
     }
   }
+  PINN_UNROLL
   for (int r = 0; r < R; ++r) {
-    T* cr = c + r * ldc;
-    for (int v = 0; v < V; ++v) {
-      T* cv = cr + v * S::kLanes;
-      if (accumulate) acc[r][v] = S::add(acc[r][v], load(cv, v));
-      store(cv, v, acc[r][v]);
-    }
+    PINN_UNROLL
+    for (int v = 0; v < V; ++v)
+      store(c + r * ldc + v * S::kLanes, v, acc[r][v]);
   }
 }
 
