@@ -35,14 +35,22 @@ Slices<T> slices_of(const at::Tensor& t) {
   return {static_cast<T*>(t.data_ptr<std::remove_const_t<T>>()), t.numel() / t.size(0)};
 }
 
-// σ^(m) on one block: pointers into the table, or the polynomials evaluated into `buffer`.
+constexpr size_t kMaxCoefficients = kMaxOrders + 2;
+constexpr uint32_t kAllOrders = ~0u;
+
+// σ^(m) on one block: pointers into the table, or the polynomials P_m (σ^(m) = P_m(σ)) evaluated
+// into `buffer`. With polynomials, only the orders asked for are written out (`in_memory`, bit
+// m for σ^(m)); the first-order passes evaluate theirs in registers (register_at), which saves
+// the buffers' stores and loads: d[m] is null for an order left out.
 template <typename T>
 struct BlockDerivatives {
   std::array<const T*, kMaxOrders> d{};
   std::array<std::array<T, kBlock>, kMaxOrders> buffer;
+  std::array<std::array<T, kMaxCoefficients>, kMaxOrders> coefficients{};  // P_m's, in T
+  std::array<size_t, kMaxOrders> counts{};
 
   void load(const Derivatives& source, const Slices<const T>& table, const T* value_base,
-            int64_t begin, int64_t n) {
+            int64_t begin, int64_t n, uint32_t in_memory = kAllOrders) {
     const auto orders = static_cast<size_t>(source.orders());
     if (source.table.defined()) {
       for (size_t m = 0; m < orders; ++m)
@@ -52,19 +60,52 @@ struct BlockDerivatives {
     const T* value = value_base + begin;
     d[0] = value;
     for (size_t m = 1; m < orders; ++m) {
-      d[m] = buffer[m].data();
-      evaluate(source.polynomials[m], value, buffer[m].data(), n);
+      const auto& p = source.polynomials[m];
+      counts[m] = std::min(p.size(), kMaxCoefficients);
+      for (size_t k = 0; k < counts[m]; ++k)
+        coefficients[m][k] = static_cast<T>(p[k]);
+      d[m] = nullptr;
+      if (in_memory & (1u << m)) {
+        d[m] = buffer[m].data();
+        evaluate(m, value, buffer[m].data(), n);
+      }
     }
   }
 
-  // out[j] = p(value[j]) by Horner's rule, several registers of points at a time (one pass over
-  // memory rather than one per coefficient; independent chains keep both FMA units busy).
-  static void evaluate(const std::vector<double>& p, const T* value, T* out, int64_t n) {
-    constexpr size_t kMaxCoefficients = kMaxOrders + 2;
-    std::array<T, kMaxCoefficients> c{};
-    const size_t count = std::min(p.size(), kMaxCoefficients);
-    for (size_t k = 0; k < count; ++k)
-      c[k] = static_cast<T>(p[k]);
+  // σ^(m) at point j, from memory or by Horner's rule (the same operations as evaluate's, so the
+  // same number either way).
+  T scalar_at(size_t m, int64_t j) const {
+    if (d[m]) return d[m][j];
+    const auto& c = coefficients[m];
+    const size_t count = counts[m];
+    if (count == 0) return T(0);
+    T acc = c[count - 1];
+    for (size_t k = count - 1; k-- > 0;)
+      acc = acc * d[0][j] + c[k];
+    return acc;
+  }
+
+#ifdef PINN_KERNELS_AVX2
+  // σ^(m) for the register of points from j.
+  typename gemm::Simd<T>::V register_at(size_t m, int64_t j) const {
+    using S = gemm::Simd<T>;
+    if (d[m]) return S::load(d[m] + j);
+    const auto& c = coefficients[m];
+    const size_t count = counts[m];
+    if (count == 0) return S::zero();
+    const auto x = S::load(d[0] + j);
+    auto acc = S::broadcast(c[count - 1]);
+    for (size_t k = count - 1; k-- > 0;)
+      acc = S::fma(acc, x, S::broadcast(c[k]));
+    return acc;
+  }
+#endif
+
+  // out[j] = P_m(value[j]) by Horner's rule, several registers of points at a time (one pass
+  // over memory rather than one per coefficient; independent chains keep both FMA units busy).
+  void evaluate(size_t m, const T* value, T* out, int64_t n) const {
+    const auto& c = coefficients[m];
+    const size_t count = counts[m];
     if (count == 0) {
       std::fill(out, out + n, T(0));
       return;
@@ -378,7 +419,6 @@ struct SquareFold {
   std::array<bool, kMaxFoldChannels> factor{};
 
   // The program's first run of squares, if its factors are distinct and its channels few enough.
-  // Made once per pass over a layer (not per block: the scan over the terms is not free).
   explicit SquareFold(const FaaDiBrunoProgram& program) {
     if (program.channels > kMaxFoldChannels) return;
     const auto& terms = program.terms;
@@ -404,21 +444,43 @@ struct SquareFold {
   bool is_factor(int64_t c) const { return run && factor[static_cast<size_t>(c)]; }
 };
 
+// What the block loops need of one program, found once per pass (not per block: the scans over
+// the terms are not free): the folded run of squares, and the orders of σ that the term loops
+// read from memory (bit m for σ^(m)); the first-order passes evaluate the others in registers.
+struct BlockPlan {
+  SquareFold fold;
+  uint32_t forward_orders = 0, adjoint_orders = 0;
+
+  explicit BlockPlan(const FaaDiBrunoProgram& program) : fold(program) {
+    const auto& terms = program.terms;
+    for (size_t t = 0; t < terms.size(); ++t) {
+      if (fold.folds(t)) {
+        t += fold.count - 1;
+        continue;
+      }
+      const auto order = static_cast<uint32_t>(terms[t].order);
+      forward_orders |= 1u << order;
+      adjoint_orders |= (1u << order) | (1u << (order + 1));
+    }
+  }
+};
+
 // h_0 = σ, h_c = σ' z_c for c ≥ 1, and the folded run: h_t += coefficient · σ^(order) · Σ z_f².
 template <typename T>
 void forward_first_order(int64_t channels, const SquareFold& fold,
-                         const std::array<const T*, kMaxOrders>& d, const Slices<const T>& z,
+                         const BlockDerivatives<T>& derivatives, const Slices<const T>& z,
                          const Slices<T>& h, int64_t begin, int64_t n) {
-  std::copy(d[0], d[0] + n, h.at(0, begin));
+  const T* value = derivatives.d[0];
+  std::copy(value, value + n, h.at(0, begin));
   const int64_t target = fold.target();
-  const T* d_order = fold.run ? d[static_cast<size_t>(fold.run->order)] : nullptr;
+  const auto order = fold.run ? static_cast<size_t>(fold.run->order) : size_t(1);
   const T coefficient = fold.run ? static_cast<T>(fold.run->coefficient) : T(0);
   int64_t j = 0;
 #ifdef PINN_KERNELS_AVX2
   using S = gemm::Simd<T>;
   const auto c_run = S::broadcast(coefficient);
   for (; j + S::kLanes <= n; j += S::kLanes) {
-    const auto d1 = S::load(d[1] + j);
+    const auto d1 = derivatives.register_at(1, j);
     auto squares = S::zero();
     for (int64_t c = 1; c < channels; ++c) {
       if (c == target) continue;
@@ -428,30 +490,33 @@ void forward_first_order(int64_t channels, const SquareFold& fold,
     }
     if (target < 0) continue;
     const auto own = S::fma(d1, S::load(z.at(target, begin) + j), S::zero());
-    const auto scale = S::fma(c_run, S::load(d_order + j), S::zero());
+    const auto scale = S::fma(c_run, derivatives.register_at(order, j), S::zero());
     S::store(h.at(target, begin) + j, S::fma(scale, squares, own));
   }
 #endif
   for (; j < n; ++j) {
+    const T d1 = derivatives.scalar_at(1, j);
     T squares = 0;
     for (int64_t c = 1; c < channels; ++c) {
       if (c == target) continue;
       const T zc = z.at(c, begin)[j];
-      h.at(c, begin)[j] = d[1][j] * zc;
+      h.at(c, begin)[j] = d1 * zc;
       if (fold.is_factor(c)) squares += zc * zc;
     }
-    if (target >= 0)
+    if (target >= 0) {
       h.at(target, begin)[j] =
-          d[1][j] * z.at(target, begin)[j] + coefficient * d_order[j] * squares;
+          d1 * z.at(target, begin)[j] + coefficient * derivatives.scalar_at(order, j) * squares;
+    }
   }
 }
 
 template <typename T>
-void forward_block(const FaaDiBrunoProgram& program, const SquareFold& fold,
+void forward_block(const FaaDiBrunoProgram& program, const BlockPlan& plan,
                    const BlockDerivatives<T>& derivatives, const Slices<const T>& z,
                    const Slices<T>& h, int64_t begin, int64_t n) {
   const auto& d = derivatives.d;
-  forward_first_order(program.channels, fold, d, z, h, begin, n);
+  const SquareFold& fold = plan.fold;
+  forward_first_order(program.channels, fold, derivatives, z, h, begin, n);
   std::array<T, kBlock> product;
   const auto& terms = program.terms;
   for (size_t t = 0; t < terms.size(); ++t) {
@@ -481,13 +546,11 @@ void forward_block(const FaaDiBrunoProgram& program, const SquareFold& fold,
 // register of points.
 template <typename T>
 void adjoint_first_order(int64_t channels, const SquareFold& fold,
-                         const std::array<const T*, kMaxOrders>& d, const Slices<const T>& z,
+                         const BlockDerivatives<T>& derivatives, const Slices<const T>& z,
                          const Slices<const T>& g, const Slices<T>& dz, int64_t begin, int64_t n) {
   T* dz0 = dz.at(0, begin);
   const T* g0 = g.at(0, begin);
-  const auto order = fold.run ? static_cast<size_t>(fold.run->order) : size_t(0);
-  const T* d_order = fold.run ? d[order] : nullptr;
-  const T* d_next = fold.run ? d[order + 1] : nullptr;
+  const auto order = fold.run ? static_cast<size_t>(fold.run->order) : size_t(1);
   const T* g_target = fold.run ? g.at(fold.target(), begin) : nullptr;
   const T coefficient = fold.run ? static_cast<T>(fold.run->coefficient) : T(0);
   int64_t j = 0;
@@ -496,11 +559,11 @@ void adjoint_first_order(int64_t channels, const SquareFold& fold,
   const auto c_run = S::broadcast(coefficient);
   const auto two = S::broadcast(T(2));
   for (; j + S::kLanes <= n; j += S::kLanes) {
-    const auto d1 = S::load(d[1] + j);
+    const auto d1 = derivatives.register_at(1, j);
     auto w = S::zero(), weight = S::zero();
     if (fold.run) {
       w = S::fma(c_run, S::load(g_target + j), S::zero());
-      weight = S::fma(two, S::fma(w, S::load(d_order + j), S::zero()), S::zero());
+      weight = S::fma(two, S::fma(w, derivatives.register_at(order, j), S::zero()), S::zero());
     }
     auto sum = S::zero(), squares = S::zero();
     for (int64_t c = 1; c < channels; ++c) {
@@ -515,39 +578,44 @@ void adjoint_first_order(int64_t channels, const SquareFold& fold,
       S::store(dz.at(c, begin) + j, dzc);
     }
     auto dz0_j = S::fma(S::load(g0 + j), d1, S::zero());
-    if (channels > 1) dz0_j = S::fma(S::load(d[2] + j), sum, dz0_j);
-    if (fold.run) dz0_j = S::fma(S::fma(w, S::load(d_next + j), S::zero()), squares, dz0_j);
+    if (channels > 1) dz0_j = S::fma(derivatives.register_at(2, j), sum, dz0_j);
+    if (fold.run) {
+      const auto next = derivatives.register_at(order + 1, j);
+      dz0_j = S::fma(S::fma(w, next, S::zero()), squares, dz0_j);
+    }
     S::store(dz0 + j, dz0_j);
   }
 #endif
   for (; j < n; ++j) {
+    const T d1 = derivatives.scalar_at(1, j);
     const T w = fold.run ? coefficient * g_target[j] : T(0);
-    const T weight = fold.run ? 2 * w * d_order[j] : T(0);
+    const T weight = fold.run ? 2 * w * derivatives.scalar_at(order, j) : T(0);
     T sum = 0, squares = 0;
     for (int64_t c = 1; c < channels; ++c) {
       const T gc = g.at(c, begin)[j];
       const T zc = z.at(c, begin)[j];
       sum += gc * zc;
-      T dzc = gc * d[1][j];
+      T dzc = gc * d1;
       if (fold.is_factor(c)) {
         dzc += weight * zc;
         squares += zc * zc;
       }
       dz.at(c, begin)[j] = dzc;
     }
-    T dz0_j = g0[j] * d[1][j] + (channels > 1 ? d[2][j] * sum : T(0));
-    if (fold.run) dz0_j += w * d_next[j] * squares;
+    T dz0_j = g0[j] * d1 + (channels > 1 ? derivatives.scalar_at(2, j) * sum : T(0));
+    if (fold.run) dz0_j += w * derivatives.scalar_at(order + 1, j) * squares;
     dz0[j] = dz0_j;
   }
 }
 
 template <typename T>
-void adjoint_block(const FaaDiBrunoProgram& program, const SquareFold& fold,
+void adjoint_block(const FaaDiBrunoProgram& program, const BlockPlan& plan,
                    const BlockDerivatives<T>& derivatives, const Slices<const T>& z,
                    const Slices<const T>& g, const Slices<T>& dz, int64_t begin, int64_t n) {
   const auto& d = derivatives.d;
+  const SquareFold& fold = plan.fold;
   T* dz0 = dz.at(0, begin);
-  adjoint_first_order(program.channels, fold, d, z, g, dz, begin, n);
+  adjoint_first_order(program.channels, fold, derivatives, z, g, dz, begin, n);
   std::array<T, kBlock> weighted, product;
   const auto& terms = program.terms;
   for (size_t t = 0; t < terms.size(); ++t) {

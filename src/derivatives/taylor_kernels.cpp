@@ -64,10 +64,10 @@ void faa_di_bruno(const FaaDiBrunoProgram& program, const Derivatives& d, const 
   AT_DISPATCH_FLOATING_TYPES(z.scalar_type(), "faa_di_bruno", [&] {
     const auto zs = slices_of<const scalar_t>(z);
     const auto hs = slices_of<scalar_t>(h);
-    const SquareFold fold(program);
+    const BlockPlan plan(program);
     for_each_loaded_block<scalar_t>(
         d, zs.stride, [&](const BlockDerivatives<scalar_t>& block, int64_t begin, int64_t n) {
-          forward_block(program, fold, block, zs, hs, begin, n);
+          forward_block(program, plan, block, zs, hs, begin, n);
         });
   });
 }
@@ -80,10 +80,10 @@ void faa_di_bruno_adjoint(const FaaDiBrunoProgram& program, const Derivatives& d
   AT_DISPATCH_FLOATING_TYPES(z.scalar_type(), "faa_di_bruno_adjoint", [&] {
     const auto zs = slices_of<const scalar_t>(z), gs = slices_of<const scalar_t>(g);
     const auto dzs = slices_of<scalar_t>(dz);
-    const SquareFold fold(program);
+    const BlockPlan plan(program);
     for_each_loaded_block<scalar_t>(
         d, zs.stride, [&](const BlockDerivatives<scalar_t>& block, int64_t begin, int64_t n) {
-          adjoint_block(program, fold, block, zs, gs, dzs, begin, n);
+          adjoint_block(program, plan, block, zs, gs, dzs, begin, n);
         });
   });
 }

@@ -205,7 +205,7 @@ template <typename T>
 struct Pass {
   const Network& network;
   const kernels::FaaDiBrunoProgram& program;
-  const SquareFold fold;  // the program's run of squares folded into its first-order pass
+  const BlockPlan plan;  // what the block loops need of the program (see taylor_blocks.hpp)
   int64_t channels, points, inputs, rows;
   std::vector<int64_t> widths, lds;              // each layer's outputs, and its padded row length
   std::vector<std::vector<T>> weight, weight_t;  // W (out x ld of in), Wᵀ (in x ld), zero-padded
@@ -216,7 +216,7 @@ struct Pass {
   Pass(const Network& net, const at::Tensor& in)
       : network(net),
         program(*net.program),
-        fold(*net.program),
+        plan(*net.program),
         channels(net.program->channels),
         points(net.embedded ? in.size(1) : in.size(0)),
         inputs(in.size(-1)),
@@ -355,8 +355,9 @@ void forward_tile(const Pass<T>& pass, Workspace<T>& ws, int64_t t0, int64_t n) 
     const kernels::Derivatives& rules = pass.network.layers[l].forward;
     for (int64_t begin = 0; begin < elements; begin += kBlock) {
       const int64_t length = std::min(kBlock, elements - begin);
-      ws.derivatives.load(rules, {nullptr, 0}, ws.value.data(), begin, length);
-      forward_block(pass.program, pass.fold, ws.derivatives, z, h, begin, length);
+      ws.derivatives.load(rules, {nullptr, 0}, ws.value.data(), begin, length,
+                          pass.plan.forward_orders);
+      forward_block(pass.program, pass.plan, ws.derivatives, z, h, begin, length);
     }
   }
 }
@@ -418,8 +419,8 @@ void adjoint_layers(const Pass<T>& pass, Workspace<T>& ws, int64_t t0, int64_t n
       const kernels::Derivatives& rules = pass.network.layers[l].backward;
       for (int64_t begin = 0; begin < elements; begin += kBlock) {
         const int64_t length = std::min(kBlock, elements - begin);
-        ws.derivatives.load(rules, {nullptr, 0}, value, begin, length);
-        adjoint_block(pass.program, pass.fold, ws.derivatives, z, g, out, begin, length);
+        ws.derivatives.load(rules, {nullptr, 0}, value, begin, length, pass.plan.adjoint_orders);
+        adjoint_block(pass.program, pass.plan, ws.derivatives, z, g, out, begin, length);
       }
       dz = ws.dz.data();
     }
