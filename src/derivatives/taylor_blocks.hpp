@@ -293,10 +293,11 @@ constexpr size_t kMaxRun = 16;
 
 // How many terms from `first` on form a run of squares, at most kMaxRun (0 when fewer than two
 // do).
+inline bool is_square(const FaaDiBrunoTerm& term) {
+  return term.factors.size() == 2 && term.factors[0] == term.factors[1];
+}
+
 inline size_t square_run(const std::vector<FaaDiBrunoTerm>& terms, size_t first) {
-  const auto is_square = [](const FaaDiBrunoTerm& term) {
-    return term.factors.size() == 2 && term.factors[0] == term.factors[1];
-  };
   const FaaDiBrunoTerm& head = terms[first];
   if (!is_square(head)) return 0;
   size_t end = first + 1;
@@ -407,10 +408,11 @@ void adjoint_squares(const FaaDiBrunoTerm* run, size_t count,
 
 // ---- the implicit order-1 terms, with a run of squares folded in ----
 //
-// Every channel's rule starts with σ'·z_c, one pass over the block's channels. A summed
-// Laplacian's run of squares (σ''·Σ_i z_i², its factors first-order channels) reads the same z_i:
-// folded into that pass, each channel of the block is loaded once instead of twice, and the
-// run's own pass (forward_squares, adjoint_squares) disappears.
+// Every channel's rule starts with σ'·z_c, one pass over the block's channels. A second
+// derivative's square σ''·z_x², or a summed Laplacian's run of them (σ''·Σ_i z_i²), reads the
+// same first-order channels: folded into that pass, each channel of the block is loaded once
+// instead of twice, and the term's own pass (forward_squares, adjoint_squares, or the fused
+// term loops) disappears.
 constexpr int64_t kMaxFoldChannels = 64;
 
 struct SquareFold {
@@ -418,13 +420,15 @@ struct SquareFold {
   size_t first = 0, count = 0;          // its place among the program's terms
   std::array<bool, kMaxFoldChannels> factor{};
 
-  // The program's first run of squares, if its factors are distinct and its channels few enough.
+  // The program's first square term, with the run of squares it starts (a second derivative's
+  // σ''·z_x² alone, or a Laplacian's σ''·Σ z_i²), if its factors are distinct and its channels
+  // few enough.
   explicit SquareFold(const FaaDiBrunoProgram& program) {
     if (program.channels > kMaxFoldChannels) return;
     const auto& terms = program.terms;
     for (size_t t = 0; t < terms.size(); ++t) {
-      const size_t length = square_run(terms, t);
-      if (length == 0) continue;
+      if (!is_square(terms[t])) continue;
+      const size_t length = std::max<size_t>(1, square_run(terms, t));
       for (size_t r = 0; r < length; ++r) {
         bool& seen = factor[static_cast<size_t>(terms[t + r].factors[0])];
         if (seen) {
