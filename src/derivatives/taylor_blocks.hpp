@@ -291,12 +291,13 @@ bool with_fused_order(size_t factors, const Fused& fused) {
 // for each register of points, the squares summed in a register, then added to the channel once.
 constexpr size_t kMaxRun = 16;
 
-// How many terms from `first` on form a run of squares, at most kMaxRun (0 when fewer than two
-// do).
+// Whether a term is the square of one channel: σ^(m)·z_f².
 inline bool is_square(const FaaDiBrunoTerm& term) {
   return term.factors.size() == 2 && term.factors[0] == term.factors[1];
 }
 
+// How many terms from `first` on form a run of squares, at most kMaxRun (0 when fewer than two
+// do).
 inline size_t square_run(const std::vector<FaaDiBrunoTerm>& terms, size_t first) {
   const FaaDiBrunoTerm& head = terms[first];
   if (!is_square(head)) return 0;
