@@ -45,8 +45,8 @@ struct Simd;
 
 // Rows per block for V vectors of columns, within the 32 registers: 8 x 3 accumulators, 3 loads
 // and a broadcast; or, for a panel of 4 vectors (a 64-wide float layer in one pass, each entry of
-// A broadcast once), 6 x 4, 4 loads and a broadcast: measured 10 % faster on a tile's 96 x 64 x 64
-// layer product than two 8 x 2 panels.
+// A broadcast once), 6 x 4, 4 loads and a broadcast: the d = 10 Laplacian step of
+// scripts/bench/laplacian.py 3.6 % faster than with two 8 x 2 panels (README, performance (b)).
 constexpr int kMaxVectors = 4;
 template <int V>
 constexpr int rows_per_block() {
