@@ -449,6 +449,25 @@ struct SquareFold {
   bool is_factor(int64_t c) const { return run && factor[static_cast<size_t>(c)]; }
 };
 
+// Walks a program's terms past the folded run: on_run(first, count) for each other run of squares
+// (handled in one pass), on_term(term) for every other term. The forward and adjoint blocks and
+// the plan below all walk the terms this way.
+template <typename OnRun, typename OnTerm>
+void for_each_term(const FaaDiBrunoProgram& program, const SquareFold& fold, const OnRun& on_run,
+                   const OnTerm& on_term) {
+  const auto& terms = program.terms;
+  for (size_t t = 0; t < terms.size(); ++t) {
+    if (fold.folds(t)) {
+      t += fold.count - 1;
+    } else if (const size_t run = square_run(terms, t)) {
+      on_run(&terms[t], run);
+      t += run - 1;
+    } else {
+      on_term(terms[t]);
+    }
+  }
+}
+
 // What the block loops need of one program, found once per pass (not per block: the scans over
 // the terms are not free): the folded run of squares, and the orders of σ that the term loops
 // read from memory (bit m for σ^(m)); the first-order passes evaluate the others in registers.
@@ -457,16 +476,13 @@ struct BlockPlan {
   uint32_t forward_orders = 0, adjoint_orders = 0;
 
   explicit BlockPlan(const FaaDiBrunoProgram& program) : fold(program) {
-    const auto& terms = program.terms;
-    for (size_t t = 0; t < terms.size(); ++t) {
-      if (fold.folds(t)) {
-        t += fold.count - 1;
-        continue;
-      }
-      const auto order = static_cast<uint32_t>(terms[t].order);
+    const auto use = [&](const FaaDiBrunoTerm& term) {
+      const auto order = static_cast<uint32_t>(term.order);
       forward_orders |= 1u << order;
       adjoint_orders |= (1u << order) | (1u << (order + 1));
-    }
+    };
+    for_each_term(
+        program, fold, [&](const FaaDiBrunoTerm* run, size_t) { use(*run); }, use);
   }
 };
 
@@ -520,29 +536,20 @@ void forward_block(const FaaDiBrunoProgram& program, const BlockPlan& plan,
                    const BlockDerivatives<T>& derivatives, const Slices<const T>& z,
                    const Slices<T>& h, int64_t begin, int64_t n) {
   const auto& d = derivatives.d;
-  const SquareFold& fold = plan.fold;
-  forward_first_order(program.channels, fold, derivatives, z, h, begin, n);
+  forward_first_order(program.channels, plan.fold, derivatives, z, h, begin, n);
   std::array<T, kBlock> product;
-  const auto& terms = program.terms;
-  for (size_t t = 0; t < terms.size(); ++t) {
-    if (fold.folds(t)) {
-      t += fold.count - 1;
-      continue;
-    }
-    if (const size_t run = square_run(terms, t)) {
-      forward_squares(&terms[t], run, derivatives, z, h, begin, n);
-      t += run - 1;
-      continue;
-    }
-    const auto& term = terms[t];
+  const auto squares = [&](const FaaDiBrunoTerm* run, size_t count) {
+    forward_squares(run, count, derivatives, z, h, begin, n);
+  };
+  for_each_term(program, plan.fold, squares, [&](const FaaDiBrunoTerm& term) {
     const bool fused = with_fused_order(term.factors.size(), [&](auto k) {
       forward_term_at<T, decltype(k)::value>(term, derivatives, z, h, begin, n);
     });
-    if (fused) continue;
+    if (fused) return;
     term_product(product.data(), d[static_cast<size_t>(term.order)],
                  static_cast<T>(term.coefficient), term.factors, -1, z, begin, n);
     add_to(h.at(term.channel, begin), product.data(), n);
-  }
+  });
 }
 
 // The adjoint of forward_first_order, with g = ∂L/∂h: dz_c = g_c σ' for every channel c ≥ 1 and
@@ -618,26 +625,17 @@ void adjoint_block(const FaaDiBrunoProgram& program, const BlockPlan& plan,
                    const BlockDerivatives<T>& derivatives, const Slices<const T>& z,
                    const Slices<const T>& g, const Slices<T>& dz, int64_t begin, int64_t n) {
   const auto& d = derivatives.d;
-  const SquareFold& fold = plan.fold;
   T* dz0 = dz.at(0, begin);
-  adjoint_first_order(program.channels, fold, derivatives, z, g, dz, begin, n);
+  adjoint_first_order(program.channels, plan.fold, derivatives, z, g, dz, begin, n);
   std::array<T, kBlock> weighted, product;
-  const auto& terms = program.terms;
-  for (size_t t = 0; t < terms.size(); ++t) {
-    if (fold.folds(t)) {
-      t += fold.count - 1;
-      continue;
-    }
-    if (const size_t run = square_run(terms, t)) {
-      adjoint_squares(&terms[t], run, derivatives, z, g, dz, begin, n);
-      t += run - 1;
-      continue;
-    }
-    const auto& term = terms[t];
+  const auto squares = [&](const FaaDiBrunoTerm* run, size_t count) {
+    adjoint_squares(run, count, derivatives, z, g, dz, begin, n);
+  };
+  for_each_term(program, plan.fold, squares, [&](const FaaDiBrunoTerm& term) {
     const bool fused = with_fused_order(term.factors.size(), [&](auto k) {
       adjoint_term_at<T, decltype(k)::value>(term, derivatives, z, g, dz, begin, n);
     });
-    if (fused) continue;
+    if (fused) return;
     const T* gc = g.at(term.channel, begin);
     const auto coefficient = static_cast<T>(term.coefficient);
     const auto order = static_cast<size_t>(term.order);
@@ -657,7 +655,7 @@ void adjoint_block(const FaaDiBrunoProgram& program, const BlockPlan& plan,
                    begin, n);
       add_to(dz.at(f, begin), product.data(), n);
     }
-  }
+  });
 }
 
 }  // namespace blocks
