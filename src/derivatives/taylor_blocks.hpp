@@ -345,6 +345,37 @@ struct SquareRun {
 #endif
 };
 
+// A run of squares' adjoint weights at a point, with w = coefficient · g_c: w itself (dz_0 gets
+// w · σ^(order+1) · Σ_run z_f²) and 2 · w · σ^(order) (each dz_f gets it times z_f). Shared by
+// adjoint_squares and by the run folded into adjoint_first_order.
+template <typename T>
+struct SquareWeights {
+  T w, weight;
+};
+
+template <typename T>
+SquareWeights<T> square_weights(T coefficient, T g, T d_order) {
+  const T w = coefficient * g;
+  return {w, 2 * w * d_order};
+}
+
+#ifdef PINN_KERNELS_AVX2
+// The same for a register of points.
+template <typename T>
+struct SquareWeightsRegister {
+  typename gemm::Simd<T>::V w, weight;
+};
+
+template <typename T>
+SquareWeightsRegister<T> square_weights_register(typename gemm::Simd<T>::V coefficient,
+                                                 typename gemm::Simd<T>::V g,
+                                                 typename gemm::Simd<T>::V d_order) {
+  using S = gemm::Simd<T>;
+  const auto w = S::fma(coefficient, g, S::zero());
+  return {w, S::fma(S::broadcast(T(2)), S::fma(w, d_order, S::zero()), S::zero())};
+}
+#endif
+
 // h_c += coefficient · σ^(order) · Σ_run z_f².
 template <typename T>
 void forward_squares(const FaaDiBrunoTerm* run, size_t count,
@@ -385,13 +416,11 @@ void adjoint_squares(const FaaDiBrunoTerm* run, size_t count,
 #ifdef PINN_KERNELS_AVX2
   using S = gemm::Simd<T>;
   const auto c = S::broadcast(coefficient);
-  const auto two = S::broadcast(T(2));
   for (; j + S::kLanes <= n; j += S::kLanes) {
     const auto sum = squares.sum_register(j);
-    const auto w = S::fma(c, S::load(gc + j), S::zero());
+    const auto [w, weight] = square_weights_register<T>(c, S::load(gc + j), S::load(d_order + j));
     const auto zero_part = S::fma(w, S::load(d_next + j), S::zero());
     S::store(dz0 + j, S::fma(zero_part, sum, S::load(dz0 + j)));
-    const auto weight = S::fma(two, S::fma(w, S::load(d_order + j), S::zero()), S::zero());
     for (size_t r = 0; r < count; ++r) {
       T* target = squares.dz[r] + j;
       S::store(target, S::fma(weight, S::load(squares.z[r] + j), S::load(target)));
@@ -399,9 +428,8 @@ void adjoint_squares(const FaaDiBrunoTerm* run, size_t count,
   }
 #endif
   for (; j < n; ++j) {
-    const T w = coefficient * gc[j];
+    const auto [w, weight] = square_weights(coefficient, gc[j], d_order[j]);
     dz0[j] += w * d_next[j] * squares.sum_at(j);
-    const T weight = 2 * w * d_order[j];
     for (size_t r = 0; r < count; ++r)
       squares.dz[r][j] += weight * squares.z[r][j];
   }
@@ -569,14 +597,12 @@ void adjoint_first_order(int64_t channels, const SquareFold& fold,
 #ifdef PINN_KERNELS_AVX2
   using S = gemm::Simd<T>;
   const auto c_run = S::broadcast(coefficient);
-  const auto two = S::broadcast(T(2));
   for (; j + S::kLanes <= n; j += S::kLanes) {
     const auto d1 = derivatives.register_at(1, j);
-    auto w = S::zero(), weight = S::zero();
-    if (fold.run) {
-      w = S::fma(c_run, S::load(g_target + j), S::zero());
-      weight = S::fma(two, S::fma(w, derivatives.register_at(order, j), S::zero()), S::zero());
-    }
+    const auto [w, weight] = fold.run
+                                 ? square_weights_register<T>(c_run, S::load(g_target + j),
+                                                              derivatives.register_at(order, j))
+                                 : SquareWeightsRegister<T>{S::zero(), S::zero()};
     auto sum = S::zero(), squares = S::zero();
     for (int64_t c = 1; c < channels; ++c) {
       const auto gc = S::load(g.at(c, begin) + j);
@@ -600,8 +626,9 @@ void adjoint_first_order(int64_t channels, const SquareFold& fold,
 #endif
   for (; j < n; ++j) {
     const T d1 = derivatives.scalar_at(1, j);
-    const T w = fold.run ? coefficient * g_target[j] : T(0);
-    const T weight = fold.run ? 2 * w * derivatives.scalar_at(order, j) : T(0);
+    const auto [w, weight] =
+        fold.run ? square_weights(coefficient, g_target[j], derivatives.scalar_at(order, j))
+                 : SquareWeights<T>{T(0), T(0)};
     T sum = 0, squares = 0;
     for (int64_t c = 1; c < channels; ++c) {
       const T gc = g.at(c, begin)[j];
