@@ -474,6 +474,13 @@ struct SquareFold {
   }
   bool folds(size_t term) const { return run && term == first; }
   int64_t target() const { return run ? run->channel : -1; }
+  // The folded run's derivative order and coefficient (1 and 0 when none is folded, so that the
+  // passes can read σ^(order) unconditionally and add nothing).
+  size_t order() const { return run ? static_cast<size_t>(run->order) : size_t(1); }
+  template <typename T>
+  T coefficient() const {
+    return run ? static_cast<T>(run->coefficient) : T(0);
+  }
   bool is_factor(int64_t c) const { return run && factor[static_cast<size_t>(c)]; }
 };
 
@@ -522,8 +529,8 @@ void forward_first_order(int64_t channels, const SquareFold& fold,
   const T* value = derivatives.d[0];
   std::copy(value, value + n, h.at(0, begin));
   const int64_t target = fold.target();
-  const auto order = fold.run ? static_cast<size_t>(fold.run->order) : size_t(1);
-  const T coefficient = fold.run ? static_cast<T>(fold.run->coefficient) : T(0);
+  const size_t order = fold.order();
+  const T coefficient = fold.coefficient<T>();
   int64_t j = 0;
 #ifdef PINN_KERNELS_AVX2
   using S = gemm::Simd<T>;
@@ -590,9 +597,9 @@ void adjoint_first_order(int64_t channels, const SquareFold& fold,
                          const Slices<const T>& g, const Slices<T>& dz, int64_t begin, int64_t n) {
   T* dz0 = dz.at(0, begin);
   const T* g0 = g.at(0, begin);
-  const auto order = fold.run ? static_cast<size_t>(fold.run->order) : size_t(1);
+  const size_t order = fold.order();
   const T* g_target = fold.run ? g.at(fold.target(), begin) : nullptr;
-  const T coefficient = fold.run ? static_cast<T>(fold.run->coefficient) : T(0);
+  const T coefficient = fold.coefficient<T>();
   int64_t j = 0;
 #ifdef PINN_KERNELS_AVX2
   using S = gemm::Simd<T>;
