@@ -24,6 +24,7 @@ import csv
 import json
 import statistics
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -112,12 +113,15 @@ def shock_positions(run, line):
 
 
 def fit(pairs):
-    """Least squares error = a + b |position|; returns (a, b, correlation)."""
+    """Least squares error = a + b |position|; returns (a, b, correlation), or None when the
+    positions or the errors are all equal."""
     xs, ys = [abs(p) for p, _ in pairs], [e for _, e in pairs]
     mx, my = statistics.fmean(xs), statistics.fmean(ys)
     sxx = sum((x - mx) ** 2 for x in xs)
     sxy = sum((x - mx) * (y - my) for x, y in zip(xs, ys))
     syy = sum((y - my) ** 2 for y in ys)
+    if sxx == 0 or syy == 0:
+        return None
     slope = sxy / sxx
     return my - slope * mx, slope, sxy / (sxx * syy) ** 0.5
 
@@ -131,7 +135,10 @@ def main():
     c.ensure_burgers_reference()
     Path(args.out).mkdir(parents=True, exist_ok=True)
     with concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        runs = list(pool.map(lambda seed: train(seed, args), args.seeds))
+        try:
+            runs = list(pool.map(lambda seed: train(seed, args), args.seeds))
+        except RuntimeError as error:
+            sys.exit(f"burgers_seeds.py: {error}")
     line = Path(args.out) / "shock_line.csv"
     write_line(line)
 
@@ -156,8 +163,9 @@ def main():
     print(f"\n{met} of {len(errors)} seeds at or below {args.target:g}; median {statistics.median(errors):.2e}")
     late = SHOCK_TIMES[-1]
     pairs = [(p[late], e) for _, e, _, p in rows if p[late] is not None]
-    if len(pairs) >= 3:
-        a, b, r = fit(pairs)
+    line_fit = fit(pairs) if len(pairs) >= 3 else None
+    if line_fit:
+        a, b, r = line_fit
         print(f"fit over the {len(pairs)} seeds with one crossing at t = {late}: "
               f"error = {a:.2e} + {b:.2f} * |shock position| (correlation {r:.2f})")
         if b > 0 and args.target > a:
