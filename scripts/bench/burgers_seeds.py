@@ -2,15 +2,20 @@
 """Burgers over many seeds: each seed's relative L2 error and where its shock sits.
 
 DeepXDE's Burgers setup (configs/burgers.json) lands at a different error for every seed. This
-script trains the config once per seed (`pinn-train CONFIG --seed N --threads 1`, JOBS runs side
-by side, each in its own directory under OUT), then evaluates every trained model on a fine line
-across the shock (x in [-0.01, 0.01], step 1e-5, at t = 0.5 and t = 0.9; `pinn-train eval`) and
-reports the zero crossing of u there: the exact solution's shock sits at x = 0 for t > 1/pi. It
-prints a Markdown table (seed, error, wall time, shock position), how many seeds meet a target
-error, the median, and a least-squares fit of error against |shock position| at t = 0.9.
+script trains the config once per seed (`pinn-train CONFIG --seed N --threads T`, T = 1 unless
+--threads says otherwise; JOBS runs side by side, each in its own directory under OUT), then
+evaluates every trained model on a fine line across the shock (x in [-0.01, 0.01], step 1e-5, at
+t = 0.5 and t = 0.9; `pinn-train eval`) and reports the zero crossing of u there: the exact
+solution's shock sits at x = 0 for t > 1/pi. It prints a Markdown table (seed, error, wall time,
+shock position), how many seeds meet a target error, the median, and a least-squares fit of error
+against |shock position| at t = 0.9.
 
     /usr/bin/python3 scripts/bench/burgers_seeds.py [--config configs/burgers.json] [--seeds 0-23]
-        [--jobs 2] [--out runs/burgers_seeds] [--target 1.65e-3] [--set KEY=VALUE ...] [--quick]
+        [--jobs 2] [--threads 1] [--out runs/burgers_seeds] [--target 1.65e-3] [--set KEY=VALUE ...]
+        [--quick]
+
+The thread count changes the order of the sums and so each seed's trajectory: `--jobs 1
+--threads 2` runs the config as `pinn-train configs/burgers.json --seed N` does on this machine.
 
 Runs already complete in OUT (a summary.json with status "completed") are reused, so an
 interrupted sweep resumes where it stopped. --quick trains 300 Adam + 100 L-BFGS steps (a smoke
@@ -50,7 +55,8 @@ def arguments():
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", default=str(c.BURGERS))
     p.add_argument("--seeds", type=seed_list, default=seed_list("0-23"))
-    p.add_argument("--jobs", type=int, default=2, help="runs side by side, one thread each")
+    p.add_argument("--jobs", type=int, default=2, help="runs side by side")
+    p.add_argument("--threads", type=int, default=1, help="CPU threads per run")
     p.add_argument("--out", default=str(c.REPO / "runs" / "burgers_seeds"))
     p.add_argument("--target", type=float, default=1.65e-3, help="error to count seeds against")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -72,8 +78,8 @@ def train(seed, args):
     if completed(run):
         return run
     sets = [item for s in (list(QUICK_SETS) if args.quick else []) + args.set for item in ("--set", s)]
-    command = [str(c.pinn_train()), args.config, "--seed", str(seed), "--threads", "1", "-o", str(run),
-               "--force", "-q", *sets]
+    command = [str(c.pinn_train()), args.config, "--seed", str(seed), "--threads", str(args.threads),
+               "-o", str(run), "--force", "-q", *sets]
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
         raise RuntimeError(f"seed {seed}: pinn-train exited {result.returncode}: {result.stderr.strip()}")
@@ -148,8 +154,8 @@ def main():
         rows.append((seed, summary["metrics"]["l2_rel_u"], summary["wall_time_s"],
                      shock_positions(run, line)))
 
-    print(f"config {args.config}, one thread per run, {args.jobs} side by side; shock position: the "
-          f"zero crossing of u in |x| <= {LINE_HALF_WIDTH} (the exact shock is at x = 0)\n")
+    print(f"config {args.config}, {args.threads} thread(s) per run, {args.jobs} side by side; "
+          f"shock position: the zero crossing of u in |x| <= {LINE_HALF_WIDTH} (the exact shock is at x = 0)\n")
     print("| seed | relative L2 | wall time (s) | " +
           " | ".join(f"shock at t = {t}" for t in SHOCK_TIMES) + " |")
     print("| --- | --- | --- | " + " | ".join("---" for _ in SHOCK_TIMES) + " |")
