@@ -9,10 +9,13 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <functional>
 
 #include "cli/setup.hpp"
 #include "derivatives/engine.hpp"
 #include "derivatives/taylor_tiles.hpp"
+#include "output/layout.hpp"
 #include "output/run_directory.hpp"
 #include "problem/csv.hpp"
 #include "train/metrics.hpp"
@@ -122,6 +125,7 @@ Json summarize(const Setup& setup, const std::string& engine, const train::Train
   summary["network_parameters"] = model::parameter_count(*setup.network);
   summary["training_points"] = points;
   summary["steps"] = report.steps;
+  summary["model_step"] = report.weights_step;  // the step whose weights model.pt holds
   summary["stages"] = Json::array();
   for (const auto& stage : report.stages)
     summary["stages"].push_back(Json(train::to_json(stage)));
@@ -181,6 +185,7 @@ std::vector<std::string> term_names(const problem::Problem& problem) {
 
 int validate_command(const RunOptions& options) {
   const Setup setup = prepare(options);
+  output::check_output_location(setup.settings.output, setup.output_where);
   int64_t points = 0;
   for (const auto& entry : setup.problem.point_sets)
     points += entry.second.size();
@@ -248,6 +253,42 @@ void draw_plots(const output::RunDirectory& run) {
   }
 }
 
+// After a failed write (a full disk): summary.json says so, when there is room for it, with the
+// newest complete checkpoint to resume from. If even that cannot be written, no summary is left
+// behind that looks like a finished run's.
+void record_write_failure(const output::RunDirectory& run, const train::CheckpointStore& store,
+                          const Setup& setup, const std::string& failure) {
+  const auto checkpoints = store.files();
+  Json summary;
+  summary["status"] = "write_failed";
+  summary["error"] = failure;
+  summary["name"] = setup.settings.name;
+  summary["run_id"] = run.id();
+  summary["checkpoint"] = checkpoints.empty()
+                              ? Json(nullptr)
+                              : Json("checkpoints/" + checkpoints.front().filename().string());
+  summary["pinn_train_version"] = PINN_TRAIN_VERSION;
+  try {
+    run.write_json("summary.json", summary);
+  } catch (const OutputError& e) {
+    std::error_code error;
+    fs::remove(run.file("summary.json"), error);  // an older run's "interrupted" would mislead
+    spdlog::warn("no summary written either: {}", e.what());
+  }
+}
+
+// Runs `write_run` (everything that writes into `run`); a failed write is recorded in the
+// summary, then raised (exit 5).
+int guard_writes(const output::RunDirectory& run, const train::CheckpointStore& store,
+                 const Setup& setup, const std::function<int()>& write_run) {
+  try {
+    return write_run();
+  } catch (const OutputError& e) {
+    record_write_failure(run, store, setup, e.what());
+    throw;
+  }
+}
+
 // Trains the prepared setup into `run`, from the start or from `resume`.
 int train_into(Setup& setup, const output::RunDirectory& run, train::CheckpointStore& store,
                torch::serialize::InputArchive* resume, Clock::time_point start) {
@@ -271,12 +312,15 @@ int train_into(Setup& setup, const output::RunDirectory& run, train::CheckpointS
   const double wall = std::chrono::duration<double>(Clock::now() - start).count();
   Json summary = summarize(setup, engine->effective_name(*setup.model), report, terms,
                            metrics.names(), objective.total_points(), wall, predictions);
+  summary["run_id"] = run.id();
   run.write_json("summary.json", summary);  // last: its presence marks a finished run
 
   if (finished && setup.settings.plots) draw_plots(run);
   if (report.diverged) {
     throw TrainingError("the loss became NaN or infinite after " + std::to_string(report.steps) +
-                        " steps; try a smaller learning rate or float64 (outputs written to " +
+                        " steps; try a smaller learning rate or float64 (model.pt holds the "
+                        "weights of step " +
+                        std::to_string(report.weights_step) + ", the last finite ones; outputs in " +
                         run.path().string() + ")");
   }
   if (report.interrupted) {
@@ -343,7 +387,8 @@ int continue_run(const fs::path& path, Clock::time_point start,
   }
   Setup setup = prepare_from_run(path, data_directory);
   spdlog::info("resuming {} from {}", path.string(), loaded.path.filename().string());
-  return train_into(setup, run, store, loaded.archive.get(), start);
+  return guard_writes(run, store, setup,
+                      [&] { return train_into(setup, run, store, loaded.archive.get(), start); });
 }
 
 }  // namespace
@@ -352,6 +397,7 @@ int train_command(const RunOptions& options) {
   const auto start = Clock::now();
   Setup setup = prepare(options);
   const fs::path path = setup.settings.output;
+  output::check_output_location(path, setup.output_where);
   if (options.resume && output::RunDirectory::is_run_directory(path)) {
     const train::CheckpointStore existing(path / "checkpoints");
     if (!existing.files().empty() || read_summary(path).is_object()) {
@@ -360,13 +406,15 @@ int train_command(const RunOptions& options) {
     spdlog::info("{} holds no checkpoint yet: starting the run again", path.string());
   }
   const auto run = output::RunDirectory::create(path, options.force || options.resume);
-  run.write_json("config.json", setup.document.root());
-  write_source(run, options);
-  spdlog::info("training {} on {} ({}, engine {}, {} threads) into {}", setup.settings.name,
-               setup.device.str(), setup.settings.dtype, setup.settings.derivatives,
-               at::get_num_threads(), run.path().string());
   train::CheckpointStore store(path / "checkpoints");
-  return train_into(setup, run, store, nullptr, start);
+  return guard_writes(run, store, setup, [&] {
+    run.write_json("config.json", setup.document.root());
+    write_source(run, options);
+    spdlog::info("training {} on {} ({}, engine {}, {} threads) into {}", setup.settings.name,
+                 setup.device.str(), setup.settings.dtype, setup.settings.derivatives,
+                 at::get_num_threads(), run.path().string());
+    return train_into(setup, run, store, nullptr, start);
+  });
 }
 
 // The --fields values split at the commas outside parentheses and brackets, so that
@@ -407,15 +455,62 @@ expr::NodePtr pde_residual(const std::vector<problem::LossTerm>& losses) {
                                       "): name the one you want");
 }
 
+// The header line write_csv gives `columns`.
+std::string csv_header(const std::vector<std::string>& columns) {
+  std::string header;
+  for (size_t c = 0; c < columns.size(); ++c)
+    header += (c ? "," : "") + problem::csv_field(columns[c]);
+  return header;
+}
+
+std::string first_line(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::string line;
+  std::getline(in, line);
+  if (!line.empty() && line.back() == '\r') line.pop_back();
+  return line;
+}
+
+// `eval --out`: a file of its own. --force replaces an earlier output of the same evaluation (the
+// same columns) and nothing else: never a folder, the --points file, a run directory's own file
+// or a CSV of other columns, which is a user's data as far as pinn-train can tell.
+void check_eval_output(const EvalOptions& options, const std::vector<std::string>& columns) {
+  const fs::path out = options.out;
+  std::error_code error;
+  if (!fs::exists(out, error)) return;
+  if (fs::is_directory(out, error)) {
+    throw InputError(options.out, "is a directory; --out names the CSV file to write");
+  }
+  if (!options.force) throw InputError(options.out, "exists; pass --force to replace it");
+  if (fs::equivalent(out, options.points, error)) {
+    throw InputError(options.out, "is the --points file itself; write the values elsewhere");
+  }
+  const fs::path folder = out.has_parent_path() ? out.parent_path() : fs::path(".");
+  if (output::RunDirectory::is_run_directory(folder) &&
+      output::accounts_for_file(output::run_layout(), out.filename().string())) {
+    throw InputError(options.out, "is a file of the run directory " + folder.string() +
+                                      "; --force does not replace it: choose another --out");
+  }
+  const std::string header = csv_header(columns);
+  if (const std::string found = first_line(out); found != header) {
+    throw InputError(options.out,
+                     "--force replaces only an earlier output of the same evaluation, and this "
+                     "file's first line is '" +
+                         found.substr(0, 80) + (found.size() > 80 ? "..." : "") +
+                         "', not this evaluation's header '" + header +
+                         "'; choose another --out, or remove the file yourself");
+  }
+}
+
 int eval_command(const EvalOptions& options) {
   const fs::path path = options.run_directory;
-  output::RunDirectory::open(path);
+  output::RunDirectory::require(path);
   if (!fs::exists(path / "model.pt")) {
     throw InputError(path.string(), "has no model.pt: the run has not saved its weights yet");
   }
   std::error_code error;
   if (fs::exists(options.out, error) && !options.force) {
-    throw InputError(options.out, "exists; pass --force to replace it");
+    throw InputError(options.out, "exists; pass --force to replace it");  // before the work
   }
   Setup setup = prepare_from_run(path, options.data_directory);
   const auto stored = output::load_model_weights(path / "model.pt", *setup.network);
@@ -453,11 +548,12 @@ int eval_command(const EvalOptions& options) {
                                        "\n    " + field + "\n    " + caret + "^");
     }
   }
+  std::vector<std::string> columns = setup.problem.symbols.inputs;
+  columns.insert(columns.end(), set.field_names.begin(), set.field_names.end());
+  check_eval_output(options, columns);
   const auto engine = derivatives::make_engine(setup.settings.derivatives);
   const train::ObjectiveContext context = objective_context(setup);
   const auto values = evaluate_fields(set, *setup.model, *engine, context);
-  std::vector<std::string> columns = setup.problem.symbols.inputs;
-  columns.insert(columns.end(), set.field_names.begin(), set.field_names.end());
   problem::write_csv(options.out, columns, torch::cat({set.points, values}, 1));
   spdlog::info("{} points, fields {} -> {}", set.points.size(0), fmt::join(set.field_names, ", "),
                options.out);

@@ -121,11 +121,14 @@ Setup prepare(const RunOptions& options) {
             .requires_grad_(true));
   }
   // A templated run directory ("runs/{name}-lr{training[0].lr}") takes the resolved values.
+  const config::Pointer output(setup.document.root().contains("output") &&
+                                       setup.document.root()["output"].is_object()
+                                   ? "/output/directory"
+                                   : "/output");
+  setup.output_where = setup.document.where(output);
   if (setup.settings.output.find('{') != std::string::npos) {
-    const config::Pointer output(setup.document.root()["output"].is_object() ? "/output/directory"
-                                                                             : "/output");
-    setup.settings.output = config::expand_template(setup.settings.output, setup.document.root(),
-                                                    setup.document.where(output));
+    setup.settings.output =
+        config::expand_template(setup.settings.output, setup.document.root(), setup.output_where);
     setup.document.root()[output] = setup.settings.output;
   }
   warn_about_nonsmooth_network(setup);

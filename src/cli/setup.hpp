@@ -28,6 +28,7 @@ struct Setup {
   std::vector<train::StageSpec> stages;
   torch::Device device = torch::kCPU;
   torch::Dtype dtype = torch::kFloat32;
+  std::string output_where;  // what chose the run directory: "--output", "a.json: /output"
 };
 
 Setup prepare(const RunOptions& options);

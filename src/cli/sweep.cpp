@@ -16,7 +16,9 @@
 
 #include "cli/setup.hpp"
 #include "config/document.hpp"
+#include "output/layout.hpp"
 #include "output/run_directory.hpp"
+#include "util/file_lock.hpp"
 #include "util/errors.hpp"
 #include "util/files.hpp"
 #include "util/threads.hpp"
@@ -315,6 +317,8 @@ int sweep_command(const SweepOptions& options) {
   const Setup base = prepare(options.base);
   const std::string name = base.settings.name;
   const fs::path sweep = fs::absolute(options.directory.value_or("sweeps/" + name));
+  output::check_output_location(sweep, options.directory ? "--output"
+                                                   : base.document.where(config::Pointer("/name")));
   const fs::path config = fs::absolute(options.base.config_path);
   Json manifest;
   manifest["name"] = name;
@@ -351,22 +355,10 @@ int sweep_command(const SweepOptions& options) {
                                 {"values", values}});
   }
 
-  std::error_code error;
-  if (fs::exists(sweep, error) && !fs::is_empty(sweep, error)) {
-    if (!options.base.force) {
-      throw InputError(sweep.string(),
-                       "the sweep directory already exists; pass --force to "
-                       "replace it, or choose another with --output");
-    }
-    if (!fs::exists(sweep / "manifest.json")) {
-      throw InputError(sweep.string(),
-                       "--force replaces only sweep directories, and this one "
-                       "has no manifest.json");
-    }
-    if (const std::string failure = remove_tree(sweep); !failure.empty()) {
-      throw OutputError("cannot remove " + sweep.string() + ": " + failure);
-    }
-  }
+  // Held while this process writes the sweep directory (and runs it, with --run local).
+  const auto lock = output::claim_directory(sweep, output::sweep_layout(), options.base.force);
+  write_text_atomically(sweep / output::sweep_layout().marker,
+                        Json{{"format", "pinn-train-sweep/1"}, {"name", name}}.dump(2) + "\n");
   fs::create_directories(sweep / "configs");
   std::string list;
   for (size_t i = 0; i < configs.size(); ++i) {

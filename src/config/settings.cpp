@@ -8,8 +8,11 @@ namespace pinn::config {
 RunSettings read_run_settings(Reader& top, const std::string& default_name) {
   RunSettings settings;
   settings.name = top.get_or("name", default_name);
-  if (settings.name.empty() || settings.name.find('/') != std::string::npos) {
-    top.fail("name", "expected a non-empty name without '/', found '" + settings.name + "'");
+  // The name becomes a folder (runs/<name>, sweeps/<name>): one of its own, never "." or "..".
+  if (settings.name.empty() || settings.name == "." || settings.name == ".." ||
+      settings.name.find_first_of(std::string("/\0", 2)) != std::string::npos) {
+    top.fail("name", "expected a non-empty name without '/' that is not '.' or '..', found '" +
+                         settings.name + "'");
   }
   settings.device = top.get_or("device", settings.device);
   const bool cuda_index = settings.device.rfind("cuda:", 0) == 0 && settings.device.size() > 5 &&

@@ -1,12 +1,22 @@
 // Creating the run directory and writing its files atomically.
 #include "output/run_directory.hpp"
 
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <ctime>
 #include <iomanip>
 #include <limits>
+#include <random>
+#include <sstream>
 
+#include "output/layout.hpp"
 #include "problem/csv.hpp"
 #include "util/errors.hpp"
 #include "util/files.hpp"
+#include "util/timestamp.hpp"
 
 namespace pinn::output {
 
@@ -15,48 +25,94 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr const char* kModelFormat = "pinn-train-model/1";
+constexpr const char* kMarkerFormat = "pinn-train-run/1";
+
+std::string new_run_id() {
+  std::random_device device;
+  std::ostringstream id;
+  id << std::hex << std::setfill('0') << std::setw(8) << device() << std::setw(8) << device();
+  return id.str();
+}
+
+std::string marker_id(const fs::path& path) {
+  try {
+    const auto marker = nlohmann::json::parse(read_text_file(path / run_layout().marker));
+    return marker.value("id", "");
+  } catch (const std::exception&) {
+    return "";
+  }
+}
+
+// Whether `inner` is `outer` or lies inside it (both absolute and normal).
+bool is_within(const fs::path& inner, const fs::path& outer) {
+  auto o = outer.begin();
+  for (auto i = inner.begin(); o != outer.end(); ++i, ++o) {
+    if (i == inner.end() || *i != *o) return false;
+  }
+  return true;
+}
+
+fs::path resolved(const fs::path& path) {
+  std::error_code error;
+  fs::path result = fs::weakly_canonical(fs::absolute(path, error), error);
+  if (error) result = fs::absolute(path).lexically_normal();
+  // "a/b/" and "a/b" are one directory.
+  if (result.has_filename() || result == result.root_path()) return result;
+  return result.parent_path();
+}
 
 }  // namespace
 
-// A previous run of ours has a resolved config and, once finished, a summary.
-bool RunDirectory::is_run_directory(const fs::path& path) {
-  return fs::exists(path / "config.json") || fs::exists(path / "summary.json");
+void check_output_location(const fs::path& path, const std::string& where) {
+  const fs::path target = resolved(path);
+  std::error_code error;
+  const fs::path current = resolved(fs::current_path(error));
+  std::string what;
+  if (target == target.root_path()) {
+    what = "the root directory";
+  } else if (const char* home = std::getenv("HOME"); home && *home && target == resolved(home)) {
+    what = "the home directory";
+  } else if (target == current) {
+    what = "the current directory";
+  } else if (is_within(current, target)) {
+    what = "a parent of the current directory";
+  }
+  if (what.empty()) return;
+  throw InputError(where, "'" + path.string() + "' resolves to " + target.string() + ", " + what +
+                              "; pinn-train writes (and with --force clears) a directory of its "
+                              "own: name one inside it, e.g. runs/NAME");
 }
 
-RunDirectory RunDirectory::open(const fs::path& path) {
+bool RunDirectory::is_run_directory(const fs::path& path) {
+  return fs::exists(path / run_layout().marker) || fs::exists(path / "config.json") ||
+         fs::exists(path / "summary.json");
+}
+
+void RunDirectory::require(const fs::path& path) {
   std::error_code error;
   if (!fs::is_directory(path, error)) throw InputError(path.string(), "no such run directory");
   if (!is_run_directory(path)) {
     throw InputError(path.string(), "not a pinn-train run directory (it has no config.json)");
   }
-  return RunDirectory(path);
+}
+
+RunDirectory RunDirectory::open(const fs::path& path) {
+  require(path);
+  auto lock = lock_directory(path, run_layout());
+  return RunDirectory(path, std::move(lock), marker_id(path));
 }
 
 RunDirectory RunDirectory::create(const fs::path& path, bool force) {
-  std::error_code error;
-  if (fs::exists(path, error)) {
-    if (!fs::is_directory(path, error)) {
-      throw InputError(path.string(), "exists and is not a directory; choose another --output");
-    }
-    if (!fs::is_empty(path, error)) {
-      if (!force) {
-        throw InputError(path.string(),
-                         "the run directory already exists; pass --force to replace it, or "
-                         "choose another with --output");
-      }
-      if (!is_run_directory(path)) {
-        throw InputError(path.string(),
-                         "--force replaces only pinn-train run directories, and this one has no "
-                         "config.json or summary.json; choose another --output");
-      }
-      if (const std::string failure = remove_tree(path); !failure.empty()) {
-        throw OutputError("cannot remove " + path.string() + ": " + failure);
-      }
-    }
-  }
-  fs::create_directories(path, error);
-  if (error) throw OutputError("cannot create " + path.string() + ": " + error.message());
-  return RunDirectory(path);
+  const Layout& layout = run_layout();
+  auto lock = claim_directory(path, layout, force);
+  RunDirectory run(path, std::move(lock), new_run_id());
+  run.write_json(layout.marker, {{"format", kMarkerFormat},
+                                 {"id", run.id()},
+                                 {"created", utc_timestamp()},
+                                 {"host", host_name()},
+                                 {"pid", static_cast<long>(::getpid())},
+                                 {"pinn_train_version", PINN_TRAIN_VERSION}});
+  return run;
 }
 
 void RunDirectory::write_json(const std::string& name, const nlohmann::ordered_json& value) const {

@@ -1,14 +1,14 @@
 // Writing checkpoints durably and finding the newest readable one.
 #include "train/checkpoint.hpp"
 
-#include <fcntl.h>
 #include <spdlog/spdlog.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
+#include <optional>
 
 #include "util/errors.hpp"
+#include "util/files.hpp"
 
 namespace pinn::train {
 
@@ -18,16 +18,6 @@ namespace {
 
 constexpr const char* kPrefix = "checkpoint-";
 constexpr const char* kSuffix = ".pt";
-
-// Flushes a file or a directory to the disk, so that a rename after it cannot be seen before the
-// data (a crash then leaves the old checkpoint or the new one, never an empty file).
-void sync_path(const fs::path& path) {
-  const int descriptor = ::open(path.c_str(), O_RDONLY);
-  if (descriptor < 0) throw OutputError("cannot open " + path.string() + " to flush it");
-  const int status = ::fsync(descriptor);
-  ::close(descriptor);
-  if (status != 0) throw OutputError("cannot flush " + path.string() + " to the disk");
-}
 
 bool is_checkpoint(const fs::path& path) {
   const std::string name = path.filename().string();
@@ -47,17 +37,22 @@ void CheckpointStore::write(torch::serialize::OutputArchive& archive, int64_t st
   char name[64];
   std::snprintf(name, sizeof name, "%s%012lld%s", kPrefix, static_cast<long long>(step), kSuffix);
   const fs::path target = directory_ / name;
-  const fs::path temporary = target.string() + ".tmp";
-  try {
-    archive.save_to(temporary.string());
-  } catch (const c10::Error& e) {
-    fs::remove(temporary, error);
-    throw OutputError("cannot write " + temporary.string() + ": " + e.what_without_backtrace());
-  }
-  sync_path(temporary);
-  fs::rename(temporary, target, error);
-  if (error) throw OutputError("cannot rename " + temporary.string() + ": " + error.message());
-  sync_path(directory_);
+  // LibTorch's writer must never see a failure: it throws, and throws again from its destructor
+  // (a terminate). The first failure is kept and raised once the archive is done.
+  AtomicFile file(target);
+  std::optional<OutputError> failure;
+  archive.save_to([&](const void* data, size_t size) -> size_t {
+    if (!failure) {
+      try {
+        file.write(data, size);
+      } catch (const OutputError& e) {
+        failure = e;
+      }
+    }
+    return size;
+  });
+  if (failure) throw *failure;
+  file.commit();
   const auto all = files();
   for (size_t i = static_cast<size_t>(keep_); i < all.size(); ++i)
     fs::remove(all[i], error);

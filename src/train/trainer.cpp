@@ -3,6 +3,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <mutex>
@@ -122,6 +123,7 @@ TrainingReport Trainer::run(torch::serialize::InputArchive* resume) {
                  objective_.total_points(),
                  format_metrics(metrics_.names(), report_.history.back().metrics));
   }
+  remember_finite_weights();
   for (; stage_index_ < stages_.size(); ++stage_index_) {
     const StageSpec& spec = stages_[stage_index_];
     auto stage = make_stage(spec, trainable_);
@@ -143,6 +145,8 @@ TrainingReport Trainer::run(torch::serialize::InputArchive* resume) {
       --stage_index_;
     }
   }
+  report_.weights_step = step_;
+  if (report_.diverged) restore_finite_weights();
   if (!report_.interrupted) {
     report_.final_metrics = metrics_.enabled() ? metrics_.measure() : std::vector<double>{};
   }
@@ -216,6 +220,7 @@ bool Trainer::run_stage(const StageSpec& spec, Stage& stage, const LossAndGradie
           report_.stages.push_back(current_);
           return false;
         }
+        remember_finite_weights();
       }
       if (done < chunk) {
         current_.stop = stage.stop_reason();
@@ -354,7 +359,42 @@ Json Trainer::position() const {
           {"finished", finished},        {"history", history}};
 }
 
+bool Trainer::weights_finite() const {
+  torch::NoGradGuard no_grad;
+  return std::all_of(trainable_.begin(), trainable_.end(), [](const torch::Tensor& tensor) {
+    return torch::isfinite(tensor).all().item<bool>();
+  });
+}
+
+void Trainer::remember_finite_weights() {
+  if (!weights_finite()) return;
+  torch::NoGradGuard no_grad;
+  if (finite_weights_.size() != trainable_.size()) {
+    finite_weights_.clear();
+    for (const auto& tensor : trainable_)
+      finite_weights_.push_back(tensor.detach().clone());
+  } else {
+    for (size_t i = 0; i < trainable_.size(); ++i)
+      finite_weights_[i].copy_(trainable_[i]);
+  }
+  finite_step_ = step_;
+}
+
+void Trainer::restore_finite_weights() {
+  if (finite_weights_.size() != trainable_.size()) return;
+  torch::NoGradGuard no_grad;
+  for (size_t i = 0; i < trainable_.size(); ++i)
+    trainable_[i].copy_(finite_weights_[i]);
+  report_.weights_step = finite_step_;
+  spdlog::warn("the weights of step {}, the last finite ones, are kept", finite_step_);
+}
+
 void Trainer::write_checkpoint(const Stage* stage) {
+  if (!weights_finite()) {
+    spdlog::warn("step {}: the weights are not finite; no checkpoint written", step_);
+    return;
+  }
+  remember_finite_weights();
   torch::serialize::OutputArchive archive;
   archive.write("meta", c10::IValue(position().dump()));
   for (size_t i = 0; i < trainable_.size(); ++i)

@@ -56,6 +56,9 @@ struct TrainingReport {
   int64_t steps = 0;
   double seconds = 0;
   bool diverged = false;     // the loss became NaN or infinite
+  // The step whose weights the trainable tensors hold at the end: the last one, or after a
+  // divergence the last step whose loss and weights were finite (the weights are put back).
+  int64_t weights_step = 0;
   bool interrupted = false;  // stopped on request (a signal) after writing a checkpoint
 };
 
@@ -81,7 +84,13 @@ class Trainer {
   // Where the run stands, what a checkpoint records besides the tensors.
   nlohmann::json position() const;
   void restore(torch::serialize::InputArchive& archive);
+  // Writes a checkpoint unless the weights are not finite (a diverging run keeps its last good
+  // checkpoints instead of replacing them with NaN).
   void write_checkpoint(const Stage* stage);
+  bool weights_finite() const;
+  // Keeps a copy of the weights at this step, if they are finite: what a diverged run returns.
+  void remember_finite_weights();
+  void restore_finite_weights();
   bool checkpoint_due() const;
   // One stage from its current position; false when the run must end (diverged, interrupted).
   bool run_stage(const StageSpec& spec, Stage& stage, const LossAndGradient& closure);
@@ -105,6 +114,8 @@ class Trainer {
   StageReport current_;     // the running stage's report so far
   int64_t step_ = 0;
   double elapsed_ = 0;
+  std::vector<torch::Tensor> finite_weights_;
+  int64_t finite_step_ = 0;
 };
 
 }  // namespace pinn::train

@@ -1,7 +1,9 @@
 // Whole-file reads and atomic writes.
 #include "util/files.hpp"
 
+#include <fcntl.h>
 #include <ftw.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
@@ -27,26 +29,76 @@ std::string read_text_file(const fs::path& path) {
   return text.str();
 }
 
+namespace {
+
+// Flushes a file or a folder to the disk: after a rename, so that a crash cannot leave the new
+// name without its data. Returns the errno of a failure, 0 on success.
+int sync_path(const fs::path& path) {
+  const int descriptor = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (descriptor < 0) return errno;
+  const int status = ::fsync(descriptor) == 0 ? 0 : errno;
+  ::close(descriptor);
+  // Some file systems cannot flush a folder: that is no failure of the write.
+  return status == EINVAL || status == EROFS ? 0 : status;
+}
+
+}  // namespace
+
+AtomicFile::AtomicFile(fs::path path) : path_(std::move(path)), temporary_(path_.string() + ".tmp") {
+  descriptor_ = ::open(temporary_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (descriptor_ < 0) fail("cannot create " + temporary_.string(), errno);
+}
+
+AtomicFile::~AtomicFile() {
+  if (descriptor_ >= 0) ::close(descriptor_);
+  if (!temporary_.empty()) ::unlink(temporary_.c_str());
+}
+
+void AtomicFile::fail(const std::string& what, int cause) {
+  if (descriptor_ >= 0) ::close(descriptor_);
+  descriptor_ = -1;
+  ::unlink(temporary_.c_str());
+  temporary_.clear();
+  throw OutputError(what + ": " + std::strerror(cause));
+}
+
+void AtomicFile::write(const void* data, size_t size) {
+  if (descriptor_ < 0) throw OutputError("writing " + path_.string() + " after it was closed");
+  const char* bytes = static_cast<const char*>(data);
+  while (size > 0) {
+    const ssize_t written = ::write(descriptor_, bytes, size);
+    if (written < 0 && errno == EINTR) continue;
+    if (written <= 0) fail("cannot write " + temporary_.string(), written < 0 ? errno : ENOSPC);
+    bytes += written;
+    size -= static_cast<size_t>(written);
+  }
+}
+
+void AtomicFile::commit() {
+  if (descriptor_ < 0) throw OutputError("committing " + path_.string() + " after it was closed");
+  // Quotas and network file systems may report a full disk only here.
+  if (::fsync(descriptor_) != 0) fail("cannot flush " + temporary_.string(), errno);
+  const int closed = ::close(descriptor_);
+  descriptor_ = -1;
+  if (closed != 0) fail("cannot close " + temporary_.string(), errno);
+  if (::rename(temporary_.c_str(), path_.c_str()) != 0) {
+    fail("cannot rename " + temporary_.string() + " to " + path_.string(), errno);
+  }
+  temporary_.clear();
+  const fs::path folder = path_.has_parent_path() ? path_.parent_path() : fs::path(".");
+  if (const int cause = sync_path(folder); cause != 0) {
+    throw OutputError("cannot flush " + folder.string() + " after writing " + path_.string() +
+                      ": " + std::strerror(cause));
+  }
+}
+
 void write_file_atomically(const fs::path& path, const std::function<void(std::ostream&)>& write) {
-  const fs::path temporary = path.string() + ".tmp";
-  {
-    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
-    if (!out) throw OutputError("cannot write " + temporary.string());
-    write(out);
-    out.flush();
-    if (!out) {
-      out.close();
-      fs::remove(temporary);
-      throw OutputError("writing " + temporary.string() + " failed (disk full?)");
-    }
-  }
-  std::error_code error;
-  fs::rename(temporary, path, error);
-  if (error) {
-    fs::remove(temporary);
-    throw OutputError("cannot rename " + temporary.string() + " to " + path.string() + ": " +
-                      error.message());
-  }
+  std::ostringstream text;
+  write(text);
+  const std::string bytes = text.str();
+  AtomicFile file(path);
+  file.write(bytes.data(), bytes.size());
+  file.commit();
 }
 
 void write_text_atomically(const fs::path& path, const std::string& text) {

@@ -2,6 +2,7 @@
 // rename) so that no half-written file ever looks complete.
 #pragma once
 
+#include <cstddef>
 #include <filesystem>
 #include <functional>
 #include <ostream>
@@ -12,7 +13,28 @@ namespace pinn {
 // Reads a whole file; throws InputError naming the file when it cannot be read.
 std::string read_text_file(const std::filesystem::path& path);
 
-// Writes through `write` into "<path>.tmp", flushes, then renames over `path`.
+// A file written under "<path>.tmp" and, by commit(), flushed to the disk and renamed over
+// `path`: a reader sees the old file or the whole new one, never part of one. Every failure
+// (a full disk, a quota, an I/O error) is an OutputError naming the file and the cause; an
+// uncommitted file's temporary is removed when the object goes.
+class AtomicFile {
+ public:
+  explicit AtomicFile(std::filesystem::path path);
+  ~AtomicFile();
+  AtomicFile(const AtomicFile&) = delete;
+  AtomicFile& operator=(const AtomicFile&) = delete;
+
+  void write(const void* data, size_t size);
+  void commit();
+  const std::filesystem::path& temporary() const { return temporary_; }
+
+ private:
+  [[noreturn]] void fail(const std::string& what, int cause);
+  std::filesystem::path path_, temporary_;
+  int descriptor_ = -1;
+};
+
+// Writes through `write` into "<path>.tmp", flushes it to the disk, then renames over `path`.
 // Throws OutputError when any step fails; the temporary file is removed on failure.
 void write_file_atomically(const std::filesystem::path& path,
                            const std::function<void(std::ostream&)>& write);

@@ -13,6 +13,8 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 
+#include "util/errors.hpp"
+
 namespace pinn::util {
 
 namespace {
@@ -115,11 +117,25 @@ void configure_logging(const LogSettings& settings) {
 }
 
 void log_to_file(const std::filesystem::path& path) {
-  auto sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(path.string(), false);
+  std::shared_ptr<spdlog::sinks::basic_file_sink_mt> sink;
+  try {
+    sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(path.string(), false);
+  } catch (const spdlog::spdlog_ex& e) {
+    throw OutputError("cannot open the log file " + path.string() + ": " + e.what());
+  }
   sink->set_pattern("[%Y-%m-%d %T.%e] %l %v");
   // The file keeps info lines even under -q.
   sink->set_level(spdlog::level::info);
   auto logger = spdlog::default_logger();
+  // A log line that cannot be written (a full disk) is said once, not on every line; the run
+  // itself fails at its next write of a file that matters.
+  logger->set_error_handler([path](const std::string& message) {
+    static bool said = false;
+    if (said) return;
+    said = true;
+    std::fprintf(stderr, "pinn-train: warning: cannot write the log file %s: %s\n",
+                 path.c_str(), message.c_str());
+  });
   logger->sinks().push_back(sink);
   if (logger->level() > spdlog::level::info) {
     for (auto& existing : logger->sinks()) {
