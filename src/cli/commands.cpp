@@ -285,7 +285,11 @@ int guard_writes(const output::RunDirectory& run, const train::CheckpointStore& 
     return write_run();
   } catch (const OutputError& e) {
     record_write_failure(run, store, setup, e.what());
-    throw;
+    const auto checkpoints = store.files();
+    if (checkpoints.empty()) throw;
+    throw OutputError(std::string(e.what()) + "\nThe newest complete checkpoint is " +
+                      checkpoints.front().string() + ": make room, then continue with: " +
+                      "pinn-train resume " + run.path().string());
   }
 }
 

@@ -1,10 +1,14 @@
 // The end-to-end tests' harness: running the pinn-train binary and reading what it wrote.
 #pragma once
 
+#include <fcntl.h>
+#include <ftw.h>
 #include <gtest/gtest.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <array>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -12,6 +16,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace pinn_e2e {
@@ -90,6 +95,62 @@ inline std::vector<std::map<std::string, double>> read_csv(const fs::path& path)
   return rows;
 }
 
+// Starts pinn-train with `arguments`, its output going to `log`; returns its process id.
+inline pid_t start_pinn_train(const std::vector<std::string>& arguments, const fs::path& log) {
+  const pid_t pid = fork();
+  if (pid == 0) {
+    const int file = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    dup2(file, STDOUT_FILENO);
+    dup2(file, STDERR_FILENO);
+    std::vector<char*> argv;
+    std::string binary = PINN_TRAIN_BIN;
+    argv.push_back(binary.data());
+    std::vector<std::string> copies = arguments;
+    for (auto& argument : copies)
+      argv.push_back(argument.data());
+    argv.push_back(nullptr);
+    execv(binary.c_str(), argv.data());
+    _exit(127);
+  }
+  return pid;
+}
+
+inline std::string file_text(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+// Waits until `log` contains `text` (true) or the process `pid` ended or 60 s passed (false).
+inline bool wait_for_text(const fs::path& log, const std::string& text, pid_t pid) {
+  using namespace std::chrono_literals;
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (file_text(log).find(text) != std::string::npos) return true;
+    if (waitpid(pid, nullptr, WNOHANG) == pid) return false;
+    std::this_thread::sleep_for(5ms);
+  }
+  return false;
+}
+
+// The exit code of `pid`, or 128 + the signal that ended it.
+inline int wait_for_exit(pid_t pid) {
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+// Removes a folder and everything in it, symbolic links themselves and not their targets. Not
+// std::filesystem::remove_all, which the pip PyTorch's libtorch.so replaces with a crashing copy in
+// any program linked with it (src/util/files.hpp).
+inline void remove_directory(const fs::path& path) {
+  nftw(
+      path.c_str(), [](const char* entry, const struct stat*, int, struct FTW*) {
+        std::remove(entry);
+        return 0;
+      },
+      32, FTW_DEPTH | FTW_PHYS);
+}
+
 // A fixture with a fresh folder per test, /tmp/pinn_e2e_<suite>_<test>, removed when the test
 // passes (kept for a look when it fails).
 class TemporaryDirectoryTest : public ::testing::Test {
@@ -98,11 +159,11 @@ class TemporaryDirectoryTest : public ::testing::Test {
     const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
     directory_ = fs::temp_directory_path() /
                  (std::string("pinn_e2e_") + info->test_suite_name() + "_" + info->name());
-    fs::remove_all(directory_);
+    remove_directory(directory_);
     fs::create_directories(directory_);
   }
   void TearDown() override {
-    if (!HasFailure()) fs::remove_all(directory_);
+    if (!HasFailure()) remove_directory(directory_);
   }
 
   fs::path directory_;

@@ -2,10 +2,8 @@
 // or in L-BFGS) and resumed ends with the same history and weights, bit for bit (float64, CPU), as
 // one never stopped; a corrupt checkpoint falls back to the previous one; a second SIGINT ends the
 // process at once; resuming what cannot be resumed gives a clear message.
-#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <random>
@@ -46,47 +44,6 @@ class ResumeTest : public TemporaryDirectoryTest {
     return line;
   }
 
-  // Starts pinn-train with its output going to `log`; returns its process id.
-  pid_t start(const std::vector<std::string>& arguments, const fs::path& log) const {
-    const pid_t pid = fork();
-    if (pid == 0) {
-      const int file = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      dup2(file, STDOUT_FILENO);
-      dup2(file, STDERR_FILENO);
-      std::vector<char*> argv;
-      std::string binary = PINN_TRAIN_BIN;
-      argv.push_back(binary.data());
-      std::vector<std::string> copies = arguments;
-      for (auto& argument : copies)
-        argv.push_back(argument.data());
-      argv.push_back(nullptr);
-      execv(binary.c_str(), argv.data());
-      _exit(127);
-    }
-    return pid;
-  }
-
-  // Waits until `log` contains `text` (true) or the process ended or 60 s passed (false).
-  static bool wait_for(const fs::path& log, const std::string& text, pid_t pid) {
-    const auto deadline = std::chrono::steady_clock::now() + 60s;
-    while (std::chrono::steady_clock::now() < deadline) {
-      std::ifstream in(log);
-      const std::string content((std::istreambuf_iterator<char>(in)),
-                                std::istreambuf_iterator<char>());
-      if (content.find(text) != std::string::npos) return true;
-      if (waitpid(pid, nullptr, WNOHANG) == pid) return false;
-      std::this_thread::sleep_for(5ms);
-    }
-    return false;
-  }
-
-  // The exit code, or 128 + the signal that ended the process.
-  static int finish(pid_t pid) {
-    int status = 0;
-    waitpid(pid, &status, 0);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  }
-
   // Trains straight through into `run`.
   void train_straight(const std::string& run) const {
     const Result result = pinn_train(command_line(train_arguments(run)));
@@ -100,13 +57,13 @@ class ResumeTest : public TemporaryDirectoryTest {
   void train_and_interrupt(const std::string& run, const std::string& marker, int signal_number,
                            std::chrono::milliseconds jitter) const {
     const fs::path log = directory_ / (run + ".log");
-    const pid_t pid = start(train_arguments(run), log);
-    ASSERT_TRUE(wait_for(log, marker, pid)) << "never reached '" << marker << "'";
+    const pid_t pid = start_pinn_train(train_arguments(run), log);
+    ASSERT_TRUE(wait_for_text(log, marker, pid)) << "never reached '" << marker << "'";
     std::mt19937 random(std::random_device{}());
     std::this_thread::sleep_for(std::chrono::milliseconds(
         std::uniform_int_distribution<int64_t>(0, jitter.count())(random)));
     kill(pid, signal_number);
-    const int code = finish(pid);
+    const int code = wait_for_exit(pid);
     std::ifstream in(log);
     const std::string output((std::istreambuf_iterator<char>(in)),
                              std::istreambuf_iterator<char>());
@@ -115,11 +72,6 @@ class ResumeTest : public TemporaryDirectoryTest {
     const Json summary = read_json(directory_ / run / "summary.json");
     EXPECT_EQ(summary["status"], "interrupted");
     EXPECT_FALSE(fs::is_empty(directory_ / run / "checkpoints"));
-  }
-
-  static std::string file_text(const fs::path& path) {
-    std::ifstream in(path, std::ios::binary);
-    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   }
 
   // history.csv without its last column (elapsed_s, wall-clock time).
@@ -209,14 +161,14 @@ TEST_F(ResumeTest, SecondSigintExitsAtOnce) {
     arguments.push_back(setting);
   }
   const fs::path log = directory_ / "stopped.log";
-  const pid_t pid = start(arguments, log);
-  ASSERT_TRUE(wait_for(log, "adam 10/10", pid));
+  const pid_t pid = start_pinn_train(arguments, log);
+  ASSERT_TRUE(wait_for_text(log, "adam 10/10", pid));
   // Both well inside the chunk, which takes about 0.4 s on a fast machine.
   std::this_thread::sleep_for(30ms);
   kill(pid, SIGINT);
   std::this_thread::sleep_for(30ms);
   kill(pid, SIGINT);
-  EXPECT_EQ(finish(pid), 130);
+  EXPECT_EQ(wait_for_exit(pid), 130);
   EXPECT_FALSE(fs::exists(directory_ / "stopped" / "summary.json"));
 }
 
