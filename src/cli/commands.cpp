@@ -324,8 +324,8 @@ int train_into(Setup& setup, const output::RunDirectory& run, train::CheckpointS
     throw TrainingError("the loss became NaN or infinite after " + std::to_string(report.steps) +
                         " steps; try a smaller learning rate or float64 (model.pt holds the "
                         "weights of step " +
-                        std::to_string(report.weights_step) + ", the last finite ones; outputs in " +
-                        run.path().string() + ")");
+                        std::to_string(report.weights_step) +
+                        ", the last finite ones; outputs in " + run.path().string() + ")");
   }
   if (report.interrupted) {
     spdlog::warn("interrupted at step {}; continue with: pinn-train resume {}", report.steps,

@@ -18,8 +18,8 @@
 #include "config/document.hpp"
 #include "output/layout.hpp"
 #include "output/run_directory.hpp"
-#include "util/file_lock.hpp"
 #include "util/errors.hpp"
+#include "util/file_lock.hpp"
 #include "util/files.hpp"
 #include "util/threads.hpp"
 
@@ -317,8 +317,8 @@ int sweep_command(const SweepOptions& options) {
   const Setup base = prepare(options.base);
   const std::string name = base.settings.name;
   const fs::path sweep = fs::absolute(options.directory.value_or("sweeps/" + name));
-  output::check_output_location(sweep, options.directory ? "--output"
-                                                   : base.document.where(config::Pointer("/name")));
+  output::check_output_location(
+      sweep, options.directory ? "--output" : base.document.where(config::Pointer("/name")));
   const fs::path config = fs::absolute(options.base.config_path);
   Json manifest;
   manifest["name"] = name;

@@ -78,12 +78,12 @@ void collect_marked(const fs::path& directory, const Layout& layout,
 Layout make_run_layout() {
   static const Layout checkpoints{"checkpoint folder", "", {"checkpoint-*.pt"}, {}};
   static const Layout plots{"plot folder", "", {"*.png"}, {}};
-  return {"run directory",
-          ".pinn-train-run",
-          {".pinn-train-run", ".pinn-train-lock", "config.json", "source.json", "summary.json",
-           "history.csv", "model.pt", "train.log", "plots.log", "reference.csv",
-           "predictions_*.csv"},
-          {{"checkpoints", &checkpoints}, {"plots", &plots}}};
+  return {
+      "run directory",
+      ".pinn-train-run",
+      {".pinn-train-run", ".pinn-train-lock", "config.json", "source.json", "summary.json",
+       "history.csv", "model.pt", "train.log", "plots.log", "reference.csv", "predictions_*.csv"},
+      {{"checkpoints", &checkpoints}, {"plots", &plots}}};
 }
 
 Layout make_sweep_layout() {
@@ -129,7 +129,8 @@ std::string remove_owned(const fs::path& directory, const Layout& layout,
     if (std::find(keep.begin(), keep.end(), name) != keep.end()) continue;
     std::error_code error;
     const bool folder = fs::is_directory(entry.symlink_status(error));
-    const bool owned = folder ? folder_layout(layout, name) != nullptr : is_owned_file(layout, name);
+    const bool owned =
+        folder ? folder_layout(layout, name) != nullptr : is_owned_file(layout, name);
     if (!owned) continue;  // never reached after an empty foreign_entries; kept all the same
     if (std::string failure = remove_tree(entry.path()); !failure.empty()) return failure;
   }

@@ -55,7 +55,7 @@ struct TrainingReport {
   std::vector<double> final_metrics;  // at the end, in the order of ReferenceMetrics::names()
   int64_t steps = 0;
   double seconds = 0;
-  bool diverged = false;     // the loss became NaN or infinite
+  bool diverged = false;  // the loss became NaN or infinite
   // The step whose weights the trainable tensors hold at the end: the last one, or after a
   // divergence the last step whose loss and weights were finite (the weights are put back).
   int64_t weights_step = 0;

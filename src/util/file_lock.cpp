@@ -46,11 +46,11 @@ std::string describe_holder(const std::string& text) {
 // Records this process as the holder. A full disk may refuse even these few bytes: the lock
 // holds all the same, and a refused second writer then reads no PID.
 void write_holder(int descriptor) {
-  const std::string line = nlohmann::json{{"pid", static_cast<long>(::getpid())},
-                                          {"host", host_name()},
-                                          {"since", utc_timestamp()}}
-                               .dump() +
-                           "\n";
+  const std::string line =
+      nlohmann::json{
+          {"pid", static_cast<long>(::getpid())}, {"host", host_name()}, {"since", utc_timestamp()}}
+          .dump() +
+      "\n";
   if (::ftruncate(descriptor, 0) != 0) return;
   if (::pwrite(descriptor, line.data(), line.size(), 0) < 0) return;
 }

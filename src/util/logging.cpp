@@ -133,8 +133,8 @@ void log_to_file(const std::filesystem::path& path) {
     static bool said = false;
     if (said) return;
     said = true;
-    std::fprintf(stderr, "pinn-train: warning: cannot write the log file %s: %s\n",
-                 path.c_str(), message.c_str());
+    std::fprintf(stderr, "pinn-train: warning: cannot write the log file %s: %s\n", path.c_str(),
+                 message.c_str());
   });
   logger->sinks().push_back(sink);
   if (logger->level() > spdlog::level::info) {

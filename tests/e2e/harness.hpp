@@ -144,7 +144,8 @@ inline int wait_for_exit(pid_t pid) {
 // any program linked with it (src/util/files.hpp).
 inline void remove_directory(const fs::path& path) {
   nftw(
-      path.c_str(), [](const char* entry, const struct stat*, int, struct FTW*) {
+      path.c_str(),
+      [](const char* entry, const struct stat*, int, struct FTW*) {
         std::remove(entry);
         return 0;
       },

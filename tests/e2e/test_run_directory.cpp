@@ -109,9 +109,9 @@ TEST_F(RunDirectoryTest, OutputsThatResolveToTheCurrentDirectoryAParentHomeOrRoo
   };
   for (const auto& c : cases) {
     for (const std::string force : {"", " --force"}) {
-      const Result result = run_command("cd " + quote(work.string()) + " && HOME=" +
-                                        quote(home.string()) + " " + PINN_TRAIN_BIN + " " +
-                                        kQuickSeed + " -o " + quote(c.output) + force);
+      const Result result =
+          run_command("cd " + quote(work.string()) + " && HOME=" + quote(home.string()) + " " +
+                      PINN_TRAIN_BIN + " " + kQuickSeed + " -o " + quote(c.output) + force);
       EXPECT_EQ(result.code, 2) << c.output << force << ": " << result.output;
       EXPECT_TRUE(contains(result.output, "resolves to " + c.resolved + ", " + c.what))
           << c.output << ": " << result.output;
@@ -196,8 +196,8 @@ TEST_F(RunDirectoryTest, SweepForceRemovesOnlyTheSweepsOwnFiles) {
   const fs::path other = directory_ / "other";
   fs::create_directories(other);
   std::ofstream(other / "manifest.json") << "{}";
-  const Result unmarked = pinn_train("sweep " + kQuickSeed + " --grid seed=1,2 --force -o " +
-                                     quote(other.string()));
+  const Result unmarked =
+      pinn_train("sweep " + kQuickSeed + " --grid seed=1,2 --force -o " + quote(other.string()));
   EXPECT_EQ(unmarked.code, 2) << unmarked.output;
   EXPECT_TRUE(contains(unmarked.output, ".pinn-train-sweep")) << unmarked.output;
   EXPECT_EQ(file_text(other / "manifest.json"), "{}");
@@ -234,7 +234,8 @@ TEST_F(RunDirectoryTest, EvalForceReplacesOnlyAnEarlierOutputOfTheSameEvaluation
   };
   for (const auto& c : cases) {
     const std::string fields = c.out == out ? " --fields u,u_x" : "";
-    const Result result = pinn_train(eval + fields + " --out " + quote(c.out.string()) + " --force");
+    const Result result =
+        pinn_train(eval + fields + " --out " + quote(c.out.string()) + " --force");
     EXPECT_EQ(result.code, 2) << c.out << ": " << result.output;
     EXPECT_TRUE(contains(result.output, c.says)) << c.out << ": " << result.output;
   }
@@ -306,8 +307,9 @@ class FullDiskTest : public RunDirectoryTest {
     mount_ = directory_ / "small";
     fs::create_directories(mount_);
     if (geteuid() != 0) return false;
-    mounted_ = run_command("mount -t tmpfs -o size=" + size + " tmpfs " + quote(mount_.string()))
-                   .code == 0;
+    mounted_ =
+        run_command("mount -t tmpfs -o size=" + size + " tmpfs " + quote(mount_.string())).code ==
+        0;
     return mounted_;
   }
   bool grow_tmpfs(const std::string& size) {
