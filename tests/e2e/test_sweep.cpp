@@ -146,7 +146,12 @@ TEST_F(SweepTest, EvalReproducesTheRunsPredictions) {
     EXPECT_NEAR(rows[i].at("pde"), rows[i].at("u_t - alpha*u_xx"), 1e-12);
     EXPECT_EQ(rows[i].at("residual"), rows[i].at("pde"));
   }
-  // A field with commas inside its parentheses is one field, and one quoted CSV column.
+  // A field with commas inside its parentheses is one field, and one quoted CSV column. Other
+  // fields make another evaluation: --force does not replace the earlier one's file.
+  const Result other_fields = pinn_train(command + " --force --fields 'u_xx, d(u,x,x),lap(u,x)'");
+  EXPECT_EQ(other_fields.code, 2) << other_fields.output;
+  fs::remove(out);
+  ASSERT_EQ(pinn_train(command + " --fields 'u_xx, d(u,x,x),lap(u,x)'").code, 0);
   ASSERT_EQ(pinn_train(command + " --force --fields 'u_xx, d(u,x,x),lap(u,x)'").code, 0);
   for (const auto& row : read_csv(out)) {
     ASSERT_EQ(row.size(), 5u);  // t, x and the three fields

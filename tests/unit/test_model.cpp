@@ -10,6 +10,7 @@
 #include "config/reader.hpp"
 #include "model/activation.hpp"
 #include "model/network.hpp"
+#include "output/layout.hpp"
 #include "output/run_directory.hpp"
 #include "util/errors.hpp"
 #include "util/files.hpp"
@@ -340,8 +341,12 @@ TEST(RunDirectory, RefusesToReplaceWithoutForceAndOnlyReplacesRuns) {
   namespace fs = std::filesystem;
   const auto root = fs::temp_directory_path() / "pinn_run_dir_test";
   remove_tree(root);
-  auto run = output::RunDirectory::create(root / "run", false);
-  run.write_json("config.json", Json::object());
+  {
+    auto run = output::RunDirectory::create(root / "run", false);
+    run.write_json("config.json", Json::object());
+    // While `run` holds the directory's lock, nobody else may write it, --force or not.
+    EXPECT_THROW(output::RunDirectory::create(root / "run", true), InputError);
+  }
   EXPECT_THROW(output::RunDirectory::create(root / "run", false), InputError);
   EXPECT_NO_THROW(output::RunDirectory::create(root / "run", true));
   EXPECT_FALSE(fs::exists(root / "run" / "config.json"));  // replaced by a fresh directory
@@ -349,6 +354,12 @@ TEST(RunDirectory, RefusesToReplaceWithoutForceAndOnlyReplacesRuns) {
   std::ofstream(root / "precious" / "thesis.tex") << "do not delete";
   EXPECT_THROW(output::RunDirectory::create(root / "precious", true), InputError);
   EXPECT_TRUE(fs::exists(root / "precious" / "thesis.tex"));
+  // A run directory with a file of the user's is not cleared either.
+  std::ofstream(root / "run" / "notes.txt") << "mine";
+  EXPECT_THROW(output::RunDirectory::create(root / "run", true), InputError);
+  EXPECT_TRUE(fs::exists(root / "run" / "notes.txt"));
+  EXPECT_EQ(output::foreign_entries(root / "run", output::run_layout()),
+            std::vector<std::string>{"notes.txt"});
 }
 
 }  // namespace
