@@ -51,7 +51,7 @@ def save(figure, path):
 def plot_history(run, out, stage_names):
     header, h = read_csv(os.path.join(run, "history.csv"))
     steps = h["step"]
-    term_columns = [c for c in header[3:] if c != "elapsed_s" and not c.startswith(
+    term_columns = [c for c in header[3:] if c not in ("elapsed_s", "lr") and not c.startswith(
         ("l2_rel_", "max_err_", "mean_abs_residual_", "rms_residual_"))]
     metric_columns = [c for c in header if c.startswith(("l2_rel_", "max_err_"))]
     rows = 2 if metric_columns else 1

@@ -131,6 +131,10 @@ Setup prepare(const RunOptions& options) {
         config::expand_template(setup.settings.output, setup.document.root(), setup.output_where);
     setup.document.root()[output] = setup.settings.output;
   }
+  int64_t trainable = 0;
+  for (const auto& tensor : trainable_tensors(setup))
+    trainable += tensor.numel();
+  train::check_stages(setup.stages, trainable);
   warn_about_nonsmooth_network(setup);
   warn_about_unused_sets(setup.problem);
   // The run reports the engine that ran; the resolved config keeps what the user asked for.

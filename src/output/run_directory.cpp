@@ -4,9 +4,8 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <chrono>
+#include <cmath>
 #include <cstdlib>
-#include <ctime>
 #include <iomanip>
 #include <limits>
 #include <random>
@@ -133,12 +132,14 @@ void RunDirectory::write_history(const HistoryColumns& columns,
       for (const auto& name : *names)
         out << "," << problem::csv_field(name);
     }
-    out << ",elapsed_s\n" << std::setprecision(std::numeric_limits<double>::max_digits10);
+    out << ",lr,elapsed_s\n" << std::setprecision(std::numeric_limits<double>::max_digits10);
     for (const auto& row : rows) {
       out << row.step << "," << row.stage << "," << row.total;
       write_values(out, row.terms, columns.terms.size());
       write_values(out, row.parameters, columns.parameters.size());
       write_values(out, row.metrics, columns.metrics.size());
+      out << ",";
+      if (std::isfinite(row.learning_rate)) out << row.learning_rate;
       out << "," << row.elapsed_seconds << "\n";
     }
   });

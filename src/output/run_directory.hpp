@@ -48,7 +48,7 @@ class RunDirectory {
 
   void write_json(const std::string& name, const nlohmann::ordered_json& value) const;
   // history.csv: step, stage, total, the terms, the parameters, the metrics (empty where not
-  // measured), elapsed_s.
+  // measured), lr (Adam's learning rate; empty in other stages), elapsed_s.
   struct HistoryColumns {
     std::vector<std::string> terms, parameters, metrics;
   };

@@ -1,6 +1,8 @@
 // L-BFGS with a strong-Wolfe line search on a flat float64 vector.
 #include "train/lbfgs.hpp"
 
+#include "train/flat_vector.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -16,81 +18,6 @@ constexpr double kCurvature = 0.9;            // Wolfe's c2
 // The zoom ends when its bracket, measured along the largest entry of the direction, is
 // narrower than this (PyTorch's value).
 constexpr double kBracketWidth = 1e-9;
-
-// The two-loop recursion takes 2 x history of these products per iteration over the whole
-// parameter vector, each waiting on the last: a fifth of a Burgers step when written as one
-// running sum, one loop per product. Here each pass updates the vector and takes the next
-// product in the same loop, and the sum runs in kLanes independent lanes (in a fixed order, so the
-// result is the same on every CPU), vectorized; built for AVX2 and AVX-512 as well as the
-// baseline, picked by the CPU at load time.
-#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
-#define PINN_VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define PINN_VECTOR_CLONES
-#endif
-
-constexpr size_t kLanes = 32;
-
-// The sum of kLanes lanes and a tail, in that order.
-double total(const double (&lanes)[kLanes], double tail) {
-  double sum = 0;
-  for (const double lane : lanes)
-    sum += lane;
-  return sum + tail;
-}
-
-PINN_VECTOR_CLONES double dot(const double* a, const double* b, size_t n) {
-  double lanes[kLanes] = {};
-  size_t i = 0;
-  for (; i + kLanes <= n; i += kLanes) {
-#pragma omp simd
-    for (size_t j = 0; j < kLanes; ++j)
-      lanes[j] += a[i + j] * b[i + j];
-  }
-  double tail = 0;
-  for (; i < n; ++i)
-    tail += a[i] * b[i];
-  return total(lanes, tail);
-}
-
-// q += a x; returns z . q afterwards (0 with z null: then only the update).
-PINN_VECTOR_CLONES double update_then_dot(double a, const double* x, double* q, const double* z,
-                                          size_t n) {
-  double lanes[kLanes] = {};
-  size_t i = 0;
-  for (; i + kLanes <= n; i += kLanes) {
-#pragma omp simd
-    for (size_t j = 0; j < kLanes; ++j) {
-      q[i + j] += a * x[i + j];
-      lanes[j] += z ? z[i + j] * q[i + j] : 0.0;
-    }
-  }
-  double tail = 0;
-  for (; i < n; ++i) {
-    q[i] += a * x[i];
-    tail += z ? z[i] * q[i] : 0.0;
-  }
-  return total(lanes, tail);
-}
-
-double dot(const std::vector<double>& a, const std::vector<double>& b) {
-  return dot(a.data(), b.data(), a.size());
-}
-
-// y += alpha x
-void axpy(double alpha, const std::vector<double>& x, std::vector<double>& y) {
-  update_then_dot(alpha, x.data(), y.data(), nullptr, x.size());
-}
-
-// The largest |entry|; infinity when an entry is not finite (a NaN must not read as small).
-double max_abs(const std::vector<double>& v) {
-  double largest = 0;
-  for (const double e : v) {
-    if (!std::isfinite(e)) return std::numeric_limits<double>::infinity();
-    largest = std::max(largest, std::abs(e));
-  }
-  return largest;
-}
 
 double sum_abs(const std::vector<double>& v) {
   double sum = 0;

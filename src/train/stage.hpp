@@ -1,6 +1,6 @@
-// Training stages: the "training" list of the config, run in order (e.g. Adam, then L-BFGS).
-// A factory keyed by the stage's "type" reads its options (defaults live in the settings structs
-// below) and wraps the matching torch::optim optimizer.
+// Training stages: the "training" list of the config, run in order (e.g. Adam, then L-BFGS or a
+// dense quasi-Newton method). One record per stage "type" reads its options (defaults live in
+// the settings structs below) and makes its optimizer.
 #pragma once
 
 #include <torch/torch.h>
@@ -12,6 +12,8 @@
 
 #include "config/reader.hpp"
 #include "train/cuda_graph.hpp"
+#include "train/lr_schedule.hpp"
+#include "train/quasi_newton.hpp"
 
 namespace pinn::train {
 
@@ -20,6 +22,7 @@ struct AdamSettings {
   std::vector<double> betas = {0.9, 0.999};
   double eps = 1e-8;
   double weight_decay = 0.0;
+  LearningRateSchedule schedule;
 };
 
 struct LbfgsSettings {
@@ -31,19 +34,38 @@ struct LbfgsSettings {
                                     // itself, or every step entry is below it
 };
 
+// The dense quasi-Newton stages: bfgs, ssbfgs, ssbroyden.
+struct QuasiNewtonSettings {
+  QuasiNewtonMethod method = QuasiNewtonMethod::ssbroyden;
+  std::string line_search = "strong_wolfe";  // or "none": unit steps
+  int restart_every = 500;
+  double tolerance_grad = 0;
+  int max_parameters = 20000;  // H takes 8 n^2 bytes: 3.2 GB at 20000
+};
+
+// The function of the loss L a stage minimises (history.csv records L itself): L, sqrt(L) or
+// log(L), as Urbán, Stefanou and Pons (arXiv 2405.04230) propose for quasi-Newton stages.
+enum class LossTransform { mean_square, sqrt, log };
+
 struct StageSpec {
-  std::string type;  // adam or lbfgs
+  std::string type;   // a name of stage_types()
+  std::string where;  // the stage's JSON path, for errors found after reading
   int iterations = 1000;
   int log_every = 100;
   double max_seconds = 0;   // stop the stage after this much training time (0: no limit)
   bool cuda_graph = false;  // on CUDA: capture the step (Adam) or the closure (L-BFGS) once
+  LossTransform objective = LossTransform::mean_square;
   AdamSettings adam;
   LbfgsSettings lbfgs;
+  QuasiNewtonSettings quasi_newton;
 };
 
 // Reads the "training" list.
 std::vector<StageSpec> read_stages(config::Reader& top);
 std::vector<std::string> stage_types();
+// Checks what depends on the network's size (`trainable`: the number of trained scalars): a dense
+// quasi-Newton stage over max_parameters is an InputError that names the memory H would take.
+void check_stages(const std::vector<StageSpec>& stages, int64_t trainable);
 
 // Computes the loss, back-propagates it and returns it (the optimizer's closure).
 using LossAndGradient = std::function<torch::Tensor()>;
@@ -60,6 +82,8 @@ class Stage {
   // Evaluations of the loss and gradient so far, where they differ from the iterations (L-BFGS's
   // line search makes several per iteration); 0 otherwise.
   virtual int64_t evaluations() const { return 0; }
+  // The learning rate of the last step, for stages that have one (Adam); NaN otherwise.
+  virtual double learning_rate() const;
   // The objective changed (points were resampled or refined): forget what assumed the old one.
   // `new_shapes`: some point set changed size (a refinement), not only its values.
   virtual void restart(bool new_shapes) { (void)new_shapes; }

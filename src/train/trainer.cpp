@@ -53,7 +53,8 @@ Trainer::Trainer(Objective& objective, std::vector<torch::Tensor> trainable,
       stages_(std::move(stages)),
       checkpoints_(checkpoints) {}
 
-HistoryRow Trainer::record(const std::string& stage, const LossValues& values) {
+HistoryRow Trainer::record(const std::string& stage, const LossValues& values,
+                           double learning_rate) {
   HistoryRow row;
   row.step = step_;
   row.stage = stage;
@@ -63,6 +64,7 @@ HistoryRow Trainer::record(const std::string& stage, const LossValues& values) {
   for (const auto& parameter : objective_.context().parameters)
     row.parameters.push_back(parameter.item<double>());
   if (metrics_due()) row.metrics = metrics_.measure();
+  row.learning_rate = learning_rate;
   row.elapsed_seconds = elapsed_;
   return row;
 }
@@ -210,7 +212,7 @@ bool Trainer::run_stage(const StageSpec& spec, Stage& stage, const LossAndGradie
                              current_.iterations == spec.iterations || done < chunk;
       if (log_point || metrics_due()) {
         // The loss at the weights reached, not at the optimizer's last trial point.
-        const HistoryRow row = record(spec.type, objective_.evaluate(false));
+        const HistoryRow row = record(spec.type, objective_.evaluate(false), stage.learning_rate());
         report_.history.push_back(row);
         log_progress(spec, current_.iterations, row, 1e3 * chunk_seconds / done);
         if (!std::isfinite(row.total)) {
@@ -289,6 +291,7 @@ Json row_to_json(const HistoryRow& row) {
           {"terms", numbers(row.terms)},
           {"parameters", numbers(row.parameters)},
           {"metrics", numbers(row.metrics)},
+          {"lr", number(row.learning_rate)},
           {"elapsed", row.elapsed_seconds}};
 }
 
@@ -310,6 +313,7 @@ HistoryRow row_from_json(const Json& json) {
   row.terms = numbers(json.at("terms"));
   row.parameters = numbers(json.at("parameters"));
   row.metrics = numbers(json.at("metrics"));
+  if (json.contains("lr")) row.learning_rate = from_number(json.at("lr"));
   row.elapsed_seconds = json.at("elapsed").get<double>();
   return row;
 }

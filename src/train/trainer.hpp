@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,7 @@ struct HistoryRow {
   std::vector<double> terms;
   std::vector<double> parameters;  // the trainable problem parameters
   std::vector<double> metrics;     // empty when not measured at this row
+  double learning_rate = std::numeric_limits<double>::quiet_NaN();  // Adam's; NaN otherwise
   double elapsed_seconds = 0;
 };
 
@@ -98,7 +100,8 @@ class Trainer {
   LossAndGradient with_live_line(const StageSpec& spec, const LossAndGradient& closure,
                                  std::chrono::steady_clock::time_point chunk_start) const;
 
-  HistoryRow record(const std::string& stage, const LossValues& values);
+  HistoryRow record(const std::string& stage, const LossValues& values,
+                    double learning_rate = std::numeric_limits<double>::quiet_NaN());
   void log_progress(const StageSpec& spec, int done, const HistoryRow& row, double ms_per_step);
   // How many iterations to run before the next log point, metric or point update.
   int next_chunk(const StageSpec& spec, int done_in_stage) const;

@@ -77,7 +77,7 @@ TEST_F(CliTest, SeedExampleTrainsToAConstantAlongX) {
   std::ifstream history(run / "history.csv");
   std::string header;
   std::getline(history, header);
-  EXPECT_EQ(header, "step,stage,total,dx_squared,elapsed_s");
+  EXPECT_EQ(header, "step,stage,total,dx_squared,lr,elapsed_s");
   const auto rows = read_csv(run / "history.csv");
   ASSERT_GE(rows.size(), 2u);
   EXPECT_EQ(rows.front().at("step"), 0);

@@ -1,0 +1,95 @@
+// Quasi-Newton minimisation with a dense inverse Hessian (train/inverse_hessian) on one flat
+// float64 vector: BFGS, self-scaled BFGS or self-scaled Broyden, with the Moré–Thuente strong
+// Wolfe line search (train/line_search) whose first trial step follows SciPy's BFGS. As the
+// authors of the self-scaled updates run it (Kiyani et al., arXiv 2501.16371), every
+// `restart_every` iterations H is symmetrised and reset to the identity when it is no longer
+// positive definite; a failed line search restarts from the identity instead of ending.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "train/inverse_hessian.hpp"
+#include "train/line_search.hpp"
+
+namespace pinn::train {
+
+enum class QuasiNewtonMethod { bfgs, ssbfgs, ssbroyden };
+
+struct QuasiNewtonOptions {
+  QuasiNewtonMethod method = QuasiNewtonMethod::ssbroyden;
+  bool line_search = true;       // strong Wolfe; false: unit steps (the quasi-Newton step)
+  int restart_every = 500;       // iterations between symmetrisations and positivity checks
+  double tolerance_grad = 0;     // converged when the largest |gradient| entry is at most this
+  int max_failed_searches = 20;  // consecutive failed line searches before the run stalls
+  LineSearchOptions search;
+};
+
+class QuasiNewton {
+ public:
+  // The loss at x; writes its gradient into `gradient` (sized like x).
+  using Objective =
+      std::function<double(const std::vector<double>& x, std::vector<double>& gradient)>;
+
+  enum class Status { running, converged, stalled };
+
+  QuasiNewton(QuasiNewtonOptions options, std::vector<double> start,
+              torch::Device device = torch::kCPU);
+
+  // Up to `iterations` iterations; returns how many ran. Fewer: status() is converged (the
+  // gradient tolerance holds) or stalled (no acceptable step even from the identity).
+  int iterate(int iterations, const Objective& objective);
+
+  // The objective changed (new points): its value and gradient at x are evaluated anew; H is
+  // kept, as the authors keep it when they resample.
+  void forget_objective();
+
+  const std::vector<double>& x() const { return x_; }
+  double loss() const { return loss_; }
+  Status status() const { return status_; }
+  int64_t iterations() const { return iterations_; }
+  int64_t evaluations() const { return evaluations_; }
+  int64_t resets() const { return resets_; }    // H put back to the identity
+  int64_t skipped() const { return skipped_; }  // updates skipped for y.s <= 0
+  const InverseHessian& inverse_hessian() const { return h_; }
+
+  // The last accepted step: the loss and slope where it started, and the point it reached.
+  struct Step {
+    double start_value = 0, start_slope = 0;
+    LinePoint point;
+  };
+  const Step& last_step() const { return last_step_; }
+
+  void save(torch::serialize::OutputArchive& archive) const;
+  void load(torch::serialize::InputArchive& archive);
+
+ private:
+  void evaluate(const Objective& objective);
+  void restart_direction();  // H = I, p = -g
+  // The update's coefficients for this step (the method's rule).
+  UpdateCoefficients coefficients(const Curvature& curvature) const;
+  // One accepted step to x + s with gradient g+ there: updates H (deferred) and the direction.
+  void accept(const LinePoint& point, const std::vector<double>& next_gradient);
+  // SciPy's first trial step: min(1, 2.02 (f - f_previous) / slope), 1 when that is not > 0.
+  double first_trial(double slope) const;
+  void end_of_chunk();
+
+  QuasiNewtonOptions options_;
+  std::vector<double> x_;
+  bool evaluated_ = false;  // loss_, gradient_ and direction_ hold at x_
+  double loss_ = 0;
+  double previous_loss_ = 0;  // the loss one iteration back (SciPy's old_old_fval)
+  std::vector<double> gradient_;
+  std::vector<double> direction_;  // p = -H g
+  InverseHessian h_;
+  Status status_ = Status::running;
+  Step last_step_;
+  int64_t iterations_ = 0, evaluations_ = 0, resets_ = 0, skipped_ = 0;
+  int64_t since_check_ = 0;  // iterations since the last symmetrisation
+  int failed_searches_ = 0;  // in a row
+};
+
+}  // namespace pinn::train
