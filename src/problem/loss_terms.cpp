@@ -103,8 +103,9 @@ std::string add_periodic_partner(Reader& reader, const LossTerm& term, Problem& 
   }
   shift.finish();
   if (!any) reader.fail("shift", "expected a non-zero shift, e.g. {\"x\": 2}");
-  if (set.resample_every > 0 || set.refine.every > 0) {
-    reader.fail("points", "a periodic term's points must not be resampled or refined");
+  if (set.resample_every > 0 || set.refine.every > 0 || set.rad.every > 0) {
+    reader.fail("points",
+                "a periodic term's points must not be resampled, refined or redistributed");
   }
   // The partner keeps the set's fields, normals included: dn(u) then compares the same
   // directional derivative on both faces, which is what periodicity asks.

@@ -337,8 +337,25 @@ void read_refinement(Reader& reader, PointSet& set) {
     }
     refine.finish();
   }
-  if ((set.resample_every > 0 || set.refine.every > 0) && !set.draw) {
-    reader.fail(set.resample_every > 0 ? "resample_every" : "refine",
+  if (reader.has("rad")) {
+    Reader rad = reader.object("rad");
+    set.rad.every = rad.positive_int("every");
+    set.rad.count = rad.positive_int("count", static_cast<int>(set.size()));
+    set.rad.candidates = rad.positive_int("candidates", 10 * set.rad.count);
+    set.rad.k = rad.non_negative("k", set.rad.k);
+    set.rad.c = rad.non_negative("c", set.rad.c);
+    set.rad.until = rad.get_or("until", 0);
+    if (set.rad.until < 0) rad.fail("until", "expected a step >= 0");
+    if (set.rad.candidates < set.rad.count) {
+      rad.fail("candidates", "expected at least as many candidates as points to keep (" +
+                                 std::to_string(set.rad.count) + ")");
+    }
+    rad.finish();
+  }
+  if ((set.resample_every > 0 || set.refine.every > 0 || set.rad.every > 0) && !set.draw) {
+    reader.fail(set.resample_every > 0 ? "resample_every"
+                : set.refine.every > 0 ? "refine"
+                                       : "rad",
                 "this set cannot be drawn again (a grid or a file)");
   }
 }

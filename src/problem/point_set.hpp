@@ -32,12 +32,26 @@ struct Refinement {
   int64_t until = 0;  // refine only before this step (0: always); e.g. during Adam only
 };
 
+// Residual-based adaptive distribution (RAD; Wu, Zhu, Tan, Kartha and Lu, "A comprehensive study
+// of non-adaptive and residual-based adaptive sampling for physics-informed neural networks",
+// CMAME 2023): every `every` steps the set is replaced by `count` of `candidates` fresh points,
+// drawn without replacement with probability proportional to r^k / mean(r^k) + c, r the squared
+// residual summed over the set's terms; before step `until` (0: always).
+struct AdaptiveDistribution {
+  int every = 0;  // 0: off
+  int candidates = 0;
+  int count = 0;  // points kept (default: the set's size)
+  double k = 1, c = 1;
+  int64_t until = 0;
+};
+
 struct PointSet {
   Sample sample;
   geometry::DomainPtr domain;  // the domain sampled, if any (for periodic checks)
   std::string region;          // interior, boundary, initial; empty for box and file sets
   int resample_every = 0;      // 0: drawn once
   Refinement refine;
+  AdaptiveDistribution rad;
   // Draws the set anew; `round` 0 gives the initial points, later rounds fresh ones. Empty for
   // sets that cannot be redrawn (files, grids).
   std::function<Sample(uint64_t round, int64_t count)> draw;
@@ -54,7 +68,7 @@ struct SamplingContext {
 };
 
 // Reads one point-set object: a box sampler ("bounds"), a domain sampler ("domain", "region",
-// "parts"), or a CSV file ("path", "fields"); plus "resample_every" and "refine".
+// "parts"), or a CSV file ("path", "fields"); plus "resample_every", "refine" and "rad".
 PointSet read_point_set(config::Reader& reader, const SamplingContext& context);
 
 // Every sampler name ("uniform", "normal", "grid", "file", "lhs", "sobol", ...).

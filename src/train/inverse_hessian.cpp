@@ -18,23 +18,31 @@ namespace {
 // whichever of the clones runs.
 constexpr int64_t kLanes = 8;
 
-// row <- scale row + a s + b h, then returns row . v (one pass over the row).
-PINN_VECTOR_CLONES double update_row_then_dot(double* row, double scale, double a, const double* s,
-                                              double b, const double* h, const double* v,
-                                              int64_t n) {
+// Row i of the update, then its product with v (one pass over the row):
+//   H_ij <- scale H_ij + ss (s_i s_j) + hh (h_i h_j) + sh (s_i h_j + h_i s_j).
+// Every term is symmetric in i and j to the last bit (products and sums commute, and this file
+// is compiled without contracting them into fused multiply-adds), so H stays exactly symmetric:
+// rounding that made H_ij and H_ji differ would grow with each update.
+PINN_VECTOR_CLONES double update_row_then_dot(double* row, const UpdateCoefficients& u, double si,
+                                              double hi, const double* s, const double* h,
+                                              const double* v, int64_t n) {
   double lanes[kLanes] = {};
   int64_t j = 0;
+  const auto entry = [&](int64_t k) {
+    return u.scale * row[k] + u.ss * (si * s[k]) + u.hh * (hi * h[k]) +
+           u.sh * (si * h[k] + hi * s[k]);
+  };
   for (; j + kLanes <= n; j += kLanes) {
 #pragma omp simd
     for (int64_t k = 0; k < kLanes; ++k) {
-      const double value = scale * row[j + k] + a * s[j + k] + b * h[j + k];
+      const double value = entry(j + k);
       row[j + k] = value;
       lanes[k] += value * v[j + k];
     }
   }
   double tail = 0;
   for (; j < n; ++j) {
-    const double value = scale * row[j] + a * s[j] + b * h[j];
+    const double value = entry(j);
     row[j] = value;
     tail += value * v[j];
   }
@@ -143,15 +151,16 @@ void InverseHessian::apply_pending() {
     // The pass of times(), its product unused: the same arithmetic, entry by entry.
     double* matrix = h_.data_ptr<double>();
     at::parallel_for(0, n_, grain(n_), [&](int64_t begin, int64_t end) {
-      for (int64_t i = begin; i < end; ++i) {
-        const double a = u.ss * s_[i] + u.sh * hy_[i], b = u.sh * s_[i] + u.hh * hy_[i];
-        update_row_then_dot(matrix + i * n_, u.scale, a, s_.data(), b, hy_.data(), s_.data(), n_);
-      }
+      for (int64_t i = begin; i < end; ++i)
+        update_row_then_dot(matrix + i * n_, u, s_[i], hy_[i], s_.data(), hy_.data(), s_.data(),
+                            n_);
     });
     return;
   }
+  // Off the CPU: the same update in tensor operations, symmetrised (their rounding is not).
   const torch::Tensor s = to_tensor(s_, device_), hy = to_tensor(hy_, device_);
   h_.mul_(u.scale).addr_(s, u.ss * s + u.sh * hy).addr_(hy, u.sh * s + u.hh * hy);
+  h_.copy_((h_ + h_.t()) / 2);
 }
 
 std::vector<double> InverseHessian::times(const std::vector<double>& v) {
@@ -169,8 +178,7 @@ std::vector<double> InverseHessian::times(const std::vector<double>& v) {
     for (int64_t i = begin; i < end; ++i) {
       double* row = matrix + i * n_;
       if (update) {
-        const double a = u.ss * s_[i] + u.sh * hy_[i], b = u.sh * s_[i] + u.hh * hy_[i];
-        result[i] = update_row_then_dot(row, u.scale, a, s_.data(), b, hy_.data(), v.data(), n_);
+        result[i] = update_row_then_dot(row, u, s_[i], hy_[i], s_.data(), hy_.data(), v.data(), n_);
       } else {
         result[i] = dot(row, v.data(), static_cast<size_t>(n_));
       }

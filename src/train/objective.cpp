@@ -2,6 +2,7 @@
 #include "train/objective.hpp"
 
 #include <algorithm>
+#include <cmath>
 
 #include "derivatives/fused_loss.hpp"
 #include "util/errors.hpp"
@@ -239,11 +240,14 @@ Objective::PointValues Objective::values_at(const torch::Tensor& points,
 int64_t Objective::next_point_update(int64_t step) const {
   int64_t next = -1;
   for (const auto& set : sets_) {
+    const auto active = [step](int every, int64_t until) {
+      return every > 0 && (until == 0 || next_multiple(every, step) < until);
+    };
     const auto& refinement = set.source->refine;
-    const bool refining =
-        refinement.every > 0 &&
-        (refinement.until == 0 || next_multiple(refinement.every, step) < refinement.until);
-    for (int every : {set.source->resample_every, refining ? refinement.every : 0}) {
+    const auto& rad = set.source->rad;
+    for (int every : {set.source->resample_every,
+                      active(refinement.every, refinement.until) ? refinement.every : 0,
+                      active(rad.every, rad.until) ? rad.every : 0}) {
       if (every <= 0) continue;
       const int64_t candidate = next_multiple(every, step);
       next = next < 0 ? candidate : std::min(next, candidate);
@@ -265,6 +269,13 @@ std::string Objective::update_points(int64_t step) {
       refine(set);
       sizes_changed_ = true;
       changes += " refined " + set.name + " to " + std::to_string(set.points.size(0));
+    }
+    const auto& rad = set.source->rad;
+    if (due(rad.every, step) && (rad.until == 0 || step < rad.until)) {
+      const int64_t before = set.points.size(0);
+      redistribute(set);
+      if (set.points.size(0) != before) sizes_changed_ = true;
+      changes += " redistributed " + set.name;
     }
   }
   return changes;
@@ -301,11 +312,9 @@ void Objective::load_points(torch::serialize::InputArchive& archive) {
   }
 }
 
-// Adds the candidates with the largest squared residual, summed over the set's terms.
-void Objective::refine(SetWork& set) {
-  const auto& refine = set.source->refine;
-  const auto candidates = set.source->draw(set.draws++, refine.candidates);
-  SetWork trial = set;
+torch::Tensor Objective::score_candidates(const SetWork& set, const problem::Sample& candidates,
+                                          SetWork& trial) {
+  trial = set;
   trial.points = torch::Tensor();  // fresh tensors: place() would copy into the set's own
   trial.fields.clear();
   place(trial, candidates);
@@ -314,10 +323,40 @@ void Objective::refine(SetWork& set) {
   auto score = torch::zeros({trial.points.size(0)}, context_.options);
   for (size_t t : set.terms)
     score += expr::evaluate(*problem_->losses[t].residual, context).detach().square();
+  return score;
+}
+
+// Adds the candidates with the largest squared residual, summed over the set's terms.
+void Objective::refine(SetWork& set) {
+  const auto& refine = set.source->refine;
+  SetWork trial;
+  const auto score = score_candidates(set, set.source->draw(set.draws++, refine.candidates), trial);
   const auto chosen = std::get<1>(score.topk(refine.add));
   set.points = torch::cat({set.points, trial.points.index_select(0, chosen)}, 0);
   for (auto& [name, values] : set.fields)
     values = torch::cat({values, trial.fields.at(name).index_select(0, chosen)}, 0);
+}
+
+// Replaces the set by candidates drawn with probability r^k / mean(r^k) + c. The draw uses the
+// default generator, seeded by the run's seed and saved in checkpoints, so a resumed run draws
+// the same points.
+void Objective::redistribute(SetWork& set) {
+  const auto& rad = set.source->rad;
+  const problem::Sample candidates = set.source->draw(set.draws++, rad.candidates);
+  SetWork trial;
+  const torch::Tensor score =
+      score_candidates(set, candidates, trial).to(torch::kCPU, torch::kFloat64);
+  torch::Tensor density = rad.k == 1 ? score : score.pow(rad.k);
+  const double mean = density.mean().item<double>();
+  density = (mean > 0 && std::isfinite(mean) ? density / mean : torch::zeros_like(density)) + rad.c;
+  if (!(density.sum().item<double>() > 0))
+    density = torch::ones_like(density);  // k > 0, c = 0, r = 0
+  const torch::Tensor chosen = torch::multinomial(density, rad.count, /*replacement=*/false);
+  problem::Sample kept;
+  kept.points = candidates.points.index_select(0, chosen);
+  for (const auto& [name, values] : candidates.fields)
+    kept.fields[name] = values.index_select(0, chosen);
+  place(set, kept);
 }
 
 }  // namespace pinn::train

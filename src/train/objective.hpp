@@ -1,6 +1,7 @@
 // The objective: the weighted sum of the loss terms, weight * mean(residual^2). Channels are
 // computed once per point set and step, shared by every term on that set. It owns the point sets
-// on the device and changes them when asked: resampling and residual-based refinement.
+// on the device and changes them when asked: resampling, residual-based refinement and
+// residual-based adaptive distribution (RAD).
 #pragma once
 
 #include <torch/torch.h>
@@ -105,6 +106,10 @@ class Objective {
   // Which terms the fused loss evaluates, per set.
   void plan_fused_terms();
   void refine(SetWork& set);
+  void redistribute(SetWork& set);
+  // The candidate points placed as a set like `set`, and the squared residual of its terms at each.
+  torch::Tensor score_candidates(const SetWork& set, const problem::Sample& candidates,
+                                 SetWork& trial);
 
   const problem::Problem* problem_;
   model::Network* network_;
