@@ -14,42 +14,74 @@ namespace pinn::train {
 
 namespace {
 
-// Each row's product is summed in kLanes lanes in a fixed order, so that the result is the same
-// whichever of the clones runs.
+// On the CPU H is kept as its upper triangle (row i holds H_ij for j >= i; the entries below the
+// diagonal are not read): an update and a product then read and write half the matrix, and H is
+// symmetric by construction. Row sums run in kLanes lanes in a fixed order, so that a result is
+// the same whichever of the clones runs.
 constexpr int64_t kLanes = 8;
 
-// Row i of the update, then its product with v (one pass over the row):
-//   H_ij <- scale H_ij + ss (s_i s_j) + hh (h_i h_j) + sh (s_i h_j + h_i s_j).
-// Every term is symmetric in i and j to the last bit (products and sums commute, and this file
-// is compiled without contracting them into fused multiply-adds), so H stays exactly symmetric:
-// rounding that made H_ij and H_ji differ would grow with each update.
-PINN_VECTOR_CLONES double update_row_then_dot(double* row, const UpdateCoefficients& u, double si,
-                                              double hi, const double* s, const double* h,
-                                              const double* v, int64_t n) {
+// Row i of the pending update restricted to j >= i, H_ij <- scale H_ij + a s_j + b h_j (with
+// a = ss s_i + sh h_i, b = sh s_i + hh h_i; with Update false, H_ij as it is), and the row's share
+// of the product H v: it returns sum_{j >= i} H_ij v_j and adds H_ij v_i to scatter[j] for
+// j >= i (the caller takes the diagonal's back out: it counts once).
+template <bool Update>
+double triangle_row(double* row, double scale, double a, const double* s, double b, const double* h,
+                    const double* v, double vi, double* scatter, int64_t length) {
   double lanes[kLanes] = {};
   int64_t j = 0;
   const auto entry = [&](int64_t k) {
-    return u.scale * row[k] + u.ss * (si * s[k]) + u.hh * (hi * h[k]) +
-           u.sh * (si * h[k] + hi * s[k]);
+    if constexpr (Update) {
+      return scale * row[k] + a * s[k] + b * h[k];
+    } else {
+      return row[k];
+    }
   };
-  for (; j + kLanes <= n; j += kLanes) {
+  for (; j + kLanes <= length; j += kLanes) {
 #pragma omp simd
     for (int64_t k = 0; k < kLanes; ++k) {
       const double value = entry(j + k);
-      row[j + k] = value;
+      if constexpr (Update) row[j + k] = value;
       lanes[k] += value * v[j + k];
+      scatter[j + k] += value * vi;
     }
   }
   double tail = 0;
-  for (; j < n; ++j) {
+  for (; j < length; ++j) {
     const double value = entry(j);
-    row[j] = value;
+    if constexpr (Update) row[j] = value;
     tail += value * v[j];
+    scatter[j] += value * vi;
   }
   double sum = 0;
   for (const double lane : lanes)
     sum += lane;
   return sum + tail;
+}
+
+PINN_VECTOR_CLONES double updated_row(double* row, double scale, double a, const double* s,
+                                      double b, const double* h, const double* v, double vi,
+                                      double* scatter, int64_t length) {
+  return triangle_row<true>(row, scale, a, s, b, h, v, vi, scatter, length);
+}
+
+PINN_VECTOR_CLONES double unchanged_row(double* row, const double* v, double vi, double* scatter,
+                                        int64_t length) {
+  return triangle_row<false>(row, 0, 0, nullptr, 0, nullptr, v, vi, scatter, length);
+}
+
+// Rows 0..n-1 of the upper triangle cut into `parts` ranges of about equal area (bounds).
+std::vector<int64_t> balanced_rows(int64_t n, int parts) {
+  std::vector<int64_t> bounds = {0};
+  const double area = 0.5 * static_cast<double>(n) * static_cast<double>(n + 1);
+  for (int p = 1; p < parts; ++p) {
+    // Rows 0..r-1 cover n r - r^2 / 2 entries: solve for r at p / parts of the area.
+    const double target = area * p / parts;
+    const double nn = static_cast<double>(n) + 0.5;
+    const double r = nn - std::sqrt(std::max(0.0, nn * nn - 2 * target));
+    bounds.push_back(std::max(bounds.back(), std::min<int64_t>(n, static_cast<int64_t>(r))));
+  }
+  bounds.push_back(n);
+  return bounds;
 }
 
 torch::Tensor to_tensor(const std::vector<double>& v, torch::Device device) {
@@ -59,12 +91,6 @@ torch::Tensor to_tensor(const std::vector<double>& v, torch::Device device) {
 std::vector<double> to_vector(const torch::Tensor& t) {
   const torch::Tensor flat = t.to(torch::kCPU, torch::kFloat64).contiguous().view(-1);
   return std::vector<double>(flat.data_ptr<double>(), flat.data_ptr<double>() + flat.numel());
-}
-
-// Rows per task of the parallel pass: enough work (a few hundred thousand entries) to pay for
-// handing a task to another thread.
-int64_t grain(int64_t n) {
-  return std::max<int64_t>(1, 262144 / std::max<int64_t>(n, 1));
 }
 
 }  // namespace
@@ -145,63 +171,88 @@ void InverseHessian::defer(const UpdateCoefficients& update, const std::vector<d
 
 void InverseHessian::apply_pending() {
   if (!pending_) return;
-  pending_ = false;
-  const UpdateCoefficients& u = update_;
   if (h_.is_cpu()) {
-    // The pass of times(), its product unused: the same arithmetic, entry by entry.
-    double* matrix = h_.data_ptr<double>();
-    at::parallel_for(0, n_, grain(n_), [&](int64_t begin, int64_t end) {
-      for (int64_t i = begin; i < end; ++i)
-        update_row_then_dot(matrix + i * n_, u, s_[i], hy_[i], s_.data(), hy_.data(), s_.data(),
-                            n_);
-    });
+    const std::vector<double> zero(static_cast<size_t>(n_), 0.0);
+    triangle_pass(zero);
     return;
   }
-  // Off the CPU: the same update in tensor operations, symmetrised (their rounding is not).
+  pending_ = false;
+  const UpdateCoefficients& u = update_;
+  // Off the CPU: the full matrix in tensor operations, symmetrised (their rounding is not).
   const torch::Tensor s = to_tensor(s_, device_), hy = to_tensor(hy_, device_);
   h_.mul_(u.scale).addr_(s, u.ss * s + u.sh * hy).addr_(hy, u.sh * s + u.hh * hy);
   h_.copy_((h_ + h_.t()) / 2);
 }
 
+// One pass over the triangle: the pending update (if any) and the product H v. The rows are cut
+// into up to kParts ranges of equal area, each with its own scatter vector, summed in a fixed
+// order afterwards; threads take whole ranges. The cut depends on n alone, so the result is the
+// same for any thread count (a run resumed with other threads continues exactly).
+std::vector<double> InverseHessian::triangle_pass(const std::vector<double>& v) {
+  constexpr int64_t kParts = 8;
+  const bool update = pending_;
+  pending_ = false;
+  const UpdateCoefficients u = update_;
+  double* matrix = h_.data_ptr<double>();
+  const int parts = static_cast<int>(std::clamp<int64_t>(n_ / 64, 1, kParts));
+  const std::vector<int64_t> bounds = balanced_rows(n_, parts);
+  std::vector<std::vector<double>> scatter(static_cast<size_t>(parts),
+                                           std::vector<double>(static_cast<size_t>(n_), 0.0));
+  std::vector<double> result(static_cast<size_t>(n_), 0.0);
+  at::parallel_for(0, parts, 1, [&](int64_t first, int64_t last) {
+    for (int64_t part = first; part < last; ++part) {
+      double* own = scatter[static_cast<size_t>(part)].data();
+      for (int64_t i = bounds[part]; i < bounds[part + 1]; ++i) {
+        const double a = u.ss * s_[i] + u.sh * hy_[i], b = u.sh * s_[i] + u.hh * hy_[i];
+        double* row = matrix + i * n_ + i;
+        // The diagonal entry counts once: it is taken as part of the row, not scattered.
+        const double diagonal_before = own[i];
+        const double along_row =
+            update ? updated_row(row, u.scale, a, s_.data() + i, b, hy_.data() + i, v.data() + i,
+                                 v[i], own + i, n_ - i)
+                   : unchanged_row(row, v.data() + i, v[i], own + i, n_ - i);
+        own[i] = diagonal_before;
+        result[i] = along_row;
+      }
+    }
+  });
+  for (const auto& part : scatter) {
+    for (int64_t j = 0; j < n_; ++j)
+      result[j] += part[j];
+  }
+  return result;
+}
+
 std::vector<double> InverseHessian::times(const std::vector<double>& v) {
   if (identity_) return v;
-  std::vector<double> result(static_cast<size_t>(n_));
   if (!h_.is_cpu()) {
     apply_pending();
     return to_vector(torch::mv(h_, to_tensor(v, device_)));
   }
-  double* matrix = h_.data_ptr<double>();
-  const bool update = pending_;
-  pending_ = false;
-  const UpdateCoefficients u = update_;
-  at::parallel_for(0, n_, grain(n_), [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) {
-      double* row = matrix + i * n_;
-      if (update) {
-        result[i] = update_row_then_dot(row, u, s_[i], hy_[i], s_.data(), hy_.data(), v.data(), n_);
-      } else {
-        result[i] = dot(row, v.data(), static_cast<size_t>(n_));
-      }
-    }
-  });
-  return result;
+  return triangle_pass(v);
+}
+
+// The full matrix from the CPU's triangle (the triangle mirrored), or the device's matrix.
+torch::Tensor InverseHessian::full() const {
+  if (!h_.is_cpu()) return h_;
+  const torch::Tensor upper = h_.triu();
+  return upper + h_.triu(1).t();
 }
 
 bool InverseHessian::symmetrize_and_check() {
   if (identity_) return true;
   apply_pending();
-  h_.copy_((h_ + h_.t()) / 2);
-  const auto info = std::get<1>(torch::linalg_cholesky_ex(h_));
+  if (!h_.is_cpu()) h_.copy_((h_ + h_.t()) / 2);  // the CPU's triangle is symmetric as kept
+  const auto info = std::get<1>(torch::linalg_cholesky_ex(full()));
   return info.item<int64_t>() == 0;
 }
 
 torch::Tensor InverseHessian::matrix() const {
   if (identity_) return torch::eye(n_, torch::TensorOptions(torch::kFloat64));
   InverseHessian copy(*this);
-  copy.device_ = torch::kCPU;
-  copy.h_ = h_.to(torch::kCPU).clone();
+  copy.h_ = h_.clone();
   copy.apply_pending();
-  return copy.h_;
+  return copy.full().to(torch::kCPU).clone();
 }
 
 void InverseHessian::save(torch::serialize::OutputArchive& archive) const {
@@ -212,9 +263,11 @@ void InverseHessian::save(torch::serialize::OutputArchive& archive) const {
                 true);
   archive.write("s", torch::tensor(s_, torch::kFloat64), true);
   archive.write("hy", torch::tensor(hy_, torch::kFloat64), true);
-  archive.write(
-      "matrix",
-      identity_ || !h_.defined() ? torch::empty({0}, torch::kFloat64) : h_.to(torch::kCPU), true);
+  // The whole matrix (the CPU's triangle mirrored), so that a checkpoint loads on any device.
+  archive.write("matrix",
+                identity_ || !h_.defined() ? torch::empty({0}, torch::kFloat64)
+                                           : full().to(torch::kCPU).contiguous(),
+                true);
 }
 
 void InverseHessian::load(torch::serialize::InputArchive& archive) {

@@ -8,7 +8,7 @@
 // so an update is four numbers and two vectors. It is applied lazily: the next product H v
 // applies it in the same pass over the matrix (on the CPU), so that an iteration reads and writes
 // H once instead of three times (p = -H g, h = H y and the update are each a pass over n^2
-// doubles: 14 MB at n = 1341).
+// doubles: 14 MB at n = 1341), and only its upper triangle (H is symmetric).
 #pragma once
 
 #include <torch/torch.h>
@@ -70,10 +70,13 @@ class InverseHessian {
 
  private:
   void materialize();  // allocate the identity matrix when H is still implicit
+  // CPU: one pass over the upper triangle applying the pending update and taking H v.
+  std::vector<double> triangle_pass(const std::vector<double>& v);
+  torch::Tensor full() const;
 
   int64_t n_;
   torch::Device device_;
-  torch::Tensor h_;       // n x n float64 once materialized
+  torch::Tensor h_;       // n x n float64 once materialized; on the CPU only j >= i is kept
   bool identity_ = true;  // H is the identity (h_ may be undefined)
   bool pending_ = false;
   UpdateCoefficients update_;

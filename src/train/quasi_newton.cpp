@@ -5,6 +5,7 @@
 #include "train/quasi_newton.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <limits>
 #include <stdexcept>
@@ -38,12 +39,20 @@ QuasiNewton::QuasiNewton(QuasiNewtonOptions options, std::vector<double> start,
       gradient_(x_.size(), 0.0),
       h_(static_cast<int64_t>(x_.size()), device) {}
 
+std::vector<double> QuasiNewton::hessian_times(const std::vector<double>& v) {
+  const auto start = std::chrono::steady_clock::now();
+  std::vector<double> product = h_.times(v);
+  hessian_seconds_ +=
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return product;
+}
+
 void QuasiNewton::evaluate(const Objective& objective) {
   loss_ = objective(x_, gradient_);
   ++evaluations_;
   // SciPy's BFGS starts its first-step rule from a loss "half the gradient's norm" higher.
   previous_loss_ = loss_ + norm(gradient_) / 2;
-  direction_ = h_.times(gradient_);
+  direction_ = hessian_times(gradient_);
   for (auto& e : direction_)
     e = -e;
   evaluated_ = true;
@@ -93,7 +102,7 @@ void QuasiNewton::accept(const LinePoint& point, const std::vector<double>& next
   curvature.y_dot_s = dot(y, s);
   curvature.dimension = static_cast<int64_t>(n);
 
-  std::vector<double> h_next = h_.times(next_gradient);  // H g+
+  std::vector<double> h_next = hessian_times(next_gradient);  // H g+
   std::vector<double> next_direction(n);
   if (curvature.y_dot_s > 0) {
     std::vector<double> hy(n);  // H y = H g+ - H g = H g+ + p
@@ -131,12 +140,16 @@ void QuasiNewton::accept(const LinePoint& point, const std::vector<double>& next
 void QuasiNewton::end_of_chunk() {
   since_check_ = 0;
   previous_loss_ = loss_ + norm(gradient_) / 2;
-  if (!h_.symmetrize_and_check()) {
+  const auto start = std::chrono::steady_clock::now();
+  const bool positive = h_.symmetrize_and_check();
+  hessian_seconds_ +=
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (!positive) {
     restart_direction();
     return;
   }
   // The symmetrised H gives a (slightly) different direction.
-  direction_ = h_.times(gradient_);
+  direction_ = hessian_times(gradient_);
   for (auto& e : direction_)
     e = -e;
 }

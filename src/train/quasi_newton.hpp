@@ -54,6 +54,8 @@ class QuasiNewton {
   int64_t evaluations() const { return evaluations_; }
   int64_t resets() const { return resets_; }    // H put back to the identity
   int64_t skipped() const { return skipped_; }  // updates skipped for y.s <= 0
+  // Seconds spent on H (products, updates, symmetrisations): the optimizer's own cost.
+  double hessian_seconds() const { return hessian_seconds_; }
   const InverseHessian& inverse_hessian() const { return h_; }
 
   // The last accepted step: the loss and slope where it started, and the point it reached.
@@ -76,6 +78,8 @@ class QuasiNewton {
   // SciPy's first trial step: min(1, 2.02 (f - f_previous) / slope), 1 when that is not > 0.
   double first_trial(double slope) const;
   void end_of_chunk();
+  // H v, timed.
+  std::vector<double> hessian_times(const std::vector<double>& v);
 
   QuasiNewtonOptions options_;
   std::vector<double> x_;
@@ -88,8 +92,9 @@ class QuasiNewton {
   Status status_ = Status::running;
   Step last_step_;
   int64_t iterations_ = 0, evaluations_ = 0, resets_ = 0, skipped_ = 0;
-  int64_t since_check_ = 0;  // iterations since the last symmetrisation
-  int failed_searches_ = 0;  // in a row
+  int64_t since_check_ = 0;     // iterations since the last symmetrisation
+  int failed_searches_ = 0;     // in a row
+  double hessian_seconds_ = 0;  // not checkpointed: a measurement of this process
 };
 
 }  // namespace pinn::train

@@ -413,6 +413,12 @@ class QuasiNewtonStage : public FlatStage {
 
   int64_t evaluations() const override { return optimizer_.evaluations(); }
 
+  nlohmann::json details() const override {
+    return {{"hessian_resets", optimizer_.resets()},
+            {"skipped_updates", optimizer_.skipped()},
+            {"hessian_seconds", optimizer_.hessian_seconds()}};
+  }
+
   void save(torch::serialize::OutputArchive& archive) const override {
     torch::serialize::OutputArchive state;
     optimizer_.save(state);

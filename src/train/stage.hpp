@@ -4,6 +4,7 @@
 #pragma once
 
 #include <torch/torch.h>
+#include <nlohmann/json.hpp>
 
 #include <functional>
 #include <memory>
@@ -84,6 +85,8 @@ class Stage {
   virtual int64_t evaluations() const { return 0; }
   // The learning rate of the last step, for stages that have one (Adam); NaN otherwise.
   virtual double learning_rate() const;
+  // What the optimizer reports of itself for summary.json (an object; empty: nothing).
+  virtual nlohmann::json details() const { return nlohmann::json::object(); }
   // The objective changed (points were resampled or refined): forget what assumed the old one.
   // `new_shapes`: some point set changed size (a refinement), not only its values.
   virtual void restart(bool new_shapes) { (void)new_shapes; }

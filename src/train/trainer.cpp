@@ -200,6 +200,7 @@ bool Trainer::run_stage(const StageSpec& spec, Stage& stage, const LossAndGradie
     step_ += done;
     current_.iterations += done;
     current_.evaluations = stage.evaluations();
+    current_.details = stage.details();
     const bool stopping = util::stop_requested();
     // A chunk cut short by a stop request ends between two log points: no history row there,
     // so that a resumed run's history is the uninterrupted one's.
@@ -330,6 +331,7 @@ Json to_json(const StageReport& stage) {
                {"seconds", stage.seconds},
                {"final_loss", number(stage.final_loss)}};
   if (stage.evaluations > 0) json["evaluations"] = stage.evaluations;
+  if (!stage.details.empty()) json["details"] = stage.details;
   return json;
 }
 
@@ -338,6 +340,7 @@ StageReport stage_report_from_json(const Json& json) {
   stage.type = json.at("type").get<std::string>();
   stage.iterations = json.at("iterations").get<int>();
   stage.evaluations = json.value("evaluations", int64_t{0});
+  if (json.contains("details")) stage.details = json.at("details");
   if (json.contains("stop")) {
     stage.stop = json.at("stop").get<std::string>();
   } else if (json.at("converged").get<bool>()) {

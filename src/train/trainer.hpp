@@ -42,6 +42,7 @@ struct StageReport {
   std::string stop;
   double seconds = 0;
   double final_loss = 0;
+  nlohmann::json details = nlohmann::json::object();  // the optimizer's own (Stage::details)
 
   bool converged() const { return stop == "converged"; }
 };

@@ -404,6 +404,60 @@ TEST_F(CliTest, BadOverride) {
                        {"--set netwrk.x=1", "does not exist"});
 }
 
+// The dense quasi-Newton stages, their objective and Adam's schedules are read like every other
+// key: a typo, an unknown objective, a network over max_parameters and a schedule with negative
+// steps each exit 2 naming the JSON path.
+TEST_F(CliTest, QuasiNewtonStagesAndSchedulesRefuseBadInput) {
+  const auto stage = [&](const Json& settings) {
+    return seed_config_with([&](Json& c) { c["training"] = Json::array({settings}); });
+  };
+  expect_clean_failure(pinn_train(quote(stage({{"type", "ssbroydn"}}))), 2,
+                       {"/training/0/type", "found 'ssbroydn'", "did you mean 'ssbroyden'?"});
+  expect_clean_failure(pinn_train(quote(stage({{"type", "bfgs"}, {"objective", "sqr"}}))), 2,
+                       {"/training/0/objective", "found 'sqr'", "did you mean 'sqrt'?"});
+  // The seed network has 2 x 20 + 20 + 20 + 1 = 81 trained parameters.
+  expect_clean_failure(
+      pinn_train(quote(stage({{"type", "ssbroyden"}, {"max_parameters", 50}}))), 2,
+      {"/training/0/max_parameters", "81 trained parameters", "81 x 81", "\"lbfgs\""});
+  expect_clean_failure(
+      pinn_train(
+          quote(stage({{"type", "adam"},
+                       {"lr_schedule", {{"type", "exponential"}, {"rate", 0.9}, {"steps", -5}}}}))),
+      2, {"/training/0/lr_schedule/steps", "expected a positive integer, found -5"});
+  expect_clean_failure(
+      pinn_train(quote(stage({{"type", "adam"}, {"lr_schedule", {{"type", "cosin"}}}}))), 2,
+      {"/training/0/lr_schedule/type", "did you mean 'cosine'?"});
+  expect_clean_failure(pinn_train(quote(stage({{"type", "ssbfgs"}, {"history", 10}}))), 2,
+                       {"/training/0/history", "unknown key 'history'"});
+}
+
+// Each dense quasi-Newton stage, with each objective, solves the seed example; the summary gives
+// the optimizer's own report (resets of H, skipped updates, the time spent on H).
+TEST_F(CliTest, QuasiNewtonStagesSolveTheSeedExample) {
+  for (const std::string type : {"bfgs", "ssbfgs", "ssbroyden"}) {
+    for (const std::string objective : {"mean_square", "sqrt", "log"}) {
+      const auto run = directory_ / (type + "_" + objective);
+      const auto config = seed_config_with([&](Json& c) {
+        c["training"] = Json::array({{{"type", type},
+                                      {"objective", objective},
+                                      {"iterations", 400},
+                                      {"restart_every", 100},
+                                      {"tolerance_grad", 1e-12}}});
+      });
+      const Result result = pinn_train(quote(config) + " -q -o " + quote(run.string()));
+      ASSERT_EQ(result.code, 0) << result.output;
+      const Json summary = read_json(run / "summary.json");
+      EXPECT_LE(summary["losses"]["dx_squared"]["max_abs_residual"].get<double>(), 1e-4)
+          << type << " " << objective;
+      const Json& report = summary["stages"][0];
+      EXPECT_EQ(report["type"], type);
+      EXPECT_GE(report["evaluations"].get<int>(), report["iterations"].get<int>());
+      EXPECT_TRUE(report["details"].contains("hessian_resets")) << report.dump();
+      EXPECT_GE(report["details"]["hessian_seconds"].get<double>(), 0.0);
+    }
+  }
+}
+
 TEST_F(CliTest, BadCommandLine) {
   expect_clean_failure(pinn_train(source("configs/seed_dx_squared.json") + " --no-such-option"), 2,
                        {"--no-such-option"});

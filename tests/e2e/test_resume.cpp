@@ -136,6 +136,28 @@ TEST_F(ResumeTest, Float32StoppedEarlyInLbfgsResumesToTheSameRun) {
   expect_same_run("straight", "stopped");
 }
 
+// A self-scaled Broyden stage keeps a dense inverse Hessian, a pending lazy update and its line
+// search's state; the interior set is redrawn by RAD (its draws use the run's generator) and Adam
+// follows an exponential schedule. Stopped inside the quasi-Newton stage, the run resumes to the
+// same history and weights.
+TEST_F(ResumeTest, StoppedDuringSsbroydenWithRadResumesToTheSameRun) {
+  extra_arguments_ = {"--set",
+                      R"(training=[{"type": "adam", "iterations": 600, "log_every": 100,
+                    "lr_schedule": {"type": "exponential", "rate": 0.5, "steps": 300}},
+                   {"type": "ssbroyden", "iterations": 2000, "log_every": 50,
+                    "restart_every": 150, "objective": "log"}])",
+                      "--set", R"(points.interior.rad={"every": 250, "candidates": 600})"};
+  train_straight("straight");
+  const Json summary = read_json(directory_ / "straight" / "summary.json");
+  ASSERT_EQ(summary["stages"][1]["type"], "ssbroyden");
+  EXPECT_GT(summary["stages"][1]["iterations"].get<int>(), 300) << summary.dump();
+  train_and_interrupt("stopped", "ssbroyden 100/", SIGTERM, 20ms);
+  const Result resumed = pinn_train("resume " + quote((directory_ / "stopped").string()));
+  ASSERT_EQ(resumed.code, 0) << resumed.output;
+  EXPECT_NE(resumed.output.find("stage 2 of 2"), std::string::npos) << resumed.output;
+  expect_same_run("straight", "stopped");
+}
+
 TEST_F(ResumeTest, CorruptCheckpointFallsBackToThePreviousOne) {
   train_straight("straight");
   train_and_interrupt("stopped", "adam 500/", SIGTERM, 20ms);
