@@ -7,7 +7,10 @@
                 reference and the error, as heatmaps (2-D) or curves (1-D)
   pred_<set>.png for 2-D problems without a reference: the prediction on each evaluation set
 
-    /usr/bin/python3 scripts/plot_run.py RUN_DIR [--out DIR]
+    /usr/bin/python3 scripts/plot_run.py RUN_DIR [--out DIR] [--x step|time]
+
+--x time draws the history against training time (history.csv's elapsed_s) instead of the step:
+the error-against-time curve by which optimizers are compared.
 
 Scalars for TensorBoard: history.csv is the whole record; `--tensorboard` also writes it as
 TensorBoard event files when the `tensorboard` Python package is installed.
@@ -48,9 +51,9 @@ def save(figure, path):
     print(path)
 
 
-def plot_history(run, out, stage_names):
+def plot_history(run, out, stage_names, axis="step"):
     header, h = read_csv(os.path.join(run, "history.csv"))
-    steps = h["step"]
+    steps = h["elapsed_s"] if axis == "time" else h["step"]
     term_columns = [c for c in header[3:] if c not in ("elapsed_s", "lr") and not c.startswith(
         ("l2_rel_", "max_err_", "mean_abs_residual_", "rms_residual_"))]
     metric_columns = [c for c in header if c.startswith(("l2_rel_", "max_err_"))]
@@ -62,7 +65,7 @@ def plot_history(run, out, stage_names):
         values = h[column]
         if all(v > 0 for v in values if not math.isnan(v)):
             ax.semilogy(steps, values, label=column, linewidth=1)
-    stages = stage_names(h)
+    stages = stage_names(axis)
     for step in stages:
         for row in axes:
             row[0].axvline(step, color="grey", linestyle=":", linewidth=1)
@@ -77,17 +80,20 @@ def plot_history(run, out, stage_names):
                 ax.semilogy(*zip(*points), marker=".", label=column)
         ax.set_ylabel("error vs reference")
         ax.legend(fontsize=8)
-    axes[-1][0].set_xlabel("step (dotted: next stage)")
+    axes[-1][0].set_xlabel(("training time (s)" if axis == "time" else "step") +
+                           " (dotted: next stage)")
     save(figure, os.path.join(out, "loss.png"))
 
 
-def stage_steps(run):
+def stage_steps(run, axis="step"):
+    """Where each stage after the first begins: its step, or its training time."""
+    column = "elapsed_s" if axis == "time" else "step"
     with open(os.path.join(run, "history.csv"), newline="") as f:
         rows = list(csv.DictReader(f))
     changes = []
     for before, after in zip(rows, rows[1:]):
         if before["stage"] != after["stage"]:
-            changes.append(float(before["step"]))
+            changes.append(float(before[column]))
     return changes
 
 
@@ -166,6 +172,8 @@ def main():
     parser.add_argument("run")
     parser.add_argument("--out", help="where the PNGs go (default: RUN_DIR/plots)")
     parser.add_argument("--tensorboard", action="store_true")
+    parser.add_argument("--x", choices=("step", "time"), default="step",
+                        help="the history's horizontal axis (default: step)")
     args = parser.parse_args()
     if not os.path.exists(os.path.join(args.run, "history.csv")):
         sys.exit(f"plot_run.py: {args.run}: no history.csv (not a pinn-train run directory?)")
@@ -174,8 +182,7 @@ def main():
     import json
     with open(os.path.join(args.run, "config.json")) as f:
         inputs = json.load(f)["inputs"]
-    changes = stage_steps(args.run)
-    plot_history(args.run, out, lambda _: changes)
+    plot_history(args.run, out, lambda axis: stage_steps(args.run, axis), args.x)
     if os.path.exists(os.path.join(args.run, "reference.csv")):
         plot_reference(args.run, out, inputs)
     else:

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 configs=("$@")
 if ((${#configs[@]} == 0)); then
   configs=(poisson_2d_sin poisson_lshape heat_1d helmholtz_2d robin_plate heat_periodic heat_inverse burgers
-    burgers_best)
+    burgers_best burgers_ssbroyden)
 fi
 [[ -f configs/data/burgers_reference.csv ]] ||
   /usr/bin/python3 scripts/burgers_reference.py configs/data/burgers_reference.csv

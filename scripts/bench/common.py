@@ -109,6 +109,18 @@ def run_json(cmd, env=None):
     return result, usage.ru_maxrss / 1024  # Linux reports ru_maxrss in KiB
 
 
+def train_run(cmd):
+    """Runs a training command (pinn-train CONFIG -o RUN ...) with the tuned malloc; returns the
+    run's summary.json as a dict. The run directory is the argument after -o."""
+    done = subprocess.run([str(a) for a in cmd], env=dict(os.environ, **MALLOC_TUNED),
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        raise BenchError(f"{' '.join(map(str, cmd))} failed ({done.returncode}):\n"
+                         f"{done.stderr[-2000:]}")
+    run = Path(cmd[list(cmd).index("-o") + 1])
+    return json.loads((run / "summary.json").read_text())
+
+
 @contextmanager
 def temp_config(config):
     """Writes `config` (a dict) to a temporary JSON file and yields its path."""

@@ -30,7 +30,6 @@ import csv
 import json
 import math
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -97,10 +96,7 @@ def train(args, problem, optimizer):
            "-q", "--threads", str(args.threads),
            "--set", "training=" + json.dumps([adam, stage]),
            "--set", f"reference.every={every}"]
-    env = dict(os.environ, **c.MALLOC_TUNED)
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise c.BenchError(f"{' '.join(cmd)} failed ({done.returncode}):\n{done.stderr[-2000:]}")
+    c.train_run(cmd)
     return run
 
 

@@ -19,8 +19,6 @@ H takes 14 MB and 824 MB. Run it on a quiet machine.
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -54,11 +52,7 @@ def measure(args, width, iterations, out):
            "--set", "reference.every=1000000000",
            "--set", "evaluate=[]",
            "--set", "checkpoint_every=0"]
-    env = dict(os.environ, **c.MALLOC_TUNED)
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise c.BenchError(f"{' '.join(cmd)} failed ({done.returncode}):\n{done.stderr[-2000:]}")
-    summary = json.loads((out / "summary.json").read_text())
+    summary = c.train_run(cmd)
     report = summary["stages"][-1]
     return summary["network_parameters"], report
 
