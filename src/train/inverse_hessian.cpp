@@ -16,8 +16,9 @@ namespace {
 
 // On the CPU H is kept as its upper triangle (row i holds H_ij for j >= i; the entries below the
 // diagonal are not read): an update and a product then read and write half the matrix, and H is
-// symmetric by construction. Row sums run in kLanes lanes in a fixed order, so that a result is
-// the same whichever of the clones runs.
+// symmetric by construction. Row sums run in kLanes lanes in a fixed order: a result depends on
+// n and on the instruction set of the clone that runs (AVX-512's may fuse multiply-adds), never
+// on the thread count.
 constexpr int64_t kLanes = 8;
 
 // Row i of the pending update restricted to j >= i, H_ij <- scale H_ij + a s_j + b h_j (with
