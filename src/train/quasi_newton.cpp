@@ -39,12 +39,17 @@ QuasiNewton::QuasiNewton(QuasiNewtonOptions options, std::vector<double> start,
       gradient_(x_.size(), 0.0),
       h_(static_cast<int64_t>(x_.size()), device) {}
 
-std::vector<double> QuasiNewton::hessian_times(const std::vector<double>& v) {
+template <typename Work>
+auto QuasiNewton::on_hessian(Work work) {
   const auto start = std::chrono::steady_clock::now();
-  std::vector<double> product = h_.times(v);
+  auto result = work();
   hessian_seconds_ +=
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  return product;
+  return result;
+}
+
+std::vector<double> QuasiNewton::hessian_times(const std::vector<double>& v) {
+  return on_hessian([&] { return h_.times(v); });
 }
 
 void QuasiNewton::evaluate(const Objective& objective) {
@@ -140,11 +145,7 @@ void QuasiNewton::accept(const LinePoint& point, const std::vector<double>& next
 void QuasiNewton::end_of_chunk() {
   since_check_ = 0;
   previous_loss_ = loss_ + norm(gradient_) / 2;
-  const auto start = std::chrono::steady_clock::now();
-  const bool positive = h_.symmetrize_and_check();
-  hessian_seconds_ +=
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  if (!positive) {
+  if (!on_hessian([&] { return h_.symmetrize_and_check(); })) {
     restart_direction();
     return;
   }

@@ -78,8 +78,10 @@ class QuasiNewton {
   // SciPy's first trial step: min(1, 2.02 (f - f_previous) / slope), 1 when that is not > 0.
   double first_trial(double slope) const;
   void end_of_chunk();
-  // H v, timed.
-  std::vector<double> hessian_times(const std::vector<double>& v);
+  // Runs work on H, adding its time to hessian_seconds_; returns what it returns.
+  template <typename Work>
+  auto on_hessian(Work work);
+  std::vector<double> hessian_times(const std::vector<double>& v);  // H v, timed
 
   QuasiNewtonOptions options_;
   std::vector<double> x_;
