@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Installs what pinn-train needs from Debian 12 packages, skipping what is already there.
-# Idempotent; uses sudo when not root. Set PINN_SKIP_INSTALL=1 to skip entirely.
+# Installs what pinn-train needs from Debian 12 packages, skipping what is already there, then
+# writes the data files that configs read and git does not keep (configs/data/). Idempotent; uses
+# sudo when not root. PINN_SKIP_INSTALL=1 skips the installation; the data files are still made.
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
 packages=(
   build-essential cmake
@@ -14,21 +16,35 @@ packages=(
   slurm-wlm munge         # the sweep test starts a real Slurm on 127.0.0.1
 )
 
-[[ "${PINN_SKIP_INSTALL:-0}" == 1 ]] && exit 0
+install_missing() {
+  [[ "${PINN_SKIP_INSTALL:-0}" == 1 ]] && return 0
+  local missing=() package sudo=""
+  for package in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" ||
+      missing+=("$package")
+  done
+  if ((${#missing[@]} == 0)); then
+    echo "setup: all dependencies present"
+    return 0
+  fi
+  echo "setup: installing ${missing[*]}"
+  if [[ $(id -u) != 0 ]]; then sudo="sudo"; fi
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}
 
-missing=()
-for package in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" ||
-    missing+=("$package")
-done
-if ((${#missing[@]} == 0)); then
-  echo "setup: all dependencies present"
-  exit 0
-fi
+# configs/burgers*.json read the Cole-Hopf reference solution, which is computed (about 2 s,
+# numpy) rather than kept in git.
+make_data() {
+  local reference=configs/data/burgers_reference.csv
+  [[ -f "$reference" ]] && return 0
+  echo "setup: writing $reference (scripts/burgers_reference.py)"
+  /usr/bin/python3 scripts/burgers_reference.py "$reference" > /dev/null || {
+    echo "setup: could not write $reference (it needs python3-numpy)" >&2
+    exit 1
+  }
+}
 
-echo "setup: installing ${missing[*]}"
-sudo=""
-if [[ $(id -u) != 0 ]]; then sudo="sudo"; fi
-export DEBIAN_FRONTEND=noninteractive
-$sudo apt-get update -qq
-$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+install_missing
+make_data
