@@ -35,13 +35,13 @@ install_missing() {
 }
 
 # configs/burgers*.json read the Cole-Hopf reference solution, which is computed (about 2 s,
-# numpy) rather than kept in git.
+# numpy) rather than kept in git. PINN_PYTHON picks another Python (the tests pass CMake's).
 make_data() {
-  local reference=configs/data/burgers_reference.csv
+  local reference=configs/data/burgers_reference.csv python=${PINN_PYTHON:-/usr/bin/python3}
   [[ -f "$reference" ]] && return 0
   echo "setup: writing $reference (scripts/burgers_reference.py)"
-  /usr/bin/python3 scripts/burgers_reference.py "$reference" > /dev/null || {
-    echo "setup: could not write $reference (it needs python3-numpy)" >&2
+  "$python" scripts/burgers_reference.py "$reference" > /dev/null || {
+    echo "setup: could not write $reference with $python (it needs numpy)" >&2
     exit 1
   }
 }
