@@ -10,7 +10,6 @@
 #include "cli/commands.hpp"
 #include "cli/setup.hpp"
 #include "derivatives/engine.hpp"
-#include "derivatives/taylor_tiles.hpp"
 #include "train/objective.hpp"
 #include "train/stage.hpp"
 #include "train/trainer.hpp"
@@ -40,7 +39,7 @@ int bench_command(const RunOptions& options, const BenchOptions& bench) {
   RunOptions run = options;
   if (bench.engine) run.overrides.push_back("derivatives=" + *bench.engine);
   Setup setup = prepare(run);
-  const auto engine = derivatives::make_engine(setup.settings.derivatives);
+  const auto& engine = setup.engine;
   train::ObjectiveContext context = objective_context(setup);
   train::Objective objective(setup.problem, *setup.model, *engine, context);
   const auto trainable = trainable_tensors(setup);
@@ -64,7 +63,7 @@ int bench_command(const RunOptions& options, const BenchOptions& bench) {
     total += ms;
     best = c == 0 ? ms : std::min(best, ms);
   }
-  const nlohmann::ordered_json result = {{"engine", engine->effective_name(*setup.model)},
+  const nlohmann::ordered_json result = {{"engine", engine->name()},
                                          {"dtype", setup.settings.dtype},
                                          {"device", setup.device.str()},
                                          {"points", objective.total_points()},
@@ -74,7 +73,7 @@ int bench_command(const RunOptions& options, const BenchOptions& bench) {
                                          {"loss", latest.total.item<double>()},
                                          {"parameters", model::parameter_count(*setup.network)},
                                          {"threads", torch::get_num_threads()},
-                                         {"cpu_kernels", derivatives::tiles::instruction_set()},
+                                         {"cpu_kernels", engine->cpu_kernels()},
                                          {"cuda_graph", stage->replays_cuda_graph()}};
   std::cout << result.dump() << std::endl;
   return kExitOk;

@@ -14,7 +14,6 @@
 
 #include "cli/setup.hpp"
 #include "derivatives/engine.hpp"
-#include "derivatives/taylor_tiles.hpp"
 #include "output/layout.hpp"
 #include "output/run_directory.hpp"
 #include "problem/csv.hpp"
@@ -41,15 +40,15 @@ std::string libtorch_version() {
 }
 
 // Values of the set's fields at its points, N x fields, float64 on the CPU.
-torch::Tensor evaluate_fields(const problem::EvaluationSet& set, model::Network& network,
-                              derivatives::Engine& engine, const train::ObjectiveContext& context) {
+torch::Tensor evaluate_fields(const problem::EvaluationSet& set, derivatives::Engine& engine,
+                              const train::ObjectiveContext& context) {
   std::set<expr::Channel> channels;
   for (const auto& field : set.fields)
     expr::collect_channels(*field, channels);
   std::vector<torch::Tensor> batches;
   for (int64_t start = 0; start < set.points.size(0); start += kEvaluationBatch) {
     const auto points = set.points.slice(0, start, start + kEvaluationBatch).to(context.options);
-    const auto values = engine.compute(network, points, channels, /*create_graph=*/false);
+    const auto values = engine.compute(points, channels, /*create_graph=*/false);
     const std::map<std::string, torch::Tensor> no_fields;
     const expr::EvalContext evaluation{points, &values, &no_fields, &context.parameters};
     std::vector<torch::Tensor> columns;
@@ -67,7 +66,7 @@ std::vector<std::string> write_predictions(const Setup& setup, const output::Run
                                            const train::ObjectiveContext& context) {
   std::vector<std::string> files;
   for (const auto& set : setup.problem.evaluations) {
-    const auto fields = evaluate_fields(set, *setup.model, engine, context);
+    const auto fields = evaluate_fields(set, engine, context);
     std::vector<std::string> columns = setup.problem.symbols.inputs;
     columns.insert(columns.end(), set.field_names.begin(), set.field_names.end());
     const std::string file = "predictions_" + set.name + ".csv";
@@ -92,7 +91,7 @@ void write_reference_comparison(const Setup& setup, const output::RunDirectory& 
     set.field_names.push_back(name);
     set.fields.push_back(expr::parse(name, setup.problem.symbols));
   }
-  const auto predicted = evaluate_fields(set, *setup.model, engine, context);
+  const auto predicted = evaluate_fields(set, engine, context);
   std::vector<std::string> columns = setup.problem.symbols.inputs;
   std::vector<torch::Tensor> blocks = {reference.points};
   for (size_t o = 0; o < set.field_names.size(); ++o) {
@@ -119,7 +118,7 @@ Json summarize(const Setup& setup, const std::string& engine, const train::Train
   summary["dtype"] = setup.settings.dtype;
   summary["seed"] = setup.settings.seed;
   summary["threads"] = at::get_num_threads();
-  summary["cpu_kernels"] = derivatives::tiles::instruction_set();  // the Taylor engine's tiled pass
+  summary["cpu_kernels"] = setup.engine->cpu_kernels();
   summary["libtorch_version"] = libtorch_version();
   summary["pinn_train_version"] = PINN_TRAIN_VERSION;
   summary["network_parameters"] = model::parameter_count(*setup.network);
@@ -297,7 +296,7 @@ int guard_writes(const output::RunDirectory& run, const train::CheckpointStore& 
 int train_into(Setup& setup, const output::RunDirectory& run, train::CheckpointStore& store,
                torch::serialize::InputArchive* resume, Clock::time_point start) {
   util::log_to_file(run.file("train.log"));
-  const auto engine = derivatives::make_engine(setup.settings.derivatives);
+  const auto& engine = setup.engine;
   train::ObjectiveContext context = objective_context(setup);
   train::Objective objective(setup.problem, *setup.model, *engine, context);
   train::ReferenceMetrics metrics(setup.problem.reference, objective);
@@ -314,8 +313,8 @@ int train_into(Setup& setup, const output::RunDirectory& run, train::CheckpointS
       finished ? write_predictions(setup, run, *engine, context) : std::vector<std::string>{};
   if (finished) write_reference_comparison(setup, run, *engine, context);
   const double wall = std::chrono::duration<double>(Clock::now() - start).count();
-  Json summary = summarize(setup, engine->effective_name(*setup.model), report, terms,
-                           metrics.names(), objective.total_points(), wall, predictions);
+  Json summary = summarize(setup, engine->name(), report, terms, metrics.names(),
+                           objective.total_points(), wall, predictions);
   summary["run_id"] = run.id();
   run.write_json("summary.json", summary);  // last: its presence marks a finished run
 
@@ -555,9 +554,9 @@ int eval_command(const EvalOptions& options) {
   std::vector<std::string> columns = setup.problem.symbols.inputs;
   columns.insert(columns.end(), set.field_names.begin(), set.field_names.end());
   check_eval_output(options, columns);
-  const auto engine = derivatives::make_engine(setup.settings.derivatives);
+  const auto& engine = setup.engine;
   const train::ObjectiveContext context = objective_context(setup);
-  const auto values = evaluate_fields(set, *setup.model, *engine, context);
+  const auto values = evaluate_fields(set, *engine, context);
   problem::write_csv(options.out, columns, torch::cat({set.points, values}, 1));
   spdlog::info("{} points, fields {} -> {}", set.points.size(0), fmt::join(set.field_names, ", "),
                options.out);

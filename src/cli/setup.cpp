@@ -137,10 +137,9 @@ Setup prepare(const RunOptions& options) {
   train::check_stages(setup.stages, trainable);
   warn_about_nonsmooth_network(setup);
   warn_about_unused_sets(setup.problem);
+  setup.engine = derivatives::make_engine(setup.settings.derivatives, *setup.model);
   // The run reports the engine that ran; the resolved config keeps what the user asked for.
-  if (setup.settings.derivatives == "auto") {
-    setup.settings.derivatives = derivatives::auto_engine_for(*setup.model);
-  }
+  if (setup.settings.derivatives == "auto") setup.settings.derivatives = setup.engine->name();
   return setup;
 }
 

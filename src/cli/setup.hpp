@@ -11,6 +11,7 @@
 #include "cli/commands.hpp"
 #include "config/document.hpp"
 #include "config/settings.hpp"
+#include "derivatives/engine.hpp"
 #include "model/network.hpp"
 #include "problem/problem.hpp"
 #include "train/objective.hpp"
@@ -22,9 +23,10 @@ struct Setup {
   config::Document document;  // resolved: defaults filled in, overrides applied
   config::RunSettings settings;
   problem::Problem problem;
-  std::shared_ptr<model::Network> network;  // the raw network: its weights are saved
-  std::shared_ptr<model::Network> model;    // what the engines differentiate (with transforms)
-  std::vector<torch::Tensor> parameters;    // trainable problem parameters, on the device
+  std::shared_ptr<model::Network> network;      // the raw network: its weights are saved
+  std::shared_ptr<model::Network> model;        // what the engines differentiate (with transforms)
+  std::shared_ptr<derivatives::Engine> engine;  // made for `model` on its device and dtype
+  std::vector<torch::Tensor> parameters;        // trainable problem parameters, on the device
   std::vector<train::StageSpec> stages;
   torch::Device device = torch::kCPU;
   torch::Dtype dtype = torch::kFloat32;

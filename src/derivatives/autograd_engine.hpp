@@ -8,14 +8,12 @@ namespace pinn::derivatives {
 
 class AutogradEngine : public Engine {
  public:
+  explicit AutogradEngine(model::Network& network) : Engine(network) {}
   std::string name() const override { return "autograd"; }
 
  protected:
-  ChannelMap compute_channels(model::Network& network, const torch::Tensor& points,
-                              const std::set<expr::Channel>& channels, bool create_graph) override;
+  ChannelMap compute_channels(const torch::Tensor& points, const std::set<expr::Channel>& channels,
+                              bool create_graph) override;
 };
-
-// The network's values at `points` as channels (o, {}), for every output.
-ChannelMap value_channels(const torch::Tensor& values);
 
 }  // namespace pinn::derivatives

@@ -1,47 +1,43 @@
-// The engine factory and the reverse-mode completion of channels shared by the engines.
+// The engine registry and the reverse-mode completion of channels shared by the engines.
 #include "derivatives/engine.hpp"
 
 #include <functional>
 
 #include "derivatives/autograd_engine.hpp"
 #include "derivatives/forward_engine.hpp"
-#include "derivatives/taylor_engine.hpp"
-#include "model/transform.hpp"
+#include "derivatives/taylor/taylor_engine.hpp"
+#include "util/registry.hpp"
 
 namespace pinn::derivatives {
 
 namespace {
 
-// Delegates to the engine auto_engine_for() names for the first network it sees.
-class AutoEngine : public Engine {
- public:
-  std::string name() const override { return "auto"; }
-  std::string effective_name(const model::Network& network) const override {
-    return auto_engine_for(network);
-  }
+using EngineFactory = std::unique_ptr<Engine> (*)(model::Network&);
 
- protected:
-  bool sums_laplacians(const model::Network&, const std::set<expr::Channel>&) const override {
-    return true;  // the chosen engine's compute() decides
-  }
-  ChannelMap compute_channels(model::Network& network, const torch::Tensor& points,
-                              const std::set<expr::Channel>& channels, bool create_graph) override {
-    if (!chosen_) chosen_ = make_engine(auto_engine_for(network));
-    return chosen_->compute(network, points, channels, create_graph);
-  }
+template <typename EngineClass>
+std::unique_ptr<Engine> make(model::Network& network) {
+  return std::make_unique<EngineClass>(network);
+}
 
- private:
-  std::unique_ptr<Engine> chosen_;
-};
+// Measured on the Burgers step (scripts/bench/burgers_step.py): taylor is the fastest on MLPs
+// (with or without an output transform), where its stacked or tiled pass runs; of the others,
+// reverse mode beats forward mode by about 2x. ResNet and the modified MLP run in Taylor mode as
+// plain tensor ops, measured level with autograd (one thread, 2026-11-26): autograd stays theirs.
+std::unique_ptr<Engine> make_fastest(model::Network& network) {
+  auto taylor = std::make_unique<taylor::TaylorEngine>(network, /*warn=*/false);
+  if (taylor->path() == taylor::TaylorEngine::Path::mlp) return taylor;
+  return std::make_unique<AutogradEngine>(network);
+}
 
-const std::map<std::string, std::function<std::unique_ptr<Engine>()>>& factories() {
-  static const std::map<std::string, std::function<std::unique_ptr<Engine>()>> table = {
-      {"auto", [] { return std::make_unique<AutoEngine>(); }},
-      {"autograd", [] { return std::make_unique<AutogradEngine>(); }},
-      {"forward", [] { return std::make_unique<ForwardEngine>(); }},
-      {"taylor", [] { return std::make_unique<TaylorEngine>(); }},
-  };
-  return table;
+const Registry<EngineFactory>& registry() {
+  static const Registry<EngineFactory> engines("derivative engine",
+                                               {
+                                                   {"auto", make_fastest},
+                                                   {"autograd", make<AutogradEngine>},
+                                                   {"forward", make<ForwardEngine>},
+                                                   {"taylor", make<taylor::TaylorEngine>},
+                                               });
+  return engines;
 }
 
 expr::Channel parent_of(const expr::Channel& channel) {
@@ -63,17 +59,15 @@ torch::Tensor gradient_of(const torch::Tensor& parent, const torch::Tensor& poin
 
 }  // namespace
 
-ChannelMap Engine::compute(model::Network& network, const torch::Tensor& points,
-                           const std::set<expr::Channel>& channels, bool create_graph) {
-  if (sums_laplacians(network, channels)) {
-    return compute_channels(network, points, channels, create_graph);
-  }
+ChannelMap Engine::compute(const torch::Tensor& points, const std::set<expr::Channel>& channels,
+                           bool create_graph) {
+  if (sums_laplacians()) return compute_channels(points, channels, create_graph);
   std::set<expr::Channel> terms;
   for (const auto& channel : channels) {
     for (const auto& term : expr::laplacian_terms(channel))
       terms.insert(term);
   }
-  ChannelMap result = compute_channels(network, points, terms, create_graph);
+  ChannelMap result = compute_channels(points, terms, create_graph);
   for (const auto& channel : channels) {
     if (channel.laplacian.empty()) continue;
     torch::Tensor sum;
@@ -85,26 +79,27 @@ ChannelMap Engine::compute(model::Network& network, const torch::Tensor& points,
 }
 
 std::vector<std::string> engine_names() {
-  std::vector<std::string> names;
-  for (const auto& entry : factories())
-    names.push_back(entry.first);
-  return names;
+  return registry().names();
 }
 
-std::unique_ptr<Engine> make_engine(const std::string& name) {
-  return factories().at(name)();
+std::unique_ptr<Engine> make_engine(const std::string& name, model::Network& network,
+                                    const std::string& where) {
+  return registry().make(name, where, network);
 }
 
-// Measured on the Burgers step (scripts/bench/burgers_step.py): taylor is the fastest on MLPs
-// (with or without an output transform), where its hand-written pass runs; of the others, reverse
-// mode beats forward mode by about 2x. ResNet and the modified MLP run in Taylor mode as plain
-// tensor ops, measured level with autograd (one thread, 2026-11-26): autograd stays theirs.
-std::string auto_engine_for(const model::Network& network) {
-  const auto* transformed = dynamic_cast<const model::TransformedNetwork*>(&network);
-  const model::Network& raw = transformed ? transformed->raw() : network;
-  return dynamic_cast<const model::Mlp*>(&raw) && taylor_unsupported_reason(network).empty()
-             ? "taylor"
-             : "autograd";
+ChannelMap value_channels(const torch::Tensor& values) {
+  ChannelMap channels;
+  for (int64_t o = 0; o < values.size(1); ++o) {
+    channels[expr::Channel{static_cast<int>(o), {}}] = values.select(1, o);
+  }
+  return channels;
+}
+
+bool needs_derivatives(const std::set<expr::Channel>& channels) {
+  for (const auto& channel : channels) {
+    if (channel.order() > 0) return true;
+  }
+  return false;
 }
 
 void differentiate_in_reverse(ChannelMap& known, const std::set<expr::Channel>& wanted,

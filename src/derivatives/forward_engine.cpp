@@ -1,8 +1,6 @@
 // Forward-mode first derivatives (dual tensors), reverse mode above them.
 #include "derivatives/forward_engine.hpp"
 
-#include "derivatives/autograd_engine.hpp"
-
 namespace pinn::derivatives {
 
 namespace {
@@ -31,11 +29,12 @@ std::set<int> seed_directions(const std::set<expr::Channel>& channels) {
 
 }  // namespace
 
-ChannelMap ForwardEngine::compute_channels(model::Network& network, const torch::Tensor& points,
+ChannelMap ForwardEngine::compute_channels(const torch::Tensor& points,
                                            const std::set<expr::Channel>& channels,
                                            bool create_graph) {
+  model::Network& net = network();
   const std::set<int> directions = seed_directions(channels);
-  if (directions.empty()) return value_channels(network.forward(points));
+  if (directions.empty()) return value_channels(net.forward(points));
 
   bool higher_orders = false;
   for (const auto& channel : channels)
@@ -50,7 +49,7 @@ ChannelMap ForwardEngine::compute_channels(model::Network& network, const torch:
       auto tangent = torch::zeros_like(inputs);
       tangent.select(1, direction).fill_(1.0);
       const auto dual = at::_make_dual(inputs, tangent, level.index());
-      const auto [primal, output_tangent] = at::_unpack_dual(network.forward(dual), level.index());
+      const auto [primal, output_tangent] = at::_unpack_dual(net.forward(dual), level.index());
       if (known.empty()) known = value_channels(primal);  // the value comes with the first pass
       for (int64_t o = 0; o < output_tangent.size(1); ++o) {
         known[expr::Channel{static_cast<int>(o), {direction}}] = output_tangent.select(1, o);

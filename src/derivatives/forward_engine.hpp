@@ -10,11 +10,12 @@ namespace pinn::derivatives {
 
 class ForwardEngine : public Engine {
  public:
+  explicit ForwardEngine(model::Network& network) : Engine(network) {}
   std::string name() const override { return "forward"; }
 
  protected:
-  ChannelMap compute_channels(model::Network& network, const torch::Tensor& points,
-                              const std::set<expr::Channel>& channels, bool create_graph) override;
+  ChannelMap compute_channels(const torch::Tensor& points, const std::set<expr::Channel>& channels,
+                              bool create_graph) override;
 };
 
 }  // namespace pinn::derivatives

@@ -1,8 +1,6 @@
-// The fused loss: Σ_k weight_k · mean(r_k²) of the pointwise loss terms on one point set,
-// evaluated inside the Taylor engine's tiled pass (taylor_tiles' TileLoss) with the residuals as
-// compiled pointwise programs. The loss and its weight gradient come from one pass over the
-// points: no channel tensors, no recomputed forward pass, no autograd graph for the expressions.
-// As an autograd Function, the result adds to the other terms' loss and backpropagates as usual.
+// The fused loss: Σ_k weight_k · mean(r_k²) of pointwise loss terms with their residuals as
+// compiled pointwise programs, evaluated inside an engine's pass (the Taylor engine's tiled pass:
+// taylor/tiled_fused_loss.hpp).
 #pragma once
 
 #include <torch/torch.h>
@@ -13,7 +11,6 @@
 #include <vector>
 
 #include "expr/pointwise.hpp"
-#include "model/network.hpp"
 
 namespace pinn::derivatives {
 
@@ -34,24 +31,21 @@ struct FusedSet {
   std::vector<FusedTerm> terms;
 };
 
-// The loss of every term of `sets` (term values in the order of the sets and their terms), or
-// nullopt where the tiled pass does not run `network` there (see tiled_setup): the caller then
-// takes the tensor path. The sets go through the pass together, as one run of points, when their
-// channels differ little enough (see groups_of), else one pass per set.
-std::optional<FusedValues> fused_squares(const model::Network& network,
-                                         const std::vector<FusedSet>& sets, bool for_training);
-
-// The loss as fused_squares computes it for training, with its weight gradient written to the
-// network parameters' .grad (replacing what they held) instead of left to an autograd node: a loss
-// of fused terms alone then needs no backward() and skips the autograd engine's per-step cost.
-// nullopt where fused_squares would return it, or where the pass's input needs a gradient of its
-// own (a trainable Fourier embedding).
-std::optional<FusedValues> fused_squares_into_grad(const model::Network& network,
-                                                   const std::vector<FusedSet>& sets);
-
-// Whether fused_squares can run `network` for `engine_name` (the engine that differentiates it)
-// on tensors like `points`.
-bool fused_loss_applies(const std::string& engine_name, const model::Network& network,
-                        const torch::Tensor& points);
+// The loss of pointwise terms computed inside an engine's own pass over the points, where the
+// engine offers one (Engine::fused_loss): the loss and its weight gradient come from one pass, with
+// no channel tensors and no autograd graph for the expressions. The sets go through the pass
+// together, as one run of points, when their channels differ little enough, else one pass each.
+class FusedLoss {
+ public:
+  virtual ~FusedLoss() = default;
+  // The loss of every term of `sets` (term values in the order of the sets and their terms); for
+  // training, differentiable for the weights as an autograd node that adds to the other terms'.
+  virtual FusedValues squares(const std::vector<FusedSet>& sets, bool for_training) const = 0;
+  // The loss as squares() computes it for training, with its weight gradient written to the
+  // network parameters' .grad (replacing what they held) instead of left to an autograd node: a
+  // loss of fused terms alone then needs no backward() and skips the autograd engine's per-step
+  // cost. nullopt where the pass's input needs a gradient of its own (a trainable embedding).
+  virtual std::optional<FusedValues> squares_into_grad(const std::vector<FusedSet>& sets) const = 0;
+};
 
 }  // namespace pinn::derivatives

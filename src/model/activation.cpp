@@ -1,65 +1,52 @@
-// The activation table.
+// The activation registry, made from the list in model/activations/list.hpp.
 #include "model/activation.hpp"
 
-#include <cmath>
-#include <map>
+#include "util/registry.hpp"
 
 namespace pinn::model {
 
 namespace {
 
-torch::Tensor identity(const torch::Tensor& x) {
-  return x;
-}
-torch::Tensor tanh_fn(const torch::Tensor& x) {
-  return torch::tanh(x);
-}
-torch::Tensor sigmoid_fn(const torch::Tensor& x) {
-  return torch::sigmoid(x);
-}
-torch::Tensor sin_fn(const torch::Tensor& x) {
-  return torch::sin(x);
-}
-torch::Tensor relu_fn(const torch::Tensor& x) {
-  return torch::relu(x);
-}
-torch::Tensor softplus_fn(const torch::Tensor& x) {
-  return torch::softplus(x);
-}
-torch::Tensor silu_fn(const torch::Tensor& x) {
-  return x * torch::sigmoid(x);
-}
-// The exact (erf) GELU written out: every engine differentiates erf to any order.
-torch::Tensor gelu_fn(const torch::Tensor& x) {
-  return 0.5 * x * (1.0 + torch::erf(x * M_SQRT1_2));
-}
-
-const std::map<std::string, Activation>& table() {
-  constexpr int kAnyOrder = 1 << 20;
-  static const std::map<std::string, Activation> activations = {
-      {"identity", {"identity", identity, kAnyOrder}},
-      {"tanh", {"tanh", tanh_fn, kAnyOrder}},
-      {"sigmoid", {"sigmoid", sigmoid_fn, kAnyOrder}},
-      {"sin", {"sin", sin_fn, kAnyOrder}},
-      {"softplus", {"softplus", softplus_fn, kAnyOrder}},
-      {"silu", {"silu", silu_fn, kAnyOrder}},
-      {"gelu", {"gelu", gelu_fn, kAnyOrder}},
-      {"relu", {"relu", relu_fn, 1}},
-  };
+const Registry<Activation>& registry() {
+  static const Registry<Activation> activations = [] {
+    Registry<Activation> table("activation");
+#define PINN_ACTIVATION_ENTRY(name) table.add(#name, name##_activation());
+    PINN_ACTIVATIONS(PINN_ACTIVATION_ENTRY)
+#undef PINN_ACTIVATION_ENTRY
+    return table;
+  }();
   return activations;
 }
 
 }  // namespace
 
-const Activation& activation(const std::string& name) {
-  return table().at(name);
+std::vector<Polynomial> Activation::value_polynomials(int max_order) const {
+  TORCH_CHECK(has_value_polynomials(), "activation '", name, "' has no value polynomials");
+  return derivative_polynomials(value_derivative, max_order);
+}
+
+const Activation& activation(const std::string& name, const std::string& where) {
+  return registry().get(name, where);
+}
+
+const Activation& activation(ActivationKind kind) {
+  for (const auto& entry : registry().entries()) {
+    if (entry.second.kind == kind) return entry.second;
+  }
+  throw std::logic_error("an activation kind without a record");
 }
 
 std::vector<std::string> activation_names() {
-  std::vector<std::string> names;
-  for (const auto& entry : table())
-    names.push_back(entry.first);
-  return names;
+  return registry().names();
+}
+
+std::vector<torch::Tensor> sine_derivatives(const torch::Tensor& z, int max_order, bool cosine) {
+  const torch::Tensor s = torch::sin(z), c = torch::cos(z);
+  const torch::Tensor cycle[] = {s, c, -s, -c};
+  std::vector<torch::Tensor> d;
+  for (int k = 0; k <= max_order; ++k)
+    d.push_back(cycle[(k + (cosine ? 1 : 0)) % 4]);
+  return d;
 }
 
 }  // namespace pinn::model

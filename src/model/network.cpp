@@ -123,7 +123,10 @@ torch::Tensor FourierFeatures::forward(const torch::Tensor& points) {
 
 // ---- shared machinery ----
 
-FeedForwardNetwork::FeedForwardNetwork(const NetworkOptions& options) : common_(options) {
+FeedForwardNetwork::FeedForwardNetwork(const NetworkOptions& options)
+    : common_(options),
+      activation_(&model::activation(options.activation)),
+      output_activation_(&model::activation(options.output_activation)) {
   if (common_.fourier) {
     fourier_ = register_module("fourier",
                                std::make_shared<FourierFeatures>(common_.inputs, *common_.fourier));
@@ -139,11 +142,15 @@ torch::Tensor FeedForwardNetwork::embed(const torch::Tensor& points) {
 }
 
 torch::Tensor FeedForwardNetwork::hidden_activation(const torch::Tensor& x) const {
-  return activation(common_.activation).apply(x);
+  return activation_->apply(x);
 }
 
 torch::Tensor FeedForwardNetwork::final_activation(const torch::Tensor& x) const {
-  return activation(common_.output_activation).apply(x);
+  return output_activation_->apply(x);
+}
+
+int FeedForwardNetwork::embed_into(Structure& structure) const {
+  return fourier_ ? structure.fourier(Structure::kInput, *fourier_) : Structure::kInput;
 }
 
 torch::nn::Linear FeedForwardNetwork::add_linear(torch::nn::Module& owner, const std::string& name,
@@ -163,8 +170,7 @@ void FeedForwardNetwork::initialize() {
 }
 
 int FeedForwardNetwork::smooth_orders() const {
-  return std::min(activation(common_.activation).smooth_orders,
-                  activation(common_.output_activation).smooth_orders);
+  return std::min(activation_->smooth_orders, output_activation_->smooth_orders);
 }
 
 // ---- MLP ----
@@ -185,6 +191,15 @@ torch::Tensor Mlp::forward(const torch::Tensor& points) {
   for (size_t i = 0; i + 1 < layers_.size(); ++i)
     h = hidden_activation(layers_[i]->forward(h));
   return final_activation(layers_.back()->forward(h));
+}
+
+Structure Mlp::structure() const {
+  Structure s;
+  int h = embed_into(s);
+  for (size_t i = 0; i + 1 < layers_.size(); ++i)
+    h = s.activate(s.linear(h, layers_[i]), activation());
+  s.activate(s.linear(h, layers_.back()), output_activation());
+  return s;
 }
 
 // ---- modified MLP ----
@@ -217,6 +232,23 @@ torch::Tensor ModifiedMlp::forward(const torch::Tensor& points) {
   return final_activation(layers_.back()->forward(h));
 }
 
+// H_{k+1} = (1 - Z_k) U + Z_k V, taken as U + Z_k (V - U): one product per gate.
+Structure ModifiedMlp::structure() const {
+  using Kind = Operation::Kind;
+  Structure s;
+  const int x = embed_into(s);
+  const int u = s.activate(s.linear(x, encoder_u_), activation());
+  const int v = s.activate(s.linear(x, encoder_v_), activation());
+  const int v_minus_u = s.combine(Kind::subtract, v, u);
+  int h = s.activate(s.linear(x, layers_.front()), activation());
+  for (size_t k = 1; k + 1 < layers_.size(); ++k) {
+    const int z = s.activate(s.linear(h, layers_[k]), activation());
+    h = s.combine(Kind::add, u, s.combine(Kind::multiply, z, v_minus_u));
+  }
+  s.activate(s.linear(h, layers_.back()), output_activation());
+  return s;
+}
+
 // ---- ResNet ----
 
 ResNet::ResNet(const ResNetOptions& options) : FeedForwardNetwork(options), options_(options) {
@@ -243,6 +275,17 @@ torch::Tensor ResNet::forward(const torch::Tensor& points) {
   for (size_t b = 0; b < blocks_.size(); ++b)
     h = block_forward(b, h);
   return final_activation(output_->forward(h));
+}
+
+Structure ResNet::structure() const {
+  Structure s;
+  int h = s.linear(embed_into(s), input_);
+  for (const auto& block : blocks_) {
+    const int inner = s.activate(s.linear(h, block.first), activation());
+    h = s.combine(Operation::Kind::add, h, s.activate(s.linear(inner, block.second), activation()));
+  }
+  s.activate(s.linear(h, output_), output_activation());
+  return s;
 }
 
 // ---- factory ----

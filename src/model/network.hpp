@@ -24,6 +24,8 @@
 #include <vector>
 
 #include "config/reader.hpp"
+#include "model/activation.hpp"
+#include "model/structure.hpp"
 
 namespace pinn::model {
 
@@ -33,6 +35,9 @@ class Network : public torch::nn::Module {
   virtual torch::Tensor forward(const torch::Tensor& points) = 0;
   // The highest derivative order the network can represent without vanishing (relu: 1).
   virtual int smooth_orders() const = 0;
+  // The network's operations, for the engines that propagate derivatives through them; empty for
+  // an opaque function, which only the autograd and forward engines differentiate.
+  virtual Structure structure() const { return {}; }
 };
 
 // Random Fourier features: x -> [cos(2π x Bᵀ), sin(2π x Bᵀ)], B (count x inputs) ~ N(0, scale²).
@@ -94,6 +99,10 @@ class FeedForwardNetwork : public Network {
   torch::Tensor embed(const torch::Tensor& points);
   torch::Tensor hidden_activation(const torch::Tensor& x) const;
   torch::Tensor final_activation(const torch::Tensor& x) const;
+  const Activation& activation() const { return *activation_; }
+  const Activation& output_activation() const { return *output_activation_; }
+  // A structure that starts with the embedding, when there is one; returns the embedded slot.
+  int embed_into(Structure& structure) const;
   // Registers a Linear layer on `owner` (this network or a submodule of it) for initialize().
   torch::nn::Linear add_linear(torch::nn::Module& owner, const std::string& name, int in, int out);
   // Initialises every layer from add_linear with the configured scheme; biases to zero.
@@ -101,6 +110,8 @@ class FeedForwardNetwork : public Network {
 
  private:
   NetworkOptions common_;
+  const Activation* activation_;  // resolved once, from common_'s names
+  const Activation* output_activation_;
   std::shared_ptr<FourierFeatures> fourier_;
   std::vector<torch::nn::Linear> all_linears_;
 };
@@ -110,6 +121,7 @@ class Mlp : public FeedForwardNetwork {
  public:
   explicit Mlp(const MlpOptions& options);
   torch::Tensor forward(const torch::Tensor& points) override;
+  Structure structure() const override;
   const MlpOptions& options() const { return options_; }
   const std::vector<torch::nn::Linear>& layers() const { return layers_; }
 
@@ -125,6 +137,7 @@ class ModifiedMlp : public FeedForwardNetwork {
  public:
   explicit ModifiedMlp(const ModifiedMlpOptions& options);
   torch::Tensor forward(const torch::Tensor& points) override;
+  Structure structure() const override;
   const ModifiedMlpOptions& options() const { return options_; }
   const torch::nn::Linear& encoder_u() const { return encoder_u_; }
   const torch::nn::Linear& encoder_v() const { return encoder_v_; }
@@ -147,6 +160,7 @@ class ResNet : public FeedForwardNetwork {
   };
   explicit ResNet(const ResNetOptions& options);
   torch::Tensor forward(const torch::Tensor& points) override;
+  Structure structure() const override;
   const ResNetOptions& options() const { return options_; }
   const torch::nn::Linear& input_layer() const { return input_; }
   const std::vector<Block>& blocks() const { return blocks_; }

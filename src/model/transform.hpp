@@ -19,6 +19,13 @@ class TransformedNetwork : public Network {
   TransformedNetwork(std::shared_ptr<Network> raw, std::vector<expr::NodePtr> transforms);
   torch::Tensor forward(const torch::Tensor& points) override;
   int smooth_orders() const override { return raw_->smooth_orders(); }
+  // The raw network's operations, marked as transformed by this network.
+  Structure structure() const override {
+    Structure structure = raw_->structure();
+    structure.output_transform = this;
+    structure.raw = raw_.get();
+    return structure;
+  }
   const Network& raw() const { return *raw_; }
   Network& raw() { return *raw_; }
   size_t outputs() const { return transforms_.size(); }

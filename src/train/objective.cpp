@@ -50,9 +50,7 @@ Objective::Objective(const problem::Problem& problem, model::Network& network,
 // of two sets).
 void Objective::plan_fused_terms() {
   const auto& losses = problem_->losses;
-  const bool applies = context_.fused_loss && !sets_.empty() &&
-                       derivatives::fused_loss_applies(engine_->effective_name(*network_),
-                                                       *network_, sets_.front().points);
+  const bool applies = context_.fused_loss && !sets_.empty() && engine_->fused_loss() != nullptr;
   for (const auto& term : losses) {
     programs_.push_back(applies && term.partner.empty()
                             ? expr::PointwiseProgram::compile(*term.residual)
@@ -96,8 +94,8 @@ std::vector<torch::Tensor> Objective::residuals(bool for_training, bool skip_fus
   for (const auto& set : sets_) {
     const bool all = !skip_fused || set.fused_terms.empty();
     if (!all && set.fused_terms.size() == set.terms.size() && set.partner_terms.empty()) continue;
-    const auto channels = engine_->compute(*network_, set.points,
-                                           all ? set.channels : set.tensor_channels, for_training);
+    const auto channels =
+        engine_->compute(set.points, all ? set.channels : set.tensor_channels, for_training);
     const expr::EvalContext context{set.points, &channels, &set.fields, &context_.parameters};
     for (size_t t : set.terms) {
       if (all || !programs_[t]) result[t] = expr::evaluate(*losses[t].residual, context);
@@ -134,14 +132,13 @@ LossValues Objective::evaluate(bool for_training) {
   const auto add = [&](const torch::Tensor& loss) {
     values.total = values.total.defined() ? values.total + loss : loss;
   };
-  std::vector<size_t> fused_order;  // the terms in the order fused_squares returns them
+  std::vector<size_t> fused_order;  // the terms in the order the fused loss returns them
   const auto fused_sets = this->fused_sets(fused_order);
   if (!fused_sets.empty()) {
-    const auto fused = derivatives::fused_squares(*network_, fused_sets, for_training);
-    if (!fused) throw std::logic_error("the fused loss no longer applies to this network");
-    add(fused->total);
+    const auto fused = engine_->fused_loss()->squares(fused_sets, for_training);
+    add(fused.total);
     for (size_t k = 0; k < fused_order.size(); ++k)
-      values.terms[fused_order[k]] = fused->terms[k];
+      values.terms[fused_order[k]] = fused.terms[k];
   }
   const auto residual = residuals(for_training, /*skip_fused=*/true);
   for (size_t t = 0; t < residual.size(); ++t) {
@@ -156,7 +153,7 @@ LossValues Objective::evaluate(bool for_training) {
 LossValues Objective::loss_and_gradient(const std::vector<torch::Tensor>& trainable) {
   if (direct_gradient_ && fused_term_count() == problem_->losses.size()) {
     std::vector<size_t> order;
-    auto fused = derivatives::fused_squares_into_grad(*network_, fused_sets(order));
+    auto fused = engine_->fused_loss()->squares_into_grad(fused_sets(order));
     // Where it does not apply (a trainable embedding), it never will for this network: the
     // tensor path from then on, without setting up the pass twice a step.
     direct_gradient_ = fused.has_value();
@@ -224,7 +221,7 @@ Objective::PointValues Objective::values_at(const torch::Tensor& points,
     channels.insert(expr::Channel(o, {}));
   for (size_t t : terms)
     expr::collect_channels(*problem_->losses[t].residual, channels);
-  const auto values = engine_->compute(*network_, points, channels, /*create_graph=*/false);
+  const auto values = engine_->compute(points, channels, /*create_graph=*/false);
   PointValues result;
   std::vector<torch::Tensor> columns;
   for (int o = 0; o < outputs; ++o)
@@ -318,7 +315,7 @@ torch::Tensor Objective::score_candidates(const SetWork& set, const problem::Sam
   trial.points = torch::Tensor();  // fresh tensors: place() would copy into the set's own
   trial.fields.clear();
   place(trial, candidates);
-  const auto channels = engine_->compute(*network_, trial.points, trial.channels, false);
+  const auto channels = engine_->compute(trial.points, trial.channels, false);
   const expr::EvalContext context{trial.points, &channels, &trial.fields, &context_.parameters};
   auto score = torch::zeros({trial.points.size(0)}, context_.options);
   for (size_t t : set.terms)

@@ -102,7 +102,7 @@ std::unique_ptr<Setup> with_network(const std::string& json,
                                     std::vector<KnownNetwork::Function> outputs) {
   auto s = load(json);
   s->network = std::make_shared<KnownNetwork>(std::move(outputs));
-  s->engine = derivatives::make_engine("autograd");
+  s->engine = derivatives::make_engine("autograd", *s->network);
   for (double value : s->problem.parameter_initial_values)
     s->parameters.push_back(
         torch::tensor(value, torch::dtype(torch::kFloat64)).requires_grad_(true));
@@ -421,7 +421,7 @@ TEST(ConditionsTransform, DirichletTermOfTheTransformedNetworkIsZero) {
   auto raw = model::make_network(network, 2, 1);
   raw->to(torch::kFloat64);
   s->network = model::apply_transforms(top, raw, s->problem.symbols);
-  s->engine = derivatives::make_engine("autograd");
+  s->engine = derivatives::make_engine("autograd", *s->network);
   s->objective = std::make_unique<train::Objective>(
       s->problem, *s->network, *s->engine,
       train::ObjectiveContext{torch::dtype(torch::kFloat64), {}});

@@ -61,8 +61,8 @@ TEST_P(EngineTest, MatchesClosedFormsToOrderFour) {
   ClosedForm network;
   const auto points = random_points(64, 2);
   const auto channels = all_channels(2, 2, 4);
-  auto engine = make_engine(GetParam());
-  const auto values = engine->compute(network, points, channels, /*create_graph=*/false);
+  auto engine = make_engine(GetParam(), network);
+  const auto values = engine->compute(points, channels, /*create_graph=*/false);
   for (const auto& channel : channels) {
     const auto expected = closed_form(channel, points);
     EXPECT_LT(max_relative_difference(values.at(channel), expected), 1e-12)
@@ -73,8 +73,8 @@ TEST_P(EngineTest, MatchesClosedFormsToOrderFour) {
 TEST_P(EngineTest, ComputesOnlyAValueWithoutDerivatives) {
   ClosedForm network;
   const auto points = random_points(8, 2);
-  auto engine = make_engine(GetParam());
-  const auto values = engine->compute(network, points, {Channel{1, {}}}, false);
+  auto engine = make_engine(GetParam(), network);
+  const auto values = engine->compute(points, {Channel{1, {}}}, false);
   EXPECT_LT(max_relative_difference(values.at(Channel{1, {}}), closed_form({1, {}}, points)),
             1e-15);
 }
@@ -99,10 +99,10 @@ TEST_P(ActivationAgreement, ForwardEqualsAutogradOnRandomMlps) {
     const int max_order = inputs == 3 ? 3 : 4;
     const auto channels = all_channels(2, inputs, max_order);
 
-    auto reference = make_engine("autograd");
-    auto forward = make_engine("forward");
-    const auto expected = reference->compute(network, points, channels, true);
-    const auto actual = forward->compute(network, points, channels, true);
+    auto reference = make_engine("autograd", network);
+    auto forward = make_engine("forward", network);
+    const auto expected = reference->compute(points, channels, true);
+    const auto actual = forward->compute(points, channels, true);
     for (const auto& channel : channels) {
       EXPECT_LT(max_relative_difference(actual.at(channel), expected.at(channel)), 1e-10)
           << GetParam() << " d=" << inputs << " channel output " << channel.output << " order "
@@ -149,12 +149,12 @@ TEST_P(EngineTest, OperatorsMatchClosedForms) {
       {"v_xx * u + u_yy",
        2 * y.pow(3) * torch::sin(x) * torch::exp(y) + torch::sin(x) * torch::exp(y)},
   };
-  auto engine = make_engine(GetParam());
+  auto engine = make_engine(GetParam(), network);
   for (const auto& [text, expected] : cases) {
     const auto node = expr::parse(text, symbols);
     std::set<Channel> channels;
     expr::collect_channels(*node, channels);
-    const auto values = engine->compute(network, points, channels, false);
+    const auto values = engine->compute(points, channels, false);
     const auto actual = expr::evaluate(*node, expr::EvalContext{points, &values});
     EXPECT_LT(max_relative_difference(actual, expected), 1e-12) << GetParam() << ": " << text;
   }
@@ -194,8 +194,8 @@ TEST(NetworkTypeAgreement, ForwardEqualsAutogradOnEveryNetworkType) {
   for (auto& [name, network] : networks) {
     network->to(torch::kFloat64);
     const auto points = random_points(32, 2);
-    const auto expected = make_engine("autograd")->compute(*network, points, channels, true);
-    const auto actual = make_engine("forward")->compute(*network, points, channels, true);
+    const auto expected = make_engine("autograd", *network)->compute(points, channels, true);
+    const auto actual = make_engine("forward", *network)->compute(points, channels, true);
     for (const auto& channel : channels) {
       EXPECT_LT(max_relative_difference(actual.at(channel), expected.at(channel)), 1e-10)
           << name << " " << expr::channel_name(channel, {"x", "y"}, {"u", "v"});

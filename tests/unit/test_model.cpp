@@ -41,7 +41,7 @@ TEST(Activation, ValuesMatchTheirDefinitions) {
   EXPECT_TRUE(torch::allclose(activation("softplus").apply(x), torch::log1p(torch::exp(x))));
   EXPECT_TRUE(torch::equal(activation("identity").apply(x), x));
   EXPECT_EQ(activation("relu").smooth_orders, 1);
-  EXPECT_THROW(activation("nope"), std::out_of_range);
+  EXPECT_THROW(activation("nope"), InputError);
 }
 
 TEST(Mlp, ShapesParametersAndForward) {

@@ -12,8 +12,8 @@
 
 #include "derivatives/autograd_engine.hpp"
 #include "derivatives/engine.hpp"
-#include "derivatives/taylor_engine.hpp"
-#include "derivatives/taylor_tiles.hpp"
+#include "derivatives/kernels/tiled_pass.hpp"
+#include "derivatives/taylor/taylor_engine.hpp"
 #include "derivatives/transform_jets.hpp"
 #include "model/activation.hpp"
 #include "model/network.hpp"
@@ -80,8 +80,8 @@ std::vector<torch::Tensor> loss_gradients(model::Network& network, const Channel
 // Taylor equals autograd on every requested channel and on the loss gradients.
 void expect_agreement(model::Network& network, const torch::Tensor& points,
                       const std::set<Channel>& channels, const std::string& label) {
-  const auto expected = make_engine("autograd")->compute(network, points, channels, true);
-  const auto actual = make_engine("taylor")->compute(network, points, channels, true);
+  const auto expected = make_engine("autograd", network)->compute(points, channels, true);
+  const auto actual = make_engine("taylor", network)->compute(points, channels, true);
   for (const auto& channel : channels) {
     ASSERT_TRUE(actual.count(channel)) << label;
     EXPECT_LT(max_relative_difference(actual.at(channel), expected.at(channel)), 1e-10)
@@ -244,8 +244,8 @@ TEST_P(TaylorTiles, SpanManyPointsThreadsAndWidths) {
     auto network = make_mlp(2, 1, {20, 64, 20}, std::nullopt, torch::kFloat32);
     const auto points = torch::rand({3000, 2});
     const auto channels = all_channels(1, 2, 2);
-    const auto expected = make_engine("autograd")->compute(*network, points, channels, false);
-    const auto actual = make_engine("taylor")->compute(*network, points, channels, false);
+    const auto expected = make_engine("autograd", *network)->compute(points, channels, false);
+    const auto actual = make_engine("taylor", *network)->compute(points, channels, false);
     for (const auto& channel : channels)
       EXPECT_LT(max_relative_difference(actual.at(channel), expected.at(channel)), 1e-5);
   }
@@ -259,7 +259,7 @@ TEST_P(TaylorTiles, SpanManyPointsThreadsAndWidths) {
       // The autograd engine detaches the points; reverse mode on them directly keeps the graph.
       ChannelMap values;
       if (engine == "taylor") {
-        values = make_engine(engine)->compute(*network, points, channels, true);
+        values = make_engine(engine, *network)->compute(points, channels, true);
       } else {
         values = value_channels(network->forward(points));
         differentiate_in_reverse(values, channels, points, true);
@@ -274,8 +274,9 @@ TEST_P(TaylorTiles, SpanManyPointsThreadsAndWidths) {
   {
     // No points at all (an empty point set): empty channels and zero gradients, no crash.
     auto network = make_mlp(2, 1, {20});
-    const auto values = make_engine("taylor")->compute(
-        *network, torch::zeros({0, 2}, torch::kFloat64), all_channels(1, 2, 2), true);
+    const auto values =
+        make_engine("taylor", *network)
+            ->compute(torch::zeros({0, 2}, torch::kFloat64), all_channels(1, 2, 2), true);
     torch::Tensor loss = torch::zeros({}, torch::kFloat64);
     for (const auto& [channel, value] : values) {
       EXPECT_EQ(value.numel(), 0);
@@ -323,8 +324,8 @@ TEST(TaylorMlp, ReturnsTheRequestedChannelsAndValues) {
   auto network = random_mlp(3, 2, "tanh", "identity", random);
   const auto points = torch::randn({10, 3}, torch::kFloat64);
   const std::set<Channel> channels = {{0, {0, 2}}, {1, {1, 1, 1}}};
-  auto engine = make_engine("taylor");
-  const auto values = engine->compute(*network, points, channels, true);
+  auto engine = make_engine("taylor", *network);
+  const auto values = engine->compute(points, channels, true);
   const std::set<Channel> expected = {{0, {}}, {1, {}}, {0, {0, 2}}, {1, {1, 1, 1}}};
   std::set<Channel> returned;
   for (const auto& entry : values) {
@@ -332,10 +333,10 @@ TEST(TaylorMlp, ReturnsTheRequestedChannelsAndValues) {
     EXPECT_EQ(entry.second.sizes(), torch::IntArrayRef({10}));
   }
   EXPECT_TRUE(returned == expected);
-  const auto detached = engine->compute(*network, points, channels, false);
+  const auto detached = engine->compute(points, channels, false);
   for (const auto& channel : channels)
     EXPECT_LT(max_relative_difference(detached.at(channel), values.at(channel)), 1e-12);
-  const auto plain = engine->compute(*network, points, {Channel{1, {}}}, false);
+  const auto plain = engine->compute(points, {Channel{1, {}}}, false);
   EXPECT_LT(max_relative_difference(plain.at({1, {}}), network->forward(points).select(1, 1)),
             1e-15);
 }
@@ -357,15 +358,15 @@ TEST(TaylorTransform, EqualsAutogradThroughTheTransform) {
         inputs == 1 ? "x*(1-x)*N + sin(pi*x)" : "x*(1-y)*exp(a*N) - N^3*y + sin(N*x)/(2 + cos(y))";
     auto network = std::make_shared<model::TransformedNetwork>(
         raw, std::vector<expr::NodePtr>{expr::parse(text, symbols), nullptr});
-    EXPECT_TRUE(taylor_unsupported_reason(*network).empty());
-    EXPECT_EQ(make_engine("taylor")->effective_name(*network), "taylor");
+    EXPECT_EQ(taylor::TaylorEngine(*network).path(), taylor::TaylorEngine::Path::mlp);
+    EXPECT_EQ(make_engine("taylor", *network)->name(), "taylor");
     const auto points = torch::randn({12, inputs}, torch::kFloat64);
     auto channels = all_channels(2, inputs, inputs == 3 ? 3 : 4);
     if (inputs > 1) channels.insert(Channel{0, {}, {0, inputs - 1}});
     expect_agreement(*network, points, channels, text);
     // Without a graph (evaluation), the same numbers, detached.
-    const auto detached = make_engine("taylor")->compute(*network, points, channels, false);
-    const auto with_graph = make_engine("taylor")->compute(*network, points, channels, true);
+    const auto detached = make_engine("taylor", *network)->compute(points, channels, false);
+    const auto with_graph = make_engine("taylor", *network)->compute(points, channels, true);
     for (const auto& channel : channels) {
       EXPECT_FALSE(detached.at(channel).requires_grad());
       EXPECT_LT(max_relative_difference(detached.at(channel), with_graph.at(channel)), 1e-13);
@@ -405,8 +406,8 @@ TEST(TaylorNetworks, ResNetAndModifiedMlpEqualAutograd) {
     channels.insert(Channel{1, {}, {0, 1}});
     for (auto& network : networks) {
       network->to(torch::kFloat64);
-      EXPECT_TRUE(taylor_unsupported_reason(*network).empty());
-      EXPECT_EQ(make_engine("taylor")->effective_name(*network), "taylor");
+      EXPECT_EQ(taylor::TaylorEngine(*network).path(), taylor::TaylorEngine::Path::tensor_ops);
+      EXPECT_EQ(make_engine("taylor", *network)->name(), "taylor");
       expect_agreement(*network, points, channels, fourier ? "with fourier" : "plain");
     }
   }
@@ -425,17 +426,17 @@ TEST(AutoEngine, PicksTaylorForMlpsAndAutogradOtherwise) {
   resnet_options.inputs = 2;
   resnet_options.outputs = 1;
   model::ResNet resnet(resnet_options);
-  EXPECT_EQ(auto_engine_for(mlp), "taylor");
-  EXPECT_EQ(auto_engine_for(resnet), "autograd");
-  EXPECT_EQ(make_engine("auto")->effective_name(resnet), "autograd");
-  EXPECT_EQ(make_engine("taylor")->effective_name(resnet), "taylor");
-  EXPECT_EQ(make_engine("taylor")->effective_name(mlp), "taylor");
+  EXPECT_EQ(make_engine("auto", mlp)->name(), "taylor");
+  EXPECT_EQ(make_engine("auto", resnet)->name(), "autograd");
+  EXPECT_EQ(make_engine("auto", resnet)->name(), "autograd");
+  EXPECT_EQ(make_engine("taylor", resnet)->name(), "taylor");
+  EXPECT_EQ(make_engine("taylor", mlp)->name(), "taylor");
 
   mlp.to(torch::kFloat64);
   const auto points = torch::randn({7, 2}, torch::kFloat64);
   const auto channels = all_channels(1, 2, 3);
-  const auto picked = make_engine("auto")->compute(mlp, points, channels, false);
-  const auto taylor = make_engine("taylor")->compute(mlp, points, channels, false);
+  const auto picked = make_engine("auto", mlp)->compute(points, channels, false);
+  const auto taylor = make_engine("taylor", mlp)->compute(points, channels, false);
   for (const auto& [channel, values] : taylor)
     EXPECT_TRUE(torch::equal(picked.at(channel), values));
 }

@@ -9,7 +9,7 @@
 
 #include "config/reader.hpp"
 #include "derivatives/engine.hpp"
-#include "derivatives/taylor_tiles.hpp"
+#include "derivatives/kernels/tiled_pass.hpp"
 #include "problem/problem.hpp"
 #include "support.hpp"
 #include "train/checkpoint.hpp"
@@ -208,7 +208,7 @@ TEST(CheckpointStore, KeepsThePreviousAndSkipsUnreadableOnes) {
 
 TEST(Objective, IsTheWeightedSumOfMeanSquares) {
   auto f = make_fixture(R"([{"type": "adam"}])");
-  auto engine = derivatives::make_engine("autograd");
+  auto engine = derivatives::make_engine("autograd", *f->network);
   Objective objective(f->problem, *f->network, *engine, {torch::dtype(torch::kFloat64), {}});
   const auto values = objective.evaluate(false);
   // Recompute by hand: u_x - cos(x) on the grid, and 10 * u(0)^2.
@@ -272,7 +272,7 @@ TEST(Objective, FusedLossEqualsTheTensorPathAndAutograd) {
     trainable.push_back(k);
     // The loss and the gradient of every trainable tensor, for an engine and the fused switch.
     const auto run = [&](const std::string& engine_name, bool fused, size_t& fused_terms) {
-      auto engine = derivatives::make_engine(engine_name);
+      auto engine = derivatives::make_engine(engine_name, *f->network);
       Objective objective(f->problem, *f->network, *engine,
                           {torch::dtype(torch::kFloat64), {k}, fused});
       fused_terms = objective.fused_term_count();
@@ -331,7 +331,7 @@ TEST(Objective, LossAndGradientTakesTheFusedPassDirectlyWhenItHasEveryTerm) {
     const auto k = torch::full({}, 0.7, torch::kFloat64).requires_grad_(true);
     auto trainable = f->network->parameters();
     trainable.push_back(k);
-    auto engine = derivatives::make_engine("taylor");
+    auto engine = derivatives::make_engine("taylor", *f->network);
     Objective objective(f->problem, *f->network, *engine, {torch::dtype(torch::kFloat64), {k}});
     const auto gradients = [&] {
       std::vector<torch::Tensor> flat;
@@ -374,7 +374,7 @@ TEST(Objective, LossAndGradientTakesTheFusedPassDirectlyWhenItHasEveryTerm) {
 
 // Trains the fixture's network through its stages in float64 with the named engine.
 TrainingReport train_fixture(Fixture& f, const std::string& engine_name) {
-  auto engine = derivatives::make_engine(engine_name);
+  auto engine = derivatives::make_engine(engine_name, *f.network);
   Objective objective(f.problem, *f.network, *engine, {torch::dtype(torch::kFloat64), {}});
   ReferenceMetrics metrics(f.problem.reference, objective);
   Trainer trainer(objective, f.network->parameters(), metrics, f.stages);

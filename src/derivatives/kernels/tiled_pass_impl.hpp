@@ -1,15 +1,15 @@
-// The tiled pass itself (see taylor_tiles.hpp), written once and compiled once per instruction
-// set: taylor_tiles_avx2.cpp and taylor_tiles_avx512.cpp include it inside their target regions,
+// The tiled pass itself (see tiled_pass.hpp), written once and compiled once per instruction
+// set: tiled_pass_avx2.cpp and tiled_pass_avx512.cpp include it inside their target regions,
 // with PINN_KERNEL_ISA naming the namespace of their instantiations (small_gemm.hpp says why).
 // In a tile of n points, a layer's stacked channels are one (C·n) x ld row-major block, ld the
 // layer's width rounded up to whole 32-byte vectors: channel c's rows start at c·n·ld. Internal:
 // include it only from those two files, after the standard and LibTorch headers.
 #pragma once
 
-#include "derivatives/small_gemm.hpp"
-#include "derivatives/taylor_blocks.hpp"
-#include "derivatives/taylor_tiles.hpp"
-#include "derivatives/taylor_tiles_isa.hpp"
+#include "derivatives/kernels/small_gemm.hpp"
+#include "derivatives/kernels/faa_di_bruno_blocks.hpp"
+#include "derivatives/kernels/tiled_pass.hpp"
+#include "derivatives/kernels/tiled_pass_builds.hpp"
 
 #if defined(PINN_KERNELS_AVX2) && defined(PINN_HAVE_LIBMVEC)
 // glibc's vector math library (libmvec, glibc 2.35 and later): tanh and exp per register width.
@@ -45,13 +45,7 @@ constexpr int64_t kMinRows = 8, kMaxRows = 512;
 // rather than the register-blocked product (see gemm_nt_narrow).
 constexpr int64_t kNarrowOutputs = 4;
 
-enum class Kind { identity, tanh, sigmoid };
-
-Kind kind_of(const std::string& name) {
-  if (name == "tanh") return Kind::tanh;
-  if (name == "sigmoid") return Kind::sigmoid;
-  return Kind::identity;
-}
+using Kind = model::ActivationKind;  // identity, tanh or sigmoid (supports_activation)
 
 // ---- σ(z) on a run of values ----
 
@@ -205,7 +199,7 @@ template <typename T>
 struct Pass {
   const Network& network;
   const kernels::FaaDiBrunoProgram& program;
-  const BlockPlan plan;  // what the block loops need of the program (see taylor_blocks.hpp)
+  const BlockPlan plan;  // what the block loops need of the program (see faa_di_bruno_blocks.hpp)
   int64_t channels, points, inputs, rows;
   std::vector<int64_t> widths, lds;              // each layer's outputs, and its padded row length
   std::vector<std::vector<T>> weight, weight_t;  // W (out x ld of in), Wᵀ (in x ld), zero-padded
@@ -231,7 +225,7 @@ struct Pass {
       const T* b = layer.bias.data_ptr<T>();
       bias.emplace_back(b, b + widths.back());
       bias.back().resize(static_cast<size_t>(lds.back()), T(0));
-      kinds.push_back(kind_of(layer.activation));
+      kinds.push_back(layer.activation);
     }
     // No more rows than there are points (rounded up to whole vectors): small point sets, like
     // boundary conditions, then allocate small buffers.
@@ -599,10 +593,10 @@ FusedResult fused_typed(const Network& network, const at::Tensor& input, const T
   return result;
 }
 
-// The entry points of this instruction set's pass, for taylor_tiles.cpp to choose from.
+// The entry points of this instruction set's pass, for tiled_pass.cpp to choose from.
 at::Tensor forward_pass(const Network& network, const at::Tensor& input) {
   at::Tensor result;
-  AT_DISPATCH_FLOATING_TYPES(input.scalar_type(), "taylor_tiles_forward",
+  AT_DISPATCH_FLOATING_TYPES(input.scalar_type(), "tiled_pass_forward",
                              [&] { result = forward_typed<scalar_t>(network, input); });
   return result;
 }
@@ -610,7 +604,7 @@ at::Tensor forward_pass(const Network& network, const at::Tensor& input) {
 Gradients backward_pass(const Network& network, const at::Tensor& input, const at::Tensor& grad,
                         bool input_gradient) {
   Gradients result;
-  AT_DISPATCH_FLOATING_TYPES(input.scalar_type(), "taylor_tiles_backward", [&] {
+  AT_DISPATCH_FLOATING_TYPES(input.scalar_type(), "tiled_pass_backward", [&] {
     result = backward_typed<scalar_t>(network, input, grad, input_gradient);
   });
   return result;
@@ -619,7 +613,7 @@ Gradients backward_pass(const Network& network, const at::Tensor& input, const a
 FusedResult fused_pass(const Network& network, const at::Tensor& input, const TileLoss& loss,
                        bool gradient, bool input_gradient) {
   FusedResult result;
-  AT_DISPATCH_FLOATING_TYPES(input.scalar_type(), "taylor_tiles_fused", [&] {
+  AT_DISPATCH_FLOATING_TYPES(input.scalar_type(), "tiled_pass_fused", [&] {
     result = fused_typed<scalar_t>(network, input, loss, gradient, input_gradient);
   });
   return result;

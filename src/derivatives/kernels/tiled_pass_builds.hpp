@@ -1,10 +1,10 @@
-// The tiled pass compiled once per instruction set (taylor_tiles_avx2.cpp, taylor_tiles_avx512.cpp,
-// both from taylor_tiles_pass.hpp); taylor_tiles.cpp picks the widest one the CPU runs. Internal.
+// The tiled pass compiled once per instruction set (tiled_pass_avx2.cpp, tiled_pass_avx512.cpp,
+// both from tiled_pass_impl.hpp); tiled_pass.cpp picks the widest one the CPU runs. Internal.
 #pragma once
 
 #include <ATen/ATen.h>
 
-#include "derivatives/taylor_tiles.hpp"
+#include "derivatives/kernels/tiled_pass.hpp"
 
 namespace pinn::derivatives::tiles {
 

@@ -1,5 +1,5 @@
 // The tiled pass for AVX2 and FMA: 256-bit registers, every x86-64 CPU of the last decade (plain
-// loops elsewhere). See taylor_tiles_pass.hpp.
+// loops elsewhere). See tiled_pass_impl.hpp.
 #include <ATen/ATen.h>
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
@@ -13,16 +13,16 @@
 #include <utility>
 #include <vector>
 
-#include "derivatives/taylor_tiles_isa.hpp"
+#include "derivatives/kernels/tiled_pass_builds.hpp"
 
 #if defined(__GNUC__) && defined(__x86_64__)
 #include <immintrin.h>
 #endif
-#include "derivatives/avx2_region_begin.hpp"
+#include "derivatives/kernels/avx2_region_begin.hpp"
 
-#include "derivatives/taylor_tiles_pass.hpp"
+#include "derivatives/kernels/tiled_pass_impl.hpp"
 
-#include "derivatives/avx2_region_end.hpp"
+#include "derivatives/kernels/avx2_region_end.hpp"
 
 namespace pinn::derivatives::tiles {
 

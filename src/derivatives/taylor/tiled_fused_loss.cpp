@@ -1,14 +1,12 @@
-// The fused loss: the terms as a TileLoss for the tiled pass, and the autograd Function that
-// hands its weight gradient to the rest of the loss.
-#include "derivatives/fused_loss.hpp"
+// The fused loss on the tiled pass: the terms as a TileLoss, and the autograd Function that hands
+// its weight gradient to the rest of the loss.
+#include "derivatives/taylor/tiled_fused_loss.hpp"
 
 #include <algorithm>
 #include <memory>
 #include <utility>
 
-#include "derivatives/taylor_engine.hpp"
-
-namespace pinn::derivatives {
+namespace pinn::derivatives::taylor {
 
 namespace {
 
@@ -185,8 +183,7 @@ struct PreparedGroup {
   std::unique_ptr<ProgramLoss> loss;
 };
 
-std::optional<PreparedGroup> prepare_group(const model::Network& network,
-                                           const std::vector<FusedSet>& sets) {
+PreparedGroup prepare_group(const MlpLayers& layers, const std::vector<FusedSet>& sets) {
   std::vector<FusedTerm> terms;
   std::vector<Tensor> point_list;
   for (const auto& set : sets) {
@@ -194,21 +191,16 @@ std::optional<PreparedGroup> prepare_group(const model::Network& network,
     point_list.push_back(set.points);
   }
   const Tensor points = point_list.size() == 1 ? point_list[0] : torch::cat(point_list, 0);
-  auto setup = tiled_setup(network, points, channels_of(terms));
-  if (!setup) return std::nullopt;
-  auto loss = std::make_unique<ProgramLoss>(*setup, points, sets);
-  return PreparedGroup{std::move(*setup), std::move(loss)};
+  TiledSetup setup = tiled_setup(layers, points, channels_of(terms));
+  auto loss = std::make_unique<ProgramLoss>(setup, points, sets);
+  return PreparedGroup{std::move(setup), std::move(loss)};
 }
 
-// Every group of `sets` set up, or nullopt when the pass does not run one of them.
-std::optional<std::vector<PreparedGroup>> prepare(const model::Network& network,
-                                                  const std::vector<FusedSet>& sets) {
+// Every group of `sets` set up.
+std::vector<PreparedGroup> prepare(const MlpLayers& layers, const std::vector<FusedSet>& sets) {
   std::vector<PreparedGroup> prepared;
-  for (const auto& group : groups_of(sets)) {
-    auto part = prepare_group(network, group);
-    if (!part) return std::nullopt;
-    prepared.push_back(std::move(*part));
-  }
+  for (const auto& group : groups_of(sets))
+    prepared.push_back(prepare_group(layers, group));
   return prepared;
 }
 
@@ -263,29 +255,31 @@ FusedValues run_groups(const std::vector<PreparedGroup>& groups, Gradient gradie
   return values;
 }
 
+// The fused loss of an MLP that runs on the tiled pass.
+class TiledFusedLoss : public FusedLoss {
+ public:
+  explicit TiledFusedLoss(const MlpLayers& layers) : layers_(layers) {}
+
+  FusedValues squares(const std::vector<FusedSet>& sets, bool for_training) const override {
+    return run_groups(prepare(layers_, sets), for_training ? Gradient::autograd : Gradient::none);
+  }
+
+  std::optional<FusedValues> squares_into_grad(const std::vector<FusedSet>& sets) const override {
+    const auto groups = prepare(layers_, sets);
+    for (const auto& group : groups) {
+      if (group.setup.input.requires_grad()) return std::nullopt;
+    }
+    return run_groups(groups, Gradient::replace);
+  }
+
+ private:
+  const MlpLayers& layers_;
+};
+
 }  // namespace
 
-std::optional<FusedValues> fused_squares(const model::Network& network,
-                                         const std::vector<FusedSet>& sets, bool for_training) {
-  const auto groups = prepare(network, sets);
-  if (!groups) return std::nullopt;
-  return run_groups(*groups, for_training ? Gradient::autograd : Gradient::none);
+std::unique_ptr<FusedLoss> make_tiled_fused_loss(const MlpLayers& layers) {
+  return std::make_unique<TiledFusedLoss>(layers);
 }
 
-std::optional<FusedValues> fused_squares_into_grad(const model::Network& network,
-                                                   const std::vector<FusedSet>& sets) {
-  const auto groups = prepare(network, sets);
-  if (!groups) return std::nullopt;
-  for (const auto& group : *groups) {
-    if (group.setup.input.requires_grad()) return std::nullopt;
-  }
-  return run_groups(*groups, Gradient::replace);
-}
-
-bool fused_loss_applies(const std::string& engine_name, const model::Network& network,
-                        const torch::Tensor& points) {
-  return engine_name == "taylor" &&
-         tiled_setup(network, points, {expr::Channel(0, {})}).has_value();
-}
-
-}  // namespace pinn::derivatives
+}  // namespace pinn::derivatives::taylor

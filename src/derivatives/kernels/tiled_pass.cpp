@@ -1,6 +1,6 @@
 // The tiled pass's entry points: the instruction set is chosen once (the widest this CPU runs, or
-// PINN_TRAIN_KERNELS), then every call goes to that build of the pass (taylor_tiles_pass.hpp).
-#include "derivatives/taylor_tiles.hpp"
+// PINN_TRAIN_KERNELS), then every call goes to that build of the pass (tiled_pass_impl.hpp).
+#include "derivatives/kernels/tiled_pass.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "derivatives/taylor_tiles_isa.hpp"
+#include "derivatives/kernels/tiled_pass_builds.hpp"
 #include "util/suggest.hpp"
 
 namespace pinn::derivatives::tiles {
@@ -89,8 +89,9 @@ FusedResult fused(const Network& network, const at::Tensor& input, const TileLos
   return current().fused(network, input, loss, gradient, input_gradient);
 }
 
-bool supports_activation(const std::string& name) {
-  return name == "tanh" || name == "sigmoid" || name == "identity";
+bool supports_activation(model::ActivationKind kind) {
+  using Kind = model::ActivationKind;
+  return kind == Kind::tanh || kind == Kind::sigmoid || kind == Kind::identity;
 }
 
 }  // namespace pinn::derivatives::tiles

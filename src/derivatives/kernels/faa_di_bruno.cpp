@@ -2,7 +2,7 @@
 // the compiler vectorizes; a block of every channel, and of σ's derivatives, stays in the L1 cache
 // while the terms use it. On x86-64 the loops are compiled for AVX2 and FMA (available() checks
 // the CPU at run time; without them the engine uses tensor ops).
-#include "derivatives/taylor_kernels.hpp"
+#include "derivatives/kernels/faa_di_bruno.hpp"
 
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
@@ -11,9 +11,9 @@
 #include <array>
 #include <type_traits>
 
-#include "derivatives/avx2_region_begin.hpp"
+#include "derivatives/kernels/avx2_region_begin.hpp"
 
-#include "derivatives/taylor_blocks.hpp"
+#include "derivatives/kernels/faa_di_bruno_blocks.hpp"
 
 namespace pinn::derivatives::kernels {
 
@@ -90,7 +90,7 @@ void faa_di_bruno_adjoint(const FaaDiBrunoProgram& program, const Derivatives& d
 
 }  // namespace pinn::derivatives::kernels
 
-#include "derivatives/avx2_region_end.hpp"
+#include "derivatives/kernels/avx2_region_end.hpp"
 
 // Outside the AVX2 region: these run on any CPU, and available() is what checks for it.
 namespace pinn::derivatives::kernels {

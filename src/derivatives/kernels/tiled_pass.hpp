@@ -2,10 +2,10 @@
 // points at a time. A tile's stacked channels for every layer (a few hundred KiB) stay in the
 // cache from the first layer to the last and back, so the pass makes no LibTorch call and no
 // full-size temporary per layer; the products are small register-blocked kernels (small_gemm),
-// the activations the fused Faà di Bruno blocks (taylor_blocks). The backward pass recomputes a
-// tile's forward pass instead of reading it back from memory: nothing of size N x width is kept
-// between the two passes, so memory grows with the outputs only. Tiles run in parallel; each
-// thread sums its own weight gradients.
+// the activations the fused Faà di Bruno blocks (kernels/faa_di_bruno_blocks). The backward pass
+// recomputes a tile's forward pass instead of reading it back from memory: nothing of size N x
+// width is kept between the two passes, so memory grows with the outputs only. Tiles run in
+// parallel; each thread sums its own weight gradients.
 //
 // It serves MLPs whose activations have derivatives polynomial in their value (tanh, sigmoid) or
 // are the identity; the engine uses the whole-tensor passes for the others.
@@ -16,12 +16,14 @@
 #include <string>
 #include <vector>
 
-#include "derivatives/taylor_kernels.hpp"
+#include "derivatives/kernels/faa_di_bruno.hpp"
+#include "model/activation_kind.hpp"
 
 namespace pinn::derivatives::tiles {
 
-// Whether the tiled pass propagates activation `name`.
-bool supports_activation(const std::string& name);
+// Whether the tiled pass propagates this kind of activation: it evaluates σ itself, vectorized,
+// and every σ^(k) from σ (Activation::value_polynomials).
+bool supports_activation(model::ActivationKind kind);
 
 // The instruction sets the pass is built for that this CPU runs, widest first: "avx512" (AVX-512
 // F/VL/DQ/BW), "avx2" (AVX2 and FMA); "generic" (plain loops) off x86-64.
@@ -36,7 +38,7 @@ void use_instruction_set(const std::string& name);
 // pass (orders up to the plan's highest) and for the backward pass (one more).
 struct Layer {
   at::Tensor weight, bias;  // out x in, out
-  std::string activation;
+  model::ActivationKind activation;
   kernels::Derivatives forward, backward;  // polynomials only; unused for the identity
 };
 

@@ -1,6 +1,6 @@
 // The tiled pass for AVX-512 (F, VL, DQ, BW): 512-bit registers, twice the lanes of AVX2 per
 // multiply-add, 32 registers (8-row product blocks) and native masks for the ragged last vector
-// of a row. Server CPUs since Skylake-SP have it. See taylor_tiles_pass.hpp.
+// of a row. Server CPUs since Skylake-SP have it. See tiled_pass_impl.hpp.
 #include <ATen/ATen.h>
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
@@ -14,7 +14,7 @@
 #include <utility>
 #include <vector>
 
-#include "derivatives/taylor_tiles_isa.hpp"
+#include "derivatives/kernels/tiled_pass_builds.hpp"
 
 #if defined(__GNUC__) && defined(__x86_64__)
 #include <immintrin.h>
@@ -24,7 +24,7 @@
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512vl,avx512dq,avx512bw,avx2,fma,prefer-vector-width=512")
 
-#include "derivatives/taylor_tiles_pass.hpp"
+#include "derivatives/kernels/tiled_pass_impl.hpp"
 
 #pragma GCC pop_options
 #endif

@@ -1,0 +1,206 @@
+// The channel algebra's rules, and the interpreter that runs a network's structure with them.
+#include "derivatives/taylor/channel_algebra.hpp"
+
+#include <cmath>
+#include <optional>
+
+#include "model/network.hpp"
+
+namespace pinn::derivatives::taylor {
+
+namespace {
+
+using torch::Tensor;
+
+Tensor add_defined(const Tensor& a, const Tensor& b) {
+  if (!a.defined()) return b;
+  if (!b.defined()) return a;
+  return a + b;
+}
+
+Tensor multiply_defined(const Tensor& a, const Tensor& b) {
+  if (!a.defined() || !b.defined()) return Tensor();
+  return a * b;
+}
+
+// Σ_terms coefficient · Π z_factor over one order's terms; undefined when every product vanishes.
+Tensor sum_of_products(const std::vector<Term>& terms, const Channels& z) {
+  Tensor inner;
+  for (const Term& term : terms) {
+    Tensor product;
+    bool zero = false;
+    for (size_t f : term.factors) {
+      if (!z[f].defined()) {
+        zero = true;
+        break;
+      }
+      product = product.defined() ? product * z[f] : z[f];
+    }
+    if (zero) continue;
+    inner = add_defined(inner, model::scaled(product, term.coefficient));
+  }
+  return inner;
+}
+
+// σ applied to every channel by Faà di Bruno, with d[m] = σ^(m)(Z_0).
+Channels activate_with(const Plan& plan, const std::vector<Tensor>& d, const Channels& z) {
+  Channels h(z.size());
+  h[0] = d[0];
+  for (size_t c = 1; c < z.size(); ++c) {
+    Tensor sum = multiply_defined(d[1], z[c]);
+    for (const auto& [order, terms] : plan.terms[c]) {
+      const Tensor& derivative = d[static_cast<size_t>(order)];
+      if (!derivative.defined()) continue;
+      sum = add_defined(sum, multiply_defined(derivative, sum_of_products(terms, z)));
+    }
+    h[c] = sum;
+  }
+  return h;
+}
+
+Channels activate(const Plan& plan, const model::Activation& activation, const Channels& z) {
+  if (activation.is_identity()) return z;
+  return activate_with(plan, activation.derivatives(z[0], plan.max_order), z);
+}
+
+// A Linear layer on every channel, the bias on the value only.
+Channels linear_channels(const Channels& x, const torch::nn::Linear& layer) {
+  Channels z(x.size());
+  const Tensor weight_t = layer->weight.t();
+  z[0] = torch::addmm(layer->bias, x[0], weight_t);
+  for (size_t c = 1; c < x.size(); ++c) {
+    if (x[c].defined()) z[c] = torch::mm(x[c], weight_t);
+  }
+  return z;
+}
+
+// a + sign * b on every channel.
+Channels add_channels(const Channels& a, const Channels& b, double sign) {
+  Channels sum(a.size());
+  for (size_t c = 0; c < a.size(); ++c) {
+    sum[c] = add_defined(a[c], b[c].defined() ? model::scaled(b[c], sign) : Tensor());
+  }
+  return sum;
+}
+
+// f g on every channel: ∂_α(fg) sums f_β g_γ over the 2^|α| ways to hand α's indices to f or g;
+// a summed Laplacian is f Δg + g Δf + 2 Σ_i f_i g_i.
+Channels multiply_channels(const Plan& plan, const Channels& f, const Channels& g) {
+  Channels h(f.size());
+  for (size_t c = 0; c < plan.multisets.size(); ++c) {
+    const Multiset& alpha = plan.multisets[c];
+    Tensor sum;
+    for (uint32_t mask = 0; mask < (1u << alpha.size()); ++mask) {
+      Multiset beta, gamma;  // sorted, as alpha is
+      for (size_t p = 0; p < alpha.size(); ++p)
+        ((mask >> p) & 1u ? beta : gamma).push_back(alpha[p]);
+      sum = add_defined(sum, multiply_defined(f[plan.index.at(beta)], g[plan.index.at(gamma)]));
+    }
+    h[c] = sum;
+  }
+  for (size_t k = 0; k < plan.laplacians.size(); ++k) {
+    const size_t c = plan.multisets.size() + k;
+    Tensor sum = add_defined(multiply_defined(f[0], g[c]), multiply_defined(g[0], f[c]));
+    for (int i : plan.laplacians[k]) {
+      const size_t first = plan.index.at({i});
+      const Tensor product = multiply_defined(f[first], g[first]);
+      sum = add_defined(sum, product.defined() ? model::scaled(product, 2.0) : Tensor());
+    }
+    h[c] = sum;
+  }
+  return h;
+}
+
+// One operation of a structure on the channels of its operands.
+Channels apply(const Plan& plan, const model::Operation& op, const std::vector<Channels>& slots) {
+  using Kind = model::Operation::Kind;
+  const Channels& a = slots[static_cast<size_t>(op.a)];
+  switch (op.kind) {
+    case Kind::fourier:
+      return embed(plan, *op.fourier, a);
+    case Kind::linear:
+      return linear_channels(a, op.layer);
+    case Kind::activation:
+      return activate(plan, *op.activation, a);
+    case Kind::add:
+      return add_channels(a, slots[static_cast<size_t>(op.b)], 1.0);
+    case Kind::subtract:
+      return add_channels(a, slots[static_cast<size_t>(op.b)], -1.0);
+    case Kind::multiply:
+      return multiply_channels(plan, a, slots[static_cast<size_t>(op.b)]);
+  }
+  TORCH_CHECK(false, "taylor: an operation of unknown kind");
+}
+
+}  // namespace
+
+Channels input_channels(const Plan& plan, const Tensor& points) {
+  const int64_t d = points.size(1);
+  Channels x(plan.channels());
+  x[0] = points;
+  const Tensor eye = torch::eye(d, points.options());
+  for (size_t c = 1; c < plan.multisets.size(); ++c) {
+    if (plan.multisets[c].size() == 1) x[c] = eye.narrow(0, plan.multisets[c][0], 1);
+  }
+  return x;
+}
+
+Channels embed(const Plan& plan, const model::FourierFeatures& fourier, const Channels& x) {
+  const Tensor matrix = (2.0 * M_PI) * fourier.matrix().t();
+  Channels projection(x.size());
+  for (size_t c = 0; c < x.size(); ++c) {
+    if (x[c].defined()) projection[c] = torch::mm(x[c], matrix);
+  }
+  const Channels cosine = activate_with(
+      plan, model::sine_derivatives(projection[0], plan.max_order, /*cosine=*/true), projection);
+  const Channels sine = activate_with(
+      plan, model::sine_derivatives(projection[0], plan.max_order, /*cosine=*/false), projection);
+  Channels embedded(x.size());
+  for (size_t c = 0; c < x.size(); ++c) {
+    if (!cosine[c].defined() && !sine[c].defined()) continue;
+    const Tensor a = cosine[c].defined() ? cosine[c] : torch::zeros_like(sine[c]);
+    const Tensor b = sine[c].defined() ? sine[c] : torch::zeros_like(cosine[c]);
+    embedded[c] = torch::cat({a, b}, 1);
+  }
+  return embedded;
+}
+
+Tensor stack_channels(const Channels& h, int64_t n) {
+  std::vector<Tensor> parts;
+  for (const auto& channel : h) {
+    parts.push_back(channel.defined() ? channel.expand({n, h[0].size(1)})
+                                      : torch::zeros_like(h[0]));
+  }
+  return torch::stack(parts, 0);
+}
+
+ChannelMap channel_map(const Plan& plan, const std::vector<Tensor>& outputs,
+                       const std::set<expr::Channel>& channels) {
+  ChannelMap result = value_channels(outputs[0]);
+  for (const auto& channel : channels) {
+    if (channel.order() == 0) continue;
+    result[channel] = outputs[plan.position(channel)].select(1, channel.output);
+  }
+  return result;
+}
+
+ChannelMap propagate_structure(const model::Structure& structure, const Tensor& points,
+                               const std::set<expr::Channel>& channels, bool create_graph) {
+  const Plan& plan = compiled_plan(plan_key(channels)).plan;
+  std::optional<torch::NoGradGuard> no_grad;
+  if (!create_graph) no_grad.emplace();
+  std::vector<Channels> slots(static_cast<size_t>(structure.slots));
+  slots[model::Structure::kInput] = input_channels(plan, points);
+  for (const auto& op : structure.operations)
+    slots[static_cast<size_t>(op.result)] = apply(plan, op, slots);
+  const Channels& out = slots[static_cast<size_t>(structure.output())];
+  // Broadcast rows and vanishing channels become N x outputs, as channel_map expects.
+  const std::vector<int64_t> shape = {points.size(0), out[0].size(1)};
+  std::vector<Tensor> outputs;
+  for (const auto& channel : out)
+    outputs.push_back(channel.defined() ? channel.expand(shape)
+                                        : torch::zeros(shape, out[0].options()));
+  return channel_map(plan, outputs, channels);
+}
+
+}  // namespace pinn::derivatives::taylor

@@ -1,0 +1,88 @@
+// The Taylor engine's path, decided once, and its dispatch.
+#include "derivatives/taylor/taylor_engine.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "derivatives/forward_engine.hpp"
+#include "derivatives/kernels/tiled_pass.hpp"
+#include "derivatives/taylor/channel_algebra.hpp"
+#include "derivatives/taylor/tiled_fused_loss.hpp"
+#include "derivatives/transform_jets.hpp"
+#include "model/transform.hpp"
+
+namespace pinn::derivatives::taylor {
+
+namespace {
+
+TaylorEngine::Path path_of(const model::Structure& structure) {
+  if (structure.operations.empty()) return TaylorEngine::Path::forward;
+  return structure.is_chain() ? TaylorEngine::Path::mlp : TaylorEngine::Path::tensor_ops;
+}
+
+// The options of the tensors the network computes with: its parameters'.
+torch::TensorOptions options_of(const model::Network& network) {
+  const auto parameters = network.parameters();
+  return parameters.empty() ? torch::TensorOptions() : parameters.front().options();
+}
+
+}  // namespace
+
+TaylorEngine::TaylorEngine(model::Network& network, bool warn)
+    : Engine(network), structure_(network.structure()), path_(path_of(structure_)) {
+  if (path_ == Path::forward) {
+    if (warn) {
+      spdlog::warn(
+          "taylor derivatives: the network does not describe its operations (only mlp, resnet and "
+          "modified_mlp networks do); using the forward engine instead");
+    }
+    delegate_ = std::make_unique<ForwardEngine>(network);
+    return;
+  }
+  if (structure_.output_transform != nullptr) {
+    raw_engine_ = std::make_unique<TaylorEngine>(*structure_.raw, warn);
+    return;
+  }
+  if (path_ == Path::mlp) {
+    mlp_ = mlp_layers(structure_);
+    kernels_ = mlp_kernels_for(*mlp_, options_of(network));
+    if (kernels_ == MlpKernels::tiled) fused_loss_ = make_tiled_fused_loss(*mlp_);
+  }
+}
+
+TaylorEngine::~TaylorEngine() = default;
+
+std::string TaylorEngine::name() const {
+  return path_ == Path::forward ? delegate_->name() : "taylor";
+}
+
+std::string TaylorEngine::cpu_kernels() const {
+  if (raw_engine_) return raw_engine_->cpu_kernels();
+  return path_ == Path::mlp && kernels_ != MlpKernels::tensor_ops ? tiles::instruction_set()
+                                                                  : "none";
+}
+
+ChannelMap TaylorEngine::compute_channels(const torch::Tensor& points,
+                                          const std::set<expr::Channel>& channels,
+                                          bool create_graph) {
+  if (path_ == Path::forward) return delegate_->compute(points, channels, create_graph);
+  if (raw_engine_) {
+    const model::TransformedNetwork& transformed = *structure_.output_transform;
+    const ChannelMap raw =
+        raw_engine_->compute(points, raw_channels_for(transformed, channels), create_graph);
+    return transform_channels(transformed, points, raw, channels, create_graph);
+  }
+  if (!needs_derivatives(channels)) {
+    // Values alone: the tiled pass still beats LibTorch's layer-by-layer ops and their graph.
+    if (kernels_ == MlpKernels::tiled) return propagate(points, channels, create_graph);
+    return value_channels(network().forward(points));
+  }
+  return propagate(points, channels, create_graph);
+}
+
+ChannelMap TaylorEngine::propagate(const torch::Tensor& points,
+                                   const std::set<expr::Channel>& channels, bool create_graph) {
+  if (path_ == Path::mlp) return propagate_mlp(*mlp_, kernels_, points, channels, create_graph);
+  return propagate_structure(structure_, points, channels, create_graph);
+}
+
+}  // namespace pinn::derivatives::taylor
