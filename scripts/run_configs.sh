@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Trains every PDE config in configs/ in full and prints one table: the relative L2 error against
 # its reference, the max error and the wall time, from each run's summary.json. These are the
-# figures the README quotes. Usage: scripts/run_configs.sh [config names...] (default: all).
+# figures the README's examples table quotes. Usage: scripts/run_configs.sh [config names...] (default: all).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 configs=("$@")

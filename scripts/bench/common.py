@@ -32,7 +32,7 @@ BURGERS = REPO / "configs" / "burgers.json"
 
 # glibc returns freed blocks above its mmap threshold to the kernel at once, so every large
 # tensor of every step costs fresh page faults; raising the mmap and trim thresholds to 256 MiB
-# (as the README's figures were measured; glibc 2.36 accepts it) keeps them in the heap. Applied
+# (as docs/performance.md's figures were measured; glibc 2.36 accepts it) keeps them in the heap. Applied
 # to every child alike, pinn-train and the PyTorch peers; --malloc default leaves glibc's defaults.
 MALLOC_TUNED = {"MALLOC_MMAP_THRESHOLD_": str(256 << 20), "MALLOC_TRIM_THRESHOLD_": str(256 << 20)}
 

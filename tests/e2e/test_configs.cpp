@@ -1,6 +1,6 @@
 // End-to-end tests of the configs in configs/: each trains (shortened where the full run would
 // not fit CI's time) and must reach the relative L2 error against its reference solution that
-// the README states next to it.
+// docs/building.md lists next to it.
 #include <gtest/gtest.h>
 
 #include <functional>
