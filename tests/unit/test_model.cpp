@@ -44,6 +44,74 @@ TEST(Activation, ValuesMatchTheirDefinitions) {
   EXPECT_THROW(activation("nope"), InputError);
 }
 
+// Every activation's Taylor rules σ^(k), k <= 4, equal autograd's derivatives of its tensor
+// function in float64, and where σ' is a polynomial of σ, so do P_k(σ) (the kernels' form).
+TEST(Activation, TaylorRulesAndValuePolynomialsEqualAutograd) {
+  const auto z = torch::linspace(-2.5, 2.5, 11, torch::kFloat64) + 0.013;  // off relu's kink
+  for (const auto& name : activation_names()) {
+    const Activation& a = activation(name);
+    EXPECT_EQ(a.name, name);
+    EXPECT_EQ(&activation(a.kind), &a) << name;
+    const auto rules = a.derivatives(z, 4);
+    ASSERT_EQ(rules.size(), 5u) << name;
+    auto x = z.clone().requires_grad_(true);
+    torch::Tensor derivative = a.apply(x);
+    for (int k = 0; k <= 4; ++k) {
+      const auto expected = derivative.detach();
+      const auto actual = rules[static_cast<size_t>(k)].defined() ? rules[static_cast<size_t>(k)]
+                                                                  : torch::zeros_like(z);
+      EXPECT_TRUE(torch::allclose(actual, expected, 1e-10, 1e-12)) << name << " order " << k;
+      if (a.has_value_polynomials()) {
+        const auto polys = a.value_polynomials(4);
+        const auto from_value = evaluate(polys[static_cast<size_t>(k)], a.apply(z));
+        EXPECT_TRUE(torch::allclose(from_value.defined() ? from_value : torch::zeros_like(z),
+                                    expected, 1e-10, 1e-12))
+            << name << " polynomial " << k;
+      }
+      if (k == 4) break;
+      // A derivative that no longer depends on z (identity's 1, relu's step) has zero derivatives.
+      derivative = derivative.requires_grad()
+                       ? torch::autograd::grad({derivative.sum()}, {x}, {}, true, true, true)[0]
+                       : torch::Tensor();
+      if (!derivative.defined()) derivative = torch::zeros_like(z);
+    }
+  }
+}
+
+// Networks describe themselves as operations: the MLP as a chain (the engines' fast path), the
+// others not; a network that says nothing is opaque.
+TEST(Structure, MlpIsAChainOthersAreNot) {
+  MlpOptions mlp;
+  mlp.inputs = 2;
+  mlp.hidden = {4, 4};
+  mlp.output_activation = "tanh";
+  const auto chain = Mlp(mlp).structure();
+  EXPECT_TRUE(chain.is_chain());
+  ASSERT_EQ(chain.operations.size(), 6u);  // (linear, activation) x 3
+  EXPECT_EQ(chain.operations.back().activation->kind, ActivationKind::tanh);
+  EXPECT_EQ(chain.activations().size(), 3u);
+  mlp.fourier = FourierOptions{3, 1.0, false};
+  const auto embedded = Mlp(mlp).structure();
+  EXPECT_TRUE(embedded.is_chain());
+  EXPECT_EQ(embedded.operations.front().kind, Operation::Kind::fourier);
+
+  ResNetOptions resnet;
+  resnet.inputs = 2;
+  resnet.blocks = 2;
+  const auto residual = ResNet(resnet).structure();
+  EXPECT_FALSE(residual.is_chain());
+  const auto adds =
+      std::count_if(residual.operations.begin(), residual.operations.end(),
+                    [](const Operation& op) { return op.kind == Operation::Kind::add; });
+  EXPECT_EQ(adds, 2);
+  ModifiedMlpOptions modified;
+  modified.inputs = 2;
+  modified.hidden = {4, 4, 4};
+  const auto gated = ModifiedMlp(modified).structure();
+  EXPECT_FALSE(gated.is_chain());
+  EXPECT_EQ(gated.output(), gated.operations.back().result);
+}
+
 TEST(Mlp, ShapesParametersAndForward) {
   MlpOptions options;
   options.inputs = 2;

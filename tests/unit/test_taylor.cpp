@@ -12,12 +12,14 @@
 
 #include "derivatives/autograd_engine.hpp"
 #include "derivatives/engine.hpp"
+#include "derivatives/kernels/faa_di_bruno.hpp"
 #include "derivatives/kernels/tiled_pass.hpp"
 #include "derivatives/taylor/taylor_engine.hpp"
 #include "derivatives/transform_jets.hpp"
 #include "model/activation.hpp"
 #include "model/network.hpp"
 #include "model/transform.hpp"
+#include "util/errors.hpp"
 
 namespace pinn::derivatives {
 namespace {
@@ -410,6 +412,62 @@ TEST(TaylorNetworks, ResNetAndModifiedMlpEqualAutograd) {
       EXPECT_EQ(make_engine("taylor", *network)->name(), "taylor");
       expect_agreement(*network, points, channels, fourier ? "with fourier" : "plain");
     }
+  }
+}
+
+// The Taylor engine decides its path when it is made: a tanh or sigmoid MLP on this CPU in float32
+// or float64 runs the tiled pass and offers the fused loss; other activations run the per-layer
+// loops without one; ResNet runs as tensor ops; a network without a structure goes to forward mode.
+TEST(TaylorEngine, DecidesItsPathWhenMade) {
+  std::mt19937 random(5);
+  auto tanh_mlp = random_mlp(2, 1, "tanh", "identity", random);
+  auto sin_mlp = random_mlp(2, 1, "sin", "identity", random);
+  const bool loops = kernels::available();
+  auto tiled = make_engine("taylor", *tanh_mlp);
+  EXPECT_EQ(tiled->name(), "taylor");
+  EXPECT_EQ(tiled->cpu_kernels(), loops ? tiles::instruction_set() : "none");
+  EXPECT_EQ(tiled->fused_loss() != nullptr, loops);
+  auto per_layer = make_engine("taylor", *sin_mlp);
+  EXPECT_EQ(per_layer->fused_loss(), nullptr);
+  EXPECT_EQ(per_layer->cpu_kernels(), loops ? tiles::instruction_set() : "none");
+
+  model::ResNet resnet(small_resnet());
+  EXPECT_EQ(taylor::TaylorEngine(resnet).path(), taylor::TaylorEngine::Path::tensor_ops);
+  EXPECT_EQ(make_engine("taylor", resnet)->cpu_kernels(), "none");
+  EXPECT_EQ(make_engine("taylor", resnet)->fused_loss(), nullptr);
+  EXPECT_EQ(make_engine("autograd", *tanh_mlp)->fused_loss(), nullptr);
+  EXPECT_EQ(make_engine("autograd", *tanh_mlp)->cpu_kernels(), "none");
+
+  // An opaque function: forward mode, with the same numbers as autograd.
+  struct Opaque : model::Network {
+    torch::Tensor forward(const torch::Tensor& p) override {
+      return torch::sin(p.select(1, 0) * p.select(1, 1)).unsqueeze(1);
+    }
+    int smooth_orders() const override { return 100; }
+  } opaque;
+  auto forward = make_engine("taylor", opaque);
+  EXPECT_EQ(forward->name(), "forward");
+  const auto points = torch::randn({5, 2}, torch::kFloat64);
+  const auto channels = all_channels(1, 2, 2);
+  const auto expected = make_engine("autograd", opaque)->compute(points, channels, false);
+  const auto actual = forward->compute(points, channels, false);
+  for (const auto& [channel, values] : expected)
+    EXPECT_LT(max_relative_difference(actual.at(channel), values), 1e-12);
+  EXPECT_EQ(make_engine("auto", opaque)->name(), "autograd");
+}
+
+// An unknown engine name is an input error that names where it was asked and suggests the
+// closest.
+TEST(EngineRegistry, UnknownNameIsAnInputError) {
+  std::mt19937 random(6);
+  auto mlp = random_mlp(2, 1, "tanh", "identity", random);
+  try {
+    make_engine("talyor", *mlp, "c.json: /derivatives");
+    FAIL() << "expected an InputError";
+  } catch (const InputError& error) {
+    const std::string message = error.what();
+    EXPECT_NE(message.find("c.json: /derivatives"), std::string::npos) << message;
+    EXPECT_NE(message.find("did you mean 'taylor'"), std::string::npos) << message;
   }
 }
 
