@@ -5,7 +5,9 @@
 #include <torch/version.h>
 #include <CLI/CLI.hpp>
 
+#include <functional>
 #include <iostream>
+#include <optional>
 
 #include "cli/commands.hpp"
 #include "cli/sweep.hpp"
@@ -55,125 +57,135 @@ int report(const std::string& kind, const std::string& message, int code) {
   return code;
 }
 
-}  // namespace
+constexpr const char* kUsage =
+    "pinn-train: train physics-informed neural networks from one JSON file.\n"
+    "  pinn-train CONFIG.json            train (same as: pinn-train train CONFIG.json)\n"
+    "  pinn-train validate CONFIG.json   check a config without training\n"
+    "  pinn-train resume RUN_DIR         continue a stopped run from its checkpoint\n"
+    "  pinn-train sweep CONFIG.json      one run per combination of --grid values\n"
+    "  pinn-train collect SWEEP_DIR      one CSV row per run of a sweep\n"
+    "  pinn-train eval RUN_DIR --points IN.csv --out OUT.csv [--fields u,u_x,pde]\n"
+    "  pinn-train bench CONFIG.json      time a training step (--engine, --steps)";
 
-int run_cli(int argc, char** argv) {
-  CLI::App app{
-      "pinn-train: train physics-informed neural networks from one JSON file.\n"
-      "  pinn-train CONFIG.json            train (same as: pinn-train train CONFIG.json)\n"
-      "  pinn-train validate CONFIG.json   check a config without training\n"
-      "  pinn-train resume RUN_DIR         continue a stopped run from its checkpoint\n"
-      "  pinn-train sweep CONFIG.json      one run per combination of --grid values\n"
-      "  pinn-train collect SWEEP_DIR      one CSV row per run of a sweep\n"
-      "  pinn-train eval RUN_DIR --points IN.csv --out OUT.csv [--fields u,u_x,pde]\n"
-      "  pinn-train bench CONFIG.json      time a training step (--engine, --steps)",
-      "pinn-train"};
-  app.set_version_flag("--version", version_text());
-  app.require_subcommand(0, 1);
-
+// What the command line holds once parsed: every command's options, and the subcommands (one of
+// which, or none for a bare CONFIG, was given).
+struct CommandLine {
   RunOptions options;
   util::LogSettings verbosity;
-  add_run_options(app, options, verbosity);
-  app.add_option("config", options.config_path, "The JSON config to train");
-
-  CLI::App* train = app.add_subcommand("train", "Train the network described by a config");
-  train->add_option("config", options.config_path, "The JSON config")->required();
-  train->fallthrough();
-  CLI::App* validate = app.add_subcommand("validate", "Check a config without training");
-  validate->add_option("config", options.config_path, "The JSON config")->required();
-  validate->fallthrough();
   std::string resume_directory;
-  CLI::App* resume =
-      app.add_subcommand("resume", "Continue a stopped run from its newest checkpoint");
-  resume->add_option("run_directory", resume_directory, "The run directory")->required();
-  resume->fallthrough();
   SweepOptions sweep_options;
-  CLI::App* sweep = app.add_subcommand(
-      "sweep", "Write one config per combination of values; run them here or on Slurm");
-  sweep->add_option("config", options.config_path, "The JSON config")->required();
-  sweep->add_option("--grid", sweep_options.grid, "KEY=V1,V2,... (repeatable: crossed)")
-      ->take_all();
-  sweep->add_option("--random", sweep_options.random, "N random draws of the --range values");
-  sweep->add_option("--range", sweep_options.ranges, "KEY=LOW:HIGH, uniform (with --random)");
-  sweep->add_option("--log-range", sweep_options.log_ranges,
-                    "KEY=LOW:HIGH, log-uniform (with --random)");
-  sweep->add_option("--sweep-seed", sweep_options.sweep_seed, "Seed of the random draws");
-  sweep->add_option("--run", sweep_options.run, "none (default), local or slurm")
-      ->check(CLI::IsMember({"none", "local", "slurm"}));
-  sweep->add_option("--jobs", sweep_options.jobs, "local: runs at once (default 1)");
-  sweep->add_option("--partition", sweep_options.slurm.partition, "slurm: partition");
-  sweep->add_option("--time", sweep_options.slurm.time, "slurm: time limit per run");
-  sweep->add_option("--gpus", sweep_options.slurm.gpus, "slurm: GPUs per run");
-  sweep->add_option("--cpus", sweep_options.slurm.cpus, "slurm: CPUs per run");
-  sweep->add_option("--signal-seconds", sweep_options.slurm.signal_seconds,
-                    "slurm: checkpoint this long before the time limit (default 120)");
-  sweep->add_option("--max-parallel", sweep_options.slurm.max_parallel,
-                    "slurm: at most this many runs at once");
-  sweep->add_option("--sbatch", sweep_options.slurm.extra,
-                    "slurm: another #SBATCH option, e.g. --sbatch=--account=abc (repeatable)");
-  sweep->fallthrough();
   std::string collect_directory;
   std::optional<std::string> collect_output;
-  CLI::App* collect = app.add_subcommand("collect", "Gather a sweep's runs into one CSV table");
-  collect->add_option("sweep_directory", collect_directory, "The sweep directory")->required();
-  collect->add_option("--table", collect_output, "Where to write it (default: results.csv)");
-  collect->fallthrough();
   EvalOptions eval_options;
+  BenchOptions bench_options;
+  CLI::App* train = nullptr;
+  CLI::App* validate = nullptr;
+  CLI::App* resume = nullptr;
+  CLI::App* sweep = nullptr;
+  CLI::App* collect = nullptr;
+  CLI::App* eval = nullptr;
+  CLI::App* bench = nullptr;
+};
+
+void add_train_commands(CLI::App& app, CommandLine& line) {
+  line.train = app.add_subcommand("train", "Train the network described by a config");
+  line.train->add_option("config", line.options.config_path, "The JSON config")->required();
+  line.train->fallthrough();
+  line.validate = app.add_subcommand("validate", "Check a config without training");
+  line.validate->add_option("config", line.options.config_path, "The JSON config")->required();
+  line.validate->fallthrough();
+  line.resume = app.add_subcommand("resume", "Continue a stopped run from its newest checkpoint");
+  line.resume->add_option("run_directory", line.resume_directory, "The run directory")->required();
+  line.resume->fallthrough();
+}
+
+void add_sweep_commands(CLI::App& app, CommandLine& line) {
+  SweepOptions& options = line.sweep_options;
+  CLI::App* sweep = app.add_subcommand(
+      "sweep", "Write one config per combination of values; run them here or on Slurm");
+  sweep->add_option("config", line.options.config_path, "The JSON config")->required();
+  sweep->add_option("--grid", options.grid, "KEY=V1,V2,... (repeatable: crossed)")->take_all();
+  sweep->add_option("--random", options.random, "N random draws of the --range values");
+  sweep->add_option("--range", options.ranges, "KEY=LOW:HIGH, uniform (with --random)");
+  sweep->add_option("--log-range", options.log_ranges, "KEY=LOW:HIGH, log-uniform (with --random)");
+  sweep->add_option("--sweep-seed", options.sweep_seed, "Seed of the random draws");
+  sweep->add_option("--run", options.run, "none (default), local or slurm")
+      ->check(CLI::IsMember({"none", "local", "slurm"}));
+  sweep->add_option("--jobs", options.jobs, "local: runs at once (default 1)");
+  sweep->add_option("--partition", options.slurm.partition, "slurm: partition");
+  sweep->add_option("--time", options.slurm.time, "slurm: time limit per run");
+  sweep->add_option("--gpus", options.slurm.gpus, "slurm: GPUs per run");
+  sweep->add_option("--cpus", options.slurm.cpus, "slurm: CPUs per run");
+  sweep->add_option("--signal-seconds", options.slurm.signal_seconds,
+                    "slurm: checkpoint this long before the time limit (default 120)");
+  sweep->add_option("--max-parallel", options.slurm.max_parallel,
+                    "slurm: at most this many runs at once");
+  sweep->add_option("--sbatch", options.slurm.extra,
+                    "slurm: another #SBATCH option, e.g. --sbatch=--account=abc (repeatable)");
+  sweep->fallthrough();
+  line.sweep = sweep;
+  line.collect = app.add_subcommand("collect", "Gather a sweep's runs into one CSV table");
+  line.collect->add_option("sweep_directory", line.collect_directory, "The sweep directory")
+      ->required();
+  line.collect->add_option("--table", line.collect_output,
+                           "Where to write it (default: results.csv)");
+  line.collect->fallthrough();
+}
+
+void add_eval_command(CLI::App& app, CommandLine& line) {
+  EvalOptions& options = line.eval_options;
   CLI::App* eval = app.add_subcommand(
       "eval", "Evaluate a trained run's model and expressions of it at the points of a CSV");
-  eval->add_option("run_directory", eval_options.run_directory, "The run directory")->required();
-  eval->add_option("--points", eval_options.points, "CSV with a column per input")->required();
-  eval->add_option("--out", eval_options.out, "CSV to write")->required();
-  eval->add_option("--fields", eval_options.fields,
+  eval->add_option("run_directory", options.run_directory, "The run directory")->required();
+  eval->add_option("--points", options.points, "CSV with a column per input")->required();
+  eval->add_option("--out", options.out, "CSV to write")->required();
+  eval->add_option("--fields", options.fields,
                    "Outputs, expressions (u_x, u_t + u*u_x, d(u,x,y)) or loss term names (their "
                    "residual); comma-separated (commas inside parentheses belong to the field); "
                    "default: the outputs");
   eval->fallthrough();
-  BenchOptions bench_options;
+  line.eval = eval;
+}
+
+void add_bench_command(CLI::App& app, CommandLine& line) {
+  BenchOptions& options = line.bench_options;
   CLI::App* bench =
       app.add_subcommand("bench", "Time the config's Adam step (no run directory); print JSON");
-  bench->add_option("config", options.config_path, "The JSON config")->required();
-  bench->add_option("--engine", bench_options.engine, "Derivative engine (overrides the config)");
-  bench->add_option("--steps", bench_options.steps, "Timed steps (default 200)");
-  bench->add_option("--warmup", bench_options.warmup, "Untimed steps first (default 20)");
-  bench->add_option("--chunks", bench_options.chunks, "Timed chunks; the fastest is reported too");
+  bench->add_option("config", line.options.config_path, "The JSON config")->required();
+  bench->add_option("--engine", options.engine, "Derivative engine (overrides the config)");
+  bench->add_option("--steps", options.steps, "Timed steps (default 200)");
+  bench->add_option("--warmup", options.warmup, "Untimed steps first (default 20)");
+  bench->add_option("--chunks", options.chunks, "Timed chunks; the fastest is reported too");
   bench->fallthrough();
+  line.bench = bench;
+}
 
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::CallForAllHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::CallForVersion& e) {
-    return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    return report("error: ", std::string(e.what()) + "\nRun with --help for usage.", kExitBadInput);
+// Runs the command the line names (train when none does).
+int run_command(CommandLine& line) {
+  const RunOptions& options = line.options;
+  if (line.validate->parsed()) return validate_command(options);
+  if (line.bench->parsed()) return bench_command(options, line.bench_options);
+  if (line.collect->parsed()) return collect_command(line.collect_directory, line.collect_output);
+  if (line.eval->parsed()) {
+    line.eval_options.force = options.force;
+    line.eval_options.data_directory = options.base_directory;
+    return eval_command(line.eval_options);
   }
-  if (options.config_path.empty() && !resume->parsed() && !collect->parsed() && !eval->parsed()) {
-    return report("error: ", "no config given.\nUsage: pinn-train CONFIG.json (see --help)",
-                  kExitBadInput);
+  if (line.sweep->parsed()) {
+    line.sweep_options.base = options;
+    line.sweep_options.directory = options.output;
+    line.sweep_options.base.output.reset();
+    return sweep_command(line.sweep_options);
   }
+  util::install_stop_handlers();
+  if (line.resume->parsed()) return resume_command(line.resume_directory, options.base_directory);
+  return train_command(options);
+}
 
-  util::configure_logging(verbosity);
+// `command`'s exit code, or the documented one of the error it raised, with its message.
+int with_exit_codes(const std::function<int()>& command) {
   try {
-    if (validate->parsed()) return validate_command(options);
-    if (bench->parsed()) return bench_command(options, bench_options);
-    if (collect->parsed()) return collect_command(collect_directory, collect_output);
-    if (eval->parsed()) {
-      eval_options.force = options.force;
-      eval_options.data_directory = options.base_directory;
-      return eval_command(eval_options);
-    }
-    if (sweep->parsed()) {
-      sweep_options.base = options;
-      sweep_options.directory = options.output;
-      sweep_options.base.output.reset();
-      return sweep_command(sweep_options);
-    }
-    util::install_stop_handlers();
-    if (resume->parsed()) return resume_command(resume_directory, options.base_directory);
-    return train_command(options);
+    return command();
   } catch (const InputError& e) {
     return report("error: ", e.what(), kExitBadInput);
   } catch (const DeviceError& e) {
@@ -187,6 +199,41 @@ int run_cli(int argc, char** argv) {
   } catch (const std::exception& e) {
     return report("internal error: ", e.what(), kExitInternal);
   }
+}
+
+}  // namespace
+
+int run_cli(int argc, char** argv) {
+  CLI::App app{kUsage, "pinn-train"};
+  app.set_version_flag("--version", version_text());
+  app.require_subcommand(0, 1);
+
+  CommandLine line;
+  add_run_options(app, line.options, line.verbosity);
+  app.add_option("config", line.options.config_path, "The JSON config to train");
+  add_train_commands(app, line);
+  add_sweep_commands(app, line);
+  add_eval_command(app, line);
+  add_bench_command(app, line);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    return report("error: ", std::string(e.what()) + "\nRun with --help for usage.", kExitBadInput);
+  }
+  if (line.options.config_path.empty() && !line.resume->parsed() && !line.collect->parsed() &&
+      !line.eval->parsed()) {
+    return report("error: ", "no config given.\nUsage: pinn-train CONFIG.json (see --help)",
+                  kExitBadInput);
+  }
+  util::configure_logging(line.verbosity);
+  return with_exit_codes([&] { return run_command(line); });
 }
 
 }  // namespace pinn::cli

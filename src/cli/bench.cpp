@@ -21,15 +21,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// The Adam settings of the config's first Adam stage, or the defaults.
-train::StageSpec adam_stage(const std::vector<train::StageSpec>& stages) {
-  const auto adam = std::find_if(stages.begin(), stages.end(),
-                                 [](const train::StageSpec& s) { return s.type == "adam"; });
-  train::StageSpec spec = adam != stages.end() ? *adam : train::StageSpec{};
-  spec.type = "adam";
-  return spec;
-}
-
 }  // namespace
 
 int bench_command(const RunOptions& options, const BenchOptions& bench) {
@@ -43,7 +34,7 @@ int bench_command(const RunOptions& options, const BenchOptions& bench) {
   train::ObjectiveContext context = objective_context(setup);
   train::Objective objective(setup.problem, *setup.model, *engine, context);
   const auto trainable = trainable_tensors(setup);
-  auto stage = train::make_stage(adam_stage(setup.stages), trainable);
+  auto stage = train::make_stage(train::benchmark_stage(setup.stages), trainable);
   train::LossValues latest;
   const auto closure = train::loss_and_gradient(objective, trainable, latest);
 

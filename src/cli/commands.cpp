@@ -3,7 +3,6 @@
 
 #include <ATen/Parallel.h>
 #include <spdlog/spdlog.h>
-#include <torch/version.h>
 
 #include <algorithm>
 #include <chrono>
@@ -15,6 +14,7 @@
 #include "cli/setup.hpp"
 #include "derivatives/engine.hpp"
 #include "output/layout.hpp"
+#include "output/results.hpp"
 #include "output/run_directory.hpp"
 #include "problem/csv.hpp"
 #include "train/metrics.hpp"
@@ -30,135 +30,6 @@ namespace {
 
 using Json = nlohmann::ordered_json;
 using Clock = std::chrono::steady_clock;
-
-// Evaluation sets can be large: their fields are computed in batches of this many points.
-constexpr int64_t kEvaluationBatch = 16384;
-
-std::string libtorch_version() {
-  return std::to_string(TORCH_VERSION_MAJOR) + "." + std::to_string(TORCH_VERSION_MINOR) + "." +
-         std::to_string(TORCH_VERSION_PATCH);
-}
-
-// Values of the set's fields at its points, N x fields, float64 on the CPU.
-torch::Tensor evaluate_fields(const problem::EvaluationSet& set, derivatives::Engine& engine,
-                              const train::ObjectiveContext& context) {
-  std::set<expr::Channel> channels;
-  for (const auto& field : set.fields)
-    expr::collect_channels(*field, channels);
-  std::vector<torch::Tensor> batches;
-  for (int64_t start = 0; start < set.points.size(0); start += kEvaluationBatch) {
-    const auto points = set.points.slice(0, start, start + kEvaluationBatch).to(context.options);
-    const auto values = engine.compute(points, channels, /*create_graph=*/false);
-    const std::map<std::string, torch::Tensor> no_fields;
-    const expr::EvalContext evaluation{points, &values, &no_fields, &context.parameters};
-    std::vector<torch::Tensor> columns;
-    for (const auto& field : set.fields) {
-      columns.push_back(
-          expr::evaluate(*field, evaluation).detach().to(torch::kCPU, torch::kFloat64));
-    }
-    batches.push_back(torch::stack(columns, 1));
-  }
-  return torch::cat(batches, 0);
-}
-
-std::vector<std::string> write_predictions(const Setup& setup, const output::RunDirectory& run,
-                                           derivatives::Engine& engine,
-                                           const train::ObjectiveContext& context) {
-  std::vector<std::string> files;
-  for (const auto& set : setup.problem.evaluations) {
-    const auto fields = evaluate_fields(set, engine, context);
-    std::vector<std::string> columns = setup.problem.symbols.inputs;
-    columns.insert(columns.end(), set.field_names.begin(), set.field_names.end());
-    const std::string file = "predictions_" + set.name + ".csv";
-    problem::write_csv(run.file(file), columns, torch::cat({set.points, fields}, 1));
-    files.push_back(file);
-  }
-  return files;
-}
-
-// reference.csv: at the reference points, each output with a reference, its reference value and
-// the error (prediction - reference); what scripts/plot_run.py draws.
-void write_reference_comparison(const Setup& setup, const output::RunDirectory& run,
-                                derivatives::Engine& engine,
-                                const train::ObjectiveContext& context) {
-  const auto& reference = setup.problem.reference;
-  if (!reference.defined()) return;
-  problem::EvaluationSet set;
-  set.name = "reference";
-  set.points = reference.points;
-  for (int output : reference.outputs) {
-    const std::string& name = setup.problem.symbols.outputs[static_cast<size_t>(output)];
-    set.field_names.push_back(name);
-    set.fields.push_back(expr::parse(name, setup.problem.symbols));
-  }
-  const auto predicted = evaluate_fields(set, engine, context);
-  std::vector<std::string> columns = setup.problem.symbols.inputs;
-  std::vector<torch::Tensor> blocks = {reference.points};
-  for (size_t o = 0; o < set.field_names.size(); ++o) {
-    const auto value = predicted.select(1, static_cast<int64_t>(o));
-    const auto truth = reference.values.select(1, static_cast<int64_t>(o));
-    columns.insert(columns.end(), {set.field_names[o], set.field_names[o] + "_reference",
-                                   set.field_names[o] + "_error"});
-    blocks.push_back(torch::stack({value, truth, value - truth}, 1));
-  }
-  problem::write_csv(run.file("reference.csv"), columns, torch::cat(blocks, 1));
-}
-
-Json summarize(const Setup& setup, const std::string& engine, const train::TrainingReport& report,
-               const std::vector<train::TermDiagnostics>& terms,
-               const std::vector<std::string>& metric_names, int64_t points, double wall,
-               const std::vector<std::string>& predictions) {
-  Json summary;
-  summary["status"] = report.diverged      ? "diverged"
-                      : report.interrupted ? "interrupted"
-                                           : "completed";
-  summary["name"] = setup.settings.name;
-  summary["engine"] = engine;  // the one that ran
-  summary["device"] = setup.device.str();
-  summary["dtype"] = setup.settings.dtype;
-  summary["seed"] = setup.settings.seed;
-  summary["threads"] = at::get_num_threads();
-  summary["cpu_kernels"] = setup.engine->cpu_kernels();
-  summary["libtorch_version"] = libtorch_version();
-  summary["pinn_train_version"] = PINN_TRAIN_VERSION;
-  summary["network_parameters"] = model::parameter_count(*setup.network);
-  summary["training_points"] = points;
-  summary["steps"] = report.steps;
-  summary["model_step"] = report.weights_step;  // the step whose weights model.pt holds
-  summary["stages"] = Json::array();
-  for (const auto& stage : report.stages)
-    summary["stages"].push_back(Json(train::to_json(stage)));
-  summary["training_time_s"] = report.seconds;
-  summary["wall_time_s"] = wall;
-  summary["points_per_second"] =
-      report.seconds > 0 ? static_cast<double>(points * report.steps) / report.seconds : 0.0;
-  Json losses;
-  double total = 0;
-  for (const auto& term : terms) {
-    total += term.loss;
-    losses[term.name] = {{"loss", term.loss},
-                         {"mean_square", term.mean_square},
-                         {"max_abs_residual", term.max_abs_residual},
-                         {"mean_abs_residual", term.mean_abs_residual}};
-  }
-  summary["final_loss"] = total;
-  summary["losses"] = losses;
-  if (!setup.parameters.empty()) {
-    Json parameters;
-    for (size_t p = 0; p < setup.parameters.size(); ++p)
-      parameters[setup.problem.symbols.parameters[p]] = setup.parameters[p].item<double>();
-    summary["parameters"] = parameters;
-  }
-  // An interrupted run stops without measuring its final errors: history.csv has the last ones.
-  if (!metric_names.empty() && report.final_metrics.size() == metric_names.size()) {
-    Json metrics;
-    for (size_t m = 0; m < metric_names.size(); ++m)
-      metrics[metric_names[m]] = report.final_metrics[m];
-    summary["metrics"] = metrics;
-  }
-  summary["predictions"] = predictions;
-  return summary;
-}
 
 output::ModelDescription describe_model(const Setup& setup) {
   output::ModelDescription description;
@@ -209,17 +80,6 @@ void write_source(const output::RunDirectory& run, const RunOptions& options) {
   run.write_json("source.json", {{"config", config.string()}, {"base_directory", base}});
 }
 
-// The summary of a finished or stopped run in `path`, or null.
-Json read_summary(const fs::path& path) {
-  std::error_code error;
-  if (!fs::exists(path / "summary.json", error)) return nullptr;
-  try {
-    return Json::parse(read_text_file(path / "summary.json"));
-  } catch (const Json::exception&) {
-    return nullptr;
-  }
-}
-
 void log_results(const Setup& setup, const train::TrainingReport& report,
                  const std::vector<train::TermDiagnostics>& terms,
                  const train::ReferenceMetrics& metrics, double wall, double final_loss) {
@@ -252,30 +112,6 @@ void draw_plots(const output::RunDirectory& run) {
   }
 }
 
-// After a failed write (a full disk): summary.json says so, when there is room for it, with the
-// newest complete checkpoint to resume from. If even that cannot be written, no summary is left
-// behind that looks like a finished run's.
-void record_write_failure(const output::RunDirectory& run, const train::CheckpointStore& store,
-                          const Setup& setup, const std::string& failure) {
-  const auto checkpoints = store.files();
-  Json summary;
-  summary["status"] = "write_failed";
-  summary["error"] = failure;
-  summary["name"] = setup.settings.name;
-  summary["run_id"] = run.id();
-  summary["checkpoint"] = checkpoints.empty()
-                              ? Json(nullptr)
-                              : Json("checkpoints/" + checkpoints.front().filename().string());
-  summary["pinn_train_version"] = PINN_TRAIN_VERSION;
-  try {
-    run.write_json("summary.json", summary);
-  } catch (const OutputError& e) {
-    std::error_code error;
-    fs::remove(run.file("summary.json"), error);  // an older run's "interrupted" would mislead
-    spdlog::warn("no summary written either: {}", e.what());
-  }
-}
-
 // Runs `write_run` (everything that writes into `run`); a failed write is recorded in the
 // summary, then raised (exit 5).
 int guard_writes(const output::RunDirectory& run, const train::CheckpointStore& store,
@@ -283,13 +119,37 @@ int guard_writes(const output::RunDirectory& run, const train::CheckpointStore& 
   try {
     return write_run();
   } catch (const OutputError& e) {
-    record_write_failure(run, store, setup, e.what());
+    output::write_failure_summary(run, setup.settings.name, store, e.what());
     const auto checkpoints = store.files();
     if (checkpoints.empty()) throw;
     throw OutputError(std::string(e.what()) + "\nThe newest complete checkpoint is " +
                       checkpoints.front().string() + ": make room, then continue with: " +
                       "pinn-train resume " + run.path().string());
   }
+}
+
+// After the run's files are written: its plots when it finished, else its error (diverged) or
+// exit code (interrupted); the results in the log.
+int conclude(const Setup& setup, const output::RunDirectory& run,
+             const train::TrainingReport& report, const std::vector<train::TermDiagnostics>& terms,
+             const train::ReferenceMetrics& metrics, const Json& summary) {
+  const bool finished = !report.diverged && !report.interrupted;
+  if (finished && setup.settings.plots) draw_plots(run);
+  if (report.diverged) {
+    throw TrainingError("the loss became NaN or infinite after " + std::to_string(report.steps) +
+                        " steps; try a smaller learning rate or float64 (model.pt holds the "
+                        "weights of step " +
+                        std::to_string(report.weights_step) +
+                        ", the last finite ones; outputs in " + run.path().string() + ")");
+  }
+  if (report.interrupted) {
+    spdlog::warn("interrupted at step {}; continue with: pinn-train resume {}", report.steps,
+                 run.path().string());
+    return kExitInterrupted;
+  }
+  log_results(setup, report, terms, metrics, summary["wall_time_s"].get<double>(),
+              summary["final_loss"].get<double>());
+  return kExitOk;
 }
 
 // Trains the prepared setup into `run`, from the start or from `resume`.
@@ -308,31 +168,12 @@ int train_into(Setup& setup, const output::RunDirectory& run, train::CheckpointS
   run.write_history({term_names(setup.problem), setup.problem.symbols.parameters, metrics.names()},
                     report.history);
   output::save_model(run.file("model.pt"), *setup.network, describe_model(setup));
-  const bool finished = !report.diverged && !report.interrupted;
-  const auto predictions =
-      finished ? write_predictions(setup, run, *engine, context) : std::vector<std::string>{};
-  if (finished) write_reference_comparison(setup, run, *engine, context);
-  const double wall = std::chrono::duration<double>(Clock::now() - start).count();
-  Json summary = summarize(setup, engine->name(), report, terms, metrics.names(),
-                           objective.total_points(), wall, predictions);
-  summary["run_id"] = run.id();
-  run.write_json("summary.json", summary);  // last: its presence marks a finished run
-
-  if (finished && setup.settings.plots) draw_plots(run);
-  if (report.diverged) {
-    throw TrainingError("the loss became NaN or infinite after " + std::to_string(report.steps) +
-                        " steps; try a smaller learning rate or float64 (model.pt holds the "
-                        "weights of step " +
-                        std::to_string(report.weights_step) +
-                        ", the last finite ones; outputs in " + run.path().string() + ")");
-  }
-  if (report.interrupted) {
-    spdlog::warn("interrupted at step {}; continue with: pinn-train resume {}", report.steps,
-                 run.path().string());
-    return kExitInterrupted;
-  }
-  log_results(setup, report, terms, metrics, wall, summary["final_loss"].get<double>());
-  return kExitOk;
+  const output::RunFacts facts{
+      setup.settings, setup.problem, *setup.network,  setup.parameters,         setup.device.str(),
+      report,         terms,         metrics.names(), objective.total_points(),
+  };
+  const auto summary = output::write_results(run, facts, {*engine, context}, start);
+  return conclude(setup, run, report, terms, metrics, summary);
 }
 
 // The folder the run's relative data paths start from: `data_directory` when given (--data-dir),
@@ -375,7 +216,7 @@ Setup prepare_from_run(const fs::path& path, const std::optional<std::string>& d
 // Continues the run in `path` (an open run directory whose config was written by train).
 int continue_run(const fs::path& path, Clock::time_point start,
                  const std::optional<std::string>& data_directory) {
-  const Json summary = read_summary(path);
+  const Json summary = output::read_summary(path);
   if (summary.is_object() && summary.value("status", "") == "completed") {
     spdlog::info("{}: the run is complete; nothing to resume", path.string());
     return kExitOk;
@@ -403,7 +244,7 @@ int train_command(const RunOptions& options) {
   output::check_output_location(path, setup.output_where);
   if (options.resume && output::RunDirectory::is_run_directory(path)) {
     const train::CheckpointStore existing(path / "checkpoints");
-    if (!existing.files().empty() || read_summary(path).is_object()) {
+    if (!existing.files().empty() || output::read_summary(path).is_object()) {
       return continue_run(path, start, options.base_directory);
     }
     spdlog::info("{} holds no checkpoint yet: starting the run again", path.string());
@@ -446,7 +287,7 @@ std::vector<std::string> field_list(const std::vector<std::string>& values) {
 expr::NodePtr pde_residual(const std::vector<problem::LossTerm>& losses) {
   std::vector<const problem::LossTerm*> pdes;
   for (const auto& loss : losses) {
-    if (loss.type == "residual") pdes.push_back(&loss);
+    if (loss.pde) pdes.push_back(&loss);
   }
   if (pdes.size() == 1) return pdes.front()->residual;
   std::string names;
@@ -556,7 +397,7 @@ int eval_command(const EvalOptions& options) {
   check_eval_output(options, columns);
   const auto& engine = setup.engine;
   const train::ObjectiveContext context = objective_context(setup);
-  const auto values = evaluate_fields(set, *engine, context);
+  const auto values = output::evaluate_fields(set, {*engine, context});
   problem::write_csv(options.out, columns, torch::cat({set.points, values}, 1));
   spdlog::info("{} points, fields {} -> {}", set.points.size(0), fmt::join(set.field_names, ", "),
                options.out);

@@ -11,6 +11,7 @@
 #include "model/activation.hpp"
 #include "model/transform.hpp"
 #include "util/errors.hpp"
+#include "util/suggest.hpp"
 #include "util/threads.hpp"
 
 namespace pinn::cli {
@@ -42,6 +43,15 @@ config::Document load_document(const RunOptions& options) {
                  "--output");
   }
   return document;
+}
+
+// The config names the engine; derivatives/ knows the names. The check is made here, where both
+// meet, so that config/ need not include derivatives/.
+void check_engine_name(const config::Reader& top, const std::string& name) {
+  const std::vector<std::string> names = derivatives::engine_names();
+  if (std::find(names.begin(), names.end(), name) != names.end()) return;
+  top.fail("derivatives", "expected one of " + quoted_list(names) + ", found '" + name + "'" +
+                              did_you_mean(name, names));
 }
 
 void warn_about_nonsmooth_network(const Setup& setup) {
@@ -97,6 +107,7 @@ Setup prepare(const RunOptions& options) {
 
   const std::filesystem::path config_path(options.config_path);
   setup.settings = config::read_run_settings(top, config_path.stem().string());
+  check_engine_name(top, setup.settings.derivatives);
   const std::string base =
       options.base_directory ? *options.base_directory : config_path.parent_path().string();
   setup.problem = problem::read_problem(top, base.empty() ? "." : base, setup.settings.seed);

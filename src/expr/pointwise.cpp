@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <map>
 #include <stdexcept>
 
 namespace pinn::expr {
@@ -17,6 +16,8 @@ struct Registers {
   std::vector<T> values, adjoints;
   T* value(size_t i, int64_t n) { return values.data() + i * static_cast<size_t>(n); }
   T* adjoint(size_t i, int64_t n) { return adjoints.data() + i * static_cast<size_t>(n); }
+  // The values of operand register `i`, or null for an absent operand (i < 0).
+  const T* operand(int i, int64_t n) { return i >= 0 ? value(static_cast<size_t>(i), n) : nullptr; }
 };
 
 template <typename T>
@@ -85,20 +86,205 @@ T call_derivative(PointwiseFunction f, T x, T fx) {
   return T(0);
 }
 
-PointwiseFunction function_named(const std::string& name) {
-  static const std::map<std::string, PointwiseFunction> table = {
-      {"sin", PointwiseFunction::sin},   {"cos", PointwiseFunction::cos},
-      {"tan", PointwiseFunction::tan},   {"exp", PointwiseFunction::exp},
-      {"log", PointwiseFunction::log},   {"sqrt", PointwiseFunction::sqrt},
-      {"abs", PointwiseFunction::abs},   {"tanh", PointwiseFunction::tanh},
-      {"sinh", PointwiseFunction::sinh}, {"cosh", PointwiseFunction::cosh},
-  };
-  const auto found = table.find(name);
-  if (found == table.end()) {
-    // A function added to the language without a rule here: the term takes the tensor path.
-    throw std::invalid_argument("no pointwise rule for '" + name + "'");
+using Op = PointwiseProgram::Op;
+using Instruction = PointwiseProgram::Instruction;
+
+// out: the instruction's values at the tile's points, from those of its operands a and b.
+template <typename T>
+void run_forward(const Instruction& in, const TileLeaves<T>& leaves, const T* a, const T* b,
+                 T* out) {
+  const int64_t n = leaves.n;
+  switch (in.op) {
+    case Op::constant:
+      std::fill(out, out + n, static_cast<T>(in.number));
+      break;
+    case Op::input:
+      for (int64_t t = 0; t < n; ++t)
+        out[t] = leaves.points[t * leaves.dims + in.slot];
+      break;
+    case Op::channel: {
+      const T* source = leaves.channels[static_cast<size_t>(in.slot)];
+      for (int64_t t = 0; t < n; ++t)
+        out[t] = source[t * leaves.channel_stride];
+      break;
+    }
+    case Op::field:
+      std::copy(leaves.fields[static_cast<size_t>(in.slot)],
+                leaves.fields[static_cast<size_t>(in.slot)] + n, out);
+      break;
+    case Op::negate:
+      for (int64_t t = 0; t < n; ++t)
+        out[t] = -a[t];
+      break;
+    case Op::add:
+      for (int64_t t = 0; t < n; ++t)
+        out[t] = a[t] + b[t];
+      break;
+    case Op::subtract:
+      for (int64_t t = 0; t < n; ++t)
+        out[t] = a[t] - b[t];
+      break;
+    case Op::multiply:
+      for (int64_t t = 0; t < n; ++t)
+        out[t] = a[t] * b[t];
+      break;
+    case Op::divide:
+      for (int64_t t = 0; t < n; ++t)
+        out[t] = a[t] / b[t];
+      break;
+    case Op::square:
+      for (int64_t t = 0; t < n; ++t)
+        out[t] = a[t] * a[t];
+      break;
+    case Op::power_constant:
+      for (int64_t t = 0; t < n; ++t)
+        out[t] = std::pow(a[t], static_cast<T>(in.number));
+      break;
+    case Op::power:
+      for (int64_t t = 0; t < n; ++t)
+        out[t] = std::pow(a[t], b[t]);
+      break;
+    case Op::call:
+      for (int64_t t = 0; t < n; ++t)
+        out[t] = call_value(in.function, a[t]);
+      break;
   }
-  return found->second;
+}
+
+// One active instruction in the adjoint sweep: its adjoint g and values, its operands' values a,
+// b and their adjoints ga, gb (null where an operand is not active, or absent).
+template <typename T>
+struct AdjointStep {
+  const T* g;
+  const T* value;
+  const T* a;
+  const T* b;
+  T* ga;
+  T* gb;
+};
+
+// The chain rule through a power: a^p with a constant p, or a^b.
+template <typename T>
+void add_power_adjoints(const Instruction& in, const AdjointStep<T>& s, int64_t n) {
+  if (in.op == Op::power_constant) {
+    const T p = static_cast<T>(in.number);
+    for (int64_t t = 0; t < n; ++t)
+      s.ga[t] += s.g[t] * p * std::pow(s.a[t], p - T(1));
+    return;
+  }
+  // As torch::pow's backward: the exponent's term is 0 where the base is 0 and the exponent
+  // non-negative.
+  if (s.ga) {
+    for (int64_t t = 0; t < n; ++t)
+      s.ga[t] += s.g[t] * s.b[t] * std::pow(s.a[t], s.b[t] - T(1));
+  }
+  if (s.gb) {
+    for (int64_t t = 0; t < n; ++t) {
+      const bool zero = s.a[t] == T(0) && s.b[t] >= T(0);
+      s.gb[t] += zero ? T(0) : s.g[t] * s.value[t] * std::log(s.a[t]);
+    }
+  }
+}
+
+// Adds the instruction's share of the adjoint to its operands' (channels are the sweep's).
+template <typename T>
+void add_operand_adjoints(const Instruction& in, const AdjointStep<T>& s, int64_t n) {
+  switch (in.op) {
+    case Op::negate:
+      for (int64_t t = 0; t < n; ++t)
+        s.ga[t] -= s.g[t];
+      break;
+    case Op::add:
+    case Op::subtract: {
+      const T sign = in.op == Op::add ? T(1) : T(-1);
+      if (s.ga) {
+        for (int64_t t = 0; t < n; ++t)
+          s.ga[t] += s.g[t];
+      }
+      if (s.gb) {
+        for (int64_t t = 0; t < n; ++t)
+          s.gb[t] += sign * s.g[t];
+      }
+      break;
+    }
+    case Op::multiply:
+      if (s.ga) {
+        for (int64_t t = 0; t < n; ++t)
+          s.ga[t] += s.g[t] * s.b[t];
+      }
+      if (s.gb) {
+        for (int64_t t = 0; t < n; ++t)
+          s.gb[t] += s.g[t] * s.a[t];
+      }
+      break;
+    case Op::divide:
+      if (s.ga) {
+        for (int64_t t = 0; t < n; ++t)
+          s.ga[t] += s.g[t] / s.b[t];
+      }
+      if (s.gb) {
+        for (int64_t t = 0; t < n; ++t)
+          s.gb[t] -= s.g[t] * s.value[t] / s.b[t];
+      }
+      break;
+    case Op::square:
+      for (int64_t t = 0; t < n; ++t)
+        s.ga[t] += T(2) * s.g[t] * s.a[t];
+      break;
+    case Op::power_constant:
+    case Op::power:
+      add_power_adjoints(in, s, n);
+      break;
+    case Op::call:
+      for (int64_t t = 0; t < n; ++t)
+        s.ga[t] += s.g[t] * call_derivative(in.function, s.a[t], s.value[t]);
+      break;
+    case Op::channel:
+    case Op::constant:
+    case Op::input:
+    case Op::field:
+      break;  // channels: the sweep's; the others are never active
+  }
+}
+
+// ∂(scale Σ r²)/∂ register, from the root (the residual r, the last register) down to the
+// channels, whose adjoints are added to `channel_adjoints`.
+template <typename T>
+void run_adjoint_sweep(const std::vector<Instruction>& code, const TileLeaves<T>& leaves,
+                       double scale, const std::vector<T*>& channel_adjoints, Registers<T>& r) {
+  const int64_t n = leaves.n;
+  for (size_t i = 0; i < code.size(); ++i) {
+    if (code[i].active) std::fill(r.adjoint(i, n), r.adjoint(i, n) + n, T(0));
+  }
+  const size_t root = code.size() - 1;
+  const T* residual = r.value(root, n);
+  T* seed = r.adjoint(root, n);
+  const T twice_scale = static_cast<T>(2 * scale);
+  for (int64_t t = 0; t < n; ++t)
+    seed[t] = twice_scale * residual[t];
+  const auto active_adjoint = [&](int operand) {
+    return operand >= 0 && code[static_cast<size_t>(operand)].active
+               ? r.adjoint(static_cast<size_t>(operand), n)
+               : nullptr;
+  };
+  for (size_t i = code.size(); i-- > 0;) {
+    const Instruction& in = code[i];
+    if (!in.active) continue;
+    const T* g = r.adjoint(i, n);
+    if (in.op == Op::channel) {
+      T* target = channel_adjoints[static_cast<size_t>(in.slot)];
+      for (int64_t t = 0; t < n; ++t)
+        target[t * leaves.channel_stride] += g[t];
+      continue;
+    }
+    const AdjointStep<T> step{g,
+                              r.value(i, n),
+                              r.operand(in.a, n),
+                              r.operand(in.b, n),
+                              active_adjoint(in.a),
+                              active_adjoint(in.b)};
+    add_operand_adjoints(in, step, n);
+  }
 }
 
 }  // namespace
@@ -108,7 +294,7 @@ std::optional<PointwiseProgram> PointwiseProgram::compile(const Node& root) {
   try {
     program.emit(root);
   } catch (const std::invalid_argument&) {
-    return std::nullopt;  // a trainable parameter, or a function without a pointwise rule
+    return std::nullopt;  // a trainable parameter
   }
   return program;
 }
@@ -155,7 +341,7 @@ int PointwiseProgram::emit(const Node& node) {
       break;
     case Node::Kind::Call:
       instruction.op = Op::call;
-      instruction.function = function_named(node.function);
+      instruction.function = functions().get(node.function).pointwise;
       instruction.a = emit(*node.args[0]);
       break;
     case Node::Kind::Binary: {
@@ -187,171 +373,17 @@ double PointwiseProgram::squares(const TileLeaves<T>& leaves, double scale,
                                  const std::vector<T*>* adjoints) const {
   const int64_t n = leaves.n;
   Registers<T>& r = registers_for<T>(code_.size(), n);
-  // ---- forward: every register's values ----
   for (size_t i = 0; i < code_.size(); ++i) {
     const Instruction& in = code_[i];
-    T* out = r.value(i, n);
-    const T* a = in.a >= 0 ? r.value(static_cast<size_t>(in.a), n) : nullptr;
-    const T* b = in.b >= 0 ? r.value(static_cast<size_t>(in.b), n) : nullptr;
-    switch (in.op) {
-      case Op::constant:
-        std::fill(out, out + n, static_cast<T>(in.number));
-        break;
-      case Op::input:
-        for (int64_t t = 0; t < n; ++t)
-          out[t] = leaves.points[t * leaves.dims + in.slot];
-        break;
-      case Op::channel: {
-        const T* source = leaves.channels[static_cast<size_t>(in.slot)];
-        for (int64_t t = 0; t < n; ++t)
-          out[t] = source[t * leaves.channel_stride];
-        break;
-      }
-      case Op::field:
-        std::copy(leaves.fields[static_cast<size_t>(in.slot)],
-                  leaves.fields[static_cast<size_t>(in.slot)] + n, out);
-        break;
-      case Op::negate:
-        for (int64_t t = 0; t < n; ++t)
-          out[t] = -a[t];
-        break;
-      case Op::add:
-        for (int64_t t = 0; t < n; ++t)
-          out[t] = a[t] + b[t];
-        break;
-      case Op::subtract:
-        for (int64_t t = 0; t < n; ++t)
-          out[t] = a[t] - b[t];
-        break;
-      case Op::multiply:
-        for (int64_t t = 0; t < n; ++t)
-          out[t] = a[t] * b[t];
-        break;
-      case Op::divide:
-        for (int64_t t = 0; t < n; ++t)
-          out[t] = a[t] / b[t];
-        break;
-      case Op::square:
-        for (int64_t t = 0; t < n; ++t)
-          out[t] = a[t] * a[t];
-        break;
-      case Op::power_constant:
-        for (int64_t t = 0; t < n; ++t)
-          out[t] = std::pow(a[t], static_cast<T>(in.number));
-        break;
-      case Op::power:
-        for (int64_t t = 0; t < n; ++t)
-          out[t] = std::pow(a[t], b[t]);
-        break;
-      case Op::call:
-        for (int64_t t = 0; t < n; ++t)
-          out[t] = call_value(in.function, a[t]);
-        break;
-    }
+    run_forward(in, leaves, r.operand(in.a, n), r.operand(in.b, n), r.value(i, n));
   }
   const size_t root = code_.size() - 1;
   const T* residual = r.value(root, n);
   double sum = 0;
   for (int64_t t = 0; t < n; ++t)
     sum += static_cast<double>(residual[t]) * static_cast<double>(residual[t]);
-  if (adjoints == nullptr || !code_[root].active) return sum;
-
-  // ---- adjoint: ∂(scale Σ r²)/∂ register, from the root down to the channels ----
-  for (size_t i = 0; i < code_.size(); ++i) {
-    if (code_[i].active) std::fill(r.adjoint(i, n), r.adjoint(i, n) + n, T(0));
-  }
-  T* seed = r.adjoint(root, n);
-  const T twice_scale = static_cast<T>(2 * scale);
-  for (int64_t t = 0; t < n; ++t)
-    seed[t] = twice_scale * residual[t];
-  for (size_t i = code_.size(); i-- > 0;) {
-    const Instruction& in = code_[i];
-    if (!in.active) continue;
-    const T* g = r.adjoint(i, n);
-    const T* value = r.value(i, n);
-    const bool a_active = in.a >= 0 && code_[static_cast<size_t>(in.a)].active;
-    const bool b_active = in.b >= 0 && code_[static_cast<size_t>(in.b)].active;
-    T* ga = a_active ? r.adjoint(static_cast<size_t>(in.a), n) : nullptr;
-    T* gb = b_active ? r.adjoint(static_cast<size_t>(in.b), n) : nullptr;
-    const T* a = in.a >= 0 ? r.value(static_cast<size_t>(in.a), n) : nullptr;
-    const T* b = in.b >= 0 ? r.value(static_cast<size_t>(in.b), n) : nullptr;
-    switch (in.op) {
-      case Op::channel: {
-        T* target = (*adjoints)[static_cast<size_t>(in.slot)];
-        for (int64_t t = 0; t < n; ++t)
-          target[t * leaves.channel_stride] += g[t];
-        break;
-      }
-      case Op::negate:
-        for (int64_t t = 0; t < n; ++t)
-          ga[t] -= g[t];
-        break;
-      case Op::add:
-      case Op::subtract: {
-        const T sign = in.op == Op::add ? T(1) : T(-1);
-        if (ga) {
-          for (int64_t t = 0; t < n; ++t)
-            ga[t] += g[t];
-        }
-        if (gb) {
-          for (int64_t t = 0; t < n; ++t)
-            gb[t] += sign * g[t];
-        }
-        break;
-      }
-      case Op::multiply:
-        if (ga) {
-          for (int64_t t = 0; t < n; ++t)
-            ga[t] += g[t] * b[t];
-        }
-        if (gb) {
-          for (int64_t t = 0; t < n; ++t)
-            gb[t] += g[t] * a[t];
-        }
-        break;
-      case Op::divide:
-        if (ga) {
-          for (int64_t t = 0; t < n; ++t)
-            ga[t] += g[t] / b[t];
-        }
-        if (gb) {
-          for (int64_t t = 0; t < n; ++t)
-            gb[t] -= g[t] * value[t] / b[t];
-        }
-        break;
-      case Op::square:
-        for (int64_t t = 0; t < n; ++t)
-          ga[t] += T(2) * g[t] * a[t];
-        break;
-      case Op::power_constant: {
-        const T p = static_cast<T>(in.number);
-        for (int64_t t = 0; t < n; ++t)
-          ga[t] += g[t] * p * std::pow(a[t], p - T(1));
-        break;
-      }
-      case Op::power:
-        // As torch::pow's backward: the exponent's term is 0 where the base is 0 and the
-        // exponent non-negative.
-        if (ga) {
-          for (int64_t t = 0; t < n; ++t)
-            ga[t] += g[t] * b[t] * std::pow(a[t], b[t] - T(1));
-        }
-        if (gb) {
-          for (int64_t t = 0; t < n; ++t) {
-            const bool zero = a[t] == T(0) && b[t] >= T(0);
-            gb[t] += zero ? T(0) : g[t] * value[t] * std::log(a[t]);
-          }
-        }
-        break;
-      case Op::call:
-        for (int64_t t = 0; t < n; ++t)
-          ga[t] += g[t] * call_derivative(in.function, a[t], value[t]);
-        break;
-      case Op::constant:
-      case Op::input:
-      case Op::field:
-        break;  // never active
-    }
+  if (adjoints != nullptr && code_[root].active) {
+    run_adjoint_sweep(code_, leaves, scale, *adjoints, r);
   }
   return sum;
 }

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "expr/expression.hpp"
+#include "expr/functions.hpp"
 
 namespace pinn::expr {
 
@@ -27,13 +28,9 @@ struct TileLeaves {
   std::vector<const T*> fields;  // field slot k: n contiguous values
 };
 
-// The language's functions (functions.hpp), as the program's instructions name them.
-enum class PointwiseFunction { sin, cos, tan, exp, log, sqrt, abs, tanh, sinh, cosh };
-
 class PointwiseProgram {
  public:
-  // The program for `root`, or nullopt when it reads a trainable parameter (or calls a function
-  // this file has no rule for).
+  // The program for `root`, or nullopt when it reads a trainable parameter.
   static std::optional<PointwiseProgram> compile(const Node& root);
 
   // The channels and fields the program reads, in slot order (each once).
@@ -45,7 +42,8 @@ class PointwiseProgram {
   template <typename T>
   double squares(const TileLeaves<T>& leaves, double scale, const std::vector<T*>* adjoints) const;
 
- private:
+  // The instruction set (pointwise.cpp's sweeps run it): register i holds the values of code_[i]
+  // at the tile's points.
   enum class Op {
     constant,
     input,
@@ -69,6 +67,8 @@ class PointwiseProgram {
     PointwiseFunction function = PointwiseFunction::sin;
     bool active = false;  // depends on a channel: its adjoint is needed
   };
+
+ private:
   int emit(const Node& node);
   int slot_of(const Channel& channel);
   int slot_of(const std::string& field);

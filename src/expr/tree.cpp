@@ -1,7 +1,6 @@
-// The expression tree at work: channel helpers, the function table, evaluation on tensors,
-// collecting channels, and printing.
+// The expression tree at work: channel helpers, evaluation on tensors, collecting channels, and
+// printing.
 #include <cmath>
-#include <map>
 #include <sstream>
 
 #include "expr/expression.hpp"
@@ -10,47 +9,6 @@
 namespace pinn::expr {
 
 namespace {
-
-struct Function {
-  double (*on_number)(double);
-  torch::Tensor (*on_tensor)(const torch::Tensor&);
-};
-
-const std::map<std::string, Function>& functions() {
-  static const std::map<std::string, Function> table = {
-      {"sin",
-       {[](double x) { return std::sin(x); },
-        [](const torch::Tensor& t) { return torch::sin(t); }}},
-      {"cos",
-       {[](double x) { return std::cos(x); },
-        [](const torch::Tensor& t) { return torch::cos(t); }}},
-      {"tan",
-       {[](double x) { return std::tan(x); },
-        [](const torch::Tensor& t) { return torch::tan(t); }}},
-      {"exp",
-       {[](double x) { return std::exp(x); },
-        [](const torch::Tensor& t) { return torch::exp(t); }}},
-      {"log",
-       {[](double x) { return std::log(x); },
-        [](const torch::Tensor& t) { return torch::log(t); }}},
-      {"sqrt",
-       {[](double x) { return std::sqrt(x); },
-        [](const torch::Tensor& t) { return torch::sqrt(t); }}},
-      {"abs",
-       {[](double x) { return std::abs(x); },
-        [](const torch::Tensor& t) { return torch::abs(t); }}},
-      {"tanh",
-       {[](double x) { return std::tanh(x); },
-        [](const torch::Tensor& t) { return torch::tanh(t); }}},
-      {"sinh",
-       {[](double x) { return std::sinh(x); },
-        [](const torch::Tensor& t) { return torch::sinh(t); }}},
-      {"cosh",
-       {[](double x) { return std::cosh(x); },
-        [](const torch::Tensor& t) { return torch::cosh(t); }}},
-  };
-  return table;
-}
 
 torch::Tensor evaluate_node(const Node& node, const EvalContext& context) {
   switch (node.kind) {
@@ -137,22 +95,10 @@ std::string channel_name(const Channel& channel, const std::vector<std::string>&
   return single_letters ? name : name + ")";
 }
 
-bool is_function(const std::string& name) {
-  return functions().count(name) > 0;
-}
-
-double apply_function(const std::string& name, double x) {
-  return functions().at(name).on_number(x);
-}
-
-torch::Tensor apply_function(const std::string& name, const torch::Tensor& x) {
-  return functions().at(name).on_tensor(x);
-}
-
 std::vector<std::string> reserved_names() {
   std::vector<std::string> names = {"d", "dir", "dn", "lap", "pi"};
-  for (const auto& entry : functions())
-    names.push_back(entry.first);
+  const std::vector<std::string> function_names = functions().names();
+  names.insert(names.end(), function_names.begin(), function_names.end());
   return names;
 }
 

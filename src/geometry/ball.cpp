@@ -79,7 +79,7 @@ class Ball : public Shape {
   torch::Tensor sample_interior(int64_t count, const std::string& sequence,
                                 uint64_t seed) const override {
     const int dim = dimension();
-    if (sequence == "grid" || dim > 3) return Domain::sample_interior(count, sequence, seed);
+    if (is_grid(sequence) || dim > 3) return Domain::sample_interior(count, sequence, seed);
     // Polar (2-D) or spherical (3-D) maps with the radius ~ r * u^(1/d), which preserve
     // volume, so a low-discrepancy sequence stays evenly spread.
     const auto draw = [&](int64_t n, const std::string& kind, uint64_t s) {

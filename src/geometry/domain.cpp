@@ -11,6 +11,7 @@
 #include "geometry/sequence.hpp"
 #include "geometry/shapes.hpp"
 #include "util/errors.hpp"
+#include "util/registry.hpp"
 #include "util/suggest.hpp"
 
 namespace pinn::geometry {
@@ -82,7 +83,7 @@ torch::Tensor rejection_fill(int64_t count, const std::string& sequence, uint64_
   };
   if (accepted == 0) throw empty();
   double rate = static_cast<double>(accepted) / static_cast<double>(drawn);
-  if (sequence == "grid") {
+  if (is_grid(sequence)) {
     const auto target = static_cast<int64_t>(std::ceil(static_cast<double>(count) / rate));
     const auto candidates = draw(target, sequence, seed);
     const auto result = candidates.index({keep(candidates)});
@@ -215,32 +216,29 @@ double volume_of(const Domain& domain) {
 
 namespace {
 
-const std::map<std::string, BuildFunction>& registry() {
-  static const std::map<std::string, BuildFunction> builders = {
-      {"interval", build_interval},
-      {"box", build_box},
-      {"ball", build_ball},
-      {"disk", build_disk},
-      {"polygon", build_polygon},
-      {"union", build_union},
-      {"intersection", build_intersection},
-      {"difference", build_difference},
-      {"spacetime", build_spacetime},
-  };
-  return builders;
+const Registry<BuildFunction>& builders() {
+  static const Registry<BuildFunction> table("domain type", {{"interval", build_interval},
+                                                             {"box", build_box},
+                                                             {"ball", build_ball},
+                                                             {"disk", build_disk},
+                                                             {"polygon", build_polygon},
+                                                             {"union", build_union},
+                                                             {"intersection", build_intersection},
+                                                             {"difference", build_difference},
+                                                             {"spacetime", build_spacetime}});
+  return table;
 }
 
 }  // namespace
 
 std::vector<std::string> domain_types() {
-  return {"interval", "box",          "ball",       "disk",     "polygon",
-          "union",    "intersection", "difference", "spacetime"};
+  return builders().names();
 }
 
 DomainPtr make_domain(config::Reader& reader, const std::vector<std::string>& inputs,
                       const std::map<std::string, DomainPtr>& named) {
   const std::string type = reader.choice("type", domain_types());
-  DomainPtr domain = registry().at(type)(reader, inputs, named);
+  DomainPtr domain = builders().make(type, reader.where("type"), reader, inputs, named);
   reader.finish();
   return domain;
 }

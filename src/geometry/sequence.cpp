@@ -5,9 +5,9 @@
 #include <algorithm>
 #include <cmath>
 #include <functional>
-#include <map>
 #include <stdexcept>
 
+#include "util/registry.hpp"
 #include "util/suggest.hpp"
 
 namespace pinn::geometry {
@@ -245,35 +245,52 @@ torch::Tensor grid(int64_t count, int dim, uint64_t /*seed*/) {
   return torch::stack(columns, 1).contiguous();
 }
 
-const std::map<std::string, SequenceFunction>& registry() {
-  static const std::map<std::string, SequenceFunction> sequences = {
-      {"uniform", uniform}, {"lhs", latin_hypercube},   {"sobol", sobol},
-      {"halton", halton},   {"hammersley", hammersley}, {"grid", grid},
-  };
-  return sequences;
+// One record per sequence: how it draws, and whether it is the regular grid (a count rounded per
+// axis, no seed), which domains sample differently.
+struct Sequence {
+  SequenceFunction draw;
+  bool grid;
+};
+
+const Registry<Sequence>& sequences() {
+  static const Registry<Sequence> table("point sequence", {{"uniform", {uniform, false}},
+                                                           {"lhs", {latin_hypercube, false}},
+                                                           {"sobol", {sobol, false}},
+                                                           {"halton", {halton, false}},
+                                                           {"hammersley", {hammersley, false}},
+                                                           {"grid", {grid, true}}});
+  return table;
+}
+
+// The sequence called `name`; std::invalid_argument (which domains turn into the config's error)
+// otherwise.
+const Sequence& sequence_named(const std::string& name) {
+  if (const Sequence* sequence = sequences().find(name)) return *sequence;
+  throw std::invalid_argument("unknown point sequence '" + name + "'" +
+                              did_you_mean(name, sequence_names()) + "; expected " +
+                              quoted_list(sequence_names()));
 }
 
 }  // namespace
 
 std::vector<std::string> sequence_names() {
-  return {"uniform", "lhs", "sobol", "halton", "hammersley", "grid"};
+  return sequences().names();
+}
+
+bool is_grid(const std::string& sequence) {
+  return sequence_named(sequence).grid;
 }
 
 torch::Tensor unit_cube_samples(const std::string& sequence, int64_t count, int dim,
                                 uint64_t seed) {
-  const auto found = registry().find(sequence);
-  if (found == registry().end()) {
-    throw std::invalid_argument("unknown point sequence '" + sequence + "'" +
-                                did_you_mean(sequence, sequence_names()) + "; expected " +
-                                quoted_list(sequence_names()));
-  }
+  const Sequence& named = sequence_named(sequence);
   if (count < 1) {
     throw std::invalid_argument("a point sequence needs count >= 1, got " + std::to_string(count));
   }
   if (dim < 1) {
     throw std::invalid_argument("a point sequence needs dim >= 1, got " + std::to_string(dim));
   }
-  return found->second(count, dim, seed);
+  return named.draw(count, dim, seed);
 }
 
 }  // namespace pinn::geometry

@@ -11,8 +11,12 @@
 
 namespace pinn::geometry {
 
-// "uniform", "lhs", "sobol", "halton", "hammersley", "grid".
+// "grid", "halton", "hammersley", "lhs", "sobol", "uniform".
 std::vector<std::string> sequence_names();
+
+// Whether `sequence` is the regular grid (see below), which domains sample their own way.
+// Throws std::invalid_argument for an unknown name.
+bool is_grid(const std::string& sequence);
 
 // `count` points in [0, 1)^dim as a count x dim float64 CPU tensor, deterministic for a seed.
 // The seed randomises each sequence (uniform, lhs: the generator; sobol: a scramble or a random

@@ -133,7 +133,7 @@ class Spacetime : public Shape {
   BoundarySamples lateral_samples(int64_t count, const std::vector<std::string>& parts,
                                   const std::string& sequence, uint64_t seed) const {
     const double duration = t1_ - t0_;
-    if (sequence == "grid") {
+    if (is_grid(sequence)) {
       BoundarySamples space;
       int64_t steps = 1;
       if (space_->dimension() == 1) {

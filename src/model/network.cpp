@@ -3,9 +3,9 @@
 
 #include <cmath>
 #include <functional>
-#include <map>
 
 #include "model/activation.hpp"
+#include "util/registry.hpp"
 
 namespace pinn::model {
 
@@ -13,17 +13,20 @@ namespace {
 
 using InitFunction = std::function<void(torch::Tensor&, double)>;
 
-const std::map<std::string, InitFunction>& initializers() {
-  static const std::map<std::string, InitFunction> table = {
-      {"xavier_normal",
-       [](torch::Tensor& w, double gain) { torch::nn::init::xavier_normal_(w, gain); }},
-      {"xavier_uniform",
-       [](torch::Tensor& w, double gain) { torch::nn::init::xavier_uniform_(w, gain); }},
-      {"kaiming_normal", [](torch::Tensor& w, double) { torch::nn::init::kaiming_normal_(w); }},
-      {"kaiming_uniform", [](torch::Tensor& w, double) { torch::nn::init::kaiming_uniform_(w); }},
-      {"normal", [](torch::Tensor& w, double std) { torch::nn::init::normal_(w, 0.0, std); }},
-      {"zeros", [](torch::Tensor& w, double) { torch::nn::init::zeros_(w); }},
-  };
+const Registry<InitFunction>& initializers() {
+  static const Registry<InitFunction> table{
+      "init",
+      {
+          {"xavier_normal",
+           [](torch::Tensor& w, double gain) { torch::nn::init::xavier_normal_(w, gain); }},
+          {"xavier_uniform",
+           [](torch::Tensor& w, double gain) { torch::nn::init::xavier_uniform_(w, gain); }},
+          {"kaiming_normal", [](torch::Tensor& w, double) { torch::nn::init::kaiming_normal_(w); }},
+          {"kaiming_uniform",
+           [](torch::Tensor& w, double) { torch::nn::init::kaiming_uniform_(w); }},
+          {"normal", [](torch::Tensor& w, double std) { torch::nn::init::normal_(w, 0.0, std); }},
+          {"zeros", [](torch::Tensor& w, double) { torch::nn::init::zeros_(w); }},
+      }};
   return table;
 }
 
@@ -98,12 +101,10 @@ std::shared_ptr<Network> make_resnet(config::Reader& reader, int inputs, int out
 
 using NetworkFactory = std::function<std::shared_ptr<Network>(config::Reader&, int, int)>;
 
-const std::map<std::string, NetworkFactory>& factories() {
-  static const std::map<std::string, NetworkFactory> table = {
-      {"mlp", make_mlp},
-      {"modified_mlp", make_modified_mlp},
-      {"resnet", make_resnet},
-  };
+const Registry<NetworkFactory>& factories() {
+  static const Registry<NetworkFactory> table(
+      "network type",
+      {{"mlp", make_mlp}, {"modified_mlp", make_modified_mlp}, {"resnet", make_resnet}});
   return table;
 }
 
@@ -162,7 +163,7 @@ torch::nn::Linear FeedForwardNetwork::add_linear(torch::nn::Module& owner, const
 
 void FeedForwardNetwork::initialize() {
   torch::NoGradGuard no_grad;
-  const auto& init = initializers().at(common_.init);
+  const auto& init = initializers().get(common_.init);
   for (auto& layer : all_linears_) {
     init(layer->weight, common_.init_gain);
     layer->bias.zero_();
@@ -291,22 +292,16 @@ Structure ResNet::structure() const {
 // ---- factory ----
 
 std::vector<std::string> network_types() {
-  std::vector<std::string> names;
-  for (const auto& entry : factories())
-    names.push_back(entry.first);
-  return names;
+  return factories().names();
 }
 
 std::vector<std::string> init_names() {
-  std::vector<std::string> names;
-  for (const auto& entry : initializers())
-    names.push_back(entry.first);
-  return names;
+  return initializers().names();
 }
 
 std::shared_ptr<Network> make_network(config::Reader& reader, int inputs, int outputs) {
   const std::string type = reader.choice("type", network_types(), "mlp");
-  auto network = factories().at(type)(reader, inputs, outputs);
+  auto network = factories().make(type, reader.where("type"), reader, inputs, outputs);
   reader.finish();
   return network;
 }

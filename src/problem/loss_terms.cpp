@@ -6,6 +6,7 @@
 
 #include "util/errors.hpp"
 #include "util/names.hpp"
+#include "util/registry.hpp"
 #include "util/suggest.hpp"
 
 namespace pinn::problem {
@@ -81,11 +82,23 @@ std::string periodic(Reader& reader, const Problem& problem, const expr::Symbols
   return reader.get_or("residual", problem.symbols.outputs.front());
 }
 
-const std::map<std::string, ResidualBuilder>& builders() {
-  static const std::map<std::string, ResidualBuilder> table = {
-      {"residual", residual_of}, {"dirichlet", dirichlet}, {"neumann", neumann},   {"robin", robin},
-      {"initial", initial},      {"data", data},           {"periodic", periodic},
-  };
+// One record per term type: how its residual is built, and what the rest of the run needs to know
+// of it.
+struct TermType {
+  ResidualBuilder build;
+  bool pde;       // the residual is the user's own (a PDE), not a condition's
+  bool periodic;  // compared with its points shifted (a partner set)
+};
+
+const Registry<TermType>& term_types() {
+  // {build, pde, periodic}
+  static const Registry<TermType> table("loss term type", {{"residual", {residual_of, true, false}},
+                                                           {"dirichlet", {dirichlet, false, false}},
+                                                           {"neumann", {neumann, false, false}},
+                                                           {"robin", {robin, false, false}},
+                                                           {"initial", {initial, false, false}},
+                                                           {"data", {data, false, false}},
+                                                           {"periodic", {periodic, false, true}}});
   return table;
 }
 
@@ -137,10 +150,7 @@ std::string add_periodic_partner(Reader& reader, const LossTerm& term, Problem& 
 }  // namespace
 
 std::vector<std::string> loss_term_types() {
-  std::vector<std::string> names;
-  for (const auto& entry : builders())
-    names.push_back(entry.first);
-  return names;
+  return term_types().names();
 }
 
 std::string read_point_set_name(Reader& reader, const std::string& key,
@@ -172,15 +182,17 @@ std::vector<LossTerm> read_loss_terms(Reader& top, Problem& problem) {
       reader.fail("name", "the loss term name '" + term.name + "' is used twice");
     }
     term.type = reader.choice("type", loss_term_types(), "residual");
+    const TermType& type = term_types().get(term.type, reader.where("type"));
+    term.pde = type.pde;
     term.points = read_point_set_name(reader, "points", problem.point_sets);
     const expr::Symbols symbols = problem.symbols_on(term.points);
-    term.residual_text = builders().at(term.type)(reader, problem, symbols);
+    term.residual_text = type.build(reader, problem, symbols);
     // Condition types generate their text: errors in it point at the keys they came from.
     const bool written = reader.has("residual");
     term.residual =
         parse_expression(reader, written ? "residual" : "type", term.residual_text, symbols);
     term.weight = reader.non_negative("weight", 1.0);
-    if (term.type == "periodic") term.partner = add_periodic_partner(reader, term, problem);
+    if (type.periodic) term.partner = add_periodic_partner(reader, term, problem);
     reader.finish();
     losses.push_back(std::move(term));
   }

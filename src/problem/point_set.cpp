@@ -9,6 +9,7 @@
 #include "geometry/sequence.hpp"
 #include "problem/csv.hpp"
 #include "util/errors.hpp"
+#include "util/registry.hpp"
 #include "util/suggest.hpp"
 
 namespace pinn::problem {
@@ -312,14 +313,22 @@ PointSet sample_domain(const std::string& sequence, Reader& reader,
 
 using SamplerFunction = std::function<PointSet(Reader&, const SamplingContext&)>;
 
-const std::map<std::string, SamplerFunction>& box_samplers() {
-  static const std::map<std::string, SamplerFunction> samplers = {
-      {"uniform", sample_uniform},
-      {"normal", sample_normal},
-      {"grid", sample_grid},
-      {"file", sample_file},
-  };
-  return samplers;
+// The samplers of a box ("bounds"): the four of their own, and every other unit-cube sequence.
+const Registry<SamplerFunction>& box_samplers() {
+  static const Registry<SamplerFunction> table = [] {
+    Registry<SamplerFunction> samplers("sampler", {{"uniform", sample_uniform},
+                                                   {"normal", sample_normal},
+                                                   {"grid", sample_grid},
+                                                   {"file", sample_file}});
+    for (const auto& sequence : geometry::sequence_names()) {
+      if (samplers.contains(sequence)) continue;
+      samplers.add(sequence, [sequence](Reader& reader, const SamplingContext& context) {
+        return sample_sequence_in_box(sequence, reader, context);
+      });
+    }
+    return samplers;
+  }();
+  return table;
 }
 
 void read_refinement(Reader& reader, PointSet& set) {
@@ -370,13 +379,7 @@ std::vector<std::string> PointSet::field_names() const {
 }
 
 std::vector<std::string> sampler_names() {
-  std::vector<std::string> names;
-  for (const auto& entry : box_samplers())
-    names.push_back(entry.first);
-  for (const auto& name : geometry::sequence_names()) {
-    if (std::find(names.begin(), names.end(), name) == names.end()) names.push_back(name);
-  }
-  return names;
+  return box_samplers().names();
 }
 
 PointSet read_point_set(Reader& reader, const SamplingContext& context) {
@@ -386,8 +389,7 @@ PointSet read_point_set(Reader& reader, const SamplingContext& context) {
     set = sample_domain(reader.choice("sampler", sequences, "uniform"), reader, context);
   } else {
     const std::string type = reader.choice("sampler", sampler_names());
-    set = box_samplers().count(type) ? box_samplers().at(type)(reader, context)
-                                     : sample_sequence_in_box(type, reader, context);
+    set = box_samplers().make(type, reader.where("sampler"), reader, context);
   }
   read_refinement(reader, set);
   reader.finish();

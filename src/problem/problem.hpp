@@ -21,6 +21,7 @@ namespace pinn::problem {
 struct LossTerm {
   std::string name;
   std::string type;    // residual, dirichlet, neumann, robin, initial, periodic, data
+  bool pde = false;    // its residual is the user's own (type "residual"), not a condition's
   std::string points;  // name of the point set
   std::string residual_text;
   expr::NodePtr residual;

@@ -1,20 +1,19 @@
-// Learning-rate schedules: one function per type, registered by its config name.
+// Learning-rate schedules: one record per type (its rate and its keys), registered by its config
+// name.
 #include "train/lr_schedule.hpp"
 
 #include <algorithm>
 #include <cmath>
-#include <map>
+
+#include "util/registry.hpp"
 
 namespace pinn::train {
 
 namespace {
 
-constexpr double kPi = 3.14159265358979323846;
+using config::Reader;
 
-struct ScheduleType {
-  double (*rate)(const LearningRateSchedule& s, double lr, double k);
-  bool needs_rate;  // "rate" is required
-};
+constexpr double kPi = 3.14159265358979323846;
 
 double constant(const LearningRateSchedule&, double lr, double) {
   return lr;
@@ -38,14 +37,62 @@ double inverse_time(const LearningRateSchedule& s, double lr, double k) {
   return lr / (1 + s.rate * k / static_cast<double>(s.steps));
 }
 
-const std::map<std::string, ScheduleType>& types() {
-  static const std::map<std::string, ScheduleType> table = {
-      {"constant", {constant, false}},
-      {"exponential", {exponential, true}},
-      {"cosine", {cosine, false}},
-      {"step", {step, true}},
-      {"inverse_time", {inverse_time, true}},
-  };
+// ---- each type's keys after "warmup" ----
+
+constexpr int kDefaultSteps = 1000;
+
+void read_steps(Reader& reader, LearningRateSchedule& s, int fallback) {
+  s.steps = reader.positive_int("steps", fallback);
+}
+
+// "rate" as a factor per `steps` steps.
+void read_factor(Reader& reader, LearningRateSchedule& s) {
+  s.rate = reader.get<double>("rate");
+  if (!(s.rate > 0) || s.rate > 1) {
+    reader.fail("rate", "expected a factor in (0, 1] (a rate above 1 grows the rate)");
+  }
+}
+
+void read_constant(Reader& reader, LearningRateSchedule& s, int) {
+  read_steps(reader, s, kDefaultSteps);
+}
+
+void read_exponential(Reader& reader, LearningRateSchedule& s, int) {
+  read_steps(reader, s, kDefaultSteps);
+  read_factor(reader, s);
+  s.staircase = reader.get_or("staircase", false);
+}
+
+// Cosine decays over the stage's iterations after the warmup unless told otherwise.
+void read_cosine(Reader& reader, LearningRateSchedule& s, int iterations) {
+  read_steps(reader, s, std::max(1, iterations - static_cast<int>(s.warmup)));
+  s.final_lr = reader.non_negative("final_lr", 0.0);
+}
+
+void read_step(Reader& reader, LearningRateSchedule& s, int) {
+  read_steps(reader, s, kDefaultSteps);
+  read_factor(reader, s);
+}
+
+void read_inverse_time(Reader& reader, LearningRateSchedule& s, int) {
+  read_steps(reader, s, kDefaultSteps);
+  s.rate = reader.get<double>("rate");
+  if (!(s.rate > 0)) reader.fail("rate", "expected a decay rate > 0");
+}
+
+// One record per type: its rate at step k (after the warmup) and how its keys are read.
+struct ScheduleType {
+  double (*rate)(const LearningRateSchedule& s, double lr, double k);
+  void (*read)(Reader& reader, LearningRateSchedule& s, int iterations);
+};
+
+const Registry<ScheduleType>& types() {
+  static const Registry<ScheduleType> table("learning-rate schedule",
+                                            {{"constant", {constant, read_constant}},
+                                             {"exponential", {exponential, read_exponential}},
+                                             {"cosine", {cosine, read_cosine}},
+                                             {"step", {step, read_step}},
+                                             {"inverse_time", {inverse_time, read_inverse_time}}});
   return table;
 }
 
@@ -53,36 +100,20 @@ const std::map<std::string, ScheduleType>& types() {
 
 double LearningRateSchedule::at(double lr, int64_t k) const {
   if (k < warmup) return lr * static_cast<double>(k + 1) / static_cast<double>(warmup);
-  return types().at(type).rate(*this, lr, static_cast<double>(k - warmup));
+  return types().get(type).rate(*this, lr, static_cast<double>(k - warmup));
 }
 
 std::vector<std::string> schedule_types() {
-  std::vector<std::string> names;
-  for (const auto& entry : types())
-    names.push_back(entry.first);
-  return names;
+  return types().names();
 }
 
-LearningRateSchedule read_schedule(config::Reader& stage, int iterations) {
+LearningRateSchedule read_schedule(Reader& stage, int iterations) {
   LearningRateSchedule s;
   if (!stage.has("lr_schedule")) return s;
-  config::Reader reader = stage.object("lr_schedule");
+  Reader reader = stage.object("lr_schedule");
   s.type = reader.choice("type", schedule_types());
-  const ScheduleType& type = types().at(s.type);
   s.warmup = reader.non_negative_int("warmup", 0, "a number of warmup steps >= 0");
-  const int default_steps =
-      s.type == "cosine" ? std::max(1, iterations - static_cast<int>(s.warmup)) : 1000;
-  s.steps = reader.positive_int("steps", default_steps);
-  if (type.needs_rate) {
-    s.rate = reader.get<double>("rate");
-    if (!(s.rate > 0) || (s.type != "inverse_time" && s.rate > 1)) {
-      reader.fail("rate", s.type == "inverse_time"
-                              ? "expected a decay rate > 0"
-                              : "expected a factor in (0, 1] (a rate above 1 grows the rate)");
-    }
-  }
-  if (s.type == "exponential") s.staircase = reader.get_or("staircase", false);
-  if (s.type == "cosine") s.final_lr = reader.non_negative("final_lr", 0.0);
+  types().get(s.type, reader.where("type")).read(reader, s, iterations);
   reader.finish();
   return s;
 }

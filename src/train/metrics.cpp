@@ -1,6 +1,8 @@
 // Measuring the errors against the reference, in batches so that large reference sets fit.
 #include "train/metrics.hpp"
 
+#include "problem/mean_square.hpp"
+
 namespace pinn::train {
 
 namespace {
@@ -50,7 +52,7 @@ std::vector<double> ReferenceMetrics::measure() {
     // The mean |r| shows the bulk; the root mean square weighs where the residual is large (a
     // shock that the training points do not resolve), as the loss does.
     const auto all = torch::cat(residuals, 0);
-    for (const auto& summary : {all.abs().mean(0), all.square().mean(0).sqrt()}) {
+    for (const auto& summary : {all.abs().mean(0), problem::mean_square(all, 0).sqrt()}) {
       for (int64_t t = 0; t < summary.size(0); ++t)
         values.push_back(summary[t].item<double>());
     }

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "derivatives/fused_loss.hpp"
+#include "problem/mean_square.hpp"
 #include "util/errors.hpp"
 
 namespace pinn::train {
@@ -143,7 +144,7 @@ LossValues Objective::evaluate(bool for_training) {
   const auto residual = residuals(for_training, /*skip_fused=*/true);
   for (size_t t = 0; t < residual.size(); ++t) {
     if (!residual[t].defined()) continue;
-    const auto term = losses[t].weight * residual[t].square().mean();
+    const auto term = losses[t].weight * problem::mean_square(residual[t]);
     add(term);
     values.terms[t] = term.detach();
   }
@@ -190,7 +191,7 @@ std::vector<TermDiagnostics> Objective::diagnostics() {
     const auto r = residual[t].detach().to(torch::kFloat64);
     TermDiagnostics d;
     d.name = problem_->losses[t].name;
-    d.mean_square = r.square().mean().item<double>();
+    d.mean_square = problem::mean_square(r).item<double>();
     d.loss = problem_->losses[t].weight * d.mean_square;
     d.max_abs_residual = r.abs().max().item<double>();
     d.mean_abs_residual = r.abs().mean().item<double>();

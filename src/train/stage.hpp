@@ -1,6 +1,8 @@
 // Training stages: the "training" list of the config, run in order (e.g. Adam, then L-BFGS or a
-// dense quasi-Newton method). One record per stage "type" reads its options (defaults live in
-// the settings structs below) and makes its optimizer.
+// dense quasi-Newton method). This file holds what every stage shares: the keys common to all
+// types (iterations, log_every, max_seconds, cuda_graph, objective), the Stage interface and the
+// registry of stage types. Each type's own settings, reader and optimizer live in
+// train/optimizers/, one file per optimizer, which gives the registry its record.
 #pragma once
 
 #include <torch/torch.h>
@@ -9,40 +11,15 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "config/reader.hpp"
-#include "train/cuda_graph.hpp"
-#include "train/lr_schedule.hpp"
-#include "train/quasi_newton.hpp"
+#include "train/optimizers/adam.hpp"
+#include "train/optimizers/lbfgs.hpp"
+#include "train/optimizers/quasi_newton.hpp"
 
 namespace pinn::train {
-
-struct AdamSettings {
-  double lr = 1e-3;
-  std::vector<double> betas = {0.9, 0.999};
-  double eps = 1e-8;
-  double weight_decay = 0.0;
-  LearningRateSchedule schedule;
-};
-
-struct LbfgsSettings {
-  double lr = 1.0;
-  int history = 100;
-  std::string line_search = "strong_wolfe";  // or "none"
-  double tolerance_grad = 1e-9;              // stop when the largest gradient entry is below
-  double tolerance_change = 1e-12;  // no progress: the loss changes less than this relative to
-                                    // itself, or every step entry is below it
-};
-
-// The dense quasi-Newton stages: bfgs, ssbfgs, ssbroyden.
-struct QuasiNewtonSettings {
-  QuasiNewtonMethod method = QuasiNewtonMethod::ssbroyden;
-  std::string line_search = "strong_wolfe";  // or "none": unit steps
-  int restart_every = 500;
-  double tolerance_grad = 0;
-  int max_parameters = 20000;  // H takes 8 n^2 bytes: 3.2 GB at 20000
-};
 
 // The function of the loss L a stage minimises (history.csv records L itself): L, sqrt(L) or
 // log(L), as Urbán, Stefanou and Pons (arXiv 2405.04230) propose for quasi-Newton stages.
@@ -56,17 +33,11 @@ struct StageSpec {
   double max_seconds = 0;   // stop the stage after this much training time (0: no limit)
   bool cuda_graph = false;  // on CUDA: capture the step (Adam) or the closure (L-BFGS) once
   LossTransform objective = LossTransform::mean_square;
+  // The settings of each type (train/optimizers/): only the stage's own type's are read.
   AdamSettings adam;
   LbfgsSettings lbfgs;
   QuasiNewtonSettings quasi_newton;
 };
-
-// Reads the "training" list.
-std::vector<StageSpec> read_stages(config::Reader& top);
-std::vector<std::string> stage_types();
-// Checks what depends on the network's size (`trainable`: the number of trained scalars): a dense
-// quasi-Newton stage over max_parameters is an InputError that names the memory H would take.
-void check_stages(const std::vector<StageSpec>& stages, int64_t trainable);
 
 // Computes the loss, back-propagates it and returns it (the optimizer's closure).
 using LossAndGradient = std::function<torch::Tensor()>;
@@ -98,6 +69,44 @@ class Stage {
   virtual void load(torch::serialize::InputArchive& archive) = 0;
 };
 
+// One record per stage type, made by its optimizer's file: how its own keys are read, how its
+// optimizer is made, and what the rest of training needs to know of it.
+struct StageType {
+  std::function<void(config::Reader& reader, StageSpec& spec)> read;
+  std::function<std::unique_ptr<Stage>(const StageSpec& spec,
+                                       std::vector<torch::Tensor> parameters)>
+      make;
+  bool dense_hessian;  // keeps an n x n matrix: limited by max_parameters
+  // Evaluates the loss once per iteration (Adam): progress counts iterations and has an ETA, and
+  // `pinn-train bench` times its steps. Otherwise a line search makes several per iteration.
+  bool one_evaluation_per_iteration;
+};
+
+// Reads the "training" list.
+std::vector<StageSpec> read_stages(config::Reader& top);
+std::vector<std::string> stage_types();
+// The record of spec.type; an InputError at spec.where for a type that has none.
+const StageType& stage_type(const StageSpec& spec);
+// Checks what depends on the network's size (`trainable`: the number of trained scalars): a dense
+// quasi-Newton stage over max_parameters is an InputError that names the memory H would take.
+void check_stages(const std::vector<StageSpec>& stages, int64_t trainable);
+// The stage `pinn-train bench` times: the first of `stages` that evaluates once per iteration
+// (Adam), or a stage of that type with its default settings.
+StageSpec benchmark_stage(const std::vector<StageSpec>& stages);
+
 std::unique_ptr<Stage> make_stage(const StageSpec& spec, std::vector<torch::Tensor> parameters);
+
+// ---- what the optimizers share: the meaning of the common keys ----
+
+// Whether a stage that asked for a CUDA graph (`asked`) gets one: on a CUDA device, in a build
+// with a CUDA LibTorch; otherwise it says why not, once per stage, and runs without.
+bool use_cuda_graph(bool asked, const std::vector<torch::Tensor>& parameters,
+                    const std::string& stage);
+// f(L) and f'(L) for the loss L a stage sees.
+std::pair<double, double> transformed(LossTransform kind, double loss);
+// The gradients of f(L) from those of L, in tensor operations (no transfer to the host, so that a
+// CUDA graph can hold them).
+void transform_gradients(const torch::Tensor& loss, LossTransform kind,
+                         const std::vector<torch::Tensor>& parameters);
 
 }  // namespace pinn::train

@@ -161,7 +161,8 @@ TrainingReport Trainer::run(torch::serialize::InputArchive* resume) {
 // L-BFGS evaluates once or more per iteration, so its count is of evaluations.
 LossAndGradient Trainer::with_live_line(const StageSpec& spec, const LossAndGradient& closure,
                                         Clock::time_point chunk_start) const {
-  return [this, &spec, &closure, chunk_start, evaluations = 0]() mutable {
+  const bool counts_iterations = stage_type(spec).one_evaluation_per_iteration;
+  return [this, &spec, &closure, chunk_start, counts_iterations, evaluations = 0]() mutable {
     torch::Tensor loss = closure();
     ++evaluations;
     auto& live = util::LiveLine::instance();
@@ -170,8 +171,8 @@ LossAndGradient Trainer::with_live_line(const StageSpec& spec, const LossAndGrad
     const double rate = evaluations / seconds;
     std::ostringstream line;
     line.precision(4);
-    if (spec.type == "adam") {
-      line << "adam " << current_.iterations + evaluations << "/" << spec.iterations;
+    if (counts_iterations) {
+      line << spec.type << " " << current_.iterations + evaluations << "/" << spec.iterations;
     } else {
       line << spec.type << " " << current_.iterations << "/" << spec.iterations << " (+"
            << evaluations << " evaluations)";
@@ -179,7 +180,7 @@ LossAndGradient Trainer::with_live_line(const StageSpec& spec, const LossAndGrad
     line << "  loss " << std::scientific << loss.item<double>() << std::fixed;
     line.precision(0);
     line << "  " << rate << " evals/s";
-    if (spec.type == "adam") {
+    if (counts_iterations) {
       line << "  ETA " << (spec.iterations - current_.iterations - evaluations) / rate << " s";
     }
     live.show(line.str());

@@ -404,6 +404,14 @@ TEST_F(CliTest, BadOverride) {
                        {"--set netwrk.x=1", "does not exist"});
 }
 
+// The engine's name is read by config/ and checked where the engine is chosen: a typo still exits
+// 2 naming the file, the JSON path and the closest engine.
+TEST_F(CliTest, UnknownEngineNamesTheKey) {
+  const auto config = seed_config_with([](Json& c) { c["derivatives"] = "taylr"; }, "engine.json");
+  expect_clean_failure(pinn_train("validate " + quote(config)), 2,
+                       {"engine.json: /derivatives", "found 'taylr'", "did you mean 'taylor'?"});
+}
+
 // The dense quasi-Newton stages, their objective and Adam's schedules are read like every other
 // key: a typo, an unknown objective, a network over max_parameters and a schedule with negative
 // steps each exit 2 naming the JSON path.

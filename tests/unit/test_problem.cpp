@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "problem/csv.hpp"
+#include "problem/mean_square.hpp"
 #include "problem/point_set.hpp"
 #include "problem/problem.hpp"
 #include "util/errors.hpp"
@@ -24,6 +25,17 @@ std::filesystem::path temp_file(const std::string& name, const std::string& text
   const auto path = std::filesystem::temp_directory_path() / name;
   std::ofstream(path) << text;
   return path;
+}
+
+// The one mean of squares: as a tensor, along a dimension, and as the factor of a sum of squares.
+TEST(MeanSquare, AgreesInEveryForm) {
+  const auto r = torch::tensor({1.0, -2.0, 3.0, 0.5}, torch::kFloat64);
+  const double mean = (1.0 + 4.0 + 9.0 + 0.25) / 4;
+  EXPECT_DOUBLE_EQ(mean_square(r).item<double>(), mean);
+  const auto columns = torch::stack({r, 2 * r}, 1);
+  EXPECT_DOUBLE_EQ(mean_square(columns, 0)[1].item<double>(), 4 * mean);
+  EXPECT_DOUBLE_EQ(mean_square_scale(3.0, 4) * r.square().sum().item<double>(), 3.0 * mean);
+  EXPECT_DOUBLE_EQ(mean_square_scale(3.0, 0), 3.0);  // an empty set: its sum is 0 anyway
 }
 
 torch::Tensor sample(const std::string& json, std::vector<std::string> inputs = {"x", "y"}) {

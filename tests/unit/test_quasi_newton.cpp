@@ -1,6 +1,6 @@
-// The dense quasi-Newton optimizers (train/quasi_newton, train/inverse_hessian), the Moré–Thuente
-// line search (train/line_search) and Adam's learning-rate schedules (train/lr_schedule), in
-// float64 against direct computations.
+// The dense quasi-Newton optimizers (train/optimizers/quasi_newton, inverse_hessian), the
+// Moré–Thuente line search (train/optimizers/line_search) and Adam's learning-rate schedules
+// (train/lr_schedule), in float64 against direct computations.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -10,10 +10,10 @@
 #include <sstream>
 #include <vector>
 
-#include "train/inverse_hessian.hpp"
-#include "train/line_search.hpp"
+#include "train/optimizers/inverse_hessian.hpp"
+#include "train/optimizers/line_search.hpp"
 #include "train/lr_schedule.hpp"
-#include "train/quasi_newton.hpp"
+#include "train/optimizers/quasi_newton.hpp"
 
 namespace pinn::train {
 namespace {

@@ -14,8 +14,8 @@
 #include "support.hpp"
 #include "train/checkpoint.hpp"
 #include "train/cuda_graph.hpp"
-#include "train/lbfgs.hpp"
 #include "train/objective.hpp"
+#include "train/optimizers/lbfgs.hpp"
 #include "train/trainer.hpp"
 #include "util/errors.hpp"
 #include "util/files.hpp"
@@ -73,6 +73,35 @@ TEST(Stages, ReadDefaultsAndRejectBadOptions) {
   EXPECT_THROW(make_fixture(R"([{"type": "sgd"}])"), InputError);
   EXPECT_THROW(make_fixture(R"([{"type": "adam", "betas": [0.9]}])"), InputError);
   EXPECT_THROW(make_fixture(R"([])"), InputError);
+}
+
+// Each type's record says what the trainer and bench need of it; a type without a record is an
+// InputError naming the stage (never a fall-through to another optimizer).
+TEST(Stages, RecordsDecideWhatDependsOnTheType) {
+  auto f = make_fixture(R"([{"type": "lbfgs"}, {"type": "adam", "lr": 0.01}, {"type": "bfgs"}])");
+  EXPECT_FALSE(stage_type(f->stages[0]).one_evaluation_per_iteration);
+  EXPECT_TRUE(stage_type(f->stages[1]).one_evaluation_per_iteration);
+  EXPECT_TRUE(stage_type(f->stages[2]).dense_hessian);
+  EXPECT_EQ(f->stages[2].quasi_newton.method, QuasiNewtonMethod::bfgs);
+  const StageSpec timed = benchmark_stage(f->stages);
+  EXPECT_EQ(timed.type, "adam");
+  EXPECT_DOUBLE_EQ(timed.adam.lr, 0.01);
+  const StageSpec fallback = benchmark_stage({f->stages[0]});
+  EXPECT_EQ(fallback.type, "adam");
+  EXPECT_DOUBLE_EQ(fallback.adam.lr, AdamSettings{}.lr);
+
+  StageSpec unknown;
+  unknown.type = "sgd";
+  unknown.where = "t.json: /training/0";
+  auto p = torch::zeros({2}, torch::kFloat64).requires_grad_(true);
+  try {
+    make_stage(unknown, {p});
+    ADD_FAILURE() << "an unknown stage type was made";
+  } catch (const InputError& e) {
+    const std::string message = e.what();
+    EXPECT_NE(message.find("t.json: /training/0"), std::string::npos) << message;
+    EXPECT_NE(message.find("unknown stage type 'sgd'"), std::string::npos) << message;
+  }
 }
 
 // The Adam stage's fused update against torch::optim::Adam on the same gradients: 200 steps of

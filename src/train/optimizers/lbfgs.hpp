@@ -1,7 +1,8 @@
-// L-BFGS on one flat float64 vector, with a strong-Wolfe line search (bracketing, then zooming
-// by safeguarded cubic interpolation: Nocedal & Wright, algorithms 3.5 and 3.6, as PyTorch's and
-// SciPy's optimizers do it). It owns the iterate, the loss and gradient there and the curvature
-// history; the objective (the network's loss and parameter gradient) is a callback.
+// The lbfgs stage (its keys and its record in train/stage.cpp's registry) and the optimizer it
+// runs: L-BFGS on one flat float64 vector, with a strong-Wolfe line search (bracketing, then
+// zooming by safeguarded cubic interpolation: Nocedal & Wright, algorithms 3.5 and 3.6, as
+// PyTorch's and SciPy's optimizers do it). It owns the iterate, the loss and gradient there and the
+// curvature history; the objective (the network's loss and parameter gradient) is a callback.
 //
 // Why not torch::optim::LBFGS: it runs its two-loop recursion as some 400 tensor operations per
 // iteration (this one took about 15 % less time per Burgers iteration), keeps a curvature pair only
@@ -16,9 +17,25 @@
 
 #include <cstdint>
 #include <functional>
+#include <string>
 #include <vector>
 
 namespace pinn::train {
+
+struct StageType;  // train/stage.hpp
+
+// The "lbfgs" stage's keys, as the config names them.
+struct LbfgsSettings {
+  double lr = 1.0;
+  int history = 100;
+  std::string line_search = "strong_wolfe";  // or "none"
+  double tolerance_grad = 1e-9;              // stop when the largest gradient entry is below
+  double tolerance_change = 1e-12;  // no progress: the loss changes less than this relative to
+                                    // itself, or every step entry is below it
+};
+
+// The "lbfgs" stage type: its keys and its stage, which runs Lbfgs (below).
+StageType lbfgs_stage_type();
 
 struct LbfgsOptions {
   double lr = 1.0;                  // the step tried first (after the first iteration)

@@ -1,7 +1,7 @@
 // The dense inverse Hessian and its updates.
-#include "train/inverse_hessian.hpp"
+#include "train/optimizers/inverse_hessian.hpp"
 
-#include "train/flat_vector.hpp"
+#include "train/optimizers/flat_vector.hpp"
 
 #include <ATen/Parallel.h>
 

@@ -2,7 +2,7 @@
 // product H g+ (which also applies the previous update to H in the same pass), and O(n) work:
 // with p = -H g known, H y = H g+ + p, and the next direction -H+ g+ follows from the update's
 // coefficients without a second product.
-#include "train/quasi_newton.hpp"
+#include "train/optimizers/quasi_newton.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -11,7 +11,8 @@
 #include <stdexcept>
 #include <string>
 
-#include "train/flat_vector.hpp"
+#include "train/optimizers/flat_stage.hpp"
+#include "train/optimizers/flat_vector.hpp"
 
 namespace pinn::train {
 
@@ -255,6 +256,87 @@ void QuasiNewton::load(torch::serialize::InputArchive& archive) {
   torch::serialize::InputArchive h;
   archive.read("inverse_hessian", h);
   h_.load(h);
+}
+
+// ---- the stages ----
+
+namespace {
+
+using config::Reader;
+
+// The bfgs, ssbfgs and ssbroyden stages: QuasiNewton on the flattened trainables, H kept on the
+// parameters' device.
+class QuasiNewtonStage : public FlatStage {
+ public:
+  QuasiNewtonStage(const StageSpec& spec, std::vector<torch::Tensor> parameters)
+      : FlatStage(spec.type, spec.objective, spec.cuda_graph, std::move(parameters)),
+        optimizer_(options(spec.quasi_newton), flatten(), device_) {}
+
+  // New points: the loss and gradient at x are evaluated anew; H is kept.
+  void restart(bool new_shapes) override {
+    optimizer_.forget_objective();
+    forget_capture(new_shapes);
+  }
+
+  std::string stop_reason() const override { return stop_reason_of(optimizer_); }
+
+  int64_t evaluations() const override { return optimizer_.evaluations(); }
+
+  nlohmann::json details() const override {
+    return {{"hessian_resets", optimizer_.resets()},
+            {"skipped_updates", optimizer_.skipped()},
+            {"hessian_seconds", optimizer_.hessian_seconds()}};
+  }
+
+  void save(torch::serialize::OutputArchive& archive) const override {
+    save_state(optimizer_, "quasi_newton", archive);
+  }
+
+  void load(torch::serialize::InputArchive& archive) override {
+    if (!load_state(optimizer_, "quasi_newton", archive)) {
+      throw std::runtime_error("the checkpoint holds no state of a quasi-Newton stage");
+    }
+  }
+
+  int advance(int count, const LossAndGradient& closure) override {
+    return iterate(optimizer_, count, closure);
+  }
+
+ private:
+  static QuasiNewtonOptions options(const QuasiNewtonSettings& s) {
+    QuasiNewtonOptions options;
+    options.method = s.method;
+    options.line_search = uses_line_search(s.line_search);
+    options.restart_every = s.restart_every;
+    options.tolerance_grad = s.tolerance_grad;
+    return options;
+  }
+
+  QuasiNewton optimizer_;
+};
+
+void read_quasi_newton(Reader& reader, StageSpec& spec) {
+  auto& s = spec.quasi_newton;
+  s.line_search = read_line_search(reader, s.line_search);
+  s.restart_every = reader.non_negative_int("restart_every", s.restart_every,
+                                            "a number of iterations >= 0 (0: never)");
+  s.tolerance_grad = reader.non_negative("tolerance_grad", s.tolerance_grad);
+  s.max_parameters = reader.positive_int("max_parameters", s.max_parameters);
+}
+
+std::unique_ptr<Stage> make_quasi_newton(const StageSpec& spec,
+                                         std::vector<torch::Tensor> parameters) {
+  return std::make_unique<QuasiNewtonStage>(spec, std::move(parameters));
+}
+
+}  // namespace
+
+StageType quasi_newton_stage_type(QuasiNewtonMethod method) {
+  const auto read = [method](Reader& reader, StageSpec& spec) {
+    spec.quasi_newton.method = method;
+    read_quasi_newton(reader, spec);
+  };
+  return {read, make_quasi_newton, /*dense_hessian=*/true, /*one_evaluation_per_iteration=*/false};
 }
 
 }  // namespace pinn::train

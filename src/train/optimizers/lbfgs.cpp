@@ -1,13 +1,17 @@
-// L-BFGS with a strong-Wolfe line search on a flat float64 vector.
-#include "train/lbfgs.hpp"
+// L-BFGS with a strong-Wolfe line search on a flat float64 vector, and the lbfgs stage that runs
+// it.
+#include "train/optimizers/lbfgs.hpp"
 
-#include "train/flat_vector.hpp"
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <cmath>
 #include <limits>
 #include <stdexcept>
 #include <string>
+
+#include "train/optimizers/flat_stage.hpp"
+#include "train/optimizers/flat_vector.hpp"
 
 namespace pinn::train {
 
@@ -339,6 +343,81 @@ void Lbfgs::load(torch::serialize::InputArchive& archive) {
   evaluations_ = counts[3].item<int64_t>();
   restarts_ = static_cast<int>(counts[4].item<int64_t>());
   status_ = static_cast<Status>(counts[5].item<int64_t>());
+}
+
+// ---- the stage ----
+
+namespace {
+
+using config::Reader;
+
+// The lbfgs stage: Lbfgs on the flattened trainables.
+class LbfgsStage : public FlatStage {
+ public:
+  LbfgsStage(const StageSpec& spec, std::vector<torch::Tensor> parameters)
+      : FlatStage("lbfgs", spec.objective, spec.cuda_graph, std::move(parameters)),
+        lbfgs_options_(options(spec.lbfgs)),
+        lbfgs_(lbfgs_options_, flatten()) {}
+
+  // New points: a new objective, so its values and the curvature history are stale.
+  void restart(bool new_shapes) override {
+    lbfgs_.forget_objective();
+    forget_capture(new_shapes);
+  }
+
+  std::string stop_reason() const override { return stop_reason_of(lbfgs_); }
+
+  int64_t evaluations() const override { return lbfgs_.evaluations(); }
+
+  void save(torch::serialize::OutputArchive& archive) const override {
+    save_state(lbfgs_, "lbfgs_flat", archive);
+  }
+
+  void load(torch::serialize::InputArchive& archive) override {
+    if (load_state(lbfgs_, "lbfgs_flat", archive)) return;
+    // Checkpoints from before this implementation hold LibTorch's L-BFGS state instead.
+    spdlog::warn(
+        "lbfgs: the checkpoint holds an older L-BFGS state; continuing from its "
+        "weights with a fresh curvature history");
+    lbfgs_ = Lbfgs(lbfgs_options_, flatten());
+  }
+
+  int advance(int count, const LossAndGradient& closure) override {
+    return iterate(lbfgs_, count, closure);
+  }
+
+ private:
+  static LbfgsOptions options(const LbfgsSettings& s) {
+    LbfgsOptions options;
+    options.lr = s.lr;
+    options.history = s.history;
+    options.line_search = uses_line_search(s.line_search);
+    options.tolerance_grad = s.tolerance_grad;
+    options.tolerance_change = s.tolerance_change;
+    return options;
+  }
+
+  LbfgsOptions lbfgs_options_;
+  Lbfgs lbfgs_;
+};
+
+void read_lbfgs(Reader& reader, StageSpec& spec) {
+  auto& s = spec.lbfgs;
+  s.lr = reader.positive("lr", s.lr);
+  s.history = reader.positive_int("history", s.history);
+  s.line_search = read_line_search(reader, s.line_search);
+  s.tolerance_grad = reader.non_negative("tolerance_grad", s.tolerance_grad);
+  s.tolerance_change = reader.non_negative("tolerance_change", s.tolerance_change);
+}
+
+std::unique_ptr<Stage> make_lbfgs(const StageSpec& spec, std::vector<torch::Tensor> parameters) {
+  return std::make_unique<LbfgsStage>(spec, std::move(parameters));
+}
+
+}  // namespace
+
+StageType lbfgs_stage_type() {
+  return {read_lbfgs, make_lbfgs, /*dense_hessian=*/false, /*one_evaluation_per_iteration=*/false};
 }
 
 }  // namespace pinn::train

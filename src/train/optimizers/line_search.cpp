@@ -1,6 +1,6 @@
 // Moré–Thuente: the interval of uncertainty [stx, sty] (unordered) with the best point stx, and
 // a step rule (next_step) that picks a trial point by the four cases of the paper's section 4.
-#include "train/line_search.hpp"
+#include "train/optimizers/line_search.hpp"
 
 #include <algorithm>
 #include <cmath>

@@ -1,5 +1,5 @@
 // Flat vector arithmetic: the sums run in kLanes independent lanes, vectorized.
-#include "train/flat_vector.hpp"
+#include "train/optimizers/flat_vector.hpp"
 
 #include <algorithm>
 #include <cmath>

@@ -1,8 +1,9 @@
-// Quasi-Newton minimisation with a dense inverse Hessian (train/inverse_hessian) on one flat
-// float64 vector: BFGS, self-scaled BFGS or self-scaled Broyden, with the Moré–Thuente strong
-// Wolfe line search (train/line_search) whose first trial step follows SciPy's BFGS. As the
-// authors of the self-scaled updates run it (Kiyani et al., arXiv 2501.16371), every
-// `restart_every` iterations H is symmetrised and reset to the identity when it is no longer
+// The bfgs, ssbfgs and ssbroyden stages (their keys and their records in train/stage.cpp's
+// registry) and the optimizer they run: quasi-Newton minimisation with a dense inverse Hessian
+// (inverse_hessian.hpp) on one flat float64 vector: BFGS, self-scaled BFGS or self-scaled Broyden,
+// with the Moré–Thuente strong Wolfe line search (line_search.hpp) whose first trial step follows
+// SciPy's BFGS. As the authors of the self-scaled updates run it (Kiyani et al., arXiv 2501.16371),
+// every `restart_every` iterations H is symmetrised and reset to the identity when it is no longer
 // positive definite; a failed line search restarts from the identity instead of ending.
 #pragma once
 
@@ -10,14 +11,30 @@
 
 #include <cstdint>
 #include <functional>
+#include <string>
 #include <vector>
 
-#include "train/inverse_hessian.hpp"
-#include "train/line_search.hpp"
+#include "train/optimizers/inverse_hessian.hpp"
+#include "train/optimizers/line_search.hpp"
 
 namespace pinn::train {
 
+struct StageType;  // train/stage.hpp
+
 enum class QuasiNewtonMethod { bfgs, ssbfgs, ssbroyden };
+
+// The keys of the dense quasi-Newton stages (bfgs, ssbfgs, ssbroyden), as the config names them.
+struct QuasiNewtonSettings {
+  QuasiNewtonMethod method = QuasiNewtonMethod::ssbroyden;
+  std::string line_search = "strong_wolfe";  // or "none": unit steps
+  int restart_every = 500;
+  double tolerance_grad = 0;
+  int max_parameters = 20000;  // H takes 8 n^2 bytes: 3.2 GB at 20000
+};
+
+// The stage type of `method`: its keys and its stage, which runs QuasiNewton (below) with H on
+// the parameters' device.
+StageType quasi_newton_stage_type(QuasiNewtonMethod method);
 
 struct QuasiNewtonOptions {
   QuasiNewtonMethod method = QuasiNewtonMethod::ssbroyden;

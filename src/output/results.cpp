@@ -1,0 +1,205 @@
+// Predictions, the reference comparison and summary.json.
+#include "output/results.hpp"
+
+#include <ATen/Parallel.h>
+#include <spdlog/spdlog.h>
+#include <torch/version.h>
+
+#include <set>
+
+#include "problem/csv.hpp"
+#include "util/errors.hpp"
+#include "util/files.hpp"
+
+namespace pinn::output {
+
+namespace {
+
+namespace fs = std::filesystem;
+using Json = nlohmann::ordered_json;
+
+constexpr int64_t kEvaluationBatch = 16384;
+
+std::string libtorch_version() {
+  return std::to_string(TORCH_VERSION_MAJOR) + "." + std::to_string(TORCH_VERSION_MINOR) + "." +
+         std::to_string(TORCH_VERSION_PATCH);
+}
+
+// predictions_<set>.csv for each evaluation set: the inputs, then the set's fields. Returns the
+// file names.
+std::vector<std::string> write_predictions(const RunDirectory& run, const problem::Problem& problem,
+                                           const Evaluator& evaluator) {
+  std::vector<std::string> files;
+  for (const auto& set : problem.evaluations) {
+    const auto fields = evaluate_fields(set, evaluator);
+    std::vector<std::string> columns = problem.symbols.inputs;
+    columns.insert(columns.end(), set.field_names.begin(), set.field_names.end());
+    const std::string file = "predictions_" + set.name + ".csv";
+    problem::write_csv(run.file(file), columns, torch::cat({set.points, fields}, 1));
+    files.push_back(file);
+  }
+  return files;
+}
+
+// reference.csv: at the reference points, each output with a reference, its reference value and
+// the error (prediction - reference); what scripts/plot_run.py draws.
+void write_reference_comparison(const RunDirectory& run, const problem::Problem& problem,
+                                const Evaluator& evaluator) {
+  const auto& reference = problem.reference;
+  if (!reference.defined()) return;
+  problem::EvaluationSet set;
+  set.name = "reference";
+  set.points = reference.points;
+  for (int output : reference.outputs) {
+    const std::string& name = problem.symbols.outputs[static_cast<size_t>(output)];
+    set.field_names.push_back(name);
+    set.fields.push_back(expr::parse(name, problem.symbols));
+  }
+  const auto predicted = evaluate_fields(set, evaluator);
+  std::vector<std::string> columns = problem.symbols.inputs;
+  std::vector<torch::Tensor> blocks = {reference.points};
+  for (size_t o = 0; o < set.field_names.size(); ++o) {
+    const auto value = predicted.select(1, static_cast<int64_t>(o));
+    const auto truth = reference.values.select(1, static_cast<int64_t>(o));
+    columns.insert(columns.end(), {set.field_names[o], set.field_names[o] + "_reference",
+                                   set.field_names[o] + "_error"});
+    blocks.push_back(torch::stack({value, truth, value - truth}, 1));
+  }
+  problem::write_csv(run.file("reference.csv"), columns, torch::cat(blocks, 1));
+}
+
+// The status, what ran it and how big it was.
+void describe_run(Json& summary, const RunFacts& facts, const derivatives::Engine& engine) {
+  const auto& report = facts.report;
+  summary["status"] = report.diverged      ? "diverged"
+                      : report.interrupted ? "interrupted"
+                                           : "completed";
+  summary["name"] = facts.settings.name;
+  summary["engine"] = engine.name();  // the one that ran
+  summary["device"] = facts.device;
+  summary["dtype"] = facts.settings.dtype;
+  summary["seed"] = facts.settings.seed;
+  summary["threads"] = at::get_num_threads();
+  summary["cpu_kernels"] = engine.cpu_kernels();
+  summary["libtorch_version"] = libtorch_version();
+  summary["pinn_train_version"] = PINN_TRAIN_VERSION;
+  summary["network_parameters"] = model::parameter_count(facts.network);
+  summary["training_points"] = facts.training_points;
+}
+
+// The steps, stages and times.
+void describe_training(Json& summary, const train::TrainingReport& report, int64_t points,
+                       double wall) {
+  summary["steps"] = report.steps;
+  summary["model_step"] = report.weights_step;  // the step whose weights model.pt holds
+  summary["stages"] = Json::array();
+  for (const auto& stage : report.stages)
+    summary["stages"].push_back(Json(train::to_json(stage)));
+  summary["training_time_s"] = report.seconds;
+  summary["wall_time_s"] = wall;
+  summary["points_per_second"] =
+      report.seconds > 0 ? static_cast<double>(points * report.steps) / report.seconds : 0.0;
+}
+
+// The final loss and each term's, the trained parameters and the final metrics.
+void describe_outcome(Json& summary, const RunFacts& facts) {
+  Json losses;
+  double total = 0;
+  for (const auto& term : facts.terms) {
+    total += term.loss;
+    losses[term.name] = {{"loss", term.loss},
+                         {"mean_square", term.mean_square},
+                         {"max_abs_residual", term.max_abs_residual},
+                         {"mean_abs_residual", term.mean_abs_residual}};
+  }
+  summary["final_loss"] = total;
+  summary["losses"] = losses;
+  if (!facts.parameters.empty()) {
+    Json parameters;
+    for (size_t p = 0; p < facts.parameters.size(); ++p)
+      parameters[facts.problem.symbols.parameters[p]] = facts.parameters[p].item<double>();
+    summary["parameters"] = parameters;
+  }
+  // An interrupted run stops without measuring its final errors: history.csv has the last ones.
+  const auto& names = facts.metric_names;
+  if (!names.empty() && facts.report.final_metrics.size() == names.size()) {
+    Json metrics;
+    for (size_t m = 0; m < names.size(); ++m)
+      metrics[names[m]] = facts.report.final_metrics[m];
+    summary["metrics"] = metrics;
+  }
+}
+
+}  // namespace
+
+torch::Tensor evaluate_fields(const problem::EvaluationSet& set, const Evaluator& evaluator) {
+  std::set<expr::Channel> channels;
+  for (const auto& field : set.fields)
+    expr::collect_channels(*field, channels);
+  const auto& context = evaluator.context;
+  std::vector<torch::Tensor> batches;
+  for (int64_t start = 0; start < set.points.size(0); start += kEvaluationBatch) {
+    const auto points = set.points.slice(0, start, start + kEvaluationBatch).to(context.options);
+    const auto values = evaluator.engine.compute(points, channels, /*create_graph=*/false);
+    const std::map<std::string, torch::Tensor> no_fields;
+    const expr::EvalContext evaluation{points, &values, &no_fields, &context.parameters};
+    std::vector<torch::Tensor> columns;
+    for (const auto& field : set.fields) {
+      columns.push_back(
+          expr::evaluate(*field, evaluation).detach().to(torch::kCPU, torch::kFloat64));
+    }
+    batches.push_back(torch::stack(columns, 1));
+  }
+  return torch::cat(batches, 0);
+}
+
+Json write_results(const RunDirectory& run, const RunFacts& facts, const Evaluator& evaluator,
+                   std::chrono::steady_clock::time_point started) {
+  const bool finished = !facts.report.diverged && !facts.report.interrupted;
+  const auto predictions =
+      finished ? write_predictions(run, facts.problem, evaluator) : std::vector<std::string>{};
+  if (finished) write_reference_comparison(run, facts.problem, evaluator);
+  const double wall =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  Json summary;
+  describe_run(summary, facts, evaluator.engine);
+  describe_training(summary, facts.report, facts.training_points, wall);
+  describe_outcome(summary, facts);
+  summary["predictions"] = predictions;
+  summary["run_id"] = run.id();
+  run.write_json("summary.json", summary);  // last: its presence marks a finished run
+  return summary;
+}
+
+void write_failure_summary(const RunDirectory& run, const std::string& name,
+                           const train::CheckpointStore& store, const std::string& failure) {
+  const auto checkpoints = store.files();
+  Json summary;
+  summary["status"] = "write_failed";
+  summary["error"] = failure;
+  summary["name"] = name;
+  summary["run_id"] = run.id();
+  summary["checkpoint"] = checkpoints.empty()
+                              ? Json(nullptr)
+                              : Json("checkpoints/" + checkpoints.front().filename().string());
+  summary["pinn_train_version"] = PINN_TRAIN_VERSION;
+  try {
+    run.write_json("summary.json", summary);
+  } catch (const OutputError& e) {
+    std::error_code error;
+    fs::remove(run.file("summary.json"), error);  // an older run's "interrupted" would mislead
+    spdlog::warn("no summary written either: {}", e.what());
+  }
+}
+
+Json read_summary(const fs::path& path) {
+  std::error_code error;
+  if (!fs::exists(path / "summary.json", error)) return nullptr;
+  try {
+    return Json::parse(read_text_file(path / "summary.json"));
+  } catch (const Json::exception&) {
+    return nullptr;
+  }
+}
+
+}  // namespace pinn::output
