@@ -10,9 +10,9 @@
 #include <sstream>
 #include <vector>
 
+#include "train/lr_schedule.hpp"
 #include "train/optimizers/inverse_hessian.hpp"
 #include "train/optimizers/line_search.hpp"
-#include "train/lr_schedule.hpp"
 #include "train/optimizers/quasi_newton.hpp"
 
 namespace pinn::train {

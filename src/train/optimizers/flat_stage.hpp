@@ -6,6 +6,7 @@
 
 #include <torch/torch.h>
 
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -39,52 +40,79 @@ class FlatStage : public Stage {
   double loss_and_gradient(const std::vector<double>& x, std::vector<double>& gradient,
                            const LossAndGradient& closure);
 
-  // Up to `count` iterations of `optimizer` (Lbfgs, QuasiNewton) on the stage's objective; the
-  // trainables are left at its iterate. Returns how many ran.
-  template <typename Optimizer>
-  int iterate(Optimizer& optimizer, int count, const LossAndGradient& closure) {
-    const int done =
-        optimizer.iterate(count, [&](const std::vector<double>& x, std::vector<double>& gradient) {
-          return loss_and_gradient(x, gradient, closure);
-        });
-    // The line search's last evaluation need not be at the point it accepted.
-    unflatten(optimizer.x());
-    return done;
-  }
-
-  // A checkpoint's copy of the optimizer's state, under `key`.
-  template <typename Optimizer>
-  static void save_state(const Optimizer& optimizer, const std::string& key,
-                         torch::serialize::OutputArchive& archive) {
-    torch::serialize::OutputArchive state;
-    optimizer.save(state);
-    archive.write(key, state);
-  }
-
-  // The optimizer's state from under `key`, the trainables moved to its iterate; false (and
-  // nothing changed) when the checkpoint holds none.
-  template <typename Optimizer>
-  bool load_state(Optimizer& optimizer, const std::string& key,
-                  torch::serialize::InputArchive& archive) {
-    torch::serialize::InputArchive state;
-    if (!archive.try_read(key, state)) return false;
-    optimizer.load(state);
-    unflatten(optimizer.x());
-    return true;
-  }
-
-  // Stage::stop_reason() of an optimizer that stopped early.
-  template <typename Optimizer>
-  static std::string stop_reason_of(const Optimizer& optimizer) {
-    return optimizer.status() == Optimizer::Status::stalled ? "stalled" : "converged";
-  }
-
   LossTransform objective_;
   bool graphed_;
   torch::Device device_;
   CudaGraphRunner runner_{"the loss and gradient"};
   torch::Tensor graphed_loss_;
   std::vector<torch::Tensor> parameters_;  // the network's (and the problem's) trainables
+};
+
+// A FlatStage that runs `Optimizer` (Lbfgs, QuasiNewton: each has iterate(count, objective),
+// x(), status(), evaluations(), forget_objective(), save() and load()): the parts of the stage
+// that pass on to the optimizer.
+template <typename Optimizer>
+class FlatOptimizerStage : public FlatStage {
+ public:
+  // `make(start, device)` makes the optimizer from the flattened trainables; `state_key` names its
+  // state in a checkpoint.
+  template <typename Make>
+  FlatOptimizerStage(const std::string& name, const StageSpec& spec,
+                     std::vector<torch::Tensor> parameters, std::string state_key, const Make& make)
+      : FlatStage(name, spec.objective, spec.cuda_graph, std::move(parameters)),
+        state_key_(std::move(state_key)),
+        optimizer_(make(flatten(), device_)) {}
+
+  int advance(int count, const LossAndGradient& closure) override {
+    const int done =
+        optimizer_.iterate(count, [&](const std::vector<double>& x, std::vector<double>& gradient) {
+          return loss_and_gradient(x, gradient, closure);
+        });
+    // The line search's last evaluation need not be at the point it accepted.
+    unflatten(optimizer_.x());
+    return done;
+  }
+
+  // New points: the optimizer forgets what assumed the old objective (its values there; L-BFGS its
+  // curvature history too, while the quasi-Newton methods keep H).
+  void restart(bool new_shapes) override {
+    optimizer_.forget_objective();
+    forget_capture(new_shapes);
+  }
+
+  std::string stop_reason() const override {
+    return optimizer_.status() == Optimizer::Status::stalled ? "stalled" : "converged";
+  }
+
+  int64_t evaluations() const override { return optimizer_.evaluations(); }
+
+  void save(torch::serialize::OutputArchive& archive) const override {
+    torch::serialize::OutputArchive state;
+    optimizer_.save(state);
+    archive.write(state_key_, state);
+  }
+
+  void load(torch::serialize::InputArchive& archive) override {
+    torch::serialize::InputArchive state;
+    if (!archive.try_read(state_key_, state)) {
+      load_without_state();
+      return;
+    }
+    optimizer_.load(state);
+    unflatten(optimizer_.x());
+  }
+
+ protected:
+  // A checkpoint of this stage that holds no state of the optimizer.
+  virtual void load_without_state() {
+    throw std::runtime_error("the checkpoint holds no '" + state_key_ + "' state of this stage");
+  }
+
+ private:
+  std::string state_key_;
+
+ protected:
+  Optimizer optimizer_;
 };
 
 }  // namespace pinn::train

@@ -352,38 +352,22 @@ namespace {
 using config::Reader;
 
 // The lbfgs stage: Lbfgs on the flattened trainables.
-class LbfgsStage : public FlatStage {
+class LbfgsStage : public FlatOptimizerStage<Lbfgs> {
  public:
   LbfgsStage(const StageSpec& spec, std::vector<torch::Tensor> parameters)
-      : FlatStage("lbfgs", spec.objective, spec.cuda_graph, std::move(parameters)),
-        lbfgs_options_(options(spec.lbfgs)),
-        lbfgs_(lbfgs_options_, flatten()) {}
+      : FlatOptimizerStage("lbfgs", spec, std::move(parameters), "lbfgs_flat",
+                           [&](std::vector<double> start, torch::Device) {
+                             return Lbfgs(options(spec.lbfgs), std::move(start));
+                           }),
+        options_(options(spec.lbfgs)) {}
 
-  // New points: a new objective, so its values and the curvature history are stale.
-  void restart(bool new_shapes) override {
-    lbfgs_.forget_objective();
-    forget_capture(new_shapes);
-  }
-
-  std::string stop_reason() const override { return stop_reason_of(lbfgs_); }
-
-  int64_t evaluations() const override { return lbfgs_.evaluations(); }
-
-  void save(torch::serialize::OutputArchive& archive) const override {
-    save_state(lbfgs_, "lbfgs_flat", archive);
-  }
-
-  void load(torch::serialize::InputArchive& archive) override {
-    if (load_state(lbfgs_, "lbfgs_flat", archive)) return;
-    // Checkpoints from before this implementation hold LibTorch's L-BFGS state instead.
+ protected:
+  // Checkpoints from before this implementation hold LibTorch's L-BFGS state instead.
+  void load_without_state() override {
     spdlog::warn(
         "lbfgs: the checkpoint holds an older L-BFGS state; continuing from its "
         "weights with a fresh curvature history");
-    lbfgs_ = Lbfgs(lbfgs_options_, flatten());
-  }
-
-  int advance(int count, const LossAndGradient& closure) override {
-    return iterate(lbfgs_, count, closure);
+    optimizer_ = Lbfgs(options_, flatten());
   }
 
  private:
@@ -397,8 +381,7 @@ class LbfgsStage : public FlatStage {
     return options;
   }
 
-  LbfgsOptions lbfgs_options_;
-  Lbfgs lbfgs_;
+  LbfgsOptions options_;
 };
 
 void read_lbfgs(Reader& reader, StageSpec& spec) {

@@ -266,40 +266,19 @@ using config::Reader;
 
 // The bfgs, ssbfgs and ssbroyden stages: QuasiNewton on the flattened trainables, H kept on the
 // parameters' device.
-class QuasiNewtonStage : public FlatStage {
+class QuasiNewtonStage : public FlatOptimizerStage<QuasiNewton> {
  public:
   QuasiNewtonStage(const StageSpec& spec, std::vector<torch::Tensor> parameters)
-      : FlatStage(spec.type, spec.objective, spec.cuda_graph, std::move(parameters)),
-        optimizer_(options(spec.quasi_newton), flatten(), device_) {}
-
-  // New points: the loss and gradient at x are evaluated anew; H is kept.
-  void restart(bool new_shapes) override {
-    optimizer_.forget_objective();
-    forget_capture(new_shapes);
-  }
-
-  std::string stop_reason() const override { return stop_reason_of(optimizer_); }
-
-  int64_t evaluations() const override { return optimizer_.evaluations(); }
+      : FlatOptimizerStage(spec.type, spec, std::move(parameters), "quasi_newton",
+                           [&](std::vector<double> start, torch::Device device) {
+                             return QuasiNewton(options(spec.quasi_newton), std::move(start),
+                                                device);
+                           }) {}
 
   nlohmann::json details() const override {
     return {{"hessian_resets", optimizer_.resets()},
             {"skipped_updates", optimizer_.skipped()},
             {"hessian_seconds", optimizer_.hessian_seconds()}};
-  }
-
-  void save(torch::serialize::OutputArchive& archive) const override {
-    save_state(optimizer_, "quasi_newton", archive);
-  }
-
-  void load(torch::serialize::InputArchive& archive) override {
-    if (!load_state(optimizer_, "quasi_newton", archive)) {
-      throw std::runtime_error("the checkpoint holds no state of a quasi-Newton stage");
-    }
-  }
-
-  int advance(int count, const LossAndGradient& closure) override {
-    return iterate(optimizer_, count, closure);
   }
 
  private:
@@ -311,8 +290,6 @@ class QuasiNewtonStage : public FlatStage {
     options.tolerance_grad = s.tolerance_grad;
     return options;
   }
-
-  QuasiNewton optimizer_;
 };
 
 void read_quasi_newton(Reader& reader, StageSpec& spec) {
