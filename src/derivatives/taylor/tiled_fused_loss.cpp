@@ -6,6 +6,8 @@
 #include <memory>
 #include <utility>
 
+#include "problem/mean_square.hpp"
+
 namespace pinn::derivatives::taylor {
 
 namespace {
@@ -23,7 +25,7 @@ class ProgramLoss : public tiles::TileLoss {
     for (const auto& set : sets) {
       const int64_t count = set.points.size(0);
       for (const auto& term : set.terms) {
-        Bound bound{term.program, term.weight / static_cast<double>(std::max<int64_t>(count, 1)),
+        Bound bound{term.program, problem::mean_square_scale(term.weight, count),
                     begin,        begin + count,
                     {},           {}};
         for (const auto& channel : term.program->channels()) {
