@@ -6,6 +6,7 @@ each, their ratio, and whether the loss after the timed steps is the same to the
 (same steps, same seed: a refactoring that changes no arithmetic gives bit-equal losses).
 
     /usr/bin/python3 scripts/bench/ab_binaries.py OLD_BINARY NEW_BINARY [--rounds 5] [--steps 200]
+        [--engines taylor,autograd] [--configs "burgers,laplacian d=10"]
 """
 
 import argparse
@@ -31,12 +32,13 @@ def main():
     p.add_argument("--warmup", type=int, default=20)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--engines", default="taylor,autograd")
+    p.add_argument("--configs", default="burgers,laplacian d=10", help="which of the two (comma-separated)")
     args = p.parse_args()
     c.ensure_burgers_reference()
     rows = []
     with c.temp_config(laplacian.config(10)) as lap10:
         cases = [("burgers", str(c.REPO / "configs" / "burgers.json")), ("laplacian d=10", str(lap10))]
-        for name, config in cases:
+        for name, config in [case for case in cases if case[0] in args.configs.split(",")]:
             for engine in args.engines.split(","):
                 best = {"old": None, "new": None}
                 losses = {"old": set(), "new": set()}
