@@ -8,6 +8,7 @@
 #include <iostream>
 
 #include "cli/commands.hpp"
+#include "cli/schema.hpp"
 #include "cli/sweep.hpp"
 #include "util/errors.hpp"
 #include "util/logging.hpp"
@@ -66,7 +67,8 @@ int run_cli(int argc, char** argv) {
       "  pinn-train sweep CONFIG.json      one run per combination of --grid values\n"
       "  pinn-train collect SWEEP_DIR      one CSV row per run of a sweep\n"
       "  pinn-train eval RUN_DIR --points IN.csv --out OUT.csv [--fields u,u_x,pde]\n"
-      "  pinn-train bench CONFIG.json      time a training step (--engine, --steps)",
+      "  pinn-train bench CONFIG.json      time a training step (--engine, --steps)\n"
+      "  pinn-train schema                 print the config's JSON Schema (for editors)",
       "pinn-train"};
   app.set_version_flag("--version", version_text());
   app.require_subcommand(0, 1);
@@ -138,6 +140,8 @@ int run_cli(int argc, char** argv) {
   bench->add_option("--warmup", bench_options.warmup, "Untimed steps first (default 20)");
   bench->add_option("--chunks", bench_options.chunks, "Timed chunks; the fastest is reported too");
   bench->fallthrough();
+  CLI::App* schema = app.add_subcommand(
+      "schema", "Print the JSON Schema of the config (what editors check and complete)");
 
   try {
     app.parse(argc, argv);
@@ -150,13 +154,15 @@ int run_cli(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return report("error: ", std::string(e.what()) + "\nRun with --help for usage.", kExitBadInput);
   }
-  if (options.config_path.empty() && !resume->parsed() && !collect->parsed() && !eval->parsed()) {
+  if (options.config_path.empty() && !resume->parsed() && !collect->parsed() && !eval->parsed() &&
+      !schema->parsed()) {
     return report("error: ", "no config given.\nUsage: pinn-train CONFIG.json (see --help)",
                   kExitBadInput);
   }
 
   util::configure_logging(verbosity);
   try {
+    if (schema->parsed()) return schema_command();
     if (validate->parsed()) return validate_command(options);
     if (bench->parsed()) return bench_command(options, bench_options);
     if (collect->parsed()) return collect_command(collect_directory, collect_output);

@@ -67,6 +67,7 @@ LearningRateSchedule read_schedule(config::Reader& stage, int iterations) {
   LearningRateSchedule s;
   if (!stage.has("lr_schedule")) return s;
   config::Reader reader = stage.object("lr_schedule");
+  reader.describe("type", "how Adam's rate decays from the stage's lr over its steps");
   s.type = reader.choice("type", schedule_types());
   const ScheduleType& type = types().at(s.type);
   s.warmup = reader.non_negative_int("warmup", 0, "a number of warmup steps >= 0");

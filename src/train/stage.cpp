@@ -557,6 +557,7 @@ std::vector<StageSpec> read_stages(Reader& top) {
   for (auto& reader : list) {
     StageSpec spec;
     spec.where = reader.where();
+    reader.describe("type", "the stage's optimizer (docs/optimizers.md)");
     spec.type = reader.choice("type", stage_types());
     spec.iterations = reader.positive_int("iterations", spec.iterations);
     spec.log_every = reader.positive_int("log_every", spec.log_every);
