@@ -1,6 +1,6 @@
 // From the notes of many runs to one schema: the notes are gathered into a tree of objects (list
-// elements share their list's node), map entries are folded into one, and each object's notes
-// are merged per variant.
+// elements share their list's node), map entries are folded into one, objects of one family met
+// at several places become one definition, and each object's notes are merged per variant.
 #include "config/json_schema.hpp"
 
 #include <algorithm>
@@ -24,6 +24,7 @@ struct Node {
   std::vector<Seen> seen;
   std::map<std::string, Node> children;  // the objects under a key (of a list: its elements)
   std::set<std::string> entries;         // keys that are names of a map's entries
+  std::string definition;                // its schema is this one of "definitions"
 };
 
 // ---- gathering --------------------------------------------------------------------------------
@@ -45,10 +46,11 @@ void insert(Node& root, size_t probe, const RunNotes& run) {
   }
 }
 
-void merge(Node& into, Node&& from) {
+void merge(Node& into, const Node& from) {
   into.seen.insert(into.seen.end(), from.seen.begin(), from.seen.end());
-  for (auto& [key, child] : from.children)
-    merge(into.children[key], std::move(child));
+  into.entries.insert(from.entries.begin(), from.entries.end());
+  for (const auto& [key, child] : from.children)
+    merge(into.children[key], child);
 }
 
 // Keys that some probes read here and others did not are names the probe chose (its domains,
@@ -69,9 +71,9 @@ void fold(Node& node) {
   for (const auto& key : node.entries) {
     const auto found = node.children.find(key);
     if (found == node.children.end()) continue;
-    Node child = std::move(found->second);
+    const Node child = std::move(found->second);
     node.children.erase(found);
-    merge(node.children[kEntry], std::move(child));
+    merge(node.children[kEntry], child);
   }
   for (auto& entry : node.children)
     fold(entry.second);
@@ -164,17 +166,23 @@ Json key_schema(const KeySchema& key, const Node* child) {
   if (std::count(kinds.begin(), kinds.end(), ValueKind::number)) {
     kinds.erase(std::remove(kinds.begin(), kinds.end(), ValueKind::integer), kinds.end());
   }
-  Json schema = Json::object();
-  if (!key.description.empty()) schema["description"] = key.description;
+  Json type = Json::object();
   if (kinds.size() == 1) {
-    schema.update(kind_schema(kinds.front(), key, child));
+    type = kind_schema(kinds.front(), key, child);
   } else if (!kinds.empty()) {
-    schema["anyOf"] = Json::array();
+    type["anyOf"] = Json::array();
     for (const auto kind : kinds)
-      schema["anyOf"].push_back(kind_schema(kind, key, child));
+      type["anyOf"].push_back(kind_schema(kind, key, child));
   }
-  if (key.fallback) schema["default"] = *key.fallback;
-  return schema;
+  Json result = Json::object();
+  if (!key.description.empty()) result["description"] = key.description;
+  // Beside "$ref", draft-07 ignores other keywords: an annotated reference goes into an allOf.
+  if (type.contains("$ref") && (!key.description.empty() || key.fallback)) {
+    type = {{"allOf", Json::array({type})}};
+  }
+  result.update(type);
+  if (key.fallback) result["default"] = *key.fallback;
+  return result;
 }
 
 // ---- objects ----------------------------------------------------------------------------------
@@ -203,42 +211,63 @@ std::vector<const ObjectNote*> required_basis(const std::vector<Seen>& notes) {
   return {};
 }
 
-// One variant of an object: its keys, which of them are required, and what else it accepts.
-Json variant_schema(const Node& node, const std::vector<Seen>& notes) {
-  const bool finished =
-      std::any_of(notes.begin(), notes.end(), [](const Seen& seen) { return seen.note->finished; });
+// The notes of one variant's keys, in the order first read; those of a map's entries apart.
+struct VariantKeys {
   std::vector<std::string> order;
-  std::map<std::string, std::vector<const KeyNote*>> by_key;
+  std::map<std::string, std::vector<const KeyNote*>> notes;
   std::vector<const KeyNote*> entries;
+};
+
+VariantKeys keys_of(const Node& node, const std::vector<Seen>& notes) {
+  VariantKeys keys;
   for (const auto& seen : notes) {
     for (const auto& [key, key_note] : seen.note->keys) {
       if (node.entries.count(key)) {
-        entries.push_back(&key_note);
+        keys.entries.push_back(&key_note);
         continue;
       }
-      if (!by_key.count(key)) order.push_back(key);
-      by_key[key].push_back(&key_note);
+      if (!keys.notes.count(key)) keys.order.push_back(key);
+      keys.notes[key].push_back(&key_note);
     }
   }
-  const auto basis = required_basis(notes);
-  // Asked of with has(), a key is optional, unless its presence made the variant (a point set
-  // with a "domain").
-  std::string decided_by = basis.front()->decided_by;
+  return keys;
+}
+
+// Asked of with has(), a key is optional, unless its presence made the variant (a point set's
+// "domain"): that key, where all of `basis` agree on it.
+std::string deciding_key(const std::vector<const ObjectNote*>& basis) {
+  std::string key = basis.front()->decided_by;
   for (const ObjectNote* note : basis) {
-    if (note->decided_by != decided_by || !note->variant_key.empty()) decided_by.clear();
+    if (note->decided_by != key || !note->variant_key.empty()) return "";
   }
+  return key;
+}
+
+bool is_required(const std::string& key, const std::vector<const ObjectNote*>& basis,
+                 const std::string& deciding) {
+  return std::all_of(basis.begin(), basis.end(), [&](const ObjectNote* note) {
+    const KeyNote* found = note->find(key);
+    return found && found->required && (key == deciding || !note->asked.count(key));
+  });
+}
+
+const Node* child_of(const Node& node, const std::string& key) {
+  const auto found = node.children.find(key);
+  return found == node.children.end() ? nullptr : &found->second;
+}
+
+// One variant of an object: its keys, which of them are required, and what else it accepts.
+Json variant_schema(const Node& node, const std::vector<Seen>& notes) {
+  const VariantKeys keys = keys_of(node, notes);
+  const auto basis = required_basis(notes);
+  const std::string deciding = deciding_key(basis);
   Json properties = Json::object();
   Json required = Json::array();
-  for (const auto& key : order) {
-    KeySchema merged = merge_notes(by_key[key]);
+  for (const auto& key : keys.order) {
+    KeySchema merged = merge_notes(keys.notes.at(key));
     merged.description = description_of(notes, key);
-    const auto child = node.children.find(key);
-    properties[key] = key_schema(merged, child == node.children.end() ? nullptr : &child->second);
-    const bool always = std::all_of(basis.begin(), basis.end(), [&](const ObjectNote* note) {
-      const KeyNote* found = note->find(key);
-      return found && found->required && (key == decided_by || !note->asked.count(key));
-    });
-    if (always) required.push_back(key);
+    properties[key] = key_schema(merged, child_of(node, key));
+    if (is_required(key, basis, deciding)) required.push_back(key);
   }
   const ObjectNote& first = *notes.front().note;
   if (!first.variant_key.empty()) {
@@ -250,10 +279,10 @@ Json variant_schema(const Node& node, const std::vector<Seen>& notes) {
   }
   Json schema = {{"type", "object"}, {"properties", properties}};
   if (!required.empty()) schema["required"] = required;
-  if (!entries.empty()) {
-    const auto child = node.children.find(kEntry);
-    schema["additionalProperties"] =
-        key_schema(merge_notes(entries), child == node.children.end() ? nullptr : &child->second);
+  const bool finished =
+      std::any_of(notes.begin(), notes.end(), [](const Seen& seen) { return seen.note->finished; });
+  if (!keys.entries.empty()) {
+    schema["additionalProperties"] = key_schema(merge_notes(keys.entries), child_of(node, kEntry));
   } else if (finished) {
     schema["additionalProperties"] = false;
   }
@@ -263,6 +292,7 @@ Json variant_schema(const Node& node, const std::vector<Seen>& notes) {
 // The object's variants, by the value of the choice that decided them. Notes without a variant
 // where others have one stopped before their choice: they count only when the reader finished.
 Json object_schema(const Node& node) {
+  if (!node.definition.empty()) return {{"$ref", "#/definitions/" + node.definition}};
   std::map<std::string, std::vector<Seen>> variants;
   for (const auto& seen : node.seen)
     variants[seen.note->variant_key + "=" + seen.note->variant].push_back(seen);
@@ -281,6 +311,53 @@ Json object_schema(const Node& node) {
   return {{"type", "object"}, {"anyOf", branches}};
 }
 
+// "sampler=file,grid,..." for an object whose variants a choice decides; "" otherwise.
+std::string family_of(const Node& node) {
+  std::string key;
+  std::set<std::string> variants;
+  for (const auto& seen : node.seen) {
+    if (seen.note->variant_key.empty()) continue;
+    key = seen.note->variant_key;
+    variants.insert(seen.note->variant);
+  }
+  if (variants.size() < 2) return "";
+  std::string family = key + "=";
+  for (const auto& variant : variants)
+    family += variant + ",";
+  return family;
+}
+
+// Every object of a family, with the name of the key it is first met under ("points").
+void gather_families(Node& node, const std::string& name,
+                     std::map<std::string, std::vector<std::pair<std::string, Node*>>>& families) {
+  for (auto& [key, child] : node.children) {
+    const std::string child_name = key == kEntry ? name : key;
+    const std::string family = family_of(child);
+    if (!family.empty()) families[family].emplace_back(child_name, &child);
+    gather_families(child, child_name, families);
+  }
+}
+
+// Objects with the same variants of the same key, met at several places, are read by one reader
+// (a point set under "points", as a reference's and an evaluation's "points"): one definition,
+// from the notes of every place, which each place refers to.
+Json share_families(Node& root) {
+  std::map<std::string, std::vector<std::pair<std::string, Node*>>> families;
+  gather_families(root, "", families);
+  Json definitions = Json::object();
+  for (const auto& [family, places] : families) {
+    if (places.size() < 2) continue;
+    Node all;
+    for (const auto& place : places)
+      merge(all, *place.second);
+    const std::string& name = places.front().first;
+    definitions[name] = object_schema(all);
+    for (const auto& place : places)
+      place.second->definition = name;
+  }
+  return definitions;
+}
+
 }  // namespace
 
 Json json_schema(const std::vector<std::vector<RunNotes>>& probes) {
@@ -290,7 +367,10 @@ Json json_schema(const std::vector<std::vector<RunNotes>>& probes) {
       insert(root, probe, run);
   }
   fold(root);
-  return object_schema(root);
+  const Json definitions = share_families(root);
+  Json schema = object_schema(root);
+  if (!definitions.empty()) schema["definitions"] = definitions;
+  return schema;
 }
 
 }  // namespace pinn::config

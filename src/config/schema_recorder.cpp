@@ -87,41 +87,56 @@ void SchemaRecorder::begin_run(std::vector<int> script) {
   contexts_.clear();
 }
 
-// A choice succeeded unless the run failed inside what it chose (or at the object it was made
-// in); an unlocated failure blames the last choice. Each free choice's other alternatives are
-// queued once (and again, up to kAttempts, while they fail), each after the same earlier choices.
-// A blamed choice is also retried with the alternatives that succeeded elsewhere: what the
-// recorder learned came from other branches, this one may need another value.
+// Learns from a run: which of its choices succeeded (and are preferred from now on), and which
+// runs to try next.
 void SchemaRecorder::learn(const std::optional<std::string>& failure,
                            std::vector<std::vector<int>>& queue) {
   std::vector<int> taken;
   for (size_t k = 0; k < choices_.size(); ++k) {
     const Choice& choice = choices_[k];
-    const bool blamed = failure && (*failure == kUnlocated ? k + 1 == choices_.size()
-                                                           : is_under(*failure, choice.scope) ||
-                                                                 *failure == choice.object);
-    if (!blamed) {
-      preferred_[choice.id] = choice.taken;
-      if (succeeded_.insert({choice.id, choice.taken}).second) {
-        // Branches where this choice failed before it had ever succeeded: try this value there.
-        for (const auto& earlier : failed_[choice.id])
-          schedule(earlier, choice.taken, queue);
-      }
-    } else {
+    const bool blamed = blames(failure, k);
+    if (blamed) {
       failed_[choice.id].push_back(taken);
+    } else {
+      succeed(choice, queue);
     }
-    const bool free = k >= script_.size();
-    if (free) ++attempts_[{choice.id, choice.taken}];
-    for (int other = 0; other < choice.count; ++other) {
-      const auto alternative = std::make_pair(choice.id, other);
-      const bool untried =
-          free && !succeeded_.count(alternative) && attempts_[alternative] < kAttempts;
-      const bool repair = blamed && succeeded_.count(alternative);
-      if (other == choice.taken || !(untried || repair)) continue;
-      if (schedule(taken, other, queue) && untried) ++attempts_[alternative];
-    }
+    queue_alternatives(choice, k >= script_.size(), blamed, taken, queue);
     taken.push_back(choice.taken);
     scheduled_.insert(taken);  // this run took these: no need to run them again
+  }
+}
+
+// A choice failed when the run failed inside what it chose (or at the object it was made in);
+// an unlocated failure blames the last choice.
+bool SchemaRecorder::blames(const std::optional<std::string>& failure, size_t k) const {
+  if (!failure) return false;
+  if (*failure == kUnlocated) return k + 1 == choices_.size();
+  return is_under(*failure, choices_[k].scope) || *failure == choices_[k].object;
+}
+
+// The alternative taken succeeded: it is preferred from now on, and tried again where it had
+// not been tried when that branch failed.
+void SchemaRecorder::succeed(const Choice& choice, std::vector<std::vector<int>>& queue) {
+  preferred_[choice.id] = choice.taken;
+  if (!succeeded_.insert({choice.id, choice.taken}).second) return;
+  for (const auto& earlier : failed_[choice.id])
+    schedule(earlier, choice.taken, queue);
+}
+
+// The other alternatives of a free choice are queued once (again, up to kAttempts, while they
+// fail), each after the same earlier choices. A blamed choice is also retried with alternatives
+// that succeeded elsewhere: what was learned came from other branches, this one may need another.
+void SchemaRecorder::queue_alternatives(const Choice& choice, bool free, bool blamed,
+                                        const std::vector<int>& before,
+                                        std::vector<std::vector<int>>& queue) {
+  if (free) ++attempts_[{choice.id, choice.taken}];
+  for (int other = 0; other < choice.count; ++other) {
+    const auto alternative = std::make_pair(choice.id, other);
+    const bool untried =
+        free && !succeeded_.count(alternative) && attempts_[alternative] < kAttempts;
+    const bool repair = blamed && succeeded_.count(alternative);
+    if (other == choice.taken || !(untried || repair)) continue;
+    if (schedule(before, other, queue) && untried) ++attempts_[alternative];
   }
 }
 

@@ -158,8 +158,11 @@ class SchemaRecorder {
   // the readers, whichever list element or map entry reached it.
   std::string pattern(const Json& root, const Pointer& pointer) const;
   void begin_run(std::vector<int> script);
-  // Queues the untried alternatives of the run's free choices; learns which ones succeed.
   void learn(const std::optional<std::string>& failure, std::vector<std::vector<int>>& queue);
+  bool blames(const std::optional<std::string>& failure, size_t k) const;
+  void succeed(const Choice& choice, std::vector<std::vector<int>>& queue);
+  void queue_alternatives(const Choice& choice, bool free, bool blamed,
+                          const std::vector<int>& before, std::vector<std::vector<int>>& queue);
   // Queues the choices `before` then `alternative`, unless a run took them already.
   bool schedule(const std::vector<int>& before, int alternative,
                 std::vector<std::vector<int>>& queue);

@@ -195,10 +195,17 @@ class ConfigSchema : public ::testing::Test {
   static void SetUpTestSuite() { schema_ = new Json(cli::config_schema()); }
   static void TearDownTestSuite() { delete schema_; }
 
+  // `schema`, or the definition it refers to.
+  static const Json& resolved(const Json& schema) {
+    if (!schema.contains("$ref")) return schema;
+    const std::string name = schema["$ref"].get<std::string>().substr(sizeof("#/definitions/") - 1);
+    return (*schema_)["definitions"].at(name);
+  }
+
   // The values of `key` that name the branches of `object` (an object schema with anyOf).
   static std::set<std::string> variants(const Json& object, const std::string& key) {
     std::set<std::string> names;
-    for (const auto& branch : object.at("anyOf")) {
+    for (const auto& branch : resolved(object).at("anyOf")) {
       const Json& value = branch["properties"].value(key, Json::object());
       if (value.contains("const")) names.insert(value["const"].get<std::string>());
     }
@@ -221,6 +228,10 @@ TEST_F(ConfigSchema, EveryRegisteredTypeIsAVariant) {
   EXPECT_EQ(variants(properties["losses"]["items"], "type"), set_of(problem::loss_term_types()));
   EXPECT_EQ(variants(properties["points"]["additionalProperties"], "sampler"),
             set_of(problem::sampler_names()));
+  // A reference's and an evaluation's points are point sets too (or a set's name).
+  const Json point_set = properties["points"]["additionalProperties"];
+  EXPECT_EQ(properties["reference"]["properties"]["points"]["anyOf"][1], point_set);
+  EXPECT_EQ(properties["evaluate"]["items"]["properties"]["points"]["anyOf"][1], point_set);
   const Json& stages = properties["training"]["items"];
   EXPECT_EQ(variants(stages, "type"), set_of(train::stage_types()));
   for (const auto& stage : stages["anyOf"]) {
