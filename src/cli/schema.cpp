@@ -23,7 +23,10 @@ using config::Json;
 // More runs than the readers' branches need (a few thousand): a bound, not a budget.
 constexpr int kMaxRuns = 50000;
 
-// One probe: a small valid problem (inputs x and t, output u, three domains, two point sets, a
+// Names of the probes' CSV columns, before each probe's suffix.
+const std::vector<std::string> kColumns = {"x", "t", "u", "w"};
+
+// One probe: a small valid problem (inputs x and t, output u, three domains, three point sets, a
 // loss term) that names everything with `suffix`, plus an empty domain, point set and loss term
 // and an empty network and stage for the recorder to fill in every way the readers accept. Where
 // the readers look a name up (a set, a domain, a loss term, an input), the probe has one.
@@ -97,23 +100,28 @@ struct Probe {
   }
 };
 
-// A CSV file for the probes' file sets and references: a column per name either probe uses.
+// probe.csv in a temporary folder, for the probes' file sets and references: a column per name
+// of kColumns in each probe, two rows.
 struct ProbeFiles {
   fs::path directory;
 
-  ProbeFiles() {
+  explicit ProbeFiles(const std::vector<Probe>& probes) {
     std::string pattern = (fs::temp_directory_path() / "pinn-train-schema-XXXXXX").string();
     if (!mkdtemp(pattern.data()))
       throw OutputError("cannot create a temporary folder in " + pattern);
     directory = pattern;
-    write_text_atomically(directory / "probe.csv",
-                          "x,t,u,w,xb,tb,ub,wb\n0.1,0.2,0.3,0.4,0.1,0.2,0.3,0.4\n"
-                          "0.5,0.6,0.7,0.8,0.5,0.6,0.7,0.8\n");
+    std::string header, low, high;
+    for (const auto& probe : probes) {
+      for (const auto& column : kColumns) {
+        const std::string comma = header.empty() ? "" : ",";
+        header += comma + probe.name(column);
+        low += comma + "0.25";
+        high += comma + "0.75";
+      }
+    }
+    write_text_atomically(directory / "probe.csv", header + "\n" + low + "\n" + high + "\n");
   }
-  ~ProbeFiles() {
-    std::error_code ignored;
-    fs::remove_all(directory, ignored);
-  }
+  ~ProbeFiles() { remove_tree(directory); }
   ProbeFiles(const ProbeFiles&) = delete;
   ProbeFiles& operator=(const ProbeFiles&) = delete;
 };
@@ -135,11 +143,12 @@ class QuietLogs {
 
 Json config_schema() {
   const QuietLogs quiet;
-  const ProbeFiles files;
-  const Probe first{"", 0, 0, 0};
-  const Probe second{"b", 7, 7, 1};
-  const Json body =
-      config::json_schema({first.explore(files.directory), second.explore(files.directory)});
+  const std::vector<Probe> probes = {{"", 0, 0, 0}, {"b", 7, 7, 1}};
+  const ProbeFiles files(probes);
+  std::vector<std::vector<config::RunNotes>> notes;
+  for (const auto& probe : probes)
+    notes.push_back(probe.explore(files.directory));
+  const Json body = config::json_schema(notes);
   Json schema = {
       {"$schema", "http://json-schema.org/draft-07/schema#"},
       {"title", "pinn-train config"},
