@@ -13,6 +13,7 @@ packages=(
   libgtest-dev
   python3-torch python3-numpy  # scripts/predict.py and the benchmarks' PyTorch peers
   python3-matplotlib      # scripts/plot_run.py: loss histories and prediction heatmaps
+  python3-jsonschema      # tests/schema/check_schema.py: configs checked against `pinn-train schema`
   slurm-wlm munge         # the sweep test starts a real Slurm on 127.0.0.1
 )
 

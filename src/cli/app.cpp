@@ -10,6 +10,7 @@
 #include <optional>
 
 #include "cli/commands.hpp"
+#include "cli/schema.hpp"
 #include "cli/sweep.hpp"
 #include "util/errors.hpp"
 #include "util/logging.hpp"
@@ -65,7 +66,8 @@ constexpr const char* kUsage =
     "  pinn-train sweep CONFIG.json      one run per combination of --grid values\n"
     "  pinn-train collect SWEEP_DIR      one CSV row per run of a sweep\n"
     "  pinn-train eval RUN_DIR --points IN.csv --out OUT.csv [--fields u,u_x,pde]\n"
-    "  pinn-train bench CONFIG.json      time a training step (--engine, --steps)";
+    "  pinn-train bench CONFIG.json      time a training step (--engine, --steps)\n"
+    "  pinn-train schema                 print the config's JSON Schema (for editors)";
 
 // What the command line holds once parsed: every command's options, and the subcommands (one of
 // which, or none for a bare CONFIG, was given).
@@ -85,6 +87,7 @@ struct CommandLine {
   CLI::App* collect = nullptr;
   CLI::App* eval = nullptr;
   CLI::App* bench = nullptr;
+  CLI::App* schema = nullptr;
 };
 
 void add_train_commands(CLI::App& app, CommandLine& line) {
@@ -160,9 +163,15 @@ void add_bench_command(CLI::App& app, CommandLine& line) {
   line.bench = bench;
 }
 
+void add_schema_command(CLI::App& app, CommandLine& line) {
+  line.schema = app.add_subcommand(
+      "schema", "Print the JSON Schema of the config (what editors check and complete)");
+}
+
 // Runs the command the line names (train when none does).
 int run_command(CommandLine& line) {
   const RunOptions& options = line.options;
+  if (line.schema->parsed()) return schema_command();
   if (line.validate->parsed()) return validate_command(options);
   if (line.bench->parsed()) return bench_command(options, line.bench_options);
   if (line.collect->parsed()) return collect_command(line.collect_directory, line.collect_output);
@@ -215,6 +224,7 @@ int run_cli(int argc, char** argv) {
   add_sweep_commands(app, line);
   add_eval_command(app, line);
   add_bench_command(app, line);
+  add_schema_command(app, line);
 
   try {
     app.parse(argc, argv);
@@ -228,7 +238,7 @@ int run_cli(int argc, char** argv) {
     return report("error: ", std::string(e.what()) + "\nRun with --help for usage.", kExitBadInput);
   }
   if (line.options.config_path.empty() && !line.resume->parsed() && !line.collect->parsed() &&
-      !line.eval->parsed()) {
+      !line.eval->parsed() && !line.schema->parsed()) {
     return report("error: ", "no config given.\nUsage: pinn-train CONFIG.json (see --help)",
                   kExitBadInput);
   }

@@ -252,7 +252,10 @@ int train_command(const RunOptions& options) {
   const auto run = output::RunDirectory::create(path, options.force || options.resume);
   train::CheckpointStore store(path / "checkpoints");
   return guard_writes(run, store, setup, [&] {
-    run.write_json("config.json", setup.document.root());
+    config::Json resolved = setup.document.root();
+    config::rebase_schema_reference(resolved, fs::path(options.config_path).parent_path(),
+                                    run.path());
+    run.write_json("config.json", resolved);
     write_source(run, options);
     spdlog::info("training {} on {} ({}, engine {}, {} threads) into {}", setup.settings.name,
                  setup.device.str(), setup.settings.dtype, setup.settings.derivatives,

@@ -20,10 +20,10 @@ namespace {
 
 // Every top-level key; checked first so that a typo there is reported as such.
 const std::vector<std::string> kTopLevelKeys = {
-    "name",     "description",      "inputs",      "outputs", "constants", "parameters",
-    "domains",  "network",          "transform",   "points",  "losses",    "reference",
-    "training", "evaluate",         "derivatives", "device",  "dtype",     "seed",
-    "output",   "checkpoint_every", "threads",     "tf32",    "fused_loss"};
+    "name",     "description",      "inputs",      "outputs", "constants",  "parameters",
+    "domains",  "network",          "transform",   "points",  "losses",     "reference",
+    "training", "evaluate",         "derivatives", "device",  "dtype",      "seed",
+    "output",   "checkpoint_every", "threads",     "tf32",    "fused_loss", "$schema"};
 
 config::Document load_document(const RunOptions& options) {
   config::Document document = config::Document::load(options.config_path);
@@ -43,15 +43,6 @@ config::Document load_document(const RunOptions& options) {
                  "--output");
   }
   return document;
-}
-
-// The config names the engine; derivatives/ knows the names. The check is made here, where both
-// meet, so that config/ need not include derivatives/.
-void check_engine_name(const config::Reader& top, const std::string& name) {
-  const std::vector<std::string> names = derivatives::engine_names();
-  if (std::find(names.begin(), names.end(), name) != names.end()) return;
-  top.fail("derivatives", "expected one of " + quoted_list(names) + ", found '" + name + "'" +
-                              did_you_mean(name, names));
 }
 
 void warn_about_nonsmooth_network(const Setup& setup) {
@@ -96,29 +87,41 @@ torch::Device resolve_device(const std::string& name) {
   return device;
 }
 
-Setup prepare(const RunOptions& options) {
-  Setup setup;
-  setup.document = load_document(options);
+void read_config(Setup& setup, const std::string& default_name, const std::string& base_directory) {
   config::Reader top(setup.document, config::Pointer());
   for (const auto& key : kTopLevelKeys)
     top.accept(key);
   top.finish();
+  // Editors read "$schema" (docs/schema.md); pinn-train only checks that it is a string.
+  top.describe("$schema", "the JSON Schema of this file, for editors: docs/pinn-train.schema.json");
+  if (top.has("$schema")) top.get<std::string>("$schema");
+  top.describe("description", "free text about the problem (not read)");
   if (top.has("description")) top.get<std::string>("description");
 
-  const std::filesystem::path config_path(options.config_path);
-  setup.settings = config::read_run_settings(top, config_path.stem().string());
-  check_engine_name(top, setup.settings.derivatives);
-  const std::string base =
-      options.base_directory ? *options.base_directory : config_path.parent_path().string();
-  setup.problem = problem::read_problem(top, base.empty() ? "." : base, setup.settings.seed);
+  setup.settings = config::read_run_settings(top, default_name, derivatives::engine_names());
+  setup.problem = problem::read_problem(top, base_directory, setup.settings.seed);
 
   torch::manual_seed(static_cast<uint64_t>(setup.settings.seed));
+  top.describe("network", "the neural network: its type, layers, activation and initialisation");
   config::Reader network = top.object("network");
   setup.network =
       model::make_network(network, setup.problem.input_count(), setup.problem.output_count());
+  top.describe("transform",
+               "per output, an expression of the raw output N and the inputs that the model "
+               "returns instead (hard constraints), e.g. {\"u\": \"x*(1-x)*N\"}");
   setup.model = model::apply_transforms(top, setup.network, setup.problem.symbols);
+  top.describe("training", "the optimizer stages, run in order (e.g. adam, then lbfgs)");
   setup.stages = train::read_stages(top);
   top.finish();
+}
+
+Setup prepare(const RunOptions& options) {
+  Setup setup;
+  setup.document = load_document(options);
+  const std::filesystem::path config_path(options.config_path);
+  const std::string base =
+      options.base_directory ? *options.base_directory : config_path.parent_path().string();
+  read_config(setup, config_path.stem().string(), base.empty() ? "." : base);
 
   util::use_threads(setup.settings.threads);
   setup.dtype = setup.settings.dtype == "float64" ? torch::kFloat64 : torch::kFloat32;

@@ -35,6 +35,11 @@ struct Setup {
 
 Setup prepare(const RunOptions& options);
 
+// What prepare() reads of setup.document: the settings, problem, network (with its transforms)
+// and stages, each checked. `default_name`: the name of a config without one (its file's stem);
+// `base_directory`: where the config's relative data paths start.
+void read_config(Setup& setup, const std::string& default_name, const std::string& base_directory);
+
 // The network's parameters and the problem's: what the optimizer trains.
 std::vector<torch::Tensor> trainable_tensors(const Setup& setup);
 

@@ -363,6 +363,7 @@ int sweep_command(const SweepOptions& options) {
   std::string list;
   for (size_t i = 0; i < configs.size(); ++i) {
     const fs::path file = sweep / manifest["runs"][i]["config"].get<std::string>();
+    pinn::config::rebase_schema_reference(configs[i], config.parent_path(), file.parent_path());
     write_text_atomically(file, configs[i].dump(2) + "\n");
     list += file.string() + "\n";
   }

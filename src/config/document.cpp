@@ -1,6 +1,7 @@
 // Loading the config, applying overrides and naming where a value came from.
 #include "config/document.hpp"
 
+#include <algorithm>
 #include <cctype>
 
 #include "util/errors.hpp"
@@ -96,6 +97,27 @@ Pointer parse_dotted_path(const std::string& path) {
   if (!token.empty()) pointer /= token;
   if (pointer.empty()) fail("empty path");
   return pointer;
+}
+
+std::vector<std::string> pointer_tokens(Pointer pointer) {
+  std::vector<std::string> tokens;
+  while (!pointer.empty()) {
+    tokens.push_back(pointer.back());
+    pointer.pop_back();
+  }
+  std::reverse(tokens.begin(), tokens.end());
+  return tokens;
+}
+
+void rebase_schema_reference(Json& root, const std::filesystem::path& from,
+                             const std::filesystem::path& to) {
+  if (!root.contains("$schema") || !root["$schema"].is_string()) return;
+  const std::string reference = root["$schema"].get<std::string>();
+  const std::filesystem::path path(reference);
+  if (reference.empty() || reference.find("://") != std::string::npos || path.is_absolute()) return;
+  const auto target = (std::filesystem::absolute(from) / path).lexically_normal();
+  const auto relative = target.lexically_relative(std::filesystem::absolute(to).lexically_normal());
+  root["$schema"] = relative.empty() ? target.string() : relative.string();
 }
 
 std::string expand_template(const std::string& text, const Json& root, const std::string& where) {

@@ -5,13 +5,17 @@
 
 #include <nlohmann/json.hpp>
 
+#include <filesystem>
 #include <map>
 #include <string>
+#include <vector>
 
 namespace pinn::config {
 
 using Json = nlohmann::ordered_json;
 using Pointer = Json::json_pointer;
+
+class SchemaRecorder;
 
 class Document {
  public:
@@ -33,14 +37,28 @@ class Document {
   // when the value (or a parent of it) came from an override.
   std::string where(const Pointer& pointer) const;
 
+  // Schema recording (config/schema_recorder.hpp): readers of this document note what they read.
+  void set_recorder(SchemaRecorder* recorder) { recorder_ = recorder; }
+  SchemaRecorder* recorder() const { return recorder_; }
+
  private:
   Json root_;
   std::string source_;
+  SchemaRecorder* recorder_ = nullptr;
   std::map<std::string, std::string> overrides_;  // JSON pointer -> the --set text
 };
 
 // "training[0].lr" -> "/training/0/lr"; InputError when the path is malformed.
 Pointer parse_dotted_path(const std::string& path);
+
+// The keys and list indices of `pointer`, unescaped: "/a~1b/0" -> {"a/b", "0"}.
+std::vector<std::string> pointer_tokens(Pointer pointer);
+
+// "$schema" names the config's JSON Schema relative to the config's folder `from` (editors
+// resolve it so): a copy of `root` written into the folder `to` (a run's config.json, a sweep's
+// configs) names the same file relative to `to`. URLs and absolute paths stay as they are.
+void rebase_schema_reference(Json& root, const std::filesystem::path& from,
+                             const std::filesystem::path& to);
 
 // Replaces each "{key.path[N]}" in `text` with that value of `root` (strings as they are, numbers
 // and other values as compact JSON, '/' in values replaced by '_'), e.g.

@@ -91,14 +91,87 @@ Json& Reader::node() const {
 }
 
 bool Reader::has(const std::string& key) const {
-  return node().contains(key);
+  if (!recorder()) return present(key);
+  // Asked before it is read, a key is optional (asked after, as a loss term's "residual" is,
+  // the getter said whether it is required).
+  ObjectNote& object = recorder()->object(pointer_);
+  const KeyNote* read = object.find(key);
+  const bool unread = !read || read->kind == ValueKind::any;
+  const bool first = unread && object.asked.empty();
+  if (unread) object.asked.insert(key);
+  const bool there = present(key) || recorder()->probe_presence(document_->root(), pointer_, key);
+  if (first && there) object.decided_by = key;
+  return there;
 }
 
 const Json& Reader::json(const std::string& key) const {
+  if (recorder()) recorder()->probe_shape(document_->root(), pointer_ / key);
   return node().at(key);
 }
 
+void Reader::accept(const std::string& key) {
+  known_.insert(key);
+  if (recorder()) recorder()->note(pointer_, key);
+}
+
+void Reader::describe(const std::string& key, const std::string& text) const {
+  if (recorder()) recorder()->object(pointer_).descriptions[key] = text;
+}
+
+void Reader::probe(const std::string& key, ValueKind kind, bool required,
+                   const Json* fallback) const {
+  KeyNote& note = recorder()->note(pointer_, key);
+  if (note.kind == ValueKind::any) note.kind = kind;
+  note.required = note.required || required;
+  if (fallback) note.fallback = *fallback;
+  const Pointer value = pointer_ / key;
+  if (recorder()->needs_value(document_->root(), value, required)) {
+    Json made = recorder()->make_value(document_->root(), value, kind);
+    node()[key] = std::move(made);
+  }
+}
+
+void Reader::probe_minimum(const std::string& key, double minimum, bool exclusive) const {
+  if (!recorder()) return;
+  KeyNote& note = recorder()->note(pointer_, key);
+  note.minimum = minimum;
+  note.exclusive_minimum = exclusive;
+}
+
+// A required choice, or a "type" with a default, is a branch of the readers: each alternative is
+// explored, and the first one read in an object names its variant ("type": "adam").
+void Reader::probe_choice(const std::string& key, const std::vector<std::string>& choices,
+                          const std::string* fallback) {
+  if (!recorder()) return;
+  SchemaRecorder& recorder = *this->recorder();
+  KeyNote& note = recorder.note(pointer_, key);
+  note.kind = ValueKind::string;
+  note.choices = choices;
+  note.required = note.required || !fallback;
+  if (fallback) note.fallback = *fallback;
+  const bool branch = !fallback || key == "type";
+  const Pointer value = pointer_ / key;
+  if (!choices.empty() && recorder.needs_value(document_->root(), value, branch)) {
+    const auto initial =
+        fallback ? std::find(choices.begin(), choices.end(), *fallback) - choices.begin() : 0;
+    const int index = recorder.choose(document_->root(), pointer_, value, "choice " + key,
+                                      static_cast<int>(choices.size()), static_cast<int>(initial));
+    node()[key] = choices[static_cast<size_t>(index)];
+    recorder.settle(value);
+  }
+  ObjectNote& object = recorder.object(pointer_);
+  if (branch && object.variant_key.empty() && present(key) && node()[key].is_string()) {
+    object.variant_key = key;
+    object.variant = node()[key].get<std::string>();
+  }
+}
+
 std::vector<std::string> Reader::keys() const {
+  if (recorder()) recorder()->probe_keys(document_->root(), pointer_);
+  return present_keys();
+}
+
+std::vector<std::string> Reader::present_keys() const {
   std::vector<std::string> result;
   for (const auto& item : node().items())
     result.push_back(item.key());
@@ -107,36 +180,49 @@ std::vector<std::string> Reader::keys() const {
 
 double Reader::positive(const std::string& key, double fallback) {
   const double value = get_or(key, fallback);
+  probe_minimum(key, 0, true);
   if (!(value > 0)) fail(key, "expected a positive number, found " + json(key).dump());
   return value;
 }
 
 double Reader::non_negative(const std::string& key, double fallback) {
   const double value = get_or(key, fallback);
+  probe_minimum(key, 0, false);
   if (!(value >= 0)) fail(key, "expected a number >= 0, found " + json(key).dump());
   return value;
 }
 
 int Reader::positive_int(const std::string& key) {
   const int value = get<int>(key);
+  probe_minimum(key, 1, false);
   if (value <= 0) fail(key, "expected a positive integer, found " + json(key).dump());
   return value;
 }
 
 int Reader::positive_int(const std::string& key, int fallback) {
   const int value = get_or(key, fallback);
+  probe_minimum(key, 1, false);
   if (value <= 0) fail(key, "expected a positive integer, found " + json(key).dump());
   return value;
 }
 
 int Reader::non_negative_int(const std::string& key, int fallback, const std::string& what) {
   const int value = get_or(key, fallback);
+  probe_minimum(key, 0, false);
   if (value < 0) fail(key, "expected " + what + ", found " + json(key).dump());
   return value;
 }
 
 std::string Reader::choice(const std::string& key, const std::vector<std::string>& choices) {
-  const std::string value = get<std::string>(key);
+  probe_choice(key, choices, nullptr);
+  return checked_choice(key, choices);
+}
+
+std::string Reader::checked_choice(const std::string& key,
+                                   const std::vector<std::string>& choices) {
+  known_.insert(key);
+  if (!present(key)) fail_missing(key, "required key");
+  const std::string value = convert<std::string>(json(key), where(key));
   if (std::find(choices.begin(), choices.end(), value) == choices.end()) {
     fail(key, "expected one of " + quoted_list(choices) + ", found '" + value + "'" +
                   did_you_mean(value, choices));
@@ -146,23 +232,26 @@ std::string Reader::choice(const std::string& key, const std::vector<std::string
 
 std::string Reader::choice(const std::string& key, const std::vector<std::string>& choices,
                            const std::string& fallback) {
-  if (!has(key)) {
+  probe_choice(key, choices, &fallback);
+  if (!present(key)) {
     known_.insert(key);
     node()[key] = fallback;
     return fallback;
   }
-  return choice(key, choices);
+  return checked_choice(key, choices);
 }
 
 Reader Reader::object(const std::string& key) {
   known_.insert(key);
-  if (!has(key)) fail_missing(key, "required object");
+  if (recorder()) probe(key, ValueKind::object, true, nullptr);
+  if (!present(key)) fail_missing(key, "required object");
   return Reader(*document_, pointer_ / key);
 }
 
 std::vector<Reader> Reader::objects(const std::string& key) {
   known_.insert(key);
-  if (!has(key)) fail_missing(key, "required list");
+  if (recorder()) probe(key, ValueKind::objects, true, nullptr);
+  if (!present(key)) fail_missing(key, "required list");
   if (!json(key).is_array()) expected(where(key), "a list of objects", json(key));
   std::vector<Reader> readers;
   for (size_t i = 0; i < json(key).size(); ++i)
@@ -172,7 +261,7 @@ std::vector<Reader> Reader::objects(const std::string& key) {
 
 void Reader::fail_missing(const std::string& key, const std::string& what) const {
   // A near miss among the keys present is most likely a typo of the missing one.
-  const std::string typo = closest_match(key, keys());
+  const std::string typo = closest_match(key, present_keys());
   fail(key, what + " '" + key + "' is missing" +
                 (typo.empty() ? "" : " (found '" + typo + "': a typo?)"));
 }
@@ -185,6 +274,7 @@ void Reader::finish() const {
                                             did_you_mean(item.key(), allowed) +
                                             "; allowed here: " + quoted_list(allowed, "and"));
   }
+  if (recorder()) recorder()->object(pointer_).finished = true;
 }
 
 std::string Reader::where() const {

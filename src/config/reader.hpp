@@ -1,7 +1,9 @@
 // Reader: validated, typed access to one JSON object of the config. Every getter names the file
 // and JSON path in its error ("expected a positive integer, found a string"); defaults are
 // written back into the document (so the saved config is the resolved one); finish() rejects
-// keys nobody asked for, with a "did you mean" for near misses.
+// keys nobody asked for, with a "did you mean" for near misses. With a SchemaRecorder on the
+// document (config/schema_recorder.hpp), every getter also notes what it reads, for the JSON
+// Schema of `pinn-train schema`.
 #pragma once
 
 #include <functional>
@@ -11,6 +13,7 @@
 #include <vector>
 
 #include "config/document.hpp"
+#include "config/schema_recorder.hpp"
 
 namespace pinn::config {
 
@@ -19,13 +22,16 @@ class Reader {
   // A reader of the object at `pointer`; InputError when that value is not an object.
   Reader(Document& document, Pointer pointer);
 
+  // Whether the key is there. Schema recording: where it is not, a branch the recorder explores.
   bool has(const std::string& key) const;
   const Json& json(const std::string& key) const;  // the raw value; the key must exist
   const Pointer& pointer() const { return pointer_; }
   Document& document() const { return *document_; }
 
   // Marks a key as known without reading it (read by someone else).
-  void accept(const std::string& key) { known_.insert(key); }
+  void accept(const std::string& key);
+  // What `key` means, for the JSON Schema (schema recording only; nothing otherwise).
+  void describe(const std::string& key, const std::string& text) const;
 
   template <typename T>
   T get(const std::string& key);  // required
@@ -59,7 +65,17 @@ class Reader {
 
  private:
   Json& node() const;
+  bool present(const std::string& key) const { return node().contains(key); }
+  std::vector<std::string> present_keys() const;
   [[noreturn]] void fail_missing(const std::string& key, const std::string& what) const;
+  std::string checked_choice(const std::string& key, const std::vector<std::string>& choices);
+  SchemaRecorder* recorder() const { return document_->recorder(); }
+  // Schema recording: notes `key` as read as `kind` (required, or with `fallback` as default)
+  // and puts a probe value there when the document has none that the reader could use.
+  void probe(const std::string& key, ValueKind kind, bool required, const Json* fallback) const;
+  void probe_minimum(const std::string& key, double minimum, bool exclusive) const;
+  void probe_choice(const std::string& key, const std::vector<std::string>& choices,
+                    const std::string* fallback);
   Document* document_;
   Pointer pointer_;
   std::set<std::string> known_;
@@ -89,14 +105,19 @@ std::vector<std::string> convert<std::vector<std::string>>(const Json& value,
 template <typename T>
 T Reader::get(const std::string& key) {
   known_.insert(key);
-  if (!has(key)) fail_missing(key, "required key");
+  if (recorder()) probe(key, value_kind<T>(), true, nullptr);
+  if (!present(key)) fail_missing(key, "required key");
   return convert<T>(json(key), where(key));
 }
 
 template <typename T>
 T Reader::get_or(const std::string& key, const T& fallback) {
   known_.insert(key);
-  if (!has(key)) {
+  if (recorder()) {
+    const Json value(fallback);
+    probe(key, value_kind<T>(), false, &value);
+  }
+  if (!present(key)) {
     node()[key] = fallback;
     return fallback;
   }
@@ -106,7 +127,8 @@ T Reader::get_or(const std::string& key, const T& fallback) {
 template <typename T>
 std::optional<T> Reader::get_optional(const std::string& key) {
   known_.insert(key);
-  if (!has(key)) return std::nullopt;
+  if (recorder()) probe(key, value_kind<T>(), false, nullptr);
+  if (!present(key)) return std::nullopt;
   return convert<T>(json(key), where(key));
 }
 

@@ -3,8 +3,10 @@
 
 namespace pinn::config {
 
-RunSettings read_run_settings(Reader& top, const std::string& default_name) {
+RunSettings read_run_settings(Reader& top, const std::string& default_name,
+                              const std::vector<std::string>& engine_names) {
   RunSettings settings;
+  top.describe("name", "the run's name: runs/<name>, sweeps/<name> (default: the file's name)");
   settings.name = top.get_or("name", default_name);
   // The name becomes a folder (runs/<name>, sweeps/<name>): one of its own, never "." or "..".
   if (settings.name.empty() || settings.name == "." || settings.name == ".." ||
@@ -12,6 +14,7 @@ RunSettings read_run_settings(Reader& top, const std::string& default_name) {
     top.fail("name", "expected a non-empty name without '/' that is not '.' or '..', found '" +
                          settings.name + "'");
   }
+  top.describe("device", "cpu, cuda, cuda:N or auto (CUDA when available)");
   settings.device = top.get_or("device", settings.device);
   const bool cuda_index = settings.device.rfind("cuda:", 0) == 0 && settings.device.size() > 5 &&
                           settings.device.find_first_not_of("0123456789", 5) == std::string::npos;
@@ -20,15 +23,24 @@ RunSettings read_run_settings(Reader& top, const std::string& default_name) {
     top.fail("device",
              "expected 'cpu', 'cuda', 'cuda:N' or 'auto', found '" + settings.device + "'");
   }
+  top.describe("dtype", "the floating-point type of the network and the points");
   settings.dtype = top.choice("dtype", {"float32", "float64"}, settings.dtype);
+  top.describe("tf32", "on CUDA: float32 matrix products on TF32 tensor cores (faster, coarser)");
   settings.tf32 = top.get_or("tf32", settings.tf32);
+  top.describe("seed", "the network's initialisation; point sets derive their seeds from it");
   settings.seed = top.get_or("seed", settings.seed);
-  // The engines are derivatives/'s to name: the composition root checks this one (cli/setup.cpp).
-  settings.derivatives = top.get_or("derivatives", settings.derivatives);
+  top.describe("derivatives", "the engine that computes the derivatives of the outputs");
+  settings.derivatives = top.choice("derivatives", engine_names, settings.derivatives);
+  top.describe("fused_loss", "pointwise loss terms inside the taylor engine's pass");
   settings.fused_loss = top.get_or("fused_loss", settings.fused_loss);
   // "output": the run directory, or {"directory": ..., "plots": true}.
+  top.describe("output",
+               "the run directory (default: runs/<name>; {key.path} takes a config value), or "
+               "{\"directory\": ..., \"plots\": true}");
   if (top.has("output") && top.json("output").is_object()) {
     Reader output = top.object("output");
+    output.describe("directory", "the run directory (default: runs/<name>)");
+    output.describe("plots", "draw the run's PNGs at its end (scripts/plot_run.py)");
     settings.output = output.get_or("directory", "runs/" + settings.name);
     settings.plots = output.get_or("plots", settings.plots);
     if (settings.output.empty())
@@ -39,9 +51,11 @@ RunSettings read_run_settings(Reader& top, const std::string& default_name) {
     if (settings.output.empty())
       top.fail("output", "expected a directory name, found an empty string");
   }
+  top.describe("checkpoint_every", "steps between checkpoints (0: only at the end of each stage)");
   settings.checkpoint_every =
       top.non_negative_int("checkpoint_every", settings.checkpoint_every,
                            "a number of steps >= 0 (0: only at the end of each stage)");
+  top.describe("threads", "CPU threads (0: OMP_NUM_THREADS, else every CPU this process may use)");
   settings.threads =
       top.non_negative_int("threads", settings.threads,
                            "a number of CPU threads >= 0 (0: all the CPUs this process may use)");

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "config/reader.hpp"
 
@@ -25,6 +26,9 @@ struct RunSettings {
 };
 
 // Reads the run settings from the top-level object (marking the keys it owns as known).
-RunSettings read_run_settings(Reader& top, const std::string& default_name);
+// `engine_names`: what "derivatives" may be; the engines are derivatives/'s to name, and config/
+// sits below it, so the composition root (cli/setup.cpp) passes them in.
+RunSettings read_run_settings(Reader& top, const std::string& default_name,
+                              const std::vector<std::string>& engine_names);
 
 }  // namespace pinn::config

@@ -237,6 +237,9 @@ std::vector<std::string> domain_types() {
 
 DomainPtr make_domain(config::Reader& reader, const std::vector<std::string>& inputs,
                       const std::map<std::string, DomainPtr>& named) {
+  reader.describe("type",
+                  "the domain's shape: a primitive, a set operation on domains defined "
+                  "before it, or a space domain times a time interval");
   const std::string type = reader.choice("type", domain_types());
   DomainPtr domain = builders().make(type, reader.where("type"), reader, inputs, named);
   reader.finish();

@@ -300,6 +300,7 @@ std::vector<std::string> init_names() {
 }
 
 std::shared_ptr<Network> make_network(config::Reader& reader, int inputs, int outputs) {
+  reader.describe("type", "the network's architecture");
   const std::string type = reader.choice("type", network_types(), "mlp");
   auto network = factories().make(type, reader.where("type"), reader, inputs, outputs);
   reader.finish();

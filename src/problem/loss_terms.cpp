@@ -181,6 +181,9 @@ std::vector<LossTerm> read_loss_terms(Reader& top, Problem& problem) {
     if (!names.insert(term.name).second) {
       reader.fail("name", "the loss term name '" + term.name + "' is used twice");
     }
+    reader.describe("type",
+                    "residual (an expression that should vanish on the points) or a "
+                    "condition that pinn-train writes as one");
     term.type = reader.choice("type", loss_term_types(), "residual");
     const TermType& type = term_types().get(term.type, reader.where("type"));
     term.pde = type.pde;

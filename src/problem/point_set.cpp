@@ -33,15 +33,15 @@ std::vector<Range> read_bounds(Reader& reader, const SamplingContext& context) {
     if (!bounds.has(input)) {
       bounds.fail_here("missing the range of input '" + input + "' (give [low, high] or a value)");
     }
-    const auto& value = bounds.json(input);
-    if (value.is_number()) {
-      const double fixed = value.get<double>();
+    if (bounds.json(input).is_number()) {
+      const double fixed = bounds.get<double>(input);
       ranges.push_back({fixed, fixed});
       continue;
     }
     const auto pair = bounds.get<std::vector<double>>(input);
     if (pair.size() != 2 || !(pair[0] <= pair[1])) {
-      bounds.fail(input, "expected [low, high] with low <= high, found " + value.dump());
+      bounds.fail(input,
+                  "expected [low, high] with low <= high, found " + bounds.json(input).dump());
     }
     ranges.push_back({pair[0], pair[1]});
   }
@@ -384,6 +384,9 @@ std::vector<std::string> sampler_names() {
 
 PointSet read_point_set(Reader& reader, const SamplingContext& context) {
   PointSet set;
+  reader.describe("domain",
+                  "the domain sampled (with \"region\"); without it, \"bounds\" or a file");
+  reader.describe("sampler", "how the points are drawn (a sequence, a grid, a file, ...)");
   if (reader.has("domain")) {
     const auto sequences = geometry::sequence_names();
     set = sample_domain(reader.choice("sampler", sequences, "uniform"), reader, context);

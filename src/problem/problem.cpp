@@ -175,13 +175,18 @@ expr::NodePtr parse_expression(const Reader& reader, const std::string& key,
 Problem read_problem(Reader& top, const std::string& base_directory, int seed) {
   Problem problem;
   std::set<std::string> taken;
+  top.describe("inputs", "the names of the network's inputs, e.g. [\"x\", \"t\"]");
   problem.symbols.inputs = read_names(top, "inputs", taken);
+  top.describe("outputs", "the names of the network's outputs, e.g. [\"u\"]");
   problem.symbols.outputs = read_names(top, "outputs", taken);
+  top.describe("constants", "named numbers for the expressions, e.g. {\"nu\": 0.01}");
   problem.symbols.constants = read_numbers(top, "constants", taken);
+  top.describe("parameters", "trainable numbers (inverse problems) and their initial values");
   for (const auto& [name, value] : read_numbers(top, "parameters", taken)) {
     problem.symbols.parameters.push_back(name);
     problem.parameter_initial_values.push_back(value);
   }
+  top.describe("domains", "named geometries the point sets sample, each with a \"type\"");
   problem.domains = read_domains(top, problem.symbols.inputs);
 
   SamplingContext sampling;
@@ -189,11 +194,16 @@ Problem read_problem(Reader& top, const std::string& base_directory, int seed) {
   sampling.base_directory = base_directory;
   sampling.default_seed = seed;
   sampling.domains = &problem.domains;
+  top.describe("points", "named point sets: a domain's interior or boundary, a box, a CSV file");
   problem.point_sets = read_point_sets(top, sampling);
+  top.describe("losses", "the loss terms: a residual or a condition on a point set, weighted");
   problem.losses = read_loss_terms(top, problem);
   SamplingContext reference_sampling = sampling;
   reference_sampling.default_seed = seed + 700000;
+  top.describe("reference",
+               "a known solution (expressions or a CSV file) the errors are measured against");
   problem.reference = read_reference(top, problem, reference_sampling);
+  top.describe("evaluate", "point sets where the outputs and fields are written after training");
   problem.evaluations = read_evaluations(top, problem, sampling);
   return problem;
 }

@@ -111,6 +111,7 @@ LearningRateSchedule read_schedule(Reader& stage, int iterations) {
   LearningRateSchedule s;
   if (!stage.has("lr_schedule")) return s;
   Reader reader = stage.object("lr_schedule");
+  reader.describe("type", "how Adam's rate decays from the stage's lr over its steps");
   s.type = reader.choice("type", schedule_types());
   s.warmup = reader.non_negative_int("warmup", 0, "a number of warmup steps >= 0");
   types().get(s.type, reader.where("type")).read(reader, s, iterations);

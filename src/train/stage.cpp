@@ -45,6 +45,7 @@ LossTransform read_objective(Reader& reader) {
 StageSpec read_stage(Reader& reader) {
   StageSpec spec;
   spec.where = reader.where();
+  reader.describe("type", "the stage's optimizer (docs/optimizers.md)");
   spec.type = reader.choice("type", stage_types());
   spec.iterations = reader.positive_int("iterations", spec.iterations);
   spec.log_every = reader.positive_int("log_every", spec.log_every);
