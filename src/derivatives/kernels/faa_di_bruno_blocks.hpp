@@ -1,8 +1,8 @@
-// The Taylor engine's block-level loops, shared by the fused whole-tensor passes (kernels/faa_di_bruno)
-// and the tiled whole-network passes (tiled_pass.hpp): Faà di Bruno and its adjoint on one block of
-// at most kBlock elements of every channel. Internal: include it only inside the target region of
-// a kernel file, so that the loops are compiled for its instruction set (see small_gemm.hpp: the
-// file defines PINN_KERNEL_ISA, the namespace of its instantiations).
+// The Taylor engine's block-level loops, shared by the fused whole-tensor passes
+// (kernels/faa_di_bruno) and the tiled whole-network passes (tiled_pass.hpp): Faà di Bruno and its
+// adjoint on one block of at most kBlock elements of every channel. Internal: include it only
+// inside the target region of a kernel file, so that the loops are compiled for its instruction set
+// (see small_gemm.hpp: the file defines PINN_KERNEL_ISA, the namespace of its instantiations).
 #pragma once
 
 #include <ATen/ATen.h>
@@ -12,8 +12,8 @@
 #include <type_traits>
 #include <vector>
 
-#include "derivatives/kernels/small_gemm.hpp"
 #include "derivatives/kernels/faa_di_bruno.hpp"
+#include "derivatives/kernels/small_gemm.hpp"
 
 namespace pinn::derivatives::kernels {
 inline namespace PINN_KERNEL_ISA {

@@ -6,8 +6,8 @@
 // include it only from those two files, after the standard and LibTorch headers.
 #pragma once
 
-#include "derivatives/kernels/small_gemm.hpp"
 #include "derivatives/kernels/faa_di_bruno_blocks.hpp"
+#include "derivatives/kernels/small_gemm.hpp"
 #include "derivatives/kernels/tiled_pass.hpp"
 #include "derivatives/kernels/tiled_pass_builds.hpp"
 
