@@ -35,16 +35,21 @@ install_missing() {
   $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 }
 
-# configs/burgers*.json read the Cole-Hopf reference solution, which is computed (about 2 s,
-# numpy) rather than kept in git. PINN_PYTHON picks another Python (the tests pass CMake's).
+# configs/burgers*.json read the Cole-Hopf reference solution of Burgers' equation, and the
+# Allen-Cahn reference (Fourier spectral + ETDRK4, jaxpi's grid) is there for Allen-Cahn runs: both
+# are computed (about 2 s each, numpy) rather than kept in git. PINN_PYTHON picks another Python
+# (the tests pass CMake's).
 make_data() {
-  local reference=configs/data/burgers_reference.csv python=${PINN_PYTHON:-/usr/bin/python3}
-  [[ -f "$reference" ]] && return 0
-  echo "setup: writing $reference (scripts/burgers_reference.py)"
-  "$python" scripts/burgers_reference.py "$reference" > /dev/null || {
-    echo "setup: could not write $reference with $python (it needs numpy)" >&2
-    exit 1
-  }
+  local name reference python=${PINN_PYTHON:-/usr/bin/python3}
+  for name in burgers allen_cahn; do
+    reference=configs/data/${name}_reference.csv
+    [[ -f "$reference" ]] && continue
+    echo "setup: writing $reference (scripts/${name}_reference.py)"
+    "$python" "scripts/${name}_reference.py" "$reference" > /dev/null || {
+      echo "setup: could not write $reference with $python (it needs numpy)" >&2
+      exit 1
+    }
+  done
 }
 
 install_missing
