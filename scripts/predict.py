@@ -6,8 +6,8 @@
 model.pt is a pickled dict (torch.load reads it; PyTorch >= 2.6 with LibTorch's type tags
 allowed, see read_pickle): the network's config as JSON text, the input and output names, the
 output transforms and the constants they use (JSON text), the trained problem parameters, and a
-state_dict. The network (mlp, modified_mlp or resnet, with the optional
-Fourier feature embedding) is rebuilt here from that description. Fields are
+state_dict. The network (mlp, modified_mlp or resnet, with the optional periodic and Fourier
+feature embeddings and factorized weights) is rebuilt here from that description. Fields are
 outputs or subscript derivatives of them (u, u_x, u_xy, ...), computed with torch.autograd.
 With --check, every computed field is compared with the column of the same name in POINTS.csv
 (e.g. a predictions_*.csv that pinn-train wrote); the exit code is 1 if any differs.
@@ -33,32 +33,61 @@ ACTIVATIONS = {
 }
 
 
+def has_layer(state, name):
+    return f"{name}.weight" in state or f"{name}.v" in state
+
+
 def linear(state, name):
-    """The (weight, bias) of the Linear layer registered as `name` in the C++ network."""
-    if f"{name}.weight" not in state:
+    """The Linear layer registered as `name` in the C++ network: x W^T + b, with W the weight, or
+    with random weight factorization ("rwf") W = diag(exp(s)) V."""
+    if not has_layer(state, name):
         sys.exit(f"predict.py: model.pt has no weights for '{name}'")
-    weight, bias = state[f"{name}.weight"], state[f"{name}.bias"]
+    if f"{name}.v" in state:
+        weight = torch.exp(state[f"{name}.s"]).unsqueeze(1) * state[f"{name}.v"]
+    else:
+        weight = state[f"{name}.weight"]
+    bias = state[f"{name}.bias"]
     return lambda x: x @ weight.T + bias
 
 
 def numbered(state, prefix):
     """prefix0, prefix1, ... as long as they exist."""
     layers = []
-    while f"{prefix}{len(layers)}.weight" in state:
+    while has_layer(state, f"{prefix}{len(layers)}"):
         layers.append(linear(state, f"{prefix}{len(layers)}"))
     return layers
 
 
-def build_embedding(network, state):
-    """Random Fourier features [cos(2 pi x B^T), sin(2 pi x B^T)], or the identity."""
-    if not network.get("fourier_features"):
+def build_periodic(network, state):
+    """The periodic embedding: the other inputs as they are, then (cos, sin)(2 pi x / P) of each
+    periodic input x (periodic.periods: each input's period, 0 if not periodic)."""
+    if not network.get("periodic"):
         return lambda x: x
+    if "periodic.periods" not in state:
+        sys.exit("predict.py: model.pt has periodic but no 'periodic.periods'")
+    periods = state["periodic.periods"].tolist()
+    kept = [i for i, p in enumerate(periods) if p == 0]
+    periodic = [i for i, p in enumerate(periods) if p > 0]
+
+    def embed(x):
+        angles = torch.stack([x[:, i] * (2.0 * math.pi / periods[i]) for i in periodic], dim=1)
+        return torch.cat([x[:, kept], torch.cos(angles), torch.sin(angles)], dim=1)
+
+    return embed
+
+
+def build_embedding(network, state):
+    """The periodic embedding, then random Fourier features [cos(2 pi x B^T), sin(2 pi x B^T)];
+    each the identity when absent."""
+    periodic = build_periodic(network, state)
+    if not network.get("fourier_features"):
+        return periodic
     if "fourier.B" not in state:
         sys.exit("predict.py: model.pt has fourier_features but no 'fourier.B'")
     matrix = state["fourier.B"]
 
     def embed(x):
-        projection = (2.0 * math.pi) * (x @ matrix.T)
+        projection = (2.0 * math.pi) * (periodic(x) @ matrix.T)
         return torch.cat([torch.cos(projection), torch.sin(projection)], dim=1)
 
     return embed
@@ -96,7 +125,7 @@ def build_resnet(network, state, hidden):
     """h = X W_in + b_in; per block h = h + s(L1(s(L0(h)))); the output layer maps h."""
     first, final = linear(state, "input"), linear(state, "output")
     blocks = []
-    while f"block{len(blocks)}.layer0.weight" in state:
+    while has_layer(state, f"block{len(blocks)}.layer0"):
         b = len(blocks)
         blocks.append((linear(state, f"block{b}.layer0"), linear(state, f"block{b}.layer1")))
 
@@ -170,7 +199,7 @@ def load_model(path):
                    for o in range(raw.shape[1])]
         return torch.stack(columns, dim=1)
 
-    dtype = next(t for name, t in state.items() if name.endswith(".weight")).dtype
+    dtype = next(t for name, t in state.items() if name.endswith((".weight", ".v"))).dtype
     return forward, inputs, outputs, dtype
 
 

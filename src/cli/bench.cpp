@@ -6,10 +6,12 @@
 #include <algorithm>
 #include <chrono>
 #include <iostream>
+#include <optional>
 
 #include "cli/commands.hpp"
 #include "cli/setup.hpp"
 #include "derivatives/engine.hpp"
+#include "train/loss_weighting.hpp"
 #include "train/objective.hpp"
 #include "train/stage.hpp"
 #include "train/trainer.hpp"
@@ -37,18 +39,35 @@ int bench_command(const RunOptions& options, const BenchOptions& bench) {
   auto stage = train::make_stage(train::benchmark_stage(setup.stages), trainable);
   train::LossValues latest;
   const auto closure = train::loss_and_gradient(objective, trainable, latest);
+  // Adaptive loss weights are recomputed when due (from step 0), as training does: their cost
+  // counts in the steps timed.
+  std::optional<train::LossWeighting> weighting;
+  if (setup.weighting) weighting.emplace(*setup.weighting, setup.problem.losses.size());
+  int64_t step = 0;
+  const auto advance = [&](int count) {
+    while (count > 0) {
+      if (weighting && weighting->due(step)) weighting->update(objective, trainable);
+      const int chunk =
+          weighting
+              ? static_cast<int>(std::min<int64_t>(count, weighting->next_update(step) - step))
+              : count;
+      stage->advance(chunk, closure);
+      step += chunk;
+      count -= chunk;
+    }
+  };
 
   const auto synchronize = [&] {
     if (setup.device.is_cuda()) torch::cuda::synchronize();
   };
-  stage->advance(bench.warmup, closure);
+  advance(bench.warmup);
   synchronize();
   // Equal chunks: the mean over all of them, and the fastest chunk (the least disturbed).
   const int per_chunk = std::max(1, bench.steps / bench.chunks);
   double total = 0, best = 0;
   for (int c = 0; c < bench.chunks; ++c) {
     const auto start = Clock::now();
-    stage->advance(per_chunk, closure);
+    advance(per_chunk);
     synchronize();
     const double ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
     total += ms;

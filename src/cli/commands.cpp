@@ -160,12 +160,19 @@ int train_into(Setup& setup, const output::RunDirectory& run, train::CheckpointS
   train::ObjectiveContext context = objective_context(setup);
   train::Objective objective(setup.problem, *setup.model, *engine, context);
   train::ReferenceMetrics metrics(setup.problem.reference, objective);
+  std::optional<train::LossWeighting> weighting;
+  if (setup.weighting) weighting.emplace(*setup.weighting, setup.problem.losses.size());
   train::Trainer trainer(objective, trainable_tensors(setup), metrics, setup.stages,
-                         {&store, setup.settings.checkpoint_every});
+                         {&store, setup.settings.checkpoint_every},
+                         weighting ? &*weighting : nullptr);
   const train::TrainingReport report = trainer.run(resume);
 
   const auto terms = objective.diagnostics();
-  run.write_history({term_names(setup.problem), setup.problem.symbols.parameters, metrics.names()},
+  std::vector<std::string> causal;
+  for (size_t t : objective.causal_terms())
+    causal.push_back(setup.problem.losses[t].name);
+  run.write_history({term_names(setup.problem), setup.problem.symbols.parameters, metrics.names(),
+                     weighting ? term_names(setup.problem) : std::vector<std::string>{}, causal},
                     report.history);
   output::save_model(run.file("model.pt"), *setup.network, describe_model(setup));
   const output::RunFacts facts{

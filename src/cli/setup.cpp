@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 
@@ -20,10 +21,11 @@ namespace {
 
 // Every top-level key; checked first so that a typo there is reported as such.
 const std::vector<std::string> kTopLevelKeys = {
-    "name",     "description",      "inputs",      "outputs", "constants",  "parameters",
-    "domains",  "network",          "transform",   "points",  "losses",     "reference",
-    "training", "evaluate",         "derivatives", "device",  "dtype",      "seed",
-    "output",   "checkpoint_every", "threads",     "tf32",    "fused_loss", "$schema"};
+    "name",       "description", "inputs",     "outputs",   "constants",
+    "parameters", "domains",     "network",    "transform", "points",
+    "losses",     "reference",   "training",   "evaluate",  "derivatives",
+    "device",     "dtype",       "seed",       "output",    "checkpoint_every",
+    "threads",    "tf32",        "fused_loss", "$schema",   "weighting"};
 
 config::Document load_document(const RunOptions& options) {
   config::Document document = config::Document::load(options.config_path);
@@ -53,6 +55,51 @@ void warn_about_nonsmooth_network(const Setup& setup) {
         "piecewise linear (relu): those derivatives are zero almost everywhere and will not train; "
         "use tanh, sin, silu, gelu or softplus",
         order);
+  }
+}
+
+// Causal and adaptive weights change between steps on the host, which a captured CUDA graph would
+// not see: such runs step without one.
+void forgo_cuda_graphs(Setup& setup) {
+  const bool causal = std::any_of(setup.problem.losses.begin(), setup.problem.losses.end(),
+                                  [](const auto& term) { return term.causal.has_value(); });
+  if (!causal && !setup.weighting) return;
+  for (auto& stage : setup.stages) {
+    if (!stage.cuda_graph) continue;
+    spdlog::warn("{}: cuda_graph is not used with {}: their weights change between steps",
+                 stage.where, causal ? "causal terms" : "adaptive loss weights");
+    stage.cuda_graph = false;
+  }
+}
+
+// A periodic input must be bounded by a domain: the period is checked against its extent there
+// (a period other than the extent is allowed, with a warning, e.g. a problem on half a period).
+void check_periodic_inputs(const Setup& setup) {
+  const auto& network = setup.document.root().at("network");
+  if (!network.contains("periodic")) return;
+  const auto& inputs = setup.problem.symbols.inputs;
+  for (const auto& [input, period] : network.at("periodic").items()) {
+    const auto column =
+        static_cast<size_t>(std::find(inputs.begin(), inputs.end(), input) - inputs.begin());
+    const std::string where = setup.document.where(config::Pointer("/network/periodic") / input);
+    bool bounded = false;
+    for (const auto& [name, domain] : setup.problem.domains) {
+      const auto [low, high] = domain->bounding_box();
+      if (column >= low.size() || !std::isfinite(low[column]) || !std::isfinite(high[column])) {
+        continue;
+      }
+      bounded = true;
+      const double extent = high[column] - low[column];
+      if (std::abs(extent - period.get<double>()) > 1e-12 * extent) {
+        spdlog::warn("{}: the period of {} is {}, but domain '{}' spans {} to {} (length {})",
+                     where, input, period.get<double>(), name, low[column], high[column], extent);
+      }
+    }
+    if (!bounded) {
+      throw InputError(where, "no domain bounds the periodic input '" + input +
+                                  "': declare its domain (\"domains\"), whose extent in " + input +
+                                  " the period should be");
+    }
   }
 }
 
@@ -104,14 +151,15 @@ void read_config(Setup& setup, const std::string& default_name, const std::strin
   torch::manual_seed(static_cast<uint64_t>(setup.settings.seed));
   top.describe("network", "the neural network: its type, layers, activation and initialisation");
   config::Reader network = top.object("network");
-  setup.network =
-      model::make_network(network, setup.problem.input_count(), setup.problem.output_count());
+  setup.network = model::make_network(network, setup.problem.input_count(),
+                                      setup.problem.output_count(), setup.problem.symbols.inputs);
   top.describe("transform",
                "per output, an expression of the raw output N and the inputs that the model "
                "returns instead (hard constraints), e.g. {\"u\": \"x*(1-x)*N\"}");
   setup.model = model::apply_transforms(top, setup.network, setup.problem.symbols);
   top.describe("training", "the optimizer stages, run in order (e.g. adam, then lbfgs)");
   setup.stages = train::read_stages(top);
+  setup.weighting = train::read_weighting(top, setup.problem);
   top.finish();
 }
 
@@ -151,6 +199,8 @@ Setup prepare(const RunOptions& options) {
   train::check_stages(setup.stages, trainable);
   warn_about_nonsmooth_network(setup);
   warn_about_unused_sets(setup.problem);
+  check_periodic_inputs(setup);
+  forgo_cuda_graphs(setup);
   setup.engine = derivatives::make_engine(setup.settings.derivatives, *setup.model);
   // The run reports the engine that ran; the resolved config keeps what the user asked for.
   if (setup.settings.derivatives == "auto") setup.settings.derivatives = setup.engine->name();

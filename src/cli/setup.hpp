@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -14,6 +15,7 @@
 #include "derivatives/engine.hpp"
 #include "model/network.hpp"
 #include "problem/problem.hpp"
+#include "train/loss_weighting.hpp"
 #include "train/objective.hpp"
 #include "train/stage.hpp"
 
@@ -28,6 +30,7 @@ struct Setup {
   std::shared_ptr<derivatives::Engine> engine;  // made for `model` on its device and dtype
   std::vector<torch::Tensor> parameters;        // trainable problem parameters, on the device
   std::vector<train::StageSpec> stages;
+  std::optional<train::WeightingSettings> weighting;  // adaptive loss weights, if configured
   torch::Device device = torch::kCPU;
   torch::Dtype dtype = torch::kFloat32;
   std::string output_where;  // what chose the run directory: "--output", "a.json: /output"

@@ -1,4 +1,5 @@
-// The fused loss: Σ_k weight_k · mean(r_k²) of pointwise loss terms with their residuals as
+// The fused loss: Σ_k weight_k · mean(r_k²) of pointwise loss terms (a term in chunks: a weighted
+// sum of its chunks' means) with their residuals as
 // compiled pointwise programs, evaluated inside an engine's pass (the Taylor engine's tiled pass:
 // taylor/tiled_fused_loss.hpp).
 #pragma once
@@ -17,11 +18,17 @@ namespace pinn::derivatives {
 struct FusedTerm {
   const expr::PointwiseProgram* program;
   double weight;  // the term's weight; the mean divides by the set's size
+  // A term in chunks (causal training): chunk k is the set's points [ends[k-1], ends[k]) and
+  // enters as weight · chunk_weights[k] · (its mean of r²). Empty: one chunk of every point.
+  std::vector<int64_t> chunk_ends = {};
+  std::vector<double> chunk_weights = {};
 };
 
 struct FusedValues {
   torch::Tensor total;               // scalar; differentiable for the weights when asked
-  std::vector<torch::Tensor> terms;  // each term's weight · mean(r²), detached
+  std::vector<torch::Tensor> terms;  // each term's value, detached
+  // Per term, each chunk's mean of r² (empty for a term not in chunks).
+  std::vector<std::vector<double>> chunk_means;
 };
 
 // The terms of one point set, with its per-point fields (normals, data).

@@ -1,6 +1,7 @@
 // The network types (MLP, modified MLP, ResNet), the Fourier embedding and the factory.
 #include "model/network.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
 
@@ -30,8 +31,48 @@ const Registry<InitFunction>& initializers() {
   return table;
 }
 
-// The keys every type reads: activations, initialisation and the optional Fourier embedding.
-void read_common(config::Reader& reader, NetworkOptions& options, int inputs, int outputs) {
+// "periodic": {"x": 2.0} as one period per input (0: not periodic).
+std::vector<double> read_periods(config::Reader& reader, const std::vector<std::string>& inputs) {
+  reader.describe("periodic",
+                  "inputs made exactly periodic by embedding each as (cos(2πx/P), sin(2πx/P)), "
+                  "with its period P, e.g. {\"x\": 2.0}");
+  if (!reader.has("periodic")) {
+    reader.accept("periodic");
+    return {};
+  }
+  config::Reader periodic = reader.object("periodic");
+  std::vector<double> periods(inputs.size(), 0.0);
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    if (periodic.has(inputs[i])) periods[i] = periodic.positive(inputs[i], 1.0);
+  }
+  periodic.finish();  // a key that is no input: "unknown key", with a "did you mean"
+  if (std::all_of(periods.begin(), periods.end(), [](double p) { return p == 0; })) {
+    reader.fail("periodic", "expected at least one input and its period, e.g. {\"x\": 2.0}");
+  }
+  return periods;
+}
+
+std::optional<FactorizationOptions> read_factorization(config::Reader& reader) {
+  reader.describe("rwf",
+                  "random weight factorization: every layer's W = diag(exp(s)) V, s ~ N(mean, "
+                  "std²) per output, V = diag(exp(-s)) W₀ (Wang et al. 2022)");
+  if (!reader.has("rwf")) {
+    reader.accept("rwf");
+    return std::nullopt;
+  }
+  config::Reader rwf = reader.object("rwf");
+  FactorizationOptions options;
+  options.mean = rwf.get_or("mean", options.mean);
+  options.std = rwf.get_or("std", options.std);
+  if (!(options.std >= 0)) rwf.fail("std", "expected a standard deviation >= 0");
+  rwf.finish();
+  return options;
+}
+
+// The keys every type reads: activations, initialisation, the optional embeddings and the
+// factorization.
+void read_common(config::Reader& reader, NetworkOptions& options, int inputs, int outputs,
+                 const std::vector<std::string>& input_names) {
   options.inputs = inputs;
   options.outputs = outputs;
   options.activation = reader.choice("activation", activation_names(), options.activation);
@@ -50,6 +91,8 @@ void read_common(config::Reader& reader, NetworkOptions& options, int inputs, in
   } else {
     reader.accept("fourier_features");
   }
+  options.periods = read_periods(reader, input_names);
+  options.factorization = read_factorization(reader);
 }
 
 std::vector<int> read_hidden(config::Reader& reader, const std::vector<int>& fallback) {
@@ -60,14 +103,16 @@ std::vector<int> read_hidden(config::Reader& reader, const std::vector<int>& fal
   return hidden;
 }
 
-std::shared_ptr<Network> make_mlp(config::Reader& reader, int inputs, int outputs) {
+std::shared_ptr<Network> make_mlp(config::Reader& reader, int inputs, int outputs,
+                                  const std::vector<std::string>& names) {
   MlpOptions options;
   options.hidden = read_hidden(reader, options.hidden);
-  read_common(reader, options, inputs, outputs);
+  read_common(reader, options, inputs, outputs, names);
   return std::make_shared<Mlp>(options);
 }
 
-std::shared_ptr<Network> make_modified_mlp(config::Reader& reader, int inputs, int outputs) {
+std::shared_ptr<Network> make_modified_mlp(config::Reader& reader, int inputs, int outputs,
+                                           const std::vector<std::string>& names) {
   ModifiedMlpOptions options;
   options.hidden = read_hidden(reader, options.hidden);
   if (options.hidden.size() < 2) {
@@ -84,22 +129,24 @@ std::shared_ptr<Network> make_modified_mlp(config::Reader& reader, int inputs, i
                       reader.json("hidden").dump());
     }
   }
-  read_common(reader, options, inputs, outputs);
+  read_common(reader, options, inputs, outputs, names);
   return std::make_shared<ModifiedMlp>(options);
 }
 
-std::shared_ptr<Network> make_resnet(config::Reader& reader, int inputs, int outputs) {
+std::shared_ptr<Network> make_resnet(config::Reader& reader, int inputs, int outputs,
+                                     const std::vector<std::string>& names) {
   if (reader.has("hidden")) {
     reader.fail("hidden", "resnet takes 'width' (of every block) and 'blocks', not 'hidden'");
   }
   ResNetOptions options;
   options.width = reader.positive_int("width", options.width);
   options.blocks = reader.positive_int("blocks", options.blocks);
-  read_common(reader, options, inputs, outputs);
+  read_common(reader, options, inputs, outputs, names);
   return std::make_shared<ResNet>(options);
 }
 
-using NetworkFactory = std::function<std::shared_ptr<Network>(config::Reader&, int, int)>;
+using NetworkFactory = std::function<std::shared_ptr<Network>(config::Reader&, int, int,
+                                                              const std::vector<std::string>&)>;
 
 const Registry<NetworkFactory>& factories() {
   static const Registry<NetworkFactory> table(
@@ -117,7 +164,7 @@ FourierFeatures::FourierFeatures(int inputs, const FourierOptions& options) : op
                                options_.trainable);
 }
 
-torch::Tensor FourierFeatures::forward(const torch::Tensor& points) {
+torch::Tensor FourierFeatures::forward(const torch::Tensor& points) const {
   const auto projection = (2.0 * M_PI) * torch::matmul(points, matrix_.t());
   return torch::cat({torch::cos(projection), torch::sin(projection)}, 1);
 }
@@ -128,18 +175,25 @@ FeedForwardNetwork::FeedForwardNetwork(const NetworkOptions& options)
     : common_(options),
       activation_(&model::activation(options.activation)),
       output_activation_(&model::activation(options.output_activation)) {
+  int width = common_.inputs;
+  if (!common_.periods.empty()) {
+    periodic_ = register_module("periodic", std::make_shared<PeriodicEmbedding>(common_.periods));
+    width = static_cast<int>(periodic_->output_width());
+  }
   if (common_.fourier) {
-    fourier_ = register_module("fourier",
-                               std::make_shared<FourierFeatures>(common_.inputs, *common_.fourier));
+    fourier_ =
+        register_module("fourier", std::make_shared<FourierFeatures>(width, *common_.fourier));
   }
 }
 
 int FeedForwardNetwork::embedded_width() const {
-  return fourier_ ? fourier_->output_width() : common_.inputs;
+  if (fourier_) return fourier_->output_width();
+  return periodic_ ? static_cast<int>(periodic_->output_width()) : common_.inputs;
 }
 
 torch::Tensor FeedForwardNetwork::embed(const torch::Tensor& points) {
-  return fourier_ ? fourier_->forward(points) : points;
+  const torch::Tensor x = periodic_ ? periodic_->forward(points) : points;
+  return fourier_ ? fourier_->forward(x) : x;
 }
 
 torch::Tensor FeedForwardNetwork::hidden_activation(const torch::Tensor& x) const {
@@ -151,23 +205,23 @@ torch::Tensor FeedForwardNetwork::final_activation(const torch::Tensor& x) const
 }
 
 int FeedForwardNetwork::embed_into(Structure& structure) const {
-  return fourier_ ? structure.fourier(Structure::kInput, *fourier_) : Structure::kInput;
+  int slot = Structure::kInput;
+  if (periodic_) slot = structure.periodic(slot, *periodic_);
+  if (fourier_) slot = structure.fourier(slot, *fourier_);
+  return slot;
 }
 
-torch::nn::Linear FeedForwardNetwork::add_linear(torch::nn::Module& owner, const std::string& name,
-                                                 int in, int out) {
-  auto layer = owner.register_module(name, torch::nn::Linear(torch::nn::LinearOptions(in, out)));
+Layer FeedForwardNetwork::add_linear(torch::nn::Module& owner, const std::string& name, int in,
+                                     int out) {
+  auto layer = owner.register_module(name, std::make_shared<Dense>(in, out, common_.factorization));
   all_linears_.push_back(layer);
   return layer;
 }
 
 void FeedForwardNetwork::initialize() {
-  torch::NoGradGuard no_grad;
   const auto& init = initializers().get(common_.init);
-  for (auto& layer : all_linears_) {
-    init(layer->weight, common_.init_gain);
-    layer->bias.zero_();
-  }
+  for (auto& layer : all_linears_)
+    layer->initialize(init, common_.init_gain);
 }
 
 int FeedForwardNetwork::smooth_orders() const {
@@ -198,8 +252,8 @@ Structure Mlp::structure() const {
   Structure s;
   int h = embed_into(s);
   for (size_t i = 0; i + 1 < layers_.size(); ++i)
-    h = s.activate(s.linear(h, layers_[i]), activation());
-  s.activate(s.linear(h, layers_.back()), output_activation());
+    h = s.activate(s.linear(h, *layers_[i]), activation());
+  s.activate(s.linear(h, *layers_.back()), output_activation());
   return s;
 }
 
@@ -238,15 +292,15 @@ Structure ModifiedMlp::structure() const {
   using Kind = Operation::Kind;
   Structure s;
   const int x = embed_into(s);
-  const int u = s.activate(s.linear(x, encoder_u_), activation());
-  const int v = s.activate(s.linear(x, encoder_v_), activation());
+  const int u = s.activate(s.linear(x, *encoder_u_), activation());
+  const int v = s.activate(s.linear(x, *encoder_v_), activation());
   const int v_minus_u = s.combine(Kind::subtract, v, u);
-  int h = s.activate(s.linear(x, layers_.front()), activation());
+  int h = s.activate(s.linear(x, *layers_.front()), activation());
   for (size_t k = 1; k + 1 < layers_.size(); ++k) {
-    const int z = s.activate(s.linear(h, layers_[k]), activation());
+    const int z = s.activate(s.linear(h, *layers_[k]), activation());
     h = s.combine(Kind::add, u, s.combine(Kind::multiply, z, v_minus_u));
   }
-  s.activate(s.linear(h, layers_.back()), output_activation());
+  s.activate(s.linear(h, *layers_.back()), output_activation());
   return s;
 }
 
@@ -280,12 +334,13 @@ torch::Tensor ResNet::forward(const torch::Tensor& points) {
 
 Structure ResNet::structure() const {
   Structure s;
-  int h = s.linear(embed_into(s), input_);
+  int h = s.linear(embed_into(s), *input_);
   for (const auto& block : blocks_) {
-    const int inner = s.activate(s.linear(h, block.first), activation());
-    h = s.combine(Operation::Kind::add, h, s.activate(s.linear(inner, block.second), activation()));
+    const int inner = s.activate(s.linear(h, *block.first), activation());
+    h = s.combine(Operation::Kind::add, h,
+                  s.activate(s.linear(inner, *block.second), activation()));
   }
-  s.activate(s.linear(h, output_), output_activation());
+  s.activate(s.linear(h, *output_), output_activation());
   return s;
 }
 
@@ -299,10 +354,14 @@ std::vector<std::string> init_names() {
   return initializers().names();
 }
 
-std::shared_ptr<Network> make_network(config::Reader& reader, int inputs, int outputs) {
+std::shared_ptr<Network> make_network(config::Reader& reader, int inputs, int outputs,
+                                      const std::vector<std::string>& input_names) {
+  std::vector<std::string> names = input_names;
+  for (int i = static_cast<int>(names.size()); i < inputs; ++i)
+    names.push_back("x" + std::to_string(i));
   reader.describe("type", "the network's architecture");
   const std::string type = reader.choice("type", network_types(), "mlp");
-  auto network = factories().make(type, reader.where("type"), reader, inputs, outputs);
+  auto network = factories().make(type, reader.where("type"), reader, inputs, outputs, names);
   reader.finish();
   return network;
 }

@@ -1,19 +1,22 @@
 // Networks: u = net(x) for a batch of points, N x inputs -> N x outputs. A small factory keyed by
 // the network's "type" reads its options from the config: "mlp" (fully connected),
 // "modified_mlp" (the gated MLP of Wang, Teng & Perdikaris 2021) and "resnet" (residual blocks).
-// Any type may embed its inputs with random Fourier features first ("fourier_features").
+// Any type may embed its inputs first: periodic inputs as (cos, sin) pairs ("periodic",
+// model/periodic.hpp), then random Fourier features ("fourier_features"); and any type may
+// factorize its weights ("rwf", model/dense.hpp).
 //
 // Every network is built from ordinary differentiable LibTorch ops (Linear, matmul, cat, sin,
 // cos, the activations), so that nested autograd and forward-mode dual tensors differentiate it
 // to any order with respect to its inputs.
 //
 // State-dict names (model.pt; scripts/predict.py rebuilds every type from them):
+//   periodic.periods              each input's period, 0 if not periodic (when "periodic" is set)
 //   fourier.B                     Fourier matrix, count x inputs (when "fourier_features" is set)
 //   mlp:          layer0 .. layerL               hidden layers, then the output layer
 //   modified_mlp: encoder_u, encoder_v, layer0 .. layerL
 //                 (layer0 gives H_1, layer1 .. layer(L-1) the gates, layerL the output)
 //   resnet:       input, block0.layer0, block0.layer1, ..., output
-// each Linear with .weight (out x in) and .bias.
+// each Linear with .weight (out x in) and .bias, or with "rwf" .s (out), .v (out x in) and .bias.
 #pragma once
 
 #include <torch/torch.h>
@@ -25,6 +28,8 @@
 
 #include "config/reader.hpp"
 #include "model/activation.hpp"
+#include "model/dense.hpp"
+#include "model/periodic.hpp"
 #include "model/structure.hpp"
 
 namespace pinn::model {
@@ -56,6 +61,8 @@ struct NetworkOptions {
   std::string init = "xavier_normal";     // xavier_normal, xavier_uniform, kaiming_*, normal, zeros
   double init_gain = 1.0;                 // gain (xavier) or std (normal)
   std::optional<FourierOptions> fourier;  // absent: the inputs go to the first layer as they are
+  std::vector<double> periods;  // per input, its period or 0; empty: no periodic embedding
+  std::optional<FactorizationOptions> factorization;  // "rwf": every layer's W = diag(exp(s)) V
 };
 
 struct MlpOptions : NetworkOptions {
@@ -74,7 +81,7 @@ struct ResNetOptions : NetworkOptions {
 class FourierFeatures : public torch::nn::Module {
  public:
   FourierFeatures(int inputs, const FourierOptions& options);
-  torch::Tensor forward(const torch::Tensor& points);
+  torch::Tensor forward(const torch::Tensor& points) const;
   const torch::Tensor& matrix() const { return matrix_; }
   int output_width() const { return 2 * options_.count; }
 
@@ -91,20 +98,23 @@ class FeedForwardNetwork : public Network {
   const NetworkOptions& common_options() const { return common_; }
   // The Fourier embedding, or null.
   const std::shared_ptr<FourierFeatures>& fourier() const { return fourier_; }
+  // The periodic embedding, or null.
+  const std::shared_ptr<PeriodicEmbedding>& periodic() const { return periodic_; }
 
  protected:
   explicit FeedForwardNetwork(const NetworkOptions& options);
-  // The width of what the first layers see: the inputs, or 2 * count Fourier features.
+  // The width of what the first layers see: the inputs (the periodic ones as pairs), or 2 * count
+  // Fourier features.
   int embedded_width() const;
   torch::Tensor embed(const torch::Tensor& points);
   torch::Tensor hidden_activation(const torch::Tensor& x) const;
   torch::Tensor final_activation(const torch::Tensor& x) const;
   const Activation& activation() const { return *activation_; }
   const Activation& output_activation() const { return *output_activation_; }
-  // A structure that starts with the embedding, when there is one; returns the embedded slot.
+  // A structure that starts with the embeddings, when there are any; returns the embedded slot.
   int embed_into(Structure& structure) const;
-  // Registers a Linear layer on `owner` (this network or a submodule of it) for initialize().
-  torch::nn::Linear add_linear(torch::nn::Module& owner, const std::string& name, int in, int out);
+  // Registers a dense layer on `owner` (this network or a submodule of it) for initialize().
+  Layer add_linear(torch::nn::Module& owner, const std::string& name, int in, int out);
   // Initialises every layer from add_linear with the configured scheme; biases to zero.
   void initialize();
 
@@ -112,8 +122,9 @@ class FeedForwardNetwork : public Network {
   NetworkOptions common_;
   const Activation* activation_;  // resolved once, from common_'s names
   const Activation* output_activation_;
+  std::shared_ptr<PeriodicEmbedding> periodic_;
   std::shared_ptr<FourierFeatures> fourier_;
-  std::vector<torch::nn::Linear> all_linears_;
+  std::vector<Layer> all_linears_;
 };
 
 // A fully connected network: Linear, activation, ..., Linear, output activation.
@@ -123,11 +134,11 @@ class Mlp : public FeedForwardNetwork {
   torch::Tensor forward(const torch::Tensor& points) override;
   Structure structure() const override;
   const MlpOptions& options() const { return options_; }
-  const std::vector<torch::nn::Linear>& layers() const { return layers_; }
+  const std::vector<Layer>& layers() const { return layers_; }
 
  private:
   MlpOptions options_;
-  std::vector<torch::nn::Linear> layers_;
+  std::vector<Layer> layers_;
 };
 
 // The modified MLP of Wang, Teng & Perdikaris (2021): with σ the activation and X the (embedded)
@@ -139,47 +150,49 @@ class ModifiedMlp : public FeedForwardNetwork {
   torch::Tensor forward(const torch::Tensor& points) override;
   Structure structure() const override;
   const ModifiedMlpOptions& options() const { return options_; }
-  const torch::nn::Linear& encoder_u() const { return encoder_u_; }
-  const torch::nn::Linear& encoder_v() const { return encoder_v_; }
+  const Layer& encoder_u() const { return encoder_u_; }
+  const Layer& encoder_v() const { return encoder_v_; }
   // layer0 (H_1), the gate layers, and the output layer last.
-  const std::vector<torch::nn::Linear>& layers() const { return layers_; }
+  const std::vector<Layer>& layers() const { return layers_; }
 
  private:
   ModifiedMlpOptions options_;
-  torch::nn::Linear encoder_u_{nullptr};
-  torch::nn::Linear encoder_v_{nullptr};
-  std::vector<torch::nn::Linear> layers_;
+  Layer encoder_u_;
+  Layer encoder_v_;
+  std::vector<Layer> layers_;
 };
 
 // h = X W_in + b_in (no activation), then per block h <- h + σ(L2(σ(L1(h)))), out = L_out(h).
 class ResNet : public FeedForwardNetwork {
  public:
   struct Block {
-    torch::nn::Linear first{nullptr};
-    torch::nn::Linear second{nullptr};
+    Layer first;
+    Layer second;
   };
   explicit ResNet(const ResNetOptions& options);
   torch::Tensor forward(const torch::Tensor& points) override;
   Structure structure() const override;
   const ResNetOptions& options() const { return options_; }
-  const torch::nn::Linear& input_layer() const { return input_; }
+  const Layer& input_layer() const { return input_; }
   const std::vector<Block>& blocks() const { return blocks_; }
-  const torch::nn::Linear& output_layer() const { return output_; }
+  const Layer& output_layer() const { return output_; }
   // One residual block applied to h (exposed for tests).
   torch::Tensor block_forward(size_t index, const torch::Tensor& h);
 
  private:
   ResNetOptions options_;
-  torch::nn::Linear input_{nullptr};
+  Layer input_;
   std::vector<Block> blocks_;
-  torch::nn::Linear output_{nullptr};
+  Layer output_;
 };
 
 std::vector<std::string> network_types();
 std::vector<std::string> init_names();
 
-// Builds the network described by the "network" object for the given input and output counts.
-std::shared_ptr<Network> make_network(config::Reader& reader, int inputs, int outputs);
+// Builds the network described by the "network" object for the given input and output counts;
+// "periodic" names inputs by `input_names` (default x0, x1, ...).
+std::shared_ptr<Network> make_network(config::Reader& reader, int inputs, int outputs,
+                                      const std::vector<std::string>& input_names = {});
 
 // Number of scalar trainable parameters (a frozen Fourier matrix is not counted).
 int64_t parameter_count(const torch::nn::Module& module);

@@ -6,11 +6,18 @@ namespace pinn::model {
 namespace {
 
 Operation operation(Operation::Kind kind, int result, int a, int b = -1) {
-  Operation op{kind, result, a, b, torch::nn::Linear(nullptr), nullptr, nullptr};
+  Operation op{kind, result, a, b, nullptr, nullptr, nullptr, nullptr};
   return op;
 }
 
 }  // namespace
+
+int Structure::periodic(int from, const PeriodicEmbedding& embedding) {
+  Operation op = operation(Operation::Kind::periodic, slots++, from);
+  op.periodic = &embedding;
+  operations.push_back(op);
+  return op.result;
+}
 
 int Structure::fourier(int from, const FourierFeatures& features) {
   Operation op = operation(Operation::Kind::fourier, slots++, from);
@@ -19,9 +26,9 @@ int Structure::fourier(int from, const FourierFeatures& features) {
   return op.result;
 }
 
-int Structure::linear(int from, const torch::nn::Linear& layer) {
+int Structure::linear(int from, const Dense& layer) {
   Operation op = operation(Operation::Kind::linear, slots++, from);
-  op.layer = layer;
+  op.layer = &layer;
   operations.push_back(op);
   return op.result;
 }
@@ -45,9 +52,15 @@ bool Structure::is_chain() const {
     if (op.a != previous) return false;
     const bool first = i == 0;
     const bool after_linear = !first && operations[i - 1].kind == Operation::Kind::linear;
+    // A Fourier embedding comes first, or right after the periodic one.
+    const bool after_embeddings =
+        first || (i == 1 && operations[0].kind == Operation::Kind::periodic);
     switch (op.kind) {
-      case Operation::Kind::fourier:
+      case Operation::Kind::periodic:
         if (!first) return false;
+        break;
+      case Operation::Kind::fourier:
+        if (!after_embeddings) return false;
         break;
       case Operation::Kind::linear:
         break;

@@ -10,15 +10,18 @@
 #include <vector>
 
 #include "model/activation.hpp"
+#include "model/dense.hpp"
 
 namespace pinn::model {
 
 class FourierFeatures;
 class Network;
+class PeriodicEmbedding;
 class TransformedNetwork;
 
 struct Operation {
   enum class Kind {
+    periodic,    // slot a's periodic inputs as (cos, sin) pairs, the others kept (model/periodic)
     fourier,     // [cos(2π x Bᵀ), sin(2π x Bᵀ)] of slot a
     linear,      // slot a times the layer's weight, plus its bias
     activation,  // σ of slot a, elementwise
@@ -30,9 +33,10 @@ struct Operation {
   int result;
   int a;
   int b = -1;
-  torch::nn::Linear layer{nullptr};          // linear
-  const Activation* activation = nullptr;    // activation
-  const FourierFeatures* fourier = nullptr;  // fourier
+  const Dense* layer = nullptr;                 // linear
+  const Activation* activation = nullptr;       // activation
+  const FourierFeatures* fourier = nullptr;     // fourier
+  const PeriodicEmbedding* periodic = nullptr;  // periodic
 };
 
 struct Structure {
@@ -44,8 +48,9 @@ struct Structure {
   Network* raw = nullptr;  // that raw network
 
   // Builders: each appends an operation on `from` into a new slot and returns that slot.
+  int periodic(int from, const PeriodicEmbedding& embedding);
   int fourier(int from, const FourierFeatures& features);
-  int linear(int from, const torch::nn::Linear& layer);
+  int linear(int from, const Dense& layer);
   int activate(int from, const Activation& activation);
   int combine(Operation::Kind kind, int a, int b);
 
@@ -53,8 +58,9 @@ struct Structure {
   static constexpr int kInput = 0;
   int output() const { return operations.empty() ? kInput : operations.back().result; }
 
-  // Whether the program is a plain chain: an optional Fourier embedding of the input, then Linear
-  // layers each followed by at most one activation, each reading the previous result (an MLP).
+  // Whether the program is a plain chain: optional embeddings of the input (periodic, then
+  // Fourier), then Linear layers each followed by at most one activation, each reading the
+  // previous result (an MLP).
   bool is_chain() const;
   // Every activation the program applies.
   std::vector<const Activation*> activations() const;

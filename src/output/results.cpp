@@ -1,6 +1,8 @@
 // Predictions, the reference comparison and summary.json.
 #include "output/results.hpp"
 
+#include <cmath>
+
 #include <ATen/Parallel.h>
 #include <spdlog/spdlog.h>
 #include <torch/version.h>
@@ -110,7 +112,11 @@ void describe_outcome(Json& summary, const RunFacts& facts) {
     losses[term.name] = {{"loss", term.loss},
                          {"mean_square", term.mean_square},
                          {"max_abs_residual", term.max_abs_residual},
-                         {"mean_abs_residual", term.mean_abs_residual}};
+                         {"mean_abs_residual", term.mean_abs_residual},
+                         {"adaptive_weight", term.adaptive_weight}};
+    if (std::isfinite(term.causal_min_weight)) {
+      losses[term.name]["causal_min_weight"] = term.causal_min_weight;
+    }
   }
   summary["final_loss"] = total;
   summary["losses"] = losses;

@@ -132,12 +132,18 @@ void RunDirectory::write_history(const HistoryColumns& columns,
       for (const auto& name : *names)
         out << "," << problem::csv_field(name);
     }
+    for (const auto& name : columns.weights)
+      out << "," << problem::csv_field("w_" + name);
+    for (const auto& name : columns.causal)
+      out << "," << problem::csv_field("causal_min_" + name);
     out << ",lr,elapsed_s\n" << std::setprecision(std::numeric_limits<double>::max_digits10);
     for (const auto& row : rows) {
       out << row.step << "," << row.stage << "," << row.total;
       write_values(out, row.terms, columns.terms.size());
       write_values(out, row.parameters, columns.parameters.size());
       write_values(out, row.metrics, columns.metrics.size());
+      write_values(out, row.loss_weights, columns.weights.size());
+      write_values(out, row.causal_min, columns.causal.size());
       out << ",";
       if (std::isfinite(row.learning_rate)) out << row.learning_rate;
       out << "," << row.elapsed_seconds << "\n";

@@ -51,6 +51,8 @@ class RunDirectory {
   // measured), lr (Adam's learning rate; empty in other stages), elapsed_s.
   struct HistoryColumns {
     std::vector<std::string> terms, parameters, metrics;
+    // Adaptive weights ("weighting"): a column w_<term> per term; causal terms: causal_min_<term>.
+    std::vector<std::string> weights = {}, causal = {};
   };
   void write_history(const HistoryColumns& columns,
                      const std::vector<train::HistoryRow>& rows) const;

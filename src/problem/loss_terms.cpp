@@ -147,6 +147,45 @@ std::string add_periodic_partner(Reader& reader, const LossTerm& term, Problem& 
   return name;
 }
 
+// "causal": {"input": "t", "chunks": 32, "epsilon": 1.0}: the input must be one of the problem's
+// and vary over the term's points (a set at t = 0 has nothing to order).
+std::optional<CausalWeighting> read_causal(Reader& reader, const LossTerm& term,
+                                           const Problem& problem) {
+  reader.describe("causal",
+                  "causal training: the points split by an input (time) into chunks of equal "
+                  "count, chunk k weighted by exp(-epsilon * the mean squares of the chunks "
+                  "before it)");
+  if (!reader.has("causal")) {
+    reader.accept("causal");
+    return std::nullopt;
+  }
+  if (!term.partner.empty()) reader.fail("causal", "a periodic term cannot be causal");
+  Reader causal = reader.object("causal");
+  CausalWeighting weighting;
+  const auto& inputs = problem.symbols.inputs;
+  causal.describe("input", "the input that orders the points (time)");
+  const std::string input = causal.get<std::string>("input");
+  const auto found = std::find(inputs.begin(), inputs.end(), input);
+  if (found == inputs.end()) {
+    causal.fail("input", "the problem has no input '" + input + "'" + did_you_mean(input, inputs) +
+                             "; its inputs are " + quoted_list(inputs, "and"));
+  }
+  weighting.input = static_cast<int>(found - inputs.begin());
+  causal.describe("chunks", "how many chunks the points are split into, in order of the input");
+  weighting.chunks = causal.positive_int("chunks", weighting.chunks);
+  causal.describe("epsilon",
+                  "the causality parameter: how strongly earlier chunks gate later ones");
+  weighting.epsilon = causal.non_negative("epsilon", weighting.epsilon);
+  causal.finish();
+  const torch::Tensor column =
+      problem.point_sets.at(term.points).sample.points.select(1, weighting.input);
+  if (column.numel() == 0 || (column.max() - column.min()).item<double>() <= 0) {
+    causal.fail("input", "every point of set '" + term.points + "' has the same " + input +
+                             ": there is nothing to order by");
+  }
+  return weighting;
+}
+
 }  // namespace
 
 std::vector<std::string> loss_term_types() {
@@ -196,6 +235,7 @@ std::vector<LossTerm> read_loss_terms(Reader& top, Problem& problem) {
         parse_expression(reader, written ? "residual" : "type", term.residual_text, symbols);
     term.weight = reader.non_negative("weight", 1.0);
     if (type.periodic) term.partner = add_periodic_partner(reader, term, problem);
+    term.causal = read_causal(reader, term, problem);
     reader.finish();
     losses.push_back(std::move(term));
   }

@@ -7,6 +7,7 @@
 #include <torch/torch.h>
 
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -17,6 +18,16 @@
 #include "problem/point_set.hpp"
 
 namespace pinn::problem {
+
+// Causal training (Wang, Sankaran & Perdikaris 2022, "Respecting causality is all you need for
+// training physics-informed neural networks", arXiv 2203.07404): the term's points, ordered by
+// one input (time), are split into `chunks` of equal count; with L_k the mean square of chunk k,
+// w_k = exp(-epsilon Σ_{j<k} L_j) (no gradient through w) and the term's loss is mean_k(w_k L_k).
+struct CausalWeighting {
+  int input = 0;  // the input that orders the points
+  int chunks = 32;
+  double epsilon = 1.0;
+};
 
 struct LossTerm {
   std::string name;
@@ -29,6 +40,7 @@ struct LossTerm {
   // Periodic terms: the set the points are matched with (the same points shifted onto the
   // opposite face); the term's residual is r(points) - r(partner).
   std::string partner;
+  std::optional<CausalWeighting> causal;
 };
 
 struct EvaluationSet {

@@ -6,6 +6,7 @@
 
 #include "derivatives/fused_loss.hpp"
 #include "problem/mean_square.hpp"
+#include "train/causal.hpp"
 #include "util/errors.hpp"
 
 namespace pinn::train {
@@ -42,6 +43,28 @@ Objective::Objective(const problem::Problem& problem, model::Network& network,
     const auto& term = problem.losses[t];
     work_for(term.points).terms.push_back(t);
     if (!term.partner.empty()) work_for(term.partner).partner_terms.push_back(t);
+  }
+  adaptive_.assign(problem.losses.size(), 1.0);
+  causal_.resize(problem.losses.size());
+  for (const auto& term : problem.losses) {
+    if (!term.causal) continue;
+    SetWork& set = work_for(term.points);
+    const int input = term.causal->input;
+    const auto reason = [&]() -> std::string {
+      if (set.causal_input >= 0 && set.causal_input != input)
+        return "another causal term orders its points by another input";
+      for (const auto& other : problem.losses) {
+        if (!other.partner.empty() && other.points == term.points)
+          return "the periodic term '" + other.name + "' pairs its points in their order";
+      }
+      return "";
+    }();
+    if (!reason.empty()) {
+      throw InputError("loss term '" + term.name + "' cannot be causal on point set '" +
+                       term.points + "': " + reason);
+    }
+    set.causal_input = input;
+    order_points(set);
   }
   plan_fused_terms();
 }
@@ -86,6 +109,70 @@ void Objective::place(SetWork& set, const problem::Sample& sample) {
   }
   for (const auto& [name, values] : sample.fields)
     assign(set.fields[name], values);
+  order_points(set);
+}
+
+void Objective::order_points(SetWork& set) const {
+  if (set.causal_input < 0) return;
+  const torch::Tensor order = std::get<1>(
+      torch::sort(set.points.select(1, set.causal_input), c10::optional<bool>(true), /*dim=*/0));
+  set.points = set.points.index_select(0, order);
+  for (auto& [name, values] : set.fields)
+    values = values.index_select(0, order);
+}
+
+const Objective::SetWork& Objective::set_of(size_t term) const {
+  const std::string& name = problem_->losses[term].points;
+  return *std::find_if(sets_.begin(), sets_.end(),
+                       [&](const SetWork& set) { return set.name == name; });
+}
+
+double Objective::weight_of(size_t term) const {
+  return problem_->losses[term].weight * adaptive_[term];
+}
+
+std::vector<double> Objective::training_chunk_weights(size_t term) const {
+  const auto& causal = *problem_->losses[term].causal;
+  const auto& means = causal_[term].chunk_means;
+  if (means.empty()) return std::vector<double>(static_cast<size_t>(causal.chunks), 1.0);
+  return causal_weights(means, causal.epsilon);
+}
+
+bool Objective::causal_state_missing() const {
+  for (size_t t = 0; t < problem_->losses.size(); ++t) {
+    if (problem_->losses[t].causal && causal_[t].chunk_means.empty()) return true;
+  }
+  return false;
+}
+
+double Objective::causal_value(size_t term, const std::vector<double>& means,
+                               const std::vector<double>& weights) {
+  const auto& causal = *problem_->losses[term].causal;
+  CausalState state{means, weights.empty() ? causal_weights(means, causal.epsilon) : weights};
+  double sum = 0;
+  for (size_t k = 0; k < means.size(); ++k)
+    sum += state.weights[k] * means[k];
+  causal_[term] = std::move(state);
+  return sum / static_cast<double>(causal.chunks);
+}
+
+double Objective::causal_min_weight(size_t term) const {
+  const auto& weights = causal_[term].weights;
+  if (weights.empty()) return std::numeric_limits<double>::quiet_NaN();
+  return *std::min_element(weights.begin(), weights.end());
+}
+
+std::vector<size_t> Objective::causal_terms() const {
+  std::vector<size_t> terms;
+  for (size_t t = 0; t < problem_->losses.size(); ++t) {
+    if (problem_->losses[t].causal) terms.push_back(t);
+  }
+  return terms;
+}
+
+void Objective::set_adaptive_weights(std::vector<double> weights) {
+  TORCH_CHECK(weights.size() == adaptive_.size(), "one adaptive weight per loss term");
+  adaptive_ = std::move(weights);
 }
 
 std::vector<torch::Tensor> Objective::residuals(bool for_training, bool skip_fused) {
@@ -118,7 +205,13 @@ std::vector<derivatives::FusedSet> Objective::fused_sets(std::vector<size_t>& or
     if (set.fused_terms.empty()) continue;
     derivatives::FusedSet fused{set.points, &set.fields, {}};
     for (size_t t : set.fused_terms) {
-      fused.terms.push_back({&*programs_[t], losses[t].weight});
+      derivatives::FusedTerm term{&*programs_[t], weight_of(t)};
+      if (const auto& causal = losses[t].causal) {
+        term.chunk_ends = chunk_ends(set.points.size(0), causal->chunks);
+        for (double w : training_chunk_weights(t))
+          term.chunk_weights.push_back(w / causal->chunks);
+      }
+      fused.terms.push_back(std::move(term));
       order.push_back(t);
     }
     fused_sets.push_back(std::move(fused));
@@ -127,12 +220,15 @@ std::vector<derivatives::FusedSet> Objective::fused_sets(std::vector<size_t>& or
 }
 
 LossValues Objective::evaluate(bool for_training) {
+  // A first evaluation for training needs chunk weights from one before it.
+  if (for_training && causal_state_missing()) evaluate(false);
   const auto& losses = problem_->losses;
   LossValues values;
   values.terms.resize(losses.size());
   const auto add = [&](const torch::Tensor& loss) {
     values.total = values.total.defined() ? values.total + loss : loss;
   };
+  bool exact_causal = false;        // a fused causal term valued with its own weights: sum again
   std::vector<size_t> fused_order;  // the terms in the order the fused loss returns them
   const auto fused_sets = this->fused_sets(fused_order);
   if (!fused_sets.empty()) {
@@ -140,18 +236,53 @@ LossValues Objective::evaluate(bool for_training) {
     add(fused.total);
     for (size_t k = 0; k < fused_order.size(); ++k)
       values.terms[fused_order[k]] = fused.terms[k];
+    exact_causal = take_chunk_means(fused_order, fused, for_training, values) && !for_training;
   }
   const auto residual = residuals(for_training, /*skip_fused=*/true);
   for (size_t t = 0; t < residual.size(); ++t) {
     if (!residual[t].defined()) continue;
-    const auto term = losses[t].weight * problem::mean_square(residual[t]);
+    const auto term = weight_of(t) * (losses[t].causal ? causal_mean(t, residual[t], for_training)
+                                                       : problem::mean_square(residual[t]));
     add(term);
     values.terms[t] = term.detach();
   }
+  if (exact_causal) values.total = torch::stack(values.terms).sum();
   return values;
 }
 
+bool Objective::take_chunk_means(const std::vector<size_t>& order,
+                                 const derivatives::FusedValues& fused, bool for_training,
+                                 LossValues& values) {
+  bool any = false;
+  for (size_t k = 0; k < order.size(); ++k) {
+    const size_t t = order[k];
+    if (!problem_->losses[t].causal) continue;
+    const double value = weight_of(t) * causal_value(t, fused.chunk_means[k],
+                                                     for_training ? training_chunk_weights(t)
+                                                                  : std::vector<double>{});
+    if (!for_training) values.terms[t] = torch::scalar_tensor(value, values.terms[t].options());
+    any = true;
+  }
+  return any;
+}
+
+torch::Tensor Objective::causal_mean(size_t term, const torch::Tensor& residual,
+                                     bool for_training) {
+  const auto& causal = *problem_->losses[term].causal;
+  const torch::Tensor means =
+      chunk_mean_squares(residual, chunk_ends(residual.size(0), causal.chunks));
+  const torch::Tensor host = means.detach().to(torch::kCPU, torch::kFloat64).contiguous();
+  const std::vector<double> chunk_means(host.data_ptr<double>(),
+                                        host.data_ptr<double>() + host.numel());
+  const std::vector<double> weights =
+      for_training ? training_chunk_weights(term) : causal_weights(chunk_means, causal.epsilon);
+  causal_value(term, chunk_means, weights);
+  const torch::Tensor w = torch::tensor(weights, torch::kFloat64).to(means.options());
+  return (means * w).sum() / causal.chunks;
+}
+
 LossValues Objective::loss_and_gradient(const std::vector<torch::Tensor>& trainable) {
+  if (causal_state_missing()) evaluate(false);
   if (direct_gradient_ && fused_term_count() == problem_->losses.size()) {
     std::vector<size_t> order;
     auto fused = engine_->fused_loss()->squares_into_grad(fused_sets(order));
@@ -168,6 +299,7 @@ LossValues Objective::loss_and_gradient(const std::vector<torch::Tensor>& traina
       values.terms.resize(problem_->losses.size());
       for (size_t k = 0; k < order.size(); ++k)
         values.terms[order[k]] = fused->terms[k];
+      take_chunk_means(order, *fused, /*for_training=*/true, values);
       return values;
     }
   }
@@ -192,12 +324,64 @@ std::vector<TermDiagnostics> Objective::diagnostics() {
     TermDiagnostics d;
     d.name = problem_->losses[t].name;
     d.mean_square = problem::mean_square(r).item<double>();
-    d.loss = problem_->losses[t].weight * d.mean_square;
+    d.adaptive_weight = adaptive_[t];
+    if (problem_->losses[t].causal) {
+      const CausalState latest = causal_[t];  // diagnostics leave the training state as it was
+      d.loss = weight_of(t) * causal_mean(t, r, /*for_training=*/false).item<double>();
+      d.causal_min_weight = causal_min_weight(t);
+      causal_[t] = latest;
+    } else {
+      d.loss = weight_of(t) * d.mean_square;
+    }
     d.max_abs_residual = r.abs().max().item<double>();
     d.mean_abs_residual = r.abs().mean().item<double>();
     result.push_back(d);
   }
   return result;
+}
+
+std::vector<torch::Tensor> Objective::unweighted_term_losses() {
+  const auto residual = residuals(/*for_training=*/true);
+  std::vector<torch::Tensor> losses;
+  for (size_t t = 0; t < residual.size(); ++t) {
+    const auto& term = problem_->losses[t];
+    if (!term.causal) {
+      losses.push_back(problem::mean_square(residual[t]));
+      continue;
+    }
+    const CausalState latest = causal_[t];
+    losses.push_back(causal_mean(t, residual[t], /*for_training=*/false));
+    causal_[t] = latest;
+  }
+  return losses;
+}
+
+torch::Tensor Objective::sampled_residual(size_t term, int64_t count) {
+  const auto& loss = problem_->losses[term];
+  const auto residual_on = [&](const SetWork& set, const torch::Tensor& chosen) {
+    SetWork sample;
+    sample.points = set.points.index_select(0, chosen);
+    for (const auto& [name, values] : set.fields)
+      sample.fields[name] = values.index_select(0, chosen);
+    std::set<expr::Channel> channels;
+    expr::collect_channels(*loss.residual, channels);
+    const auto values = engine_->compute(sample.points, channels, /*create_graph=*/true);
+    const expr::EvalContext context{sample.points, &values, &sample.fields, &context_.parameters};
+    return expr::evaluate(*loss.residual, context).reshape({-1});
+  };
+  const SetWork& set = set_of(term);
+  const int64_t n = set.points.size(0);
+  const auto index_options = torch::TensorOptions().dtype(torch::kLong);
+  const torch::Tensor chosen = (count < n ? torch::randperm(n, index_options).narrow(0, 0, count)
+                                          : torch::arange(n, index_options))
+                                   .to(set.points.device());
+  torch::Tensor residual = residual_on(set, chosen);
+  if (!loss.partner.empty()) {
+    const auto partner = std::find_if(sets_.begin(), sets_.end(),
+                                      [&](const SetWork& s) { return s.name == loss.partner; });
+    residual = residual - residual_on(*partner, chosen);
+  }
+  return residual;
 }
 
 size_t Objective::fused_term_count() const {
@@ -288,6 +472,10 @@ void Objective::save_points(torch::serialize::OutputArchive& archive) const {
       stored.write("field/" + name, values, true);
     archive.write(set.name, stored);
   }
+  for (size_t t : causal_terms()) {
+    archive.write("causal/" + problem_->losses[t].name,
+                  torch::tensor(causal_[t].chunk_means, torch::kFloat64), /*is_buffer=*/true);
+  }
 }
 
 void Objective::load_points(torch::serialize::InputArchive& archive) {
@@ -307,6 +495,15 @@ void Objective::load_points(torch::serialize::InputArchive& archive) {
       stored.read("field/" + name, stored_values, true);
       values = stored_values.to(context_.options);
     }
+  }
+  for (size_t t : causal_terms()) {
+    torch::Tensor means;
+    if (!archive.try_read("causal/" + problem_->losses[t].name, means, /*is_buffer=*/true)) {
+      continue;  // written before the term was causal: evaluated afresh
+    }
+    means = means.to(torch::kCPU, torch::kFloat64).contiguous();
+    causal_[t].chunk_means.assign(means.data_ptr<double>(),
+                                  means.data_ptr<double>() + means.numel());
   }
 }
 
@@ -333,6 +530,7 @@ void Objective::refine(SetWork& set) {
   set.points = torch::cat({set.points, trial.points.index_select(0, chosen)}, 0);
   for (auto& [name, values] : set.fields)
     values = torch::cat({values, trial.fields.at(name).index_select(0, chosen)}, 0);
+  order_points(set);
 }
 
 // Replaces the set by candidates drawn with probability r^k / mean(r^k) + c. The draw uses the

@@ -1,11 +1,22 @@
-// The objective: the weighted sum of the loss terms, weight * mean(residual^2). Channels are
-// computed once per point set and step, shared by every term on that set. It owns the point sets
-// on the device and changes them when asked: resampling, residual-based refinement and
-// residual-based adaptive distribution (RAD).
+// The objective: the weighted sum of the loss terms, weight * mean(residual^2), each weight the
+// configured one times an adaptive one (train/loss_weighting; 1 unless set). A causal term
+// (problem::CausalWeighting) is instead the weighted mean of its chunks' mean squares; its set's
+// points are kept ordered by the causal input. Channels are computed once per point set and
+// step, shared by every term on that set.
+//
+// Causal weights and the fused loss: the fused pass computes the loss and its gradient in one go,
+// so the chunk weights must be known before it. An evaluation for training therefore weights the
+// chunks by the mean squares of the evaluation before it (at most one optimizer step earlier; the
+// paper computes them at the same weights, a difference of one step's change of L_k); its value is
+// the loss with those weights, consistent with its gradient. An evaluation without gradient (the
+// history, the diagnostics) weights its chunks by its own mean squares, as the paper does. It owns
+// the point sets on the device and changes them when asked: resampling, residual-based refinement
+// and residual-based adaptive distribution (RAD).
 #pragma once
 
 #include <torch/torch.h>
 
+#include <limits>
 #include <optional>
 #include <string>
 #include <vector>
@@ -25,8 +36,10 @@ struct LossValues {
 
 struct TermDiagnostics {
   std::string name;
-  double loss = 0;         // weight * mean(r^2)
+  double loss = 0;         // its share of the loss: weight * mean(r^2), or its causal form
   double mean_square = 0;  // mean(r^2)
+  double adaptive_weight = 1;
+  double causal_min_weight = std::numeric_limits<double>::quiet_NaN();  // NaN: not causal
   double max_abs_residual = 0;
   double mean_abs_residual = 0;
 };
@@ -53,6 +66,20 @@ class Objective {
   LossValues loss_and_gradient(const std::vector<torch::Tensor>& trainable);
   // Residual statistics per term at the current weights.
   std::vector<TermDiagnostics> diagnostics();
+
+  // The adaptive weights (one per term; each multiplies the term's configured weight).
+  void set_adaptive_weights(std::vector<double> weights);
+  const std::vector<double>& adaptive_weights() const { return adaptive_; }
+  // Each term's loss without its configured and adaptive weights, differentiable for the network
+  // and the problem's parameters: one evaluation on the tensor path (for per-term gradients).
+  std::vector<torch::Tensor> unweighted_term_losses();
+  // Term t's residual at up to `count` of its points drawn at random (the default generator),
+  // differentiable: for per-point gradients.
+  torch::Tensor sampled_residual(size_t term, int64_t count);
+  // The smallest chunk weight of causal term t in the latest evaluation (NaN for other terms).
+  double causal_min_weight(size_t term) const;
+  // The terms that are causal, in order.
+  std::vector<size_t> causal_terms() const;
   int64_t total_points() const;
   // How many terms the fused loss evaluates (derivatives/fused_loss): 0 when it does not apply.
   size_t fused_term_count() const;
@@ -95,11 +122,35 @@ class Objective {
     std::vector<size_t> fused_terms;          // terms evaluated by the fused loss
     std::set<expr::Channel> tensor_channels;  // what the other terms (and partners) read
     uint64_t draws = 1;                       // how many times the set was drawn
+    int causal_input = -1;                    // the input its points are ordered by, if any
+  };
+  // A causal term's chunk statistics from the latest evaluation.
+  struct CausalState {
+    std::vector<double> chunk_means;  // empty: not evaluated yet
+    std::vector<double> weights;      // the weights that evaluation used
   };
   void place(SetWork& set, const problem::Sample& sample);
+  // Orders a causal term's set by its causal input (points and fields alike).
+  void order_points(SetWork& set) const;
+  const SetWork& set_of(size_t term) const;
   // The sets with fused terms, as the fused loss takes them; `order` receives their terms in
-  // the order it returns their values.
+  // the order it returns their values. A causal term's chunks are weighted by its latest weights.
   std::vector<derivatives::FusedSet> fused_sets(std::vector<size_t>& order) const;
+  // The configured weight times the adaptive one.
+  double weight_of(size_t term) const;
+  // Causal term t's mean_k(w_k L_k) for chunk mean squares `means` L (w: `weights`, or when
+  // empty L's own), which become its state.
+  double causal_value(size_t term, const std::vector<double>& means,
+                      const std::vector<double>& weights);
+  // The chunk weights an evaluation for training uses: the latest ones' mean squares'.
+  std::vector<double> training_chunk_weights(size_t term) const;
+  bool causal_state_missing() const;
+  // Causal term t's mean_k(w_k L_k) on the tensor path (differentiable), its state updated.
+  torch::Tensor causal_mean(size_t term, const torch::Tensor& residual, bool for_training);
+  // The causal terms' chunk means from a fused pass into their states; without `for_training`
+  // their values become the ones with their own weights. Whether there was any.
+  bool take_chunk_means(const std::vector<size_t>& order, const derivatives::FusedValues& fused,
+                        bool for_training, LossValues& values);
   // Residual tensors of every term, in problem order; with `skip_fused`, of the terms that the
   // fused loss does not evaluate (the others stay undefined).
   std::vector<torch::Tensor> residuals(bool for_training, bool skip_fused = false);
@@ -118,7 +169,9 @@ class Objective {
   std::vector<SetWork> sets_;
   std::vector<std::optional<expr::PointwiseProgram>> programs_;  // per term, when fusable
   bool sizes_changed_ = false;
-  bool direct_gradient_ = true;  // loss_and_gradient may try the fused pass's direct gradient
+  bool direct_gradient_ = true;      // loss_and_gradient may try the fused pass's direct gradient
+  std::vector<double> adaptive_;     // per term
+  std::vector<CausalState> causal_;  // per term (empty states for the others)
 };
 
 }  // namespace pinn::train

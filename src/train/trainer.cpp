@@ -46,12 +46,20 @@ LossAndGradient loss_and_gradient(Objective& objective, std::vector<torch::Tenso
 
 Trainer::Trainer(Objective& objective, std::vector<torch::Tensor> trainable,
                  ReferenceMetrics& metrics, std::vector<StageSpec> stages,
-                 CheckpointSettings checkpoints)
+                 CheckpointSettings checkpoints, LossWeighting* weighting)
     : objective_(objective),
       trainable_(std::move(trainable)),
       metrics_(metrics),
       stages_(std::move(stages)),
-      checkpoints_(checkpoints) {}
+      checkpoints_(checkpoints),
+      weighting_(weighting) {}
+
+bool Trainer::update_loss_weights() {
+  if (weighting_ == nullptr || !weighting_->due(step_)) return false;
+  weighting_->update(objective_, trainable_);
+  spdlog::debug("step {}: loss weights updated", step_);
+  return true;
+}
 
 HistoryRow Trainer::record(const std::string& stage, const LossValues& values,
                            double learning_rate) {
@@ -64,6 +72,9 @@ HistoryRow Trainer::record(const std::string& stage, const LossValues& values,
   for (const auto& parameter : objective_.context().parameters)
     row.parameters.push_back(parameter.item<double>());
   if (metrics_due()) row.metrics = metrics_.measure();
+  if (weighting_ != nullptr) row.loss_weights = weighting_->weights();
+  for (size_t t : objective_.causal_terms())
+    row.causal_min.push_back(objective_.causal_min_weight(t));
   row.learning_rate = learning_rate;
   row.elapsed_seconds = elapsed_;
   return row;
@@ -89,6 +100,11 @@ void Trainer::log_progress(const StageSpec& spec, int done, const HistoryRow& ro
   const auto& parameters = objective_.problem().symbols.parameters;
   for (size_t p = 0; p < parameters.size(); ++p)
     line << "  " << parameters[p] << " " << row.parameters[p];
+  for (size_t t = 0; t < row.loss_weights.size(); ++t)
+    line << "  w_" << terms[t].name << " " << row.loss_weights[t];
+  const auto causal = objective_.causal_terms();
+  for (size_t k = 0; k < row.causal_min.size(); ++k)
+    line << "  causal_min_" << terms[causal[k]].name << " " << row.causal_min[k];
   line << format_metrics(metrics_.names(), row.metrics);
   line.precision(3);
   line << "  " << std::fixed << ms_per_step << " ms/step";
@@ -108,6 +124,7 @@ int Trainer::next_chunk(const StageSpec& spec, int done_in_stage) const {
   }
   const int64_t update = objective_.next_point_update(step_);
   if (update > 0) chunk = std::min(chunk, update - step_);
+  if (weighting_ != nullptr) chunk = std::min(chunk, weighting_->next_update(step_) - step_);
   return static_cast<int>(chunk);
 }
 
@@ -119,6 +136,7 @@ TrainingReport Trainer::run(torch::serialize::InputArchive* resume) {
     spdlog::info("resuming at step {} (stage {} of {}, {} of its iterations done)", step_,
                  stage_index_ + 1, stages_.size(), current_.iterations);
   } else {
+    update_loss_weights();
     latest = objective_.evaluate(false);
     report_.history.push_back(record(stages_.front().type, latest));
     spdlog::info("initial loss {:.6e} on {} points{}", report_.history.back().total,
@@ -242,6 +260,8 @@ bool Trainer::run_stage(const StageSpec& spec, Stage& stage, const LossAndGradie
         stage.restart(objective_.sizes_changed());
         spdlog::debug("step {}:{}", step_, changes);
       }
+      // New weights make a new objective, which L-BFGS's curvature history did not see.
+      if (update_loss_weights()) stage.restart(false);
     }
     current_.seconds = stage_seconds();
     if (stopping) {
@@ -293,6 +313,8 @@ Json row_to_json(const HistoryRow& row) {
           {"terms", numbers(row.terms)},
           {"parameters", numbers(row.parameters)},
           {"metrics", numbers(row.metrics)},
+          {"weights", numbers(row.loss_weights)},
+          {"causal", numbers(row.causal_min)},
           {"lr", number(row.learning_rate)},
           {"elapsed", row.elapsed_seconds}};
 }
@@ -315,6 +337,8 @@ HistoryRow row_from_json(const Json& json) {
   row.terms = numbers(json.at("terms"));
   row.parameters = numbers(json.at("parameters"));
   row.metrics = numbers(json.at("metrics"));
+  if (json.contains("weights")) row.loss_weights = numbers(json.at("weights"));
+  if (json.contains("causal")) row.causal_min = numbers(json.at("causal"));
   if (json.contains("lr")) row.learning_rate = from_number(json.at("lr"));
   row.elapsed_seconds = json.at("elapsed").get<double>();
   return row;
@@ -361,10 +385,12 @@ Json Trainer::position() const {
   Json history = Json::array();
   for (const auto& row : report_.history)
     history.push_back(row_to_json(row));
-  return {{"format", kCheckpointFormat}, {"stage_index", stage_index_},
-          {"stages", stages_.size()},    {"step", step_},
-          {"elapsed", elapsed_},         {"current", to_json(current_)},
-          {"finished", finished},        {"history", history}};
+  Json position = {{"format", kCheckpointFormat}, {"stage_index", stage_index_},
+                   {"stages", stages_.size()},    {"step", step_},
+                   {"elapsed", elapsed_},         {"current", to_json(current_)},
+                   {"finished", finished},        {"history", history}};
+  if (weighting_ != nullptr) position["loss_weights"] = weighting_->state();
+  return position;
 }
 
 bool Trainer::weights_finite() const {
@@ -439,6 +465,9 @@ void Trainer::restore(torch::serialize::InputArchive& archive) {
     report_.stages.push_back(stage_report_from_json(stage));
   for (const auto& row : state.at("history"))
     report_.history.push_back(row_from_json(row));
+  if (weighting_ != nullptr && state.contains("loss_weights")) {
+    weighting_->restore(state.at("loss_weights"), objective_);
+  }
   torch::NoGradGuard no_grad;
   for (size_t i = 0; i < trainable_.size(); ++i) {
     torch::Tensor stored;

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "train/checkpoint.hpp"
+#include "train/loss_weighting.hpp"
 #include "train/metrics.hpp"
 #include "train/objective.hpp"
 #include "train/stage.hpp"
@@ -26,8 +27,10 @@ struct HistoryRow {
   std::string stage;
   double total = 0;
   std::vector<double> terms;
-  std::vector<double> parameters;  // the trainable problem parameters
-  std::vector<double> metrics;     // empty when not measured at this row
+  std::vector<double> parameters;    // the trainable problem parameters
+  std::vector<double> metrics;       // empty when not measured at this row
+  std::vector<double> loss_weights;  // the adaptive weights, one per term (with "weighting")
+  std::vector<double> causal_min;    // the smallest chunk weight of each causal term
   double learning_rate = std::numeric_limits<double>::quiet_NaN();  // Adam's; NaN otherwise
   double elapsed_seconds = 0;
 };
@@ -77,9 +80,11 @@ LossAndGradient loss_and_gradient(Objective& objective, std::vector<torch::Tenso
 
 class Trainer {
  public:
-  // `trainable`: the network's parameters and the problem's; `metrics` may be disabled.
+  // `trainable`: the network's parameters and the problem's; `metrics` may be disabled;
+  // `weighting` (adaptive loss weights) may be null.
   Trainer(Objective& objective, std::vector<torch::Tensor> trainable, ReferenceMetrics& metrics,
-          std::vector<StageSpec> stages, CheckpointSettings checkpoints = {});
+          std::vector<StageSpec> stages, CheckpointSettings checkpoints = {},
+          LossWeighting* weighting = nullptr);
   // Trains from the start, or from where `resume` (a checkpoint of the same config) stopped.
   TrainingReport run(torch::serialize::InputArchive* resume = nullptr);
 
@@ -107,12 +112,15 @@ class Trainer {
   // How many iterations to run before the next log point, metric or point update.
   int next_chunk(const StageSpec& spec, int done_in_stage) const;
   bool metrics_due() const;
+  // Recomputes the adaptive loss weights when they are due at this step; whether it did.
+  bool update_loss_weights();
 
   Objective& objective_;
   std::vector<torch::Tensor> trainable_;
   ReferenceMetrics& metrics_;
   std::vector<StageSpec> stages_;
   CheckpointSettings checkpoints_;
+  LossWeighting* weighting_;
   TrainingReport report_;
   size_t stage_index_ = 0;  // the stage running (stages_.size(): all done)
   StageReport current_;     // the running stage's report so far

@@ -439,6 +439,32 @@ TEST_F(CliTest, QuasiNewtonStagesAndSchedulesRefuseBadInput) {
                        {"/training/0/history", "unknown key 'history'"});
 }
 
+// The training recipe's keys refuse what they cannot mean, each with exit 2 and the JSON path: a
+// causal term ordered by an input the problem does not have, a periodic embedding of an input no
+// domain bounds (the seed problem has none) or that is no input, adaptive weights for a term
+// that does not exist.
+TEST_F(CliTest, RecipeKeysRefuseBadInput) {
+  const auto with = [&](const std::function<void(Json&)>& edit) {
+    return pinn_train("validate " + quote(seed_config_with(edit, "recipe.json")));
+  };
+  expect_clean_failure(with([](Json& c) {
+                         c["losses"][0]["causal"] = {{"input", "t"}};
+                       }),
+                       2, {"recipe.json: /losses/0/causal/input", "no input 't'", "'x' and 'y'"});
+  expect_clean_failure(with([](Json& c) {
+                         c["network"]["periodic"] = {{"x", 2.0}};
+                       }),
+                       2, {"recipe.json: /network/periodic/x", "no domain bounds"});
+  expect_clean_failure(with([](Json& c) {
+                         c["network"]["periodic"] = {{"z", 2.0}};
+                       }),
+                       2, {"recipe.json: /network/periodic", "'z'"});
+  expect_clean_failure(with([](Json& c) {
+                         c["weighting"] = {{"method", "ntk"}, {"terms", {"dx_square"}}};
+                       }),
+                       2, {"recipe.json: /weighting/terms/0", "did you mean 'dx_squared'?"});
+}
+
 // Each dense quasi-Newton stage, with each objective, solves the seed example; the summary gives
 // the optimizer's own report (resets of H, skipped updates, the time spent on H).
 TEST_F(CliTest, QuasiNewtonStagesSolveTheSeedExample) {

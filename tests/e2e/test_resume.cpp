@@ -125,6 +125,29 @@ TEST_F(ResumeTest, StoppedDuringLbfgsResumesToTheSameRun) {
   expect_same_run("straight", "stopped");
 }
 
+// Causal chunk statistics and adaptive loss weights are part of the state: a run with both (and a
+// weight update every 150 steps), stopped in Adam and resumed, is the run never stopped; its
+// history and summary report the weights.
+TEST_F(ResumeTest, CausalAndAdaptiveWeightsResumeToTheSameRun) {
+  extra_arguments_ = {"--set", R"(losses[0].causal={"input": "t", "chunks": 8, "epsilon": 5})",
+                      "--set", R"(weighting={"method": "grad_norm", "every": 150})"};
+  train_straight("straight");
+  train_and_interrupt("stopped", "adam 300/", SIGTERM, 20ms);
+  const Result resumed = pinn_train("resume " + quote((directory_ / "stopped").string()));
+  ASSERT_EQ(resumed.code, 0) << resumed.output;
+  expect_same_run("straight", "stopped");
+  const auto rows = read_csv(directory_ / "straight" / "history.csv");
+  ASSERT_GT(rows.size(), 2u);
+  for (const char* column : {"w_pde", "w_ends", "w_initial", "causal_min_pde"})
+    ASSERT_TRUE(rows.back().count(column)) << column;
+  EXPECT_NE(rows.back().at("w_pde"), 1.0);
+  EXPECT_GT(rows.back().at("causal_min_pde"), 0.0);
+  EXPECT_LE(rows.back().at("causal_min_pde"), 1.0);
+  const Json summary = read_json(directory_ / "straight" / "summary.json");
+  EXPECT_EQ(summary["losses"]["pde"]["adaptive_weight"].get<double>(), rows.back().at("w_pde"));
+  EXPECT_TRUE(summary["losses"]["pde"].contains("causal_min_weight"));
+}
+
 // In float32 the L-BFGS stage keeps float64 copies of the weights; they are checkpointed too.
 // The stop comes early in L-BFGS, with checkpoints every 10 steps, so the stage is saved before
 // its curvature history (50 pairs) is full, which LibTorch's serializer once refused.

@@ -224,7 +224,7 @@ TEST(Network, FactoryWritesDefaultsOfEachType) {
   EXPECT_EQ(resnet->blocks().size(), 3u);
   ASSERT_NE(resnet->fourier(), nullptr);
   EXPECT_EQ(resnet->fourier()->matrix().sizes(), (std::vector<int64_t>{64, 2}));
-  EXPECT_EQ(resnet->input_layer()->weight.size(1), 128);
+  EXPECT_EQ(resnet->input_layer()->weight().size(1), 128);
   // The frozen Fourier matrix is a parameter (model.pt holds it) but not a trainable one.
   EXPECT_FALSE(resnet->fourier()->matrix().requires_grad());
   EXPECT_EQ(parameter_count(*resnet), (128 * 32 + 32) + 3 * 2 * (32 * 32 + 32) + (32 + 1));
@@ -273,7 +273,7 @@ TEST(Network, FourierFeaturesAreCosAndSinOfTwoPiBx) {
   mlp_options.hidden = {4};
   mlp_options.fourier = options;
   Mlp mlp(mlp_options);
-  EXPECT_EQ(mlp.layers()[0]->weight.size(1), 6);
+  EXPECT_EQ(mlp.layers()[0]->weight().size(1), 6);
   auto l = mlp.layers();
   const auto embedded = mlp.fourier()->forward(x);
   EXPECT_TRUE(torch::allclose(mlp.forward(x), l[1]->forward(torch::tanh(l[0]->forward(embedded)))));
@@ -294,8 +294,8 @@ TEST(Network, ModifiedMlpMatchesAHandWrittenForward) {
   EXPECT_EQ(parameter_count(network),
             2 * (2 * 3 + 3) + (2 * 3 + 3) + 2 * (3 * 3 + 3) + (3 * 2 + 2));
   const auto x = torch::randn({5, 2}, torch::kFloat64);
-  const auto linear = [](const torch::nn::Linear& layer, const torch::Tensor& input) {
-    return torch::matmul(input, layer->weight.t()) + layer->bias;
+  const auto linear = [](const Layer& layer, const torch::Tensor& input) {
+    return torch::matmul(input, layer->weight().t()) + layer->bias();
   };
   const auto& l = network.layers();
   const auto u = torch::sin(linear(network.encoder_u(), x));
@@ -326,8 +326,8 @@ TEST(Network, ResNetBlockWithZeroSecondLayerIsTheIdentity) {
   {
     torch::NoGradGuard no_grad;
     for (const auto& block : network.blocks()) {
-      block.second->weight.zero_();
-      block.second->bias.zero_();
+      block.second->weight().zero_();
+      block.second->bias().zero_();
     }
   }
   EXPECT_TRUE(torch::equal(network.block_forward(0, h), h));
@@ -337,8 +337,79 @@ TEST(Network, ResNetBlockWithZeroSecondLayerIsTheIdentity) {
   const auto& in = network.input_layer();
   const auto& out = network.output_layer();
   const auto expected =
-      torch::matmul(torch::matmul(x, in->weight.t()) + in->bias, out->weight.t()) + out->bias;
+      torch::matmul(torch::matmul(x, in->weight().t()) + in->bias(), out->weight().t()) +
+      out->bias();
   EXPECT_TRUE(torch::allclose(network.forward(x), expected, 1e-12, 1e-12));
+}
+
+// A factorized layer starts as the plain one would (the same draw of W, then V = diag(exp(-s)) W)
+// with s ~ N(mean, std²), and its weight is diag(exp(s)) V; the direct gradient of W reaches s
+// and V as autograd's does.
+TEST(Dense, FactorizationStartsAsThePlainLayerAndChainsTheGradient) {
+  const auto init = [](torch::Tensor& w, double gain) { torch::nn::init::xavier_normal_(w, gain); };
+  Dense plain(30, 400, std::nullopt);
+  Dense factorized(30, 400, FactorizationOptions{1.0, 0.1});
+  plain.to(torch::kFloat64);
+  factorized.to(torch::kFloat64);
+  torch::manual_seed(3);
+  plain.initialize(init, 1.0);
+  torch::manual_seed(3);
+  factorized.initialize(init, 1.0);
+  EXPECT_LT((factorized.weight() - plain.weight()).abs().max().item<double>(), 1e-14);
+  const auto s = factorized.named_parameters()["s"];
+  const auto v = factorized.named_parameters()["v"];
+  EXPECT_NEAR(s.mean().item<double>(), 1.0, 0.02);
+  EXPECT_NEAR(s.std().item<double>(), 0.1, 0.01);
+  EXPECT_TRUE(torch::equal(factorized.weight(), s.exp().unsqueeze(1) * v));
+  EXPECT_FALSE(plain.factorized());
+  EXPECT_TRUE(factorized.factorized());
+
+  const auto x = torch::randn({7, 30}, torch::kFloat64);
+  const auto g = torch::randn({7, 400}, torch::kFloat64);
+  (factorized.forward(x) * g).sum().backward();
+  const auto expected_s = s.grad().clone(), expected_v = v.grad().clone();
+  const auto expected_b = factorized.bias().grad().clone();
+  factorized.take_gradient(torch::mm(g.t(), x), g.sum(0), /*replace=*/true);
+  EXPECT_LT((s.grad() - expected_s).abs().max().item<double>(), 1e-12);
+  EXPECT_LT((v.grad() - expected_v).abs().max().item<double>(), 1e-12);
+  EXPECT_LT((factorized.bias().grad() - expected_b).abs().max().item<double>(), 1e-12);
+  factorized.take_gradient(torch::mm(g.t(), x), g.sum(0), /*replace=*/false);
+  EXPECT_LT((s.grad() - 2 * expected_s).abs().max().item<double>(), 1e-12);
+}
+
+// "periodic" and "rwf" from the config: the embedding's width, the factorized layers' names, and
+// bad input (an input the problem does not have, a non-positive period, an unknown key).
+TEST(Network, PeriodicAndFactorizationFromTheConfig) {
+  auto document =
+      Document::from_json(Json::parse(R"({"network": {"hidden": [6], "periodic": {"x": 2.0},
+                      "rwf": {"mean": 0.5, "std": 0.05}}})"),
+                          "n.json");
+  Reader top(document, Pointer());
+  Reader reader = top.object("network");
+  auto network = make_network(reader, 2, 1, {"t", "x"});
+  auto* mlp = dynamic_cast<Mlp*>(network.get());
+  ASSERT_NE(mlp, nullptr);
+  ASSERT_NE(mlp->periodic(), nullptr);
+  EXPECT_EQ(mlp->periodic()->output_width(), 3);
+  EXPECT_EQ(mlp->layers()[0]->in_features(), 3);
+  const auto names = network->named_parameters().keys();
+  EXPECT_NE(std::find(names.begin(), names.end(), "layer0.s"), names.end());
+  EXPECT_NE(std::find(names.begin(), names.end(), "layer1.v"), names.end());
+  for (const auto& [text, expected] : std::vector<std::pair<std::string, std::string>>{
+           {R"({"network": {"periodic": {"y": 2.0}}})", "/network/periodic"},
+           {R"({"network": {"periodic": {"x": -1}}})", "/network/periodic/x"},
+           {R"({"network": {"periodic": {}}})", "/network/periodic"},
+           {R"({"network": {"rwf": {"mean": 1, "sd": 0.1}}})", "/network/rwf"}}) {
+    auto bad = Document::from_json(Json::parse(text), "n.json");
+    Reader bad_top(bad, Pointer());
+    Reader bad_reader = bad_top.object("network");
+    try {
+      make_network(bad_reader, 2, 1, {"t", "x"});
+      ADD_FAILURE() << text;
+    } catch (const InputError& error) {
+      EXPECT_NE(std::string(error.what()).find(expected), std::string::npos) << error.what();
+    }
+  }
 }
 
 TEST(Network, BadOptionsAreInputErrors) {
@@ -395,7 +466,7 @@ TEST(ModelFile, SavedWeightsLoadBackExactly) {
   output::save_model(path, saved, describe(Json{{"type", "mlp"}}, {"x", "y"}, {"u"}));
   Mlp loaded(options);
   loaded.to(torch::kFloat64);
-  EXPECT_FALSE(torch::equal(loaded.layers()[0]->weight, saved.layers()[0]->weight));
+  EXPECT_FALSE(torch::equal(loaded.layers()[0]->weight(), saved.layers()[0]->weight()));
   output::load_model_weights(path, loaded);
   const auto x = torch::randn({5, 2}, torch::kFloat64);
   EXPECT_TRUE(torch::equal(loaded.forward(x), saved.forward(x)));

@@ -114,7 +114,7 @@ std::shared_ptr<model::Mlp> random_mlp(int inputs, int outputs, const std::strin
   {
     torch::NoGradGuard no_grad;  // non-zero biases, so that every term of the rules is exercised
     for (const auto& layer : network->layers())
-      layer->bias.normal_(0.0, 0.3);
+      layer->bias().normal_(0.0, 0.3);
   }
   return network;
 }
@@ -413,6 +413,92 @@ TEST(TaylorNetworks, ResNetAndModifiedMlpEqualAutograd) {
       expect_agreement(*network, points, channels, fourier ? "with fourier" : "plain");
     }
   }
+}
+
+// The periodic embedding (period 2 in input 1): the network and every derivative of it are
+// periodic (to 1e-12 relative to the channel's size) with every engine, and Taylor's derivatives
+// and parameter gradients through it equal autograd's, on the MLP passes (8 points: the stacked
+// loops; 1000: the tiled pass), with Fourier features after it, and on the channel algebra (a
+// modified MLP).
+TEST(TaylorNetworks, PeriodicEmbeddingIsExactAndEqualsAutograd) {
+  const std::vector<double> periods = {0.0, 2.0};
+  for (const bool fourier : {false, true}) {
+    torch::manual_seed(fourier ? 31 : 37);
+    using Fourier = std::optional<model::FourierOptions>;
+    model::MlpOptions mlp;
+    mlp.inputs = 2;
+    mlp.outputs = 2;
+    mlp.hidden = {9, 7};
+    mlp.output_activation = "tanh";
+    mlp.fourier = fourier ? Fourier{{3, 0.8, true}} : Fourier{};
+    mlp.periods = periods;
+    auto modified = small_modified_mlp({5, 5, 5}, fourier ? Fourier{{3, 0.8, false}} : Fourier{});
+    modified.periods = periods;
+    std::vector<std::shared_ptr<model::Network>> networks = {
+        std::make_shared<model::Mlp>(mlp), std::make_shared<model::ModifiedMlp>(modified)};
+    const auto channels = all_channels(2, 2, 3);
+    for (auto& network : networks) {
+      network->to(torch::kFloat64);
+      const std::string label = std::string(fourier ? "fourier " : "") +
+                                (network == networks[0] ? "mlp" : "modified mlp");
+      for (const int64_t n : {8, 1000}) {
+        const auto points = torch::rand({n, 2}, torch::kFloat64) * 2 - 1;
+        const auto shifted = points + torch::tensor({0.0, 2.0}, torch::kFloat64);
+        for (const std::string engine : {"autograd", "forward", "taylor"}) {
+          const auto at = make_engine(engine, *network)->compute(points, channels, false);
+          const auto there = make_engine(engine, *network)->compute(shifted, channels, false);
+          // u to 1e-12; its derivatives (up to ~1e4 with the Fourier features) relative to
+          // their size.
+          for (const auto& channel : channels) {
+            const double scale = std::max(1.0, at.at(channel).abs().max().item<double>());
+            EXPECT_LT((at.at(channel) - there.at(channel)).abs().max().item<double>(),
+                      1e-12 * scale)
+                << label << " " << engine << " order " << channel.order();
+          }
+        }
+        expect_agreement(*network, points, channels, label + " " + std::to_string(n));
+      }
+    }
+  }
+}
+
+// Random weight factorization: the network is the plain MLP with W = diag(exp(s)) V, and Taylor
+// equals autograd on values, channels and the gradients of s, V and b, on the stacked loops and the
+// tiled pass, and on the channel algebra (a modified MLP).
+TEST(TaylorNetworks, FactorizedWeightsEqualAPlainMlpAndAutograd) {
+  torch::manual_seed(41);
+  model::MlpOptions options;
+  options.inputs = 2;
+  options.outputs = 2;
+  options.hidden = {10, 8};
+  options.output_activation = "sigmoid";
+  model::Mlp plain(options);
+  options.factorization = model::FactorizationOptions{1.0, 0.1};
+  model::Mlp factorized(options);
+  plain.to(torch::kFloat64);
+  factorized.to(torch::kFloat64);
+  {
+    torch::NoGradGuard no_grad;
+    for (size_t l = 0; l < plain.layers().size(); ++l) {
+      const auto& layer = factorized.layers()[l];
+      const auto parameters = layer->named_parameters();
+      ASSERT_TRUE(parameters.contains("s") && parameters.contains("v"));
+      layer->bias().normal_(0.0, 0.3);
+      plain.layers()[l]->named_parameters()["weight"].copy_(parameters["s"].exp().unsqueeze(1) *
+                                                            parameters["v"]);
+      plain.layers()[l]->bias().copy_(layer->bias());
+    }
+  }
+  const auto points = torch::randn({8, 2}, torch::kFloat64);
+  EXPECT_LT((factorized.forward(points) - plain.forward(points)).abs().max().item<double>(), 1e-14);
+  const auto channels = all_channels(2, 2, 3);
+  expect_agreement(factorized, points, channels, "rwf mlp");
+  expect_agreement(factorized, torch::randn({1000, 2}, torch::kFloat64), channels, "rwf tiles");
+  auto modified = small_modified_mlp({5, 5, 5});
+  modified.factorization = model::FactorizationOptions{0.5, 0.2};
+  model::ModifiedMlp gated(modified);
+  gated.to(torch::kFloat64);
+  expect_agreement(gated, points, channels, "rwf modified mlp");
 }
 
 // The Taylor engine decides its path when it is made: a tanh or sigmoid MLP on this CPU in float32

@@ -12,8 +12,10 @@
 #include "derivatives/kernels/tiled_pass.hpp"
 #include "problem/problem.hpp"
 #include "support.hpp"
+#include "train/causal.hpp"
 #include "train/checkpoint.hpp"
 #include "train/cuda_graph.hpp"
+#include "train/loss_weighting.hpp"
 #include "train/objective.hpp"
 #include "train/optimizers/lbfgs.hpp"
 #include "train/trainer.hpp"
@@ -43,7 +45,7 @@ std::unique_ptr<Fixture> fixture_from(const std::string& text, int inputs, int o
   f->problem = problem::read_problem(top, ".", 0);
   torch::manual_seed(0);
   Reader network = top.object("network");
-  f->network = model::make_network(network, inputs, outputs);
+  f->network = model::make_network(network, inputs, outputs, f->problem.symbols.inputs);
   f->network->to(torch::kFloat64);
   f->stages = read_stages(top);
   return f;
@@ -399,6 +401,225 @@ TEST(Objective, LossAndGradientTakesTheFusedPassDirectlyWhenItHasEveryTerm) {
     EXPECT_EQ(k.grad().item<double>(), expected_gradient[-1].item<double>()) << name;
     EXPECT_EQ(trainable[0].grad().unsafeGetTensorImpl() != before[0], c.direct) << name;
   }
+}
+
+// ---- causal training and adaptive loss weights ----
+
+TEST(Causal, ChunksAndWeightsFollowTheFormula) {
+  EXPECT_EQ(chunk_ends(10, 4), (std::vector<int64_t>{2, 5, 7, 10}));
+  EXPECT_EQ(chunk_ends(3, 4), (std::vector<int64_t>{0, 1, 2, 3}));
+  const auto weights = causal_weights({1.0, 2.0, 3.0}, 0.5);
+  ASSERT_EQ(weights.size(), 3u);
+  EXPECT_DOUBLE_EQ(weights[0], 1.0);
+  EXPECT_DOUBLE_EQ(weights[1], std::exp(-0.5));
+  EXPECT_DOUBLE_EQ(weights[2], std::exp(-1.5));
+  const auto r = torch::arange(1, 11, torch::kFloat64);  // 1..10 in chunks {1,2} {3,4,5} ...
+  const auto means = chunk_mean_squares(r, chunk_ends(10, 4));
+  const std::vector<double> expected = {2.5, 50.0 / 3, 42.5, 245.0 / 3};
+  for (size_t k = 0; k < expected.size(); ++k)
+    EXPECT_NEAR(means[static_cast<int64_t>(k)].item<double>(), expected[k], 1e-12);
+  EXPECT_EQ(
+      chunk_mean_squares(torch::ones({3}, torch::kFloat64), chunk_ends(3, 4))[0].item<double>(),
+      0.0);  // an empty chunk
+}
+
+// u(x, t): a residual term in 5 causal chunks by t, a boundary term on x = 0, and a term on t = 0.
+std::unique_ptr<Fixture> make_causal_fixture(const std::string& extra = "") {
+  return fixture_from(R"json({
+    "inputs": ["x", "t"], "outputs": ["u"],
+    "domains": {"box": {"type": "box", "bounds": {"x": [0, 1], "t": [0, 1]}}},
+    "points": {
+      "inner": {"domain": "box", "region": "interior", "sampler": "sobol", "count": 203},
+      "left": {"sampler": "grid", "bounds": {"x": 0, "t": [0, 1]}, "count": 17},
+      "start": {"sampler": "grid", "bounds": {"x": [0, 1], "t": 0}, "count": 9}},
+    "losses": [
+      {"name": "pde", "points": "inner", "residual": "u_t + u*u_x - 0.1*u_xx - sin(x)",
+       "causal": {"input": "t", "chunks": 5, "epsilon": 3.0}, "weight": 2},
+      {"name": "wall", "points": "left", "residual": "u - t"},
+      {"name": "initial", "points": "start", "residual": "u - x*x"}],
+    "network": {"hidden": [10, 10], "activation": "tanh"},
+    "training": [{"type": "adam"}])json" +
+                          extra + "}",
+                      2, 1);
+}
+
+// The causal term is weight · mean_k(w_k L_k) with w_k = exp(-ε Σ_{j<k} L_j) over chunks of equal
+// count of the points ordered by t, L_k from residuals computed directly; evaluated for training
+// right after, it has the same value and the gradient of that sum with w held fixed, on the
+// tensor path, the fused pass and through autograd; a step later, its weights are the previous
+// evaluation's.
+TEST(Objective, CausalTermFollowsTheFormulaOnEveryPath) {
+  auto f = make_causal_fixture();
+  const auto trainable = f->network->parameters();
+  const auto direct = [&](Objective& objective) {
+    auto points = f->problem.point_sets.at("inner").sample.points;
+    points = points.index_select(
+        0, std::get<1>(torch::sort(points.select(1, 1), c10::optional<bool>(true), 0)));
+    const auto r = objective.values_at(points, {0}).residuals[0];
+    const auto ends = chunk_ends(r.size(0), 5);
+    std::vector<double> means;
+    int64_t begin = 0;
+    for (int64_t end : ends) {
+      means.push_back(r.narrow(0, begin, end - begin).square().mean().item<double>());
+      begin = end;
+    }
+    const auto w = causal_weights(means, 3.0);
+    double value = 0;
+    for (size_t k = 0; k < 5; ++k)
+      value += w[k] * means[k];
+    return std::make_pair(2 * value / 5, *std::min_element(w.begin(), w.end()));
+  };
+  std::vector<torch::Tensor> results;
+  const std::string default_set = derivatives::tiles::instruction_set();
+  for (const auto& [engine_name, fused] : std::vector<std::pair<std::string, bool>>{
+           {"autograd", false}, {"taylor", false}, {"taylor", true}}) {
+    auto engine = derivatives::make_engine(engine_name, *f->network);
+    Objective objective(f->problem, *f->network, *engine,
+                        {torch::dtype(torch::kFloat64), {}, fused});
+    EXPECT_EQ(objective.fused_term_count(), fused && engine->fused_loss() ? 3u : 0u);
+    const auto [expected, min_weight] = direct(objective);
+    EXPECT_GT(expected, 0);
+    const auto exact = objective.evaluate(false);
+    EXPECT_NEAR(exact.terms[0].item<double>(), expected, 1e-12 * expected) << engine_name;
+    EXPECT_NEAR(objective.causal_min_weight(0), min_weight, 1e-12) << engine_name;
+    EXPECT_LT(min_weight, 1.0);
+    EXPECT_TRUE(std::isnan(objective.causal_min_weight(1)));
+    // For training, at the same weights: the same value, and the gradient of the fixed-w sum.
+    for (auto& tensor : trainable)
+      tensor.mutable_grad() = torch::zeros_like(tensor);
+    const auto training = objective.evaluate(true);
+    EXPECT_NEAR(training.terms[0].item<double>(), expected, 1e-12 * expected) << engine_name;
+    training.total.backward();
+    std::vector<torch::Tensor> flat = {training.total.detach().reshape({1})};
+    for (const auto& tensor : trainable)
+      flat.push_back(tensor.grad().reshape({-1}).clone());
+    results.push_back(torch::cat(flat));
+    // The closure (the fused pass's direct gradient where it has every term) agrees.
+    const auto closure = objective.loss_and_gradient(trainable);
+    std::vector<torch::Tensor> closure_flat = {closure.total.detach().reshape({1})};
+    for (const auto& tensor : trainable)
+      closure_flat.push_back(tensor.grad().reshape({-1}).clone());
+    EXPECT_LT((torch::cat(closure_flat) - results.back()).abs().max().item<double>(),
+              1e-12 * results.back().abs().max().item<double>())
+        << engine_name;
+    // Weights moved: training weights its chunks by the last evaluation's mean squares.
+    const auto previous_min = objective.causal_min_weight(0);
+    {
+      torch::NoGradGuard no_grad;
+      for (auto& tensor : trainable)
+        tensor.add_(
+            0.05 *
+            torch::sin(torch::arange(tensor.numel(), torch::kFloat64)).reshape(tensor.sizes()));
+    }
+    objective.evaluate(true);
+    EXPECT_DOUBLE_EQ(objective.causal_min_weight(0), previous_min) << engine_name;
+    objective.evaluate(false);
+    EXPECT_NE(objective.causal_min_weight(0), previous_min) << engine_name;
+    {
+      torch::NoGradGuard no_grad;
+      for (auto& tensor : trainable)
+        tensor.sub_(
+            0.05 *
+            torch::sin(torch::arange(tensor.numel(), torch::kFloat64)).reshape(tensor.sizes()));
+    }
+  }
+  for (size_t i = 1; i < results.size(); ++i) {
+    EXPECT_LT((results[i] - results[0]).abs().max().item<double>(),
+              1e-11 * results[0].abs().max().item<double>())
+        << i;
+  }
+}
+
+// The grad-norm and NTK targets against a direct computation with autograd: per term, the
+// gradient of its mean square, and the mean over its points of each point's squared gradient
+// norm; then λ ← 0.9 λ + 0.1 λ̂ reaches the objective's terms.
+TEST(LossWeighting, GradNormAndNtkEqualADirectComputation) {
+  auto f = make_fixture(R"([{"type": "adam"}])");
+  const auto trainable = f->network->parameters();
+  // Residuals at points x: u_x - cos(x) (term 0) and u (term 1), through nested autograd.
+  const auto residual = [&](size_t term, const torch::Tensor& points) {
+    const auto x = points.clone().requires_grad_(true);
+    const auto u = f->network->forward(x);
+    if (term == 1) return u.reshape({-1});
+    const auto ux = torch::autograd::grad({u.sum()}, {x}, {}, true, true)[0];
+    return (ux - torch::cos(x)).reshape({-1});
+  };
+  const auto squared_gradient = [&](const torch::Tensor& value) {
+    const auto grads = torch::autograd::grad({value}, trainable, {}, true, false, true);
+    double sum = 0;
+    for (const auto& g : grads)
+      sum += g.defined() ? g.square().sum().item<double>() : 0.0;
+    return sum;
+  };
+  const std::vector<torch::Tensor> sets = {torch::linspace(0, 1, 32, torch::kFloat64).unsqueeze(1),
+                                           torch::zeros({1, 1}, torch::kFloat64)};
+  std::vector<double> norms, traces;
+  for (size_t term = 0; term < 2; ++term) {
+    const auto r = residual(term, sets[term]);
+    norms.push_back(std::sqrt(squared_gradient(r.square().mean())));
+    double trace = 0;
+    for (int64_t p = 0; p < r.size(0); ++p)
+      trace += squared_gradient(residual(term, sets[term].narrow(0, p, 1))[0]);
+    traces.push_back(trace / static_cast<double>(r.size(0)));
+  }
+  for (const std::string engine_name : {"autograd", "taylor"}) {
+    auto engine = derivatives::make_engine(engine_name, *f->network);
+    Objective objective(f->problem, *f->network, *engine, {torch::dtype(torch::kFloat64), {}});
+    const auto actual_norms = term_gradient_norms(objective, {0, 1}, trainable);
+    const auto actual_traces = ntk_traces(objective, {0, 1}, 1000, trainable);
+    for (size_t term = 0; term < 2; ++term) {
+      EXPECT_NEAR(actual_norms[term], norms[term], 1e-10 * norms[term]) << engine_name;
+      EXPECT_NEAR(actual_traces[term], traces[term], 1e-10 * traces[term]) << engine_name;
+    }
+    const auto before = objective.evaluate(false);
+    for (const auto& [method, sizes] : std::vector<std::pair<std::string, std::vector<double>>>{
+             {"grad_norm", norms}, {"ntk", traces}}) {
+      WeightingSettings settings;
+      settings.method = method;
+      settings.terms = {0, 1};
+      LossWeighting weighting(settings, 2);
+      weighting.update(objective, trainable);
+      const double mean = (sizes[0] + sizes[1]) / 2;
+      for (size_t term = 0; term < 2; ++term) {
+        const double expected = 0.9 + 0.1 * mean / sizes[term];
+        EXPECT_NEAR(weighting.weights()[term], expected, 1e-10 * expected) << method;
+        EXPECT_EQ(objective.adaptive_weights()[term], weighting.weights()[term]);
+      }
+      const auto after = objective.evaluate(false);
+      for (size_t term = 0; term < 2; ++term) {
+        EXPECT_NEAR(after.terms[term].item<double>(),
+                    weighting.weights()[term] * before.terms[term].item<double>(),
+                    1e-12 * after.total.item<double>())
+            << method;
+      }
+      objective.set_adaptive_weights({1.0, 1.0});
+    }
+  }
+}
+
+// "weighting" from the config, and its bad input: an unknown term (did you mean), a bad method.
+TEST(LossWeighting, ReadsItsSettingsAndRejectsUnknownTerms) {
+  const auto read = [](const std::string& weighting) {
+    auto f = make_causal_fixture(R"(, "weighting": )" + weighting);
+    Reader top(f->document, Pointer());
+    return read_weighting(top, f->problem);
+  };
+  const auto settings = read(R"({"method": "ntk", "every": 50, "terms": ["wall", "pde"]})");
+  ASSERT_TRUE(settings.has_value());
+  EXPECT_EQ(settings->method, "ntk");
+  EXPECT_EQ(settings->every, 50);
+  EXPECT_EQ(settings->terms, (std::vector<size_t>{0, 1}));
+  EXPECT_DOUBLE_EQ(settings->momentum, 0.9);
+  try {
+    read(R"({"terms": ["pde", "wal"]})");
+    ADD_FAILURE();
+  } catch (const InputError& error) {
+    EXPECT_NE(std::string(error.what()).find("/weighting/terms/1"), std::string::npos);
+    EXPECT_NE(std::string(error.what()).find("did you mean 'wall'"), std::string::npos)
+        << error.what();
+  }
+  EXPECT_THROW(read(R"({"method": "softadapt"})"), InputError);
+  EXPECT_THROW(read(R"({"momentum": 1.0})"), InputError);
 }
 
 // Trains the fixture's network through its stages in float64 with the named engine.

@@ -1,10 +1,12 @@
 // The channel algebra's rules, and the interpreter that runs a network's structure with them.
 #include "derivatives/taylor/channel_algebra.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <optional>
 
 #include "model/network.hpp"
+#include "model/periodic.hpp"
 
 namespace pinn::derivatives::taylor {
 
@@ -64,10 +66,10 @@ Channels activate(const Plan& plan, const model::Activation& activation, const C
 }
 
 // A Linear layer on every channel, the bias on the value only.
-Channels linear_channels(const Channels& x, const torch::nn::Linear& layer) {
+Channels linear_channels(const Channels& x, const model::Dense& layer) {
   Channels z(x.size());
-  const Tensor weight_t = layer->weight.t();
-  z[0] = torch::addmm(layer->bias, x[0], weight_t);
+  const Tensor weight_t = layer.weight().t();
+  z[0] = torch::addmm(layer.bias(), x[0], weight_t);
   for (size_t c = 1; c < x.size(); ++c) {
     if (x[c].defined()) z[c] = torch::mm(x[c], weight_t);
   }
@@ -111,15 +113,51 @@ Channels multiply_channels(const Plan& plan, const Channels& f, const Channels& 
   return h;
 }
 
+// cos and sin of every channel of `angle`, by Faà di Bruno.
+Channels cosine_of(const Plan& plan, const Channels& angle) {
+  return activate_with(plan, model::sine_derivatives(angle[0], plan.max_order, /*cosine=*/true),
+                       angle);
+}
+
+Channels sine_of(const Plan& plan, const Channels& angle) {
+  return activate_with(plan, model::sine_derivatives(angle[0], plan.max_order, /*cosine=*/false),
+                       angle);
+}
+
+// The columns of `parts` side by side, channel by channel: undefined where every part vanishes;
+// otherwise vanishing parts become zeros and rows shared by every point are repeated to `n` when
+// another part has a row per point.
+Channels concatenate(const std::vector<Channels>& parts) {
+  Channels joined(parts.front().size());
+  for (size_t c = 0; c < joined.size(); ++c) {
+    int64_t rows = 0;
+    for (const auto& part : parts) {
+      if (part[c].defined()) rows = std::max(rows, part[c].size(0));
+    }
+    if (rows == 0) continue;
+    std::vector<Tensor> columns;
+    for (const auto& part : parts) {
+      const Tensor& value = part[0];
+      if (value.size(1) == 0) continue;
+      columns.push_back(part[c].defined() ? part[c].expand({rows, value.size(1)})
+                                          : torch::zeros({rows, value.size(1)}, value.options()));
+    }
+    joined[c] = columns.size() == 1 ? columns[0] : torch::cat(columns, 1);
+  }
+  return joined;
+}
+
 // One operation of a structure on the channels of its operands.
 Channels apply(const Plan& plan, const model::Operation& op, const std::vector<Channels>& slots) {
   using Kind = model::Operation::Kind;
   const Channels& a = slots[static_cast<size_t>(op.a)];
   switch (op.kind) {
+    case Kind::periodic:
+      return embed(plan, *op.periodic, a);
     case Kind::fourier:
       return embed(plan, *op.fourier, a);
     case Kind::linear:
-      return linear_channels(a, op.layer);
+      return linear_channels(a, *op.layer);
     case Kind::activation:
       return activate(plan, *op.activation, a);
     case Kind::add:
@@ -151,18 +189,24 @@ Channels embed(const Plan& plan, const model::FourierFeatures& fourier, const Ch
   for (size_t c = 0; c < x.size(); ++c) {
     if (x[c].defined()) projection[c] = torch::mm(x[c], matrix);
   }
-  const Channels cosine = activate_with(
-      plan, model::sine_derivatives(projection[0], plan.max_order, /*cosine=*/true), projection);
-  const Channels sine = activate_with(
-      plan, model::sine_derivatives(projection[0], plan.max_order, /*cosine=*/false), projection);
-  Channels embedded(x.size());
-  for (size_t c = 0; c < x.size(); ++c) {
-    if (!cosine[c].defined() && !sine[c].defined()) continue;
-    const Tensor a = cosine[c].defined() ? cosine[c] : torch::zeros_like(sine[c]);
-    const Tensor b = sine[c].defined() ? sine[c] : torch::zeros_like(cosine[c]);
-    embedded[c] = torch::cat({a, b}, 1);
+  return concatenate({cosine_of(plan, projection), sine_of(plan, projection)});
+}
+
+Channels embed(const Plan& plan, const model::PeriodicEmbedding& periodic, const Channels& x) {
+  const auto columns = [&](const std::vector<int64_t>& indices) {
+    const Tensor index = torch::tensor(indices, torch::kLong).to(x[0].device());
+    Channels selected(x.size());
+    for (size_t c = 0; c < x.size(); ++c) {
+      if (x[c].defined()) selected[c] = x[c].index_select(1, index);
+    }
+    return selected;
+  };
+  Channels angles = columns(periodic.periodic());
+  const Tensor frequencies = periodic.frequencies(x[0].options());
+  for (auto& angle : angles) {
+    if (angle.defined()) angle = angle * frequencies;
   }
-  return embedded;
+  return concatenate({columns(periodic.kept()), cosine_of(plan, angles), sine_of(plan, angles)});
 }
 
 Tensor stack_channels(const Channels& h, int64_t n) {

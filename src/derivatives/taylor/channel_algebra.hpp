@@ -28,6 +28,9 @@ Channels input_channels(const Plan& plan, const torch::Tensor& points);
 
 // [cos(2π x Bᵀ), sin(2π x Bᵀ)] on every channel: the projection is linear, then cos and sin.
 Channels embed(const Plan& plan, const model::FourierFeatures& fourier, const Channels& x);
+// The periodic embedding on every channel: the kept inputs as they are, then cos and sin of
+// 2πx/P for each periodic one.
+Channels embed(const Plan& plan, const model::PeriodicEmbedding& periodic, const Channels& x);
 
 // Channels as one C x N x width tensor (zeros for the vanishing ones, rows repeated).
 torch::Tensor stack_channels(const Channels& h, int64_t n);

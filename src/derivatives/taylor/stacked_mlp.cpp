@@ -9,6 +9,7 @@
 #include "derivatives/taylor/channel_algebra.hpp"
 #include "derivatives/taylor/plan.hpp"
 #include "model/network.hpp"
+#include "model/periodic.hpp"
 
 namespace pinn::derivatives::taylor {
 
@@ -25,9 +26,9 @@ struct LayerStack {
 
 LayerStack stack_of(const MlpLayers& layers) {
   LayerStack stack;
-  for (const auto& layer : layers.linears) {
-    stack.weights.push_back(layer->weight);
-    stack.biases.push_back(layer->bias);
+  for (const auto* layer : layers.linears) {
+    stack.weights.push_back(layer->weight());
+    stack.biases.push_back(layer->bias());
   }
   stack.activations = layers.activations;
   return stack;
@@ -224,11 +225,14 @@ StackedPass run_stacked(const CompiledPlan& compiled, MlpKernels kernels, const 
   return pass;
 }
 
-// The input of the first Linear layer, stacked: the embedded channels with a Fourier embedding,
-// else the points themselves.
+// The input of the first Linear layer, stacked: the embedded channels with an embedding, else the
+// points themselves.
 Tensor stacked_input(const Plan& plan, const MlpLayers& layers, const Tensor& points) {
-  if (layers.fourier == nullptr) return points;
-  return stack_channels(embed(plan, *layers.fourier, input_channels(plan, points)), points.size(0));
+  if (!layers.embedded()) return points;
+  Channels channels = input_channels(plan, points);
+  if (layers.periodic != nullptr) channels = embed(plan, *layers.periodic, channels);
+  if (layers.fourier != nullptr) channels = embed(plan, *layers.fourier, channels);
+  return stack_channels(channels, points.size(0));
 }
 
 // The tiled pass's view of the network.
@@ -417,6 +421,9 @@ MlpLayers mlp_layers(const model::Structure& chain) {
   MlpLayers layers;
   for (const auto& op : chain.operations) {
     switch (op.kind) {
+      case model::Operation::Kind::periodic:
+        layers.periodic = op.periodic;
+        break;
       case model::Operation::Kind::fourier:
         layers.fourier = op.fourier;
         break;
@@ -450,7 +457,7 @@ ChannelMap propagate_mlp(const MlpLayers& layers, MlpKernels kernels, const Tens
   const auto key = plan_key(channels);
   const CompiledPlan& compiled = compiled_plan(key);
   const LayerStack stack = stack_of(layers);
-  const bool embedded = layers.fourier != nullptr;
+  const bool embedded = layers.embedded();
   if (!create_graph) {
     const torch::NoGradGuard no_grad;
     const Tensor input = stacked_input(compiled.plan, layers, points);
@@ -480,11 +487,12 @@ TiledSetup tiled_setup(const MlpLayers& layers, const Tensor& points,
   const LayerStack stack = stack_of(layers);
   TiledSetup setup;
   setup.input = stacked_input(compiled.plan, layers, points);
-  setup.network = tiled_network(compiled, stack, layers.fourier != nullptr);
+  setup.network = tiled_network(compiled, stack, layers.embedded());
   for (size_t l = 0; l < stack.weights.size(); ++l) {
     setup.parameters.push_back(stack.weights[l]);
     setup.parameters.push_back(stack.biases[l]);
   }
+  setup.layers = layers.linears;
   for (const auto& channel : channels) {
     const auto c = static_cast<int64_t>(compiled.plan.position(channel));
     setup.slots[channel] = {c, channel.output};

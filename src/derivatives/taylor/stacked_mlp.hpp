@@ -3,8 +3,10 @@
 // pass (kernels/faa_di_bruno). The first layer sees the points and the unit vectors e_i as input
 // channels; with a Fourier embedding, it sees the embedded channels instead, made by ordinary
 // autograd ops (a trainable embedding gets its gradient through the gradient of the pass's
-// input). For training the network runs as one custom autograd Function whose backward pass is
-// written by hand, layer by layer in reverse:
+// input). A factorized layer's W = diag(exp(s)) V is formed once per pass and enters as W: its
+// gradient reaches s and V through autograd, or through Dense::take_gradient where the fused loss
+// writes gradients directly. For training the network runs as one custom autograd Function whose
+// backward pass is written by hand, layer by layer in reverse:
 //   through σ, the adjoint of Faà di Bruno (H_c = Σ_m σ^(m)(Z_0) S_{c,m}(Z), S_{c,1} = Z_c):
 //     dZ_0 = G_0 σ' + Σ_c G_c Σ_m σ^(m+1) S_{c,m},  dZ_f = Σ_c G_c Σ_m σ^(m) ∂S_{c,m}/∂Z_f;
 //   through a Linear layer, two matmuls on the stacked channels: dW = dZᵀ A, dA = dZ W, and
@@ -38,9 +40,12 @@ enum class MlpKernels {
 
 // An MLP (a chain structure) as the passes take it.
 struct MlpLayers {
-  std::vector<torch::nn::Linear> linears;
+  std::vector<const model::Dense*> linears;
   std::vector<const model::Activation*> activations;  // one per layer; identity where none
+  const model::PeriodicEmbedding* periodic = nullptr;
   const model::FourierFeatures* fourier = nullptr;
+  // Whether the first layer sees embedded channels rather than the points.
+  bool embedded() const { return periodic != nullptr || fourier != nullptr; }
 };
 
 // The layers of a chain structure (model::Structure::is_chain).
@@ -56,8 +61,9 @@ ChannelMap propagate_mlp(const MlpLayers& layers, MlpKernels kernels, const torc
 // The tiled pass set up to propagate `channels` of an MLP that runs tiled, for the fused loss.
 struct TiledSetup {
   tiles::Network network;
-  torch::Tensor input;                    // the points, or their embedded channels
-  std::vector<torch::Tensor> parameters;  // weight and bias of every layer, in order
+  torch::Tensor input;                      // the points, or their embedded channels
+  std::vector<torch::Tensor> parameters;    // W (as formed now) and b of every layer, in order
+  std::vector<const model::Dense*> layers;  // which take the gradients of W and b
   // Where each channel lands among the pass's outputs: its stacked index, and the output.
   std::map<expr::Channel, std::pair<int64_t, int64_t>> slots;
 };

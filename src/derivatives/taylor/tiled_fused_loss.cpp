@@ -16,7 +16,8 @@ using torch::Tensor;
 
 // The terms of one or more point sets, stacked as one run of points, evaluated tile by tile:
 // each term's program reads its channels where the tile's last layer holds them, on the part of
-// the tile that is its set's.
+// the tile that is its set's (a term in chunks: one bound per chunk). The pass's sums are each
+// bound's Σ r²; values() makes the terms' losses of them.
 class ProgramLoss : public tiles::TileLoss {
  public:
   ProgramLoss(const TiledSetup& setup, const Tensor& points, const std::vector<FusedSet>& sets)
@@ -25,22 +26,38 @@ class ProgramLoss : public tiles::TileLoss {
     for (const auto& set : sets) {
       const int64_t count = set.points.size(0);
       for (const auto& term : set.terms) {
-        Bound bound{term.program, problem::mean_square_scale(term.weight, count),
-                    begin,        begin + count,
-                    {},           {}};
+        Bound bound{term.program, 1.0, 0, 0, begin, terms_, -1, {}, {}};
         for (const auto& channel : term.program->channels()) {
           const auto& [c, output] = setup.slots.at(channel);
           bound.channel_offsets.push_back({c, output});
         }
         for (const auto& name : term.program->fields())
           bound.fields.push_back(set.fields->at(name).contiguous());
-        terms_.push_back(std::move(bound));
+        if (term.chunk_ends.empty()) {
+          bound.scale = problem::mean_square_scale(term.weight, count);
+          bound.begin = begin;
+          bound.end = begin + count;
+          bounds_.push_back(bound);
+        } else {
+          int64_t chunk_begin = 0;
+          for (size_t k = 0; k < term.chunk_ends.size(); ++k) {
+            const int64_t chunk_end = term.chunk_ends[k];
+            bound.scale = problem::mean_square_scale(term.weight * term.chunk_weights[k],
+                                                     chunk_end - chunk_begin);
+            bound.begin = begin + chunk_begin;
+            bound.end = begin + chunk_end;
+            bound.chunk = static_cast<int64_t>(k);
+            bounds_.push_back(bound);
+            chunk_begin = chunk_end;
+          }
+        }
+        ++terms_;
       }
       begin += count;
     }
   }
 
-  int64_t terms() const override { return static_cast<int64_t>(terms_.size()); }
+  int64_t terms() const override { return static_cast<int64_t>(bounds_.size()); }
   void tile(int64_t t0, int64_t n, const float* channels, int64_t ld, float* seed,
             double* sums) const override {
     run(t0, n, channels, ld, seed, sums);
@@ -50,13 +67,32 @@ class ProgramLoss : public tiles::TileLoss {
     run(t0, n, channels, ld, seed, sums);
   }
 
+  // Each term's loss, and each chunk's mean of r², from the bounds' sums of r².
+  void values(const std::vector<double>& sums, std::vector<double>& terms,
+              std::vector<std::vector<double>>& chunk_means) const {
+    terms.assign(static_cast<size_t>(terms_), 0.0);
+    chunk_means.assign(static_cast<size_t>(terms_), {});
+    for (size_t b = 0; b < bounds_.size(); ++b) {
+      const Bound& bound = bounds_[b];
+      const auto term = static_cast<size_t>(bound.term);
+      terms[term] += bound.scale * sums[b];
+      if (bound.chunk >= 0) {
+        chunk_means[term].push_back(
+            sums[b] / static_cast<double>(std::max<int64_t>(bound.end - bound.begin, 1)));
+      }
+    }
+  }
+
  private:
   struct Bound {
     const expr::PointwiseProgram* program;
-    double scale;        // weight / (the set's size)
-    int64_t begin, end;  // the set's points among the stacked ones
+    double scale;        // of Σ r² in the loss: weight / (the count of points)
+    int64_t begin, end;  // the bound's points among the stacked ones
+    int64_t set_begin;   // its set's first point among them (where the set's fields start)
+    int64_t term;        // the term it is (part of)
+    int64_t chunk;       // its chunk, or -1 for a whole term
     std::vector<std::pair<int64_t, int64_t>> channel_offsets;  // stacked index, output
-    std::vector<Tensor> fields;
+    std::vector<Tensor> fields;                                // the set's
   };
 
   template <typename T>
@@ -66,41 +102,41 @@ class ProgramLoss : public tiles::TileLoss {
     leaves.dims = dims;
     leaves.channel_stride = ld;
     std::vector<T*> adjoints;
-    for (size_t k = 0; k < terms_.size(); ++k) {
-      const Bound& term = terms_[k];
-      // The points of the tile [t0, t0 + n) that are the term's set's.
-      const int64_t first = std::max(t0, term.begin), last = std::min(t0 + n, term.end);
+    for (size_t k = 0; k < bounds_.size(); ++k) {
+      const Bound& bound = bounds_[k];
+      // The points of the tile [t0, t0 + n) that are the bound's.
+      const int64_t first = std::max(t0, bound.begin), last = std::min(t0 + n, bound.end);
       if (first >= last) continue;
       const int64_t row = first - t0;
       leaves.n = last - first;
       leaves.points = points_.data_ptr<T>() + first * dims;
       leaves.channels.clear();
       adjoints.clear();
-      for (const auto& [c, output] : term.channel_offsets) {
+      for (const auto& [c, output] : bound.channel_offsets) {
         leaves.channels.push_back(channels + (c * n + row) * ld + output);
         if (seed) adjoints.push_back(seed + (c * n + row) * ld + output);
       }
       leaves.fields.clear();
-      for (const auto& field : term.fields)
-        leaves.fields.push_back(field.data_ptr<T>() + (first - term.begin));
-      sums[k] += term.scale * term.program->squares(leaves, term.scale, seed ? &adjoints : nullptr);
+      for (const auto& field : bound.fields)
+        leaves.fields.push_back(field.data_ptr<T>() + (first - bound.set_begin));
+      sums[k] += bound.program->squares(leaves, bound.scale, seed ? &adjoints : nullptr);
     }
   }
 
   Tensor points_;
-  std::vector<Bound> terms_;
+  std::vector<Bound> bounds_;
+  int64_t terms_ = 0;
 };
 
 // inputs: the pass's input, then every layer's weight and bias. Output: the total (a scalar);
-// each term's value goes to `term_sums`. The gradient is computed in the forward pass and scaled
+// the bounds' sums of r² go to `sums`. The gradient is computed in the forward pass and scaled
 // in the backward pass.
 class FusedSquares : public torch::autograd::Function<FusedSquares> {
  public:
   static torch::autograd::variable_list forward(torch::autograd::AutogradContext* ctx,
                                                 const ProgramLoss* loss,
                                                 const tiles::Network* network, bool input_gradient,
-                                                std::vector<double>* term_sums,
-                                                at::TensorList inputs) {
+                                                std::vector<double>* sums, at::TensorList inputs) {
     const Tensor& input = inputs[0];
     tiles::FusedResult result =
         tiles::fused(*network, input.contiguous(), *loss, /*gradient=*/true, input_gradient);
@@ -111,8 +147,11 @@ class FusedSquares : public torch::autograd::Function<FusedSquares> {
     }
     ctx->saved_data["input_gradient"] = input_gradient;
     ctx->save_for_backward(saved);
-    *term_sums = result.terms;
-    return {total_of(result.terms, input.options())};
+    *sums = result.terms;
+    std::vector<double> terms;
+    std::vector<std::vector<double>> chunk_means;
+    loss->values(result.terms, terms, chunk_means);
+    return {total_of(terms, input.options())};
   }
 
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
@@ -168,17 +207,6 @@ std::vector<std::vector<FusedSet>> groups_of(const std::vector<FusedSet>& sets) 
   return groups;
 }
 
-// `gradient` into `parameter`'s .grad: replacing it (no operator call: the pass's own tensor
-// becomes the gradient), or added to it.
-void give_gradient(const Tensor& parameter, const Tensor& gradient, bool replace) {
-  Tensor& grad = parameter.mutable_grad();
-  if (replace || !grad.defined()) {
-    grad = gradient;
-  } else {
-    grad.add_(gradient);
-  }
-}
-
 // One group's pass, set up: the tiled network, the stacked points and the terms bound to them.
 struct PreparedGroup {
   TiledSetup setup;
@@ -232,15 +260,17 @@ FusedValues run_group(const PreparedGroup& group, Gradient gradient) {
         tiles::fused(setup.network, setup.input.contiguous(), *group.loss,
                      /*gradient=*/gradient != Gradient::none, /*input_gradient=*/false);
     sums = std::move(result.terms);
-    values.total = FusedSquares::total_of(sums, options);
+    // Each layer takes its W's and b's gradient (a factorized one chains it to s and V).
     for (size_t l = 0; l < result.gradients.weights.size(); ++l) {
-      const bool replace = gradient == Gradient::replace;
-      give_gradient(setup.parameters[2 * l], result.gradients.weights[l], replace);
-      give_gradient(setup.parameters[2 * l + 1], result.gradients.biases[l], replace);
+      setup.layers[l]->take_gradient(result.gradients.weights[l], result.gradients.biases[l],
+                                     gradient == Gradient::replace);
     }
   }
-  for (double sum : sums)
-    values.terms.push_back(torch::scalar_tensor(sum, options));
+  std::vector<double> terms;
+  group.loss->values(sums, terms, values.chunk_means);
+  if (!values.total.defined()) values.total = FusedSquares::total_of(terms, options);
+  for (double term : terms)
+    values.terms.push_back(torch::scalar_tensor(term, options));
   return values;
 }
 
@@ -253,6 +283,8 @@ FusedValues run_groups(const std::vector<PreparedGroup>& groups, Gradient gradie
     if (gradient == Gradient::replace) gradient = Gradient::add;
     values.total = values.total.defined() ? values.total + part.total : part.total;
     values.terms.insert(values.terms.end(), part.terms.begin(), part.terms.end());
+    values.chunk_means.insert(values.chunk_means.end(), part.chunk_means.begin(),
+                              part.chunk_means.end());
   }
   return values;
 }
