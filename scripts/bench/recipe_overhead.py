@@ -2,7 +2,8 @@
 """What the training recipe costs per step: the Burgers Adam step (configs/burgers.json, taylor
 engine, fused loss) plain, with causal weights on its residual ("causal": 32 chunks by t), with
 adaptive grad-norm loss weights ("weighting", recomputed every 1000 steps, their cost included:
-`pinn-train bench` updates them when due, from step 0), and with both. The variants run in
+`pinn-train bench` updates them when due, from step 0), with both, and with NTK weights instead
+(128 points per term, one backward pass per point). The variants run in
 --rounds interleaved rounds (one process each per round); each keeps its fastest round. Ratio =
 the variant's ms/step / the plain step's (the target for "both" is at most 1.10).
 
@@ -19,11 +20,13 @@ import common as c
 
 CAUSAL = 'losses[0].causal={"input": "t", "chunks": 32, "epsilon": 1.0}'
 WEIGHTING = 'weighting={"method": "grad_norm", "every": 1000}'
+NTK = 'weighting={"method": "ntk", "every": 1000}'
 VARIANTS = {
     "plain": (),
     "causal": (CAUSAL,),
     "grad_norm every 1000": (WEIGHTING,),
     "causal + grad_norm": (CAUSAL, WEIGHTING),
+    "ntk every 1000 (128 points)": (NTK,),
 }
 
 

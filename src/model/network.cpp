@@ -43,7 +43,11 @@ std::vector<double> read_periods(config::Reader& reader, const std::vector<std::
   config::Reader periodic = reader.object("periodic");
   std::vector<double> periods(inputs.size(), 0.0);
   for (size_t i = 0; i < inputs.size(); ++i) {
-    if (periodic.has(inputs[i])) periods[i] = periodic.positive(inputs[i], 1.0);
+    if (!periodic.has(inputs[i])) continue;
+    periods[i] = periodic.get<double>(inputs[i]);
+    if (!(periods[i] > 0 && std::isfinite(periods[i]))) {
+      periodic.fail(inputs[i], "expected a positive period, found " + std::to_string(periods[i]));
+    }
   }
   periodic.finish();  // a key that is no input: "unknown key", with a "did you mean"
   if (std::all_of(periods.begin(), periods.end(), [](double p) { return p == 0; })) {

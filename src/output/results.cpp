@@ -1,12 +1,11 @@
 // Predictions, the reference comparison and summary.json.
 #include "output/results.hpp"
 
-#include <cmath>
-
 #include <ATen/Parallel.h>
 #include <spdlog/spdlog.h>
 #include <torch/version.h>
 
+#include <cmath>
 #include <set>
 
 #include "problem/csv.hpp"

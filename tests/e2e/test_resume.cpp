@@ -85,9 +85,9 @@ class ResumeTest : public TemporaryDirectoryTest {
     return rows;
   }
 
-  void expect_same_run(const std::string& a, const std::string& b) const {
+  void expect_same_run(const std::string& a, const std::string& b, size_t min_rows = 40) const {
     const auto history_a = history_without_time(directory_ / a);
-    EXPECT_GT(history_a.size(), 40u);
+    EXPECT_GT(history_a.size(), min_rows);
     EXPECT_EQ(history_a, history_without_time(directory_ / b));
     EXPECT_EQ(file_text(directory_ / a / "model.pt"), file_text(directory_ / b / "model.pt"))
         << "the final weights differ";
@@ -135,7 +135,9 @@ TEST_F(ResumeTest, CausalAndAdaptiveWeightsResumeToTheSameRun) {
   train_and_interrupt("stopped", "adam 300/", SIGTERM, 20ms);
   const Result resumed = pinn_train("resume " + quote((directory_ / "stopped").string()));
   ASSERT_EQ(resumed.code, 0) << resumed.output;
-  expect_same_run("straight", "stopped");
+  // L-BFGS stops sooner here (the chunk weights and loss weights move between its evaluations,
+  // which its line search reads as no progress): fewer rows than the plain run's.
+  expect_same_run("straight", "stopped", 25);
   const auto rows = read_csv(directory_ / "straight" / "history.csv");
   ASSERT_GT(rows.size(), 2u);
   for (const char* column : {"w_pde", "w_ends", "w_initial", "causal_min_pde"})
