@@ -104,8 +104,9 @@ import time
 
 import numpy as np
 
+from grid_csv import compare, write_csv
+
 SKIP = 77
-KEY_SCALE = 1e9  # rows are matched by (x, t) rounded to 1e-9
 EPSILON = 1e-4   # diffusion coefficient
 GAMMA = 5.0      # reaction coefficient: u_t = EPSILON u_xx + GAMMA (u - u^3)
 
@@ -209,71 +210,6 @@ def on_grid(u, x):
     return np.real((c * weight) @ phase)
 
 
-def write_csv(path, x, t, u):
-    # Several writers may make the same file at once (ctest -j): give each its own temporary name.
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = f"{path}.{os.getpid()}.tmp"
-    xx = np.tile(x, len(t))
-    tt = np.repeat(t, len(x))
-    with open(tmp, "w") as handle:
-        handle.write("x,t,u\n")
-        np.savetxt(handle, np.column_stack([xx, tt, u.ravel()]), fmt="%.17g", delimiter=",")
-    os.replace(tmp, path)
-
-
-def read_csv(path):
-    with open(path) as handle:
-        header = [name.strip() for name in handle.readline().strip().split(",")]
-    missing = [name for name in ("x", "t", "u") if name not in header]
-    if missing:
-        raise ValueError(f"{path}: no column(s) {', '.join(missing)} in header {header}")
-    data = np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2)
-    return tuple(data[:, header.index(name)] for name in ("x", "t", "u"))
-
-
-def keys(x, t):
-    kx = np.rint(np.asarray(x) * KEY_SCALE).astype(np.int64)
-    kt = np.rint(np.asarray(t) * KEY_SCALE).astype(np.int64)
-    return np.stack([kx, kt], axis=1)
-
-
-def check(reference, x, t, u, tolerance):
-    """Compare with REFERENCE row by row; returns True if all rows match within tolerance."""
-    ok = True
-    rx, rt, ru = read_csv(reference)
-    ours = keys(np.tile(x, len(t)), np.repeat(t, len(x)))
-    theirs = keys(rx, rt)
-    ours_u = u.ravel()
-    # Index both key sets through one sorted union to match rows.
-    union, inverse = np.unique(np.concatenate([ours, theirs]), axis=0, return_inverse=True)
-    inverse = inverse.ravel()
-    ours_idx, theirs_idx = inverse[: len(ours)], inverse[len(ours):]
-    if len(np.unique(theirs_idx)) != len(theirs_idx):
-        print(f"FAIL: {reference} has duplicate (x, t) rows")
-        return False
-    slot = np.full(len(union), -1)
-    slot[ours_idx] = np.arange(len(ours))
-    matched = slot[theirs_idx]
-    unmatched_ref = np.count_nonzero(matched < 0)
-    unmatched_ours = len(ours) - np.count_nonzero(matched >= 0)
-    if unmatched_ref or unmatched_ours:
-        print(f"FAIL: {unmatched_ref} reference rows have no computed (x, t) and "
-              f"{unmatched_ours} computed rows have no reference row (grids differ?)")
-        ok = False
-    sel = matched >= 0
-    if not np.any(sel):
-        return False
-    diff = np.abs(ours_u[matched[sel]] - ru[sel])
-    worst = int(np.argmax(diff))
-    print(f"compared {np.count_nonzero(sel)} rows with {reference}: max |u - u_ref| = "
-          f"{diff[worst]:.3e} at x = {rx[sel][worst]:.17g}, t = {rt[sel][worst]:.17g}; "
-          f"mean {diff.mean():.3e}")
-    if not diff[worst] <= tolerance:
-        print(f"FAIL: max abs difference {diff[worst]:.3e} exceeds tolerance {tolerance:g}")
-        ok = False
-    return ok
-
-
 def solution(x, t, modes, dt, contour):
     u = on_grid(solve(modes, t, dt, contour), x)
     u[0] = initial(x)  # exactly, also where the output points are interpolated
@@ -341,7 +277,7 @@ def main():
         if ic_error > 1e-12:
             print("FAIL: initial condition row differs from x^2 cos(pi x) by more than 1e-12")
             ok = False
-        ok = check(args.check, x, t, u, args.tolerance) and ok
+        ok = compare(args.check, x, t, u, args.tolerance) and ok
     return 0 if ok else 1
 
 

@@ -54,8 +54,9 @@ import time
 
 import numpy as np
 
+from grid_csv import compare, write_csv
+
 SKIP = 77
-KEY_SCALE = 1e9  # rows are matched by (x, t) rounded to 1e-9
 
 
 def grid(nx, nt, tmax):
@@ -88,35 +89,6 @@ def solve(x, t, nu, panels_per_unit=4, nodes=20):
     return u
 
 
-def write_csv(path, x, t, u):
-    # A clean clone has no configs/data/ yet, and several benchmark drivers may write the same
-    # file at once under `ctest -j`: make the folder, and give each writer its own temporary name.
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = f"{path}.{os.getpid()}.tmp"
-    xx = np.tile(x, len(t))
-    tt = np.repeat(t, len(x))
-    with open(tmp, "w") as handle:
-        handle.write("x,t,u\n")
-        np.savetxt(handle, np.column_stack([xx, tt, u.ravel()]), fmt="%.17g", delimiter=",")
-    os.replace(tmp, path)
-
-
-def read_csv(path):
-    with open(path) as handle:
-        header = [name.strip() for name in handle.readline().strip().split(",")]
-    missing = [name for name in ("x", "t", "u") if name not in header]
-    if missing:
-        raise ValueError(f"{path}: no column(s) {', '.join(missing)} in header {header}")
-    data = np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2)
-    return tuple(data[:, header.index(name)] for name in ("x", "t", "u"))
-
-
-def keys(x, t):
-    kx = np.rint(np.asarray(x) * KEY_SCALE).astype(np.int64)
-    kt = np.rint(np.asarray(t) * KEY_SCALE).astype(np.int64)
-    return np.stack([kx, kt], axis=1)
-
-
 def check(reference, x, t, u, tolerance):
     """Compare with REFERENCE and run the sanity checks; returns True if all pass."""
     ok = True
@@ -131,38 +103,7 @@ def check(reference, x, t, u, tolerance):
         print("FAIL: boundary values differ from 0 by more than 1e-12")
         ok = False
 
-    rx, rt, ru = read_csv(reference)
-    ours = keys(np.tile(x, len(t)), np.repeat(t, len(x)))
-    theirs = keys(rx, rt)
-    ours_u = u.ravel()
-    # Index both key sets through one sorted union to match rows.
-    union, inverse = np.unique(np.concatenate([ours, theirs]), axis=0, return_inverse=True)
-    inverse = inverse.ravel()
-    ours_idx, theirs_idx = inverse[: len(ours)], inverse[len(ours):]
-    if len(np.unique(theirs_idx)) != len(theirs_idx):
-        print(f"FAIL: {reference} has duplicate (x, t) rows")
-        return False
-    slot = np.full(len(union), -1)
-    slot[ours_idx] = np.arange(len(ours))
-    matched = slot[theirs_idx]
-    unmatched_ref = np.count_nonzero(matched < 0)
-    unmatched_ours = len(ours) - np.count_nonzero(matched >= 0)
-    if unmatched_ref or unmatched_ours:
-        print(f"FAIL: {unmatched_ref} reference rows have no computed (x, t) and "
-              f"{unmatched_ours} computed rows have no reference row (grids differ?)")
-        ok = False
-    sel = matched >= 0
-    if not np.any(sel):
-        return False
-    diff = np.abs(ours_u[matched[sel]] - ru[sel])
-    worst = int(np.argmax(diff))
-    print(f"compared {np.count_nonzero(sel)} rows with {reference}: max |u - u_ref| = "
-          f"{diff[worst]:.3e} at x = {rx[sel][worst]:.17g}, t = {rt[sel][worst]:.17g}; "
-          f"mean {diff.mean():.3e}")
-    if not diff[worst] <= tolerance:
-        print(f"FAIL: max abs difference {diff[worst]:.3e} exceeds tolerance {tolerance:g}")
-        ok = False
-    return ok
+    return compare(reference, x, t, u, tolerance) and ok
 
 
 def main():

@@ -54,10 +54,13 @@ def save(figure, path):
 def plot_history(run, out, stage_names, axis="step"):
     header, h = read_csv(os.path.join(run, "history.csv"))
     steps = h["elapsed_s"] if axis == "time" else h["step"]
+    # Adaptive loss weights (w_<term>) and the smallest causal weight (causal_min_<term>) get a
+    # panel of their own, on a linear scale.
+    weight_columns = [c for c in header if c.startswith(("w_", "causal_min_"))]
     term_columns = [c for c in header[3:] if c not in ("elapsed_s", "lr") and not c.startswith(
-        ("l2_rel_", "max_err_", "mean_abs_residual_", "rms_residual_"))]
+        ("l2_rel_", "max_err_", "mean_abs_residual_", "rms_residual_", "w_", "causal_min_"))]
     metric_columns = [c for c in header if c.startswith(("l2_rel_", "max_err_"))]
-    rows = 2 if metric_columns else 1
+    rows = 1 + bool(metric_columns) + bool(weight_columns)
     figure, axes = plt.subplots(rows, 1, figsize=(7, 3.2 * rows), sharex=True, squeeze=False)
     ax = axes[0][0]
     ax.semilogy(steps, h["total"], color="black", linewidth=2, label="total")
@@ -79,6 +82,15 @@ def plot_history(run, out, stage_names, axis="step"):
             if points:
                 ax.semilogy(*zip(*points), marker=".", label=column)
         ax.set_ylabel("error vs reference")
+        ax.legend(fontsize=8)
+    if weight_columns:
+        ax = axes[-1][0]
+        for column in weight_columns:
+            points = [(s, v) for s, v in zip(steps, h[column]) if not math.isnan(v)]
+            if points:
+                ax.plot(*zip(*points), label=column, linewidth=1)
+        ax.set_yscale("symlog", linthresh=1.0)
+        ax.set_ylabel("weights")
         ax.legend(fontsize=8)
     axes[-1][0].set_xlabel(("training time (s)" if axis == "time" else "step") +
                            " (dotted: next stage)")

@@ -9,8 +9,8 @@ error against the reference at the end of each. The periodic embedding stays in 
     /usr/bin/python3 scripts/bench/allen_cahn_ablation.py [--minutes 6] [--parallel 2]
         [--threads 1] [--out runs/allen_cahn_ablation] [--quick]
 
-Each variant's Adam stage gets 5/6 of --minutes of training time and its L-BFGS stage 1/6 (the
-config's max_seconds, scaled). --parallel runs that many variants at once, each on --threads
+Each variant's Adam stage (the config's only stage) gets --minutes of training time (its
+max_seconds). --parallel runs that many variants at once, each on --threads
 threads (2 x 1 on the 2-core VM: every variant then sees the same machine). --quick: 20 s each.
 Prints a Markdown table.
 """
@@ -61,8 +61,7 @@ def train(name, edits, args, out):
     for edit in edits:
         edit(config)
     seconds = args.minutes * 60
-    config["training"][0]["max_seconds"] = seconds * 5 / 6
-    config["training"][1]["max_seconds"] = seconds / 6
+    config["training"][0]["max_seconds"] = seconds
     config["reference"]["file"] = str(REFERENCE)
     config["threads"] = args.threads
     slug = name.replace(" ", "_").replace("-", "_")

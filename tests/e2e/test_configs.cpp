@@ -35,23 +35,14 @@ class ConfigTest : public ::testing::TestWithParam<ConfigCase> {
   fs::path directory_;
 };
 
-// The Burgers reference is computed by the project's own script (Cole-Hopf), into the test's
-// directory, and the config is pointed at it.
-std::string burgers_reference(const fs::path& directory) {
-  const auto path = directory / "burgers_reference.csv";
+// The Burgers and Allen-Cahn references are computed by the project's own scripts (Cole-Hopf;
+// Fourier spectral with ETDRK4; a few seconds each) into the test's directory, and the config
+// is pointed at the file.
+std::string computed_reference(const std::string& problem, const fs::path& directory) {
+  const auto path = directory / (problem + "_reference.csv");
   const Result result =
-      run_command(std::string(PINN_PYTHON) + " " + source("scripts/burgers_reference.py") + " " +
-                  quote(path.string()));
-  EXPECT_EQ(result.code, 0) << result.output;
-  return " --set reference.file=" + quote(path.string());
-}
-
-// The Allen-Cahn reference likewise (Fourier spectral, ETDRK4; about 2 s).
-std::string allen_cahn_reference(const fs::path& directory) {
-  const auto path = directory / "allen_cahn_reference.csv";
-  const Result result =
-      run_command(std::string(PINN_PYTHON) + " " + source("scripts/allen_cahn_reference.py") + " " +
-                  quote(path.string()));
+      run_command(std::string(PINN_PYTHON) + " " + source("scripts/" + problem + "_reference.py") +
+                  " " + quote(path.string()));
   EXPECT_EQ(result.code, 0) << result.output;
   return " --set reference.file=" + quote(path.string());
 }
@@ -61,8 +52,8 @@ TEST_P(ConfigTest, ReachesItsStatedAccuracy) {
   const auto run = directory_ / "run";
   std::string arguments = source("configs/" + c.config + ".json") + " -q --output " +
                           quote(run.string()) + " " + c.overrides;
-  if (c.config.rfind("burgers", 0) == 0) arguments += burgers_reference(directory_);
-  if (c.config == "allen_cahn") arguments += allen_cahn_reference(directory_);
+  if (c.config.rfind("burgers", 0) == 0) arguments += computed_reference("burgers", directory_);
+  if (c.config == "allen_cahn") arguments += computed_reference("allen_cahn", directory_);
   const Result result = pinn_train(arguments);
   ASSERT_EQ(result.code, 0) << result.output;
   const Json summary = read_json(run / "summary.json");

@@ -33,24 +33,7 @@ class ProgramLoss : public tiles::TileLoss {
         }
         for (const auto& name : term.program->fields())
           bound.fields.push_back(set.fields->at(name).contiguous());
-        if (term.chunk_ends.empty()) {
-          bound.scale = problem::mean_square_scale(term.weight, count);
-          bound.begin = begin;
-          bound.end = begin + count;
-          bounds_.push_back(bound);
-        } else {
-          int64_t chunk_begin = 0;
-          for (size_t k = 0; k < term.chunk_ends.size(); ++k) {
-            const int64_t chunk_end = term.chunk_ends[k];
-            bound.scale = problem::mean_square_scale(term.weight * term.chunk_weights[k],
-                                                     chunk_end - chunk_begin);
-            bound.begin = begin + chunk_begin;
-            bound.end = begin + chunk_end;
-            bound.chunk = static_cast<int64_t>(k);
-            bounds_.push_back(bound);
-            chunk_begin = chunk_end;
-          }
-        }
+        add_bounds(term, bound, count);
         ++terms_;
       }
       begin += count;
@@ -94,6 +77,29 @@ class ProgramLoss : public tiles::TileLoss {
     std::vector<std::pair<int64_t, int64_t>> channel_offsets;  // stacked index, output
     std::vector<Tensor> fields;                                // the set's
   };
+
+  // The term's bounds from `bound` (its set's first point at bound.set_begin): the whole set, or
+  // each chunk with its own scale.
+  void add_bounds(const FusedTerm& term, Bound bound, int64_t count) {
+    if (term.chunk_ends.empty()) {
+      bound.scale = problem::mean_square_scale(term.weight, count);
+      bound.begin = bound.set_begin;
+      bound.end = bound.set_begin + count;
+      bounds_.push_back(bound);
+      return;
+    }
+    int64_t chunk_begin = 0;
+    for (size_t k = 0; k < term.chunk_ends.size(); ++k) {
+      const int64_t chunk_end = term.chunk_ends[k];
+      bound.scale =
+          problem::mean_square_scale(term.weight * term.chunk_weights[k], chunk_end - chunk_begin);
+      bound.begin = bound.set_begin + chunk_begin;
+      bound.end = bound.set_begin + chunk_end;
+      bound.chunk = static_cast<int64_t>(k);
+      bounds_.push_back(bound);
+      chunk_begin = chunk_end;
+    }
+  }
 
   template <typename T>
   void run(int64_t t0, int64_t n, const T* channels, int64_t ld, T* seed, double* sums) const {
