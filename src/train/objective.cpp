@@ -146,13 +146,12 @@ bool Objective::causal_state_missing() const {
 }
 
 double Objective::causal_value(size_t term, const std::vector<double>& means,
-                               const std::vector<double>& weights) {
+                               const std::vector<double>& weights, CausalState& state) const {
   const auto& causal = *problem_->losses[term].causal;
-  CausalState state{means, weights.empty() ? causal_weights(means, causal.epsilon) : weights};
+  state = {means, weights.empty() ? causal_weights(means, causal.epsilon) : weights};
   double sum = 0;
   for (size_t k = 0; k < means.size(); ++k)
     sum += state.weights[k] * means[k];
-  causal_[term] = std::move(state);
   return sum / static_cast<double>(causal.chunks);
 }
 
@@ -241,8 +240,12 @@ LossValues Objective::evaluate(bool for_training) {
   const auto residual = residuals(for_training, /*skip_fused=*/true);
   for (size_t t = 0; t < residual.size(); ++t) {
     if (!residual[t].defined()) continue;
-    const auto term = weight_of(t) * (losses[t].causal ? causal_mean(t, residual[t], for_training)
-                                                       : problem::mean_square(residual[t]));
+    const auto term =
+        weight_of(t) * (losses[t].causal ? causal_mean(t, residual[t],
+                                                       for_training ? training_chunk_weights(t)
+                                                                    : std::vector<double>{},
+                                                       causal_[t])
+                                         : problem::mean_square(residual[t]));
     add(term);
     values.terms[t] = term.detach();
   }
@@ -257,9 +260,10 @@ bool Objective::take_chunk_means(const std::vector<size_t>& order,
   for (size_t k = 0; k < order.size(); ++k) {
     const size_t t = order[k];
     if (!problem_->losses[t].causal) continue;
-    const double value = weight_of(t) * causal_value(t, fused.chunk_means[k],
-                                                     for_training ? training_chunk_weights(t)
-                                                                  : std::vector<double>{});
+    const double value =
+        weight_of(t) *
+        causal_value(t, fused.chunk_means[k],
+                     for_training ? training_chunk_weights(t) : std::vector<double>{}, causal_[t]);
     if (!for_training) values.terms[t] = torch::scalar_tensor(value, values.terms[t].options());
     any = true;
   }
@@ -267,17 +271,14 @@ bool Objective::take_chunk_means(const std::vector<size_t>& order,
 }
 
 torch::Tensor Objective::causal_mean(size_t term, const torch::Tensor& residual,
-                                     bool for_training) {
+                                     const std::vector<double>& weights, CausalState& state) const {
   const auto& causal = *problem_->losses[term].causal;
   const torch::Tensor means =
       chunk_mean_squares(residual, chunk_ends(residual.size(0), causal.chunks));
   const torch::Tensor host = means.detach().to(torch::kCPU, torch::kFloat64).contiguous();
-  const std::vector<double> chunk_means(host.data_ptr<double>(),
-                                        host.data_ptr<double>() + host.numel());
-  const std::vector<double> weights =
-      for_training ? training_chunk_weights(term) : causal_weights(chunk_means, causal.epsilon);
-  causal_value(term, chunk_means, weights);
-  const torch::Tensor w = torch::tensor(weights, torch::kFloat64).to(means.options());
+  causal_value(term, {host.data_ptr<double>(), host.data_ptr<double>() + host.numel()}, weights,
+               state);
+  const torch::Tensor w = torch::tensor(state.weights, torch::kFloat64).to(means.options());
   return (means * w).sum() / causal.chunks;
 }
 
@@ -326,10 +327,9 @@ std::vector<TermDiagnostics> Objective::diagnostics() {
     d.mean_square = problem::mean_square(r).item<double>();
     d.adaptive_weight = adaptive_[t];
     if (problem_->losses[t].causal) {
-      const CausalState latest = causal_[t];  // diagnostics leave the training state as it was
-      d.loss = weight_of(t) * causal_mean(t, r, /*for_training=*/false).item<double>();
-      d.causal_min_weight = causal_min_weight(t);
-      causal_[t] = latest;
+      CausalState own;  // the training state stays as it was
+      d.loss = weight_of(t) * causal_mean(t, r, {}, own).item<double>();
+      d.causal_min_weight = *std::min_element(own.weights.begin(), own.weights.end());
     } else {
       d.loss = weight_of(t) * d.mean_square;
     }
@@ -349,9 +349,8 @@ std::vector<torch::Tensor> Objective::unweighted_term_losses() {
       losses.push_back(problem::mean_square(residual[t]));
       continue;
     }
-    const CausalState latest = causal_[t];
-    losses.push_back(causal_mean(t, residual[t], /*for_training=*/false));
-    causal_[t] = latest;
+    CausalState own;  // the training state stays as it was
+    losses.push_back(causal_mean(t, residual[t], {}, own));
   }
   return losses;
 }

@@ -138,15 +138,16 @@ class Objective {
   std::vector<derivatives::FusedSet> fused_sets(std::vector<size_t>& order) const;
   // The configured weight times the adaptive one.
   double weight_of(size_t term) const;
-  // Causal term t's mean_k(w_k L_k) for chunk mean squares `means` L (w: `weights`, or when
-  // empty L's own), which become its state.
+  // Causal term t's mean_k(w_k L_k) for chunk mean squares `means` L, with w = `weights`, or
+  // L's own when empty; `state` receives L and w.
   double causal_value(size_t term, const std::vector<double>& means,
-                      const std::vector<double>& weights);
+                      const std::vector<double>& weights, CausalState& state) const;
   // The chunk weights an evaluation for training uses: the latest ones' mean squares'.
   std::vector<double> training_chunk_weights(size_t term) const;
   bool causal_state_missing() const;
-  // Causal term t's mean_k(w_k L_k) on the tensor path (differentiable), its state updated.
-  torch::Tensor causal_mean(size_t term, const torch::Tensor& residual, bool for_training);
+  // Causal term t's mean_k(w_k L_k) on the tensor path (differentiable), w as causal_value's.
+  torch::Tensor causal_mean(size_t term, const torch::Tensor& residual,
+                            const std::vector<double>& weights, CausalState& state) const;
   // The causal terms' chunk means from a fused pass into their states; without `for_training`
   // their values become the ones with their own weights. Whether there was any.
   bool take_chunk_means(const std::vector<size_t>& order, const derivatives::FusedValues& fused,
