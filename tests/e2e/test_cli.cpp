@@ -146,6 +146,25 @@ TEST_F(CliTest, PlainPytorchReproducesThePredictions) {
     EXPECT_EQ(check.code, 0) << check.output;
     EXPECT_NE(check.output.find("reproduces"), std::string::npos) << check.output;
   }
+  // A network with the periodic embedding, Fourier features and factorized weights (Allen-Cahn's,
+  // 100 steps in float64, without its reference): predict.py rebuilds those too, to rounding.
+  Json config = read_json(source("configs/allen_cahn.json"));
+  config.erase("reference");
+  config["dtype"] = "float64";
+  config["training"][0]["iterations"] = 100;
+  config["training"][0]["max_seconds"] = 0;
+  const auto config_path = directory_ / "recipe.json";
+  std::ofstream(config_path) << config.dump(2);
+  const auto recipe = directory_ / "recipe";
+  const Result trained =
+      pinn_train(quote(config_path.string()) + " -q --output " + quote(recipe.string()));
+  ASSERT_EQ(trained.code, 0) << trained.output;
+  const Result check =
+      run_command(std::string(PINN_PYTHON) + " " + source("scripts/predict.py") + " " +
+                  quote((recipe / "model.pt").string()) + " --points " +
+                  quote((recipe / "predictions_grid.csv").string()) + " --fields u --check");
+  EXPECT_EQ(check.code, 0) << check.output;
+  EXPECT_NE(check.output.find("reproduces"), std::string::npos) << check.output;
 }
 
 // --- commands and options -------------------------------------------------------------------
