@@ -15,7 +15,7 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-LEVELS = [["util"], ["config", "expr"], ["geometry"], ["problem"], ["model"], ["derivatives"],
+LEVELS = [["util"], ["config", "expr", "distributed"], ["geometry"], ["problem"], ["model"], ["derivatives"],
           ["train"], ["output"], ["cli"]]
 RANK = {folder: rank for rank, level in enumerate(LEVELS) for folder in level}
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
