@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 packages=(
   build-essential cmake
   libtorch-dev            # LibTorch 1.13 (CPU)
+  libgloo-dev             # Gloo's headers: c10d's ProcessGroupGloo, for runs across processes
   libopenblas0-openmp     # without it LibTorch uses the reference BLAS: ~2.5x slower steps
   libcli11-dev nlohmann-json3-dev libspdlog-dev
   libgtest-dev

@@ -10,8 +10,10 @@
 #include <optional>
 
 #include "cli/commands.hpp"
+#include "cli/launcher.hpp"
 #include "cli/schema.hpp"
 #include "cli/sweep.hpp"
+#include "distributed/group.hpp"
 #include "util/errors.hpp"
 #include "util/logging.hpp"
 #include "util/signals.hpp"
@@ -63,6 +65,7 @@ constexpr const char* kUsage =
     "  pinn-train CONFIG.json            train (same as: pinn-train train CONFIG.json)\n"
     "  pinn-train validate CONFIG.json   check a config without training\n"
     "  pinn-train resume RUN_DIR         continue a stopped run from its checkpoint\n"
+    "  pinn-train launch --nproc N CONFIG.json   one run across N local processes\n"
     "  pinn-train sweep CONFIG.json      one run per combination of --grid values\n"
     "  pinn-train collect SWEEP_DIR      one CSV row per run of a sweep\n"
     "  pinn-train eval RUN_DIR --points IN.csv --out OUT.csv [--fields u,u_x,pde]\n"
@@ -80,7 +83,9 @@ struct CommandLine {
   std::optional<std::string> collect_output;
   EvalOptions eval_options;
   BenchOptions bench_options;
+  LaunchOptions launch_options;
   CLI::App* train = nullptr;
+  CLI::App* launch = nullptr;
   CLI::App* validate = nullptr;
   CLI::App* resume = nullptr;
   CLI::App* sweep = nullptr;
@@ -102,6 +107,22 @@ void add_train_commands(CLI::App& app, CommandLine& line) {
   line.resume->fallthrough();
 }
 
+void add_launch_command(CLI::App& app, CommandLine& line) {
+  LaunchOptions& options = line.launch_options;
+  line.launch = app.add_subcommand(
+      "launch", "Train one run across N local processes (as torchrun --standalone would)");
+  line.launch->add_option("--nproc", options.processes, "Processes (ranks)")->required();
+  line.launch->add_option("--master-port", options.port, "Rendezvous port (default: a free one)");
+  line.launch->add_option("--grace-seconds", options.grace_seconds,
+                          "After a rank fails, how long the others may take to end (default 30)");
+  line.launch
+      ->add_option("config", line.options.config_path,
+                   "The JSON config (or: resume RUN_DIR, as each rank's command line)")
+      ->required();
+  line.launch->allow_extras();
+  line.launch->fallthrough();
+}
+
 void add_sweep_commands(CLI::App& app, CommandLine& line) {
   SweepOptions& options = line.sweep_options;
   CLI::App* sweep = app.add_subcommand(
@@ -118,7 +139,11 @@ void add_sweep_commands(CLI::App& app, CommandLine& line) {
   sweep->add_option("--partition", options.slurm.partition, "slurm: partition");
   sweep->add_option("--time", options.slurm.time, "slurm: time limit per run");
   sweep->add_option("--gpus", options.slurm.gpus, "slurm: GPUs per run");
-  sweep->add_option("--cpus", options.slurm.cpus, "slurm: CPUs per run");
+  sweep->add_option("--cpus", options.slurm.cpus, "slurm: CPUs per run (per rank with --ntasks)");
+  sweep
+      ->add_option("--ntasks", options.slurm.ntasks,
+                   "slurm: ranks per run; each array task srun's one run across them")
+      ->check(CLI::Range(1, 1 << 20));
   sweep->add_option("--signal-seconds", options.slurm.signal_seconds,
                     "slurm: checkpoint this long before the time limit (default 120)");
   sweep->add_option("--max-parallel", options.slurm.max_parallel,
@@ -186,6 +211,7 @@ int run_command(CommandLine& line) {
     line.sweep_options.base.output.reset();
     return sweep_command(line.sweep_options);
   }
+  if (line.launch->parsed()) return launch_command(line.launch_options);
   util::install_stop_handlers();
   if (line.resume->parsed()) return resume_command(line.resume_directory, options.base_directory);
   return train_command(options);
@@ -203,6 +229,8 @@ int with_exit_codes(const std::function<int()>& command) {
     return report("error: ", e.what(), kExitTrainingFailed);
   } catch (const OutputError& e) {
     return report("error: ", e.what(), kExitOutputFailed);
+  } catch (const distributed::DistributedError& e) {
+    return report("error: ", e.what(), kExitDistributed);
   } catch (const c10::Error& e) {
     return report("internal error (LibTorch): ", e.what_without_backtrace(), kExitInternal);
   } catch (const std::exception& e) {
@@ -221,6 +249,7 @@ int run_cli(int argc, char** argv) {
   add_run_options(app, line.options, line.verbosity);
   app.add_option("config", line.options.config_path, "The JSON config to train");
   add_train_commands(app, line);
+  add_launch_command(app, line);
   add_sweep_commands(app, line);
   add_eval_command(app, line);
   add_bench_command(app, line);
@@ -243,6 +272,7 @@ int run_cli(int argc, char** argv) {
                   kExitBadInput);
   }
   util::configure_logging(line.verbosity);
+  line.launch_options.child_arguments = child_arguments({argv + 1, argv + argc});
   return with_exit_codes([&] { return run_command(line); });
 }
 

@@ -13,6 +13,7 @@
 
 #include "cli/setup.hpp"
 #include "derivatives/engine.hpp"
+#include "distributed/group.hpp"
 #include "output/layout.hpp"
 #include "output/results.hpp"
 #include "output/run_directory.hpp"
@@ -152,10 +153,31 @@ int conclude(const Setup& setup, const output::RunDirectory& run,
   return kExitOk;
 }
 
-// Trains the prepared setup into `run`, from the start or from `resume`.
-int train_into(Setup& setup, const output::RunDirectory& run, train::CheckpointStore& store,
+// What a run across processes reports of itself in summary.json (null for one process).
+Json distributed_facts(const Setup& setup) {
+  if (setup.group == nullptr || !setup.group->distributed()) return nullptr;
+  const auto& traffic = setup.group->traffic();
+  return {{"ranks", setup.group->size()},
+          {"launcher", setup.launch->launcher},
+          {"collectives", traffic.collectives},
+          {"bytes_per_rank", traffic.bytes},
+          {"communication_s", traffic.seconds}};
+}
+
+// How a rank other than 0 ends: as rank 0 does, without writing anything.
+int conclude_quietly(const train::TrainingReport& report) {
+  if (report.diverged) {
+    throw TrainingError("the loss became NaN or infinite after " + std::to_string(report.steps) +
+                        " steps (rank 0 writes the run)");
+  }
+  return report.interrupted ? kExitInterrupted : kExitOk;
+}
+
+// Trains the prepared setup into `run`, from the start or from `resume`. Across processes only
+// rank 0 has a `run`: the others train with it and write nothing.
+int train_into(Setup& setup, const output::RunDirectory* run, train::CheckpointStore& store,
                torch::serialize::InputArchive* resume, Clock::time_point start) {
-  util::log_to_file(run.file("train.log"));
+  if (run != nullptr) util::log_to_file(run->file("train.log"));
   const auto& engine = setup.engine;
   train::ObjectiveContext context = objective_context(setup);
   train::Objective objective(setup.problem, *setup.model, *engine, context);
@@ -168,19 +190,26 @@ int train_into(Setup& setup, const output::RunDirectory& run, train::CheckpointS
   const train::TrainingReport report = trainer.run(resume);
 
   const auto terms = objective.diagnostics();
+  if (run == nullptr) return conclude_quietly(report);
   std::vector<std::string> causal;
   for (size_t t : objective.causal_terms())
     causal.push_back(setup.problem.losses[t].name);
-  run.write_history({term_names(setup.problem), setup.problem.symbols.parameters, metrics.names(),
-                     weighting ? term_names(setup.problem) : std::vector<std::string>{}, causal},
-                    report.history);
-  output::save_model(run.file("model.pt"), *setup.network, describe_model(setup));
-  const output::RunFacts facts{
-      setup.settings, setup.problem, *setup.network,  setup.parameters,         setup.device.str(),
-      report,         terms,         metrics.names(), objective.total_points(),
-  };
-  const auto summary = output::write_results(run, facts, {*engine, context}, start);
-  return conclude(setup, run, report, terms, metrics, summary);
+  run->write_history({term_names(setup.problem), setup.problem.symbols.parameters, metrics.names(),
+                      weighting ? term_names(setup.problem) : std::vector<std::string>{}, causal},
+                     report.history);
+  output::save_model(run->file("model.pt"), *setup.network, describe_model(setup));
+  const output::RunFacts facts{setup.settings,
+                               setup.problem,
+                               *setup.network,
+                               setup.parameters,
+                               setup.device.str(),
+                               report,
+                               terms,
+                               metrics.names(),
+                               objective.total_points(),
+                               distributed_facts(setup)};
+  const auto summary = output::write_results(*run, facts, {*engine, context}, start);
+  return conclude(setup, *run, report, terms, metrics, summary);
 }
 
 // The folder the run's relative data paths start from: `data_directory` when given (--data-dir),
@@ -220,26 +249,122 @@ Setup prepare_from_run(const fs::path& path, const std::optional<std::string>& d
   return prepare(options);
 }
 
-// Continues the run in `path` (an open run directory whose config was written by train).
-int continue_run(const fs::path& path, Clock::time_point start,
-                 const std::optional<std::string>& data_directory) {
-  const Json summary = output::read_summary(path);
-  if (summary.is_object() && summary.value("status", "") == "completed") {
-    spdlog::info("{}: the run is complete; nothing to resume", path.string());
-    return kExitOk;
+// ---- runs across processes: rank 0 decides, the others follow ----
+
+// What rank 0 found the run must do before training; the others learn it from rank 0, since the
+// run directory is rank 0's to judge (and to create).
+enum class Plan : int64_t { start = 0, resume = 1, nothing = 2, failed = 3 };
+
+struct Decision {
+  Plan plan = Plan::start;
+  int exit_code = kExitOk;  // of rank 0's failure
+};
+
+// Rank 0's decision, sent to every rank (a no-op for one process).
+Decision announce(distributed::Group& group, Decision decision) {
+  if (!group.distributed()) return decision;
+  torch::Tensor message =
+      torch::tensor({static_cast<int64_t>(decision.plan), int64_t{decision.exit_code}});
+  group.broadcast(message, 0);
+  return {static_cast<Plan>(message[0].item<int64_t>()),
+          static_cast<int>(message[1].item<int64_t>())};
+}
+
+// The exit code with_exit_codes gives the exception in flight.
+int exit_code_of(const std::exception_ptr& error) {
+  try {
+    std::rethrow_exception(error);
+  } catch (const InputError&) {
+    return kExitBadInput;
+  } catch (const DeviceError&) {
+    return kExitDevice;
+  } catch (const OutputError&) {
+    return kExitOutputFailed;
+  } catch (...) {
+    return kExitInternal;
   }
-  const auto run = output::RunDirectory::open(path);
+}
+
+// Runs rank 0's part of deciding (`decide`); a failure there is announced before it is raised,
+// so that no rank waits for a rank 0 that has left.
+Decision decide_for_all(distributed::Group& group, const std::function<Decision()>& decide) {
+  Decision decision;
+  try {
+    decision = decide();
+  } catch (...) {
+    announce(group, {Plan::failed, exit_code_of(std::current_exception())});
+    throw;
+  }
+  return decision;
+}
+
+// A rank other than 0: does what rank 0 announced.
+int follow(Setup& setup, distributed::Group& group, const fs::path& path,
+           const std::optional<std::string>& data_directory, Clock::time_point start) {
+  const Decision decision = announce(group, {});
+  switch (decision.plan) {
+    case Plan::failed:
+      spdlog::error("rank {}: rank 0 could not start the run (exit {}); see its message",
+                    group.rank(), decision.exit_code);
+      return decision.exit_code;
+    case Plan::nothing:
+      return kExitOk;
+    case Plan::start: {
+      train::CheckpointStore store(path / "checkpoints");
+      return train_into(setup, nullptr, store, nullptr, start);
+    }
+    case Plan::resume:
+      break;
+  }
+  Setup resumed = prepare_from_run(path, data_directory);
+  resumed.launch = setup.launch;
+  resumed.group = &group;
   train::CheckpointStore store(path / "checkpoints");
   auto loaded = store.load_latest();
   if (!loaded.archive) {
-    throw InputError(path.string(), store.files().empty()
-                                        ? "has no checkpoint to resume from"
-                                        : "has no readable checkpoint to resume from");
+    throw InputError(path.string(), "rank " + std::to_string(group.rank()) +
+                                        " finds no readable checkpoint there (is the run "
+                                        "directory on a file system every rank shares?)");
   }
-  Setup setup = prepare_from_run(path, data_directory);
+  return train_into(resumed, nullptr, store, loaded.archive.get(), start);
+}
+
+// Continues the run in `path` (an open run directory whose config was written by train) with
+// `setup`, made from its config (rank 0 of a run across processes; the others follow()).
+int continue_run(const fs::path& path, Clock::time_point start, Setup& setup,
+                 distributed::Group& group) {
+  std::optional<output::RunDirectory> run;
+  train::CheckpointStore store(path / "checkpoints");
+  train::CheckpointStore::Loaded loaded;
+  const Decision decision = decide_for_all(group, [&] {
+    const Json summary = output::read_summary(path);
+    if (summary.is_object() && summary.value("status", "") == "completed") {
+      spdlog::info("{}: the run is complete; nothing to resume", path.string());
+      return Decision{Plan::nothing};
+    }
+    run.emplace(output::RunDirectory::open(path));
+    loaded = store.load_latest();
+    if (!loaded.archive) {
+      throw InputError(path.string(), store.files().empty()
+                                          ? "has no checkpoint to resume from"
+                                          : "has no readable checkpoint to resume from");
+    }
+    return Decision{Plan::resume};
+  });
+  announce(group, decision);
+  if (decision.plan == Plan::nothing) return kExitOk;
   spdlog::info("resuming {} from {}", path.string(), loaded.path.filename().string());
-  return guard_writes(run, store, setup,
-                      [&] { return train_into(setup, run, store, loaded.archive.get(), start); });
+  return guard_writes(*run, store, setup,
+                      [&] { return train_into(setup, &*run, store, loaded.archive.get(), start); });
+}
+
+// The setup of the run in `path` for `group` (one already joined).
+Setup prepare_run_for(const fs::path& path, const std::optional<std::string>& data_directory,
+                      const Setup& joined) {
+  Setup setup = prepare_from_run(path, data_directory);
+  setup.launch = joined.launch;
+  setup.group = joined.group;
+  return setup;
 }
 
 }  // namespace
@@ -247,27 +372,44 @@ int continue_run(const fs::path& path, Clock::time_point start,
 int train_command(const RunOptions& options) {
   const auto start = Clock::now();
   Setup setup = prepare(options);
+  const auto group = join_group(setup);
   const fs::path path = setup.settings.output;
-  output::check_output_location(path, setup.output_where);
-  if (options.resume && output::RunDirectory::is_run_directory(path)) {
-    const train::CheckpointStore existing(path / "checkpoints");
-    if (!existing.files().empty() || output::read_summary(path).is_object()) {
-      return continue_run(path, start, options.base_directory);
+  if (group->rank() != 0) return follow(setup, *group, path, options.base_directory, start);
+  std::optional<output::RunDirectory> run;
+  const Decision decision = decide_for_all(*group, [&] {
+    output::check_output_location(path, setup.output_where);
+    if (options.resume && output::RunDirectory::is_run_directory(path)) {
+      const train::CheckpointStore existing(path / "checkpoints");
+      if (!existing.files().empty() || output::read_summary(path).is_object()) {
+        return Decision{Plan::resume};
+      }
+      spdlog::info("{} holds no checkpoint yet: starting the run again", path.string());
     }
-    spdlog::info("{} holds no checkpoint yet: starting the run again", path.string());
+    run.emplace(output::RunDirectory::create(path, options.force || options.resume));
+    return Decision{Plan::start};
+  });
+  if (decision.plan == Plan::resume) {
+    Setup resumed;
+    decide_for_all(*group, [&] {
+      resumed = prepare_run_for(path, options.base_directory, setup);
+      return decision;
+    });
+    return continue_run(path, start, resumed, *group);
   }
-  const auto run = output::RunDirectory::create(path, options.force || options.resume);
+  announce(*group, decision);
   train::CheckpointStore store(path / "checkpoints");
-  return guard_writes(run, store, setup, [&] {
+  return guard_writes(*run, store, setup, [&] {
     config::Json resolved = setup.document.root();
     config::rebase_schema_reference(resolved, fs::path(options.config_path).parent_path(),
-                                    run.path());
-    run.write_json("config.json", resolved);
-    write_source(run, options);
-    spdlog::info("training {} on {} ({}, engine {}, {} threads) into {}", setup.settings.name,
+                                    run->path());
+    run->write_json("config.json", resolved);
+    write_source(*run, options);
+    spdlog::info("training {} on {} ({}, engine {}, {} threads{}) into {}", setup.settings.name,
                  setup.device.str(), setup.settings.dtype, setup.settings.derivatives,
-                 at::get_num_threads(), run.path().string());
-    return train_into(setup, run, store, nullptr, start);
+                 at::get_num_threads(),
+                 group->distributed() ? ", " + std::to_string(group->size()) + " ranks" : "",
+                 run->path().string());
+    return train_into(setup, &*run, store, nullptr, start);
   });
 }
 
@@ -416,7 +558,11 @@ int eval_command(const EvalOptions& options) {
 
 int resume_command(const std::string& run_directory,
                    const std::optional<std::string>& data_directory) {
-  return continue_run(run_directory, Clock::now(), data_directory);
+  const auto start = Clock::now();
+  Setup setup = prepare_from_run(run_directory, data_directory);
+  const auto group = join_group(setup);
+  if (group->rank() != 0) return follow(setup, *group, run_directory, data_directory, start);
+  return continue_run(run_directory, start, setup, *group);
 }
 
 }  // namespace pinn::cli

@@ -12,6 +12,7 @@
 #include "model/activation.hpp"
 #include "model/transform.hpp"
 #include "util/errors.hpp"
+#include "util/signals.hpp"
 #include "util/suggest.hpp"
 #include "util/threads.hpp"
 
@@ -21,11 +22,11 @@ namespace {
 
 // Every top-level key; checked first so that a typo there is reported as such.
 const std::vector<std::string> kTopLevelKeys = {
-    "name",       "description", "inputs",     "outputs",   "constants",
-    "parameters", "domains",     "network",    "transform", "points",
-    "losses",     "reference",   "training",   "evaluate",  "derivatives",
-    "device",     "dtype",       "seed",       "output",    "checkpoint_every",
-    "threads",    "tf32",        "fused_loss", "$schema",   "weighting"};
+    "name",      "description",      "inputs",      "outputs", "constants",  "parameters",
+    "domains",   "network",          "transform",   "points",  "losses",     "reference",
+    "training",  "evaluate",         "derivatives", "device",  "dtype",      "seed",
+    "output",    "checkpoint_every", "threads",     "tf32",    "fused_loss", "$schema",
+    "weighting", "distributed"};
 
 config::Document load_document(const RunOptions& options) {
   config::Document document = config::Document::load(options.config_path);
@@ -68,6 +69,36 @@ void forgo_cuda_graphs(Setup& setup) {
     if (!stage.cuda_graph) continue;
     spdlog::warn("{}: cuda_graph is not used with {}: their weights change between steps",
                  stage.where, causal ? "causal terms" : "adaptive loss weights");
+    stage.cuda_graph = false;
+  }
+}
+
+// A run across processes: read from the launcher's environment unless "distributed" is "off".
+// Each rank takes the GPU of its local rank; what does not work across processes yet is refused.
+void read_launch(Setup& setup) {
+  const auto launch = distributed::launch_from(distributed::process_environment());
+  if (!launch) return;
+  if (!setup.settings.distributed.enabled) {
+    spdlog::warn("{} started {} processes, but \"distributed\" is \"off\": each trains alone",
+                 launch->launcher, launch->world_size);
+    return;
+  }
+  setup.launch = launch;
+  const auto refuse = [&](const std::string& pointer, const std::string& what) {
+    throw InputError(setup.document.where(config::Pointer(pointer)),
+                     what + " does not work in a run across processes yet (" +
+                         std::to_string(launch->world_size) + " ranks from " + launch->launcher +
+                         "); train it in one process, or set \"distributed\": \"off\"");
+  };
+  const auto& losses = setup.problem.losses;
+  for (size_t t = 0; t < losses.size(); ++t) {
+    if (losses[t].causal) refuse("/losses/" + std::to_string(t) + "/causal", "causal training");
+  }
+  if (setup.weighting) refuse("/weighting", "adaptive loss weighting");
+  for (auto& stage : setup.stages) {
+    if (!stage.cuda_graph) continue;
+    spdlog::warn("{}: cuda_graph is not used across processes: the step holds collectives",
+                 stage.where);
     stage.cuda_graph = false;
   }
 }
@@ -174,6 +205,14 @@ Setup prepare(const RunOptions& options) {
   util::use_threads(setup.settings.threads);
   setup.dtype = setup.settings.dtype == "float64" ? torch::kFloat64 : torch::kFloat32;
   setup.device = resolve_device(setup.settings.device);
+  read_launch(setup);
+  if (setup.launch && setup.device.is_cuda() && !setup.device.has_index()) {
+    // torchrun and srun start a process per GPU: each takes the one of its rank on the node.
+    setup.device = torch::Device(
+        torch::kCUDA,
+        static_cast<c10::DeviceIndex>(setup.launch->local_rank %
+                                      std::max<size_t>(torch::cuda::device_count(), 1)));
+  }
   // TF32 trades float32 matmul precision (10-bit mantissa products) for tensor-core speed.
   at::globalContext().setFloat32MatmulPrecision(setup.settings.tf32 ? "high" : "highest");
   setup.model->to(setup.device, setup.dtype);
@@ -207,6 +246,25 @@ Setup prepare(const RunOptions& options) {
   return setup;
 }
 
+std::unique_ptr<distributed::Group> join_group(Setup& setup) {
+  if (!setup.launch) return std::make_unique<distributed::Group>();
+  const auto& launch = *setup.launch;
+  spdlog::info("rank {} of {} ({}): meeting the others at {}:{}", launch.rank, launch.world_size,
+               launch.launcher, launch.master_address, launch.master_port);
+  const auto timeout =
+      std::chrono::milliseconds(static_cast<int64_t>(setup.settings.distributed.timeout_s * 1000));
+  auto group = distributed::Group::connect(launch, setup.device, timeout);
+  group->check_weights_every(setup.settings.distributed.check_every);
+  util::require_agreement();
+  setup.group = group.get();
+  // The other ranks train in step with rank 0, which logs and writes the run: they say only
+  // what goes wrong.
+  if (launch.rank != 0 && spdlog::get_level() < spdlog::level::warn) {
+    spdlog::set_level(spdlog::level::warn);
+  }
+  return group;
+}
+
 std::vector<torch::Tensor> trainable_tensors(const Setup& setup) {
   std::vector<torch::Tensor> tensors = setup.model->parameters();
   tensors.insert(tensors.end(), setup.parameters.begin(), setup.parameters.end());
@@ -215,7 +273,7 @@ std::vector<torch::Tensor> trainable_tensors(const Setup& setup) {
 
 train::ObjectiveContext objective_context(const Setup& setup) {
   return {torch::TensorOptions().dtype(setup.dtype).device(setup.device), setup.parameters,
-          setup.settings.fused_loss};
+          setup.settings.fused_loss, setup.group};
 }
 
 }  // namespace pinn::cli

@@ -13,6 +13,8 @@
 #include "config/document.hpp"
 #include "config/settings.hpp"
 #include "derivatives/engine.hpp"
+#include "distributed/group.hpp"
+#include "distributed/launch.hpp"
 #include "model/network.hpp"
 #include "problem/problem.hpp"
 #include "train/loss_weighting.hpp"
@@ -34,6 +36,10 @@ struct Setup {
   torch::Device device = torch::kCPU;
   torch::Dtype dtype = torch::kFloat32;
   std::string output_where;  // what chose the run directory: "--output", "a.json: /output"
+  // A run across processes: where this one stands (none: one process), and once joined, the
+  // group its objective reduces over.
+  std::optional<distributed::Launch> launch;
+  distributed::Group* group = nullptr;
 };
 
 Setup prepare(const RunOptions& options);
@@ -42,6 +48,10 @@ Setup prepare(const RunOptions& options);
 // and stages, each checked. `default_name`: the name of a config without one (its file's stem);
 // `base_directory`: where the config's relative data paths start.
 void read_config(Setup& setup, const std::string& default_name, const std::string& base_directory);
+
+// The group of the launch's ranks, joined (a group of one process without a launch); its address
+// goes into setup.group.
+std::unique_ptr<distributed::Group> join_group(Setup& setup);
 
 // The network's parameters and the problem's: what the optimizer trains.
 std::vector<torch::Tensor> trainable_tensors(const Setup& setup);

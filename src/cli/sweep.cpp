@@ -243,6 +243,7 @@ std::string sbatch_script(const fs::path& sweep, const Json& manifest, const Slu
   if (!slurm.time.empty()) script << "#SBATCH --time=" << slurm.time << "\n";
   if (slurm.gpus > 0) script << "#SBATCH --gres=gpu:" << slurm.gpus << "\n";
   if (slurm.cpus > 0) script << "#SBATCH --cpus-per-task=" << slurm.cpus << "\n";
+  if (slurm.ntasks > 1) script << "#SBATCH --ntasks=" << slurm.ntasks << "\n";
   for (const auto& line : slurm.extra)
     script << "#SBATCH " << line << "\n";
   const auto arguments = train_arguments("$CONFIG", manifest["base_directory"]);
@@ -252,6 +253,11 @@ std::string sbatch_script(const fs::path& sweep, const Json& manifest, const Slu
          << "export OMP_NUM_THREADS=\"${OMP_NUM_THREADS:-${SLURM_CPUS_PER_TASK:-1}}\"\n"
          << "# pinn-train checkpoints and exits with 6 on USR1 (sent by --signal before the time\n"
          << "# limit) or TERM (preemption, scontrol requeue); --resume continues from there.\n";
+  if (slurm.ntasks > 1) {
+    // One run across the task's ranks (they read SLURM_PROCID, SLURM_NTASKS, ...); srun forwards
+    // the signals below to each, and a rank that fails ends the step.
+    script << "srun --kill-on-bad-exit=1 ";
+  }
   script << shell_quote(arguments[0]);
   for (size_t i = 1; i < arguments.size(); ++i)
     script << " " << (arguments[i] == "$CONFIG" ? "\"$CONFIG\"" : shell_quote(arguments[i]));

@@ -14,12 +14,13 @@
 namespace pinn::cli {
 
 struct SlurmOptions {
-  std::string partition;           // --partition (default: the cluster's)
-  std::string time;                // --time, e.g. 02:00:00
-  int gpus = 0;                    // --gres=gpu:N per task
-  int cpus = 0;                    // --cpus-per-task (0: the cluster's default)
-  int signal_seconds = 120;        // USR1 this long before the time limit: checkpoint, requeue
-  int max_parallel = 0;            // %N on the array: at most N tasks at once (0: no limit)
+  std::string partition;     // --partition (default: the cluster's)
+  std::string time;          // --time, e.g. 02:00:00
+  int gpus = 0;              // --gres=gpu:N per task
+  int cpus = 0;              // --cpus-per-task (0: the cluster's default)
+  int ntasks = 1;            // ranks per run: each array task srun's them (one run across them)
+  int signal_seconds = 120;  // USR1 this long before the time limit: checkpoint, requeue
+  int max_parallel = 0;      // %N on the array: at most N tasks at once (0: no limit)
   std::vector<std::string> extra;  // more #SBATCH lines, e.g. --account=abc
 };
 

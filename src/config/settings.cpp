@@ -3,6 +3,35 @@
 
 namespace pinn::config {
 
+namespace {
+
+DistributedSettings read_distributed(Reader& top) {
+  DistributedSettings settings;
+  top.describe("distributed",
+               "one run across processes: \"auto\" (when torchrun, pinn-train launch or srun "
+               "start several ranks), \"off\", or {\"mode\", \"timeout_s\", \"check_every\"}");
+  if (top.has("distributed") && top.json("distributed").is_object()) {
+    Reader distributed = top.object("distributed");
+    distributed.describe("mode", "\"auto\" (when the launcher starts several ranks) or \"off\"");
+    settings.enabled = distributed.choice("mode", {"auto", "off"}, "auto") == "auto";
+    distributed.describe("timeout_s",
+                         "seconds to wait for the rendezvous, and for a rank in a collective, "
+                         "before the run ends with an error naming the rank");
+    settings.timeout_s = distributed.positive("timeout_s", settings.timeout_s);
+    distributed.describe("check_every",
+                         "compare a checksum of the weights across ranks every K steps and "
+                         "stop on a mismatch (0: never; a debugging aid)");
+    settings.check_every = distributed.non_negative_int("check_every", settings.check_every,
+                                                        "a number of steps >= 0 (0: never)");
+    distributed.finish();
+  } else {
+    settings.enabled = top.choice("distributed", {"auto", "off"}, "auto") == "auto";
+  }
+  return settings;
+}
+
+}  // namespace
+
 RunSettings read_run_settings(Reader& top, const std::string& default_name,
                               const std::vector<std::string>& engine_names) {
   RunSettings settings;
@@ -59,6 +88,7 @@ RunSettings read_run_settings(Reader& top, const std::string& default_name,
   settings.threads =
       top.non_negative_int("threads", settings.threads,
                            "a number of CPU threads >= 0 (0: all the CPUs this process may use)");
+  settings.distributed = read_distributed(top);
   return settings;
 }
 

@@ -11,6 +11,13 @@
 
 namespace pinn::config {
 
+// "distributed": one run across processes (src/distributed), "auto" or "off", or an object.
+struct DistributedSettings {
+  bool enabled = true;     // "auto": when the launcher's environment names several ranks
+  double timeout_s = 300;  // the rendezvous, and a collective that a rank does not join
+  int check_every = 0;  // compare a checksum of the weights across ranks every K steps (0: never)
+};
+
 struct RunSettings {
   std::string name;                  // default: the config file's stem
   std::string device = "auto";       // cpu, cuda, cuda:N or auto
@@ -23,6 +30,7 @@ struct RunSettings {
   bool plots = false;                // draw the run's PNGs at its end (scripts/plot_run.py)
   int checkpoint_every = 1000;       // steps between checkpoints (0: only at stage ends, stops)
   int threads = 0;                   // CPU threads; 0: OMP_NUM_THREADS, else every CPU we may use
+  DistributedSettings distributed;
 };
 
 // Reads the run settings from the top-level object (marking the keys it owns as known).

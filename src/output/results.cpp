@@ -86,6 +86,7 @@ void describe_run(Json& summary, const RunFacts& facts, const derivatives::Engin
   summary["pinn_train_version"] = PINN_TRAIN_VERSION;
   summary["network_parameters"] = model::parameter_count(facts.network);
   summary["training_points"] = facts.training_points;
+  if (!facts.distributed.is_null()) summary["distributed"] = facts.distributed;
 }
 
 // The steps, stages and times.

@@ -46,6 +46,8 @@ struct RunFacts {
   const std::vector<train::TermDiagnostics>& terms;  // each loss term at the final weights
   std::vector<std::string> metric_names;
   int64_t training_points = 0;
+  // A run across processes: its ranks and what they exchanged (null: one process).
+  nlohmann::ordered_json distributed = nullptr;
 };
 
 // Writes the predictions and reference.csv (when the run neither diverged nor was interrupted),

@@ -1,7 +1,7 @@
 // Measuring the errors against the reference, in batches so that large reference sets fit.
 #include "train/metrics.hpp"
 
-#include "problem/mean_square.hpp"
+#include <cmath>
 
 namespace pinn::train {
 
@@ -24,7 +24,11 @@ ReferenceMetrics::ReferenceMetrics(const problem::Reference& reference, Objectiv
     for (size_t t : reference.residual_terms)
       names_.push_back(kind + problem.losses[t].name);
   }
-  points_ = reference.points.to(objective.context().options);
+  // Across ranks each measures its share of the points; the sums and maxima are reduced.
+  const auto share = objective.group().share(reference.points.size(0));
+  replicated_ = share.replicated;
+  points_ = reference.points.narrow(0, share.start, share.count).to(objective.context().options);
+  exact_ = reference.values.narrow(0, share.start, share.count).to(torch::kFloat64);
 }
 
 std::vector<double> ReferenceMetrics::measure() {
@@ -42,21 +46,46 @@ std::vector<double> ReferenceMetrics::measure() {
     }
   }
   const auto predicted = torch::cat(outputs, 0);
-  for (size_t k = 0; k < reference_->outputs.size(); ++k) {
-    const auto exact = reference_->values.select(1, static_cast<int64_t>(k));
-    const auto error = predicted.select(1, reference_->outputs[k]) - exact;
-    values.push_back((error.norm() / exact.norm()).item<double>());
-    values.push_back(error.abs().max().item<double>());
+  // Per output: sum of squared errors, of squared exact values, and the largest error; per
+  // residual term: sum of |r| and of r^2. Sums and maxima, so that ranks' shares add up.
+  const auto outputs_measured = static_cast<int64_t>(reference_->outputs.size());
+  std::vector<torch::Tensor> sums, maxima;
+  for (int64_t k = 0; k < outputs_measured; ++k) {
+    const auto exact = exact_.select(1, k);
+    const auto error = predicted.select(1, reference_->outputs[static_cast<size_t>(k)]) - exact;
+    sums.push_back(error.square().sum());
+    sums.push_back(exact.square().sum());
+    maxima.push_back(error.numel() > 0 ? error.abs().max() : torch::zeros({}, torch::kFloat64));
   }
-  if (!residuals.empty()) {
-    // The mean |r| shows the bulk; the root mean square weighs where the residual is large (a
-    // shock that the training points do not resolve), as the loss does.
-    const auto all = torch::cat(residuals, 0);
-    for (const auto& summary : {all.abs().mean(0), problem::mean_square(all, 0).sqrt()}) {
-      for (int64_t t = 0; t < summary.size(0); ++t)
-        values.push_back(summary[t].item<double>());
+  const int64_t terms = static_cast<int64_t>(reference_->residual_terms.size());
+  if (terms > 0) {
+    const auto all =
+        residuals.empty() ? torch::zeros({0, terms}, torch::kFloat64) : torch::cat(residuals, 0);
+    for (int64_t t = 0; t < terms; ++t) {
+      sums.push_back(all.select(1, t).abs().sum());
+      sums.push_back(all.select(1, t).square().sum());
     }
   }
+  torch::Tensor summed = torch::stack(sums);
+  torch::Tensor largest = torch::stack(maxima);
+  auto& group = objective_->group();
+  if (group.distributed()) {
+    if (replicated_) summed /= group.size();
+    group.sum(summed);
+    group.max(largest);
+  }
+  const auto count = static_cast<double>(reference_->points.size(0));
+  for (int64_t k = 0; k < outputs_measured; ++k) {
+    values.push_back(std::sqrt(summed[2 * k].item<double>() / summed[2 * k + 1].item<double>()));
+    values.push_back(largest[k].item<double>());
+  }
+  // The mean |r| shows the bulk; the root mean square weighs where the residual is large (a
+  // shock that the training points do not resolve), as the loss does.
+  const int64_t base = 2 * outputs_measured;
+  for (int64_t t = 0; t < terms; ++t)
+    values.push_back(summed[base + 2 * t].item<double>() / count);
+  for (int64_t t = 0; t < terms; ++t)
+    values.push_back(std::sqrt(summed[base + 2 * t + 1].item<double>() / count));
   return values;
 }
 

@@ -25,7 +25,9 @@ class ReferenceMetrics {
   const problem::Reference* reference_;
   Objective* objective_;
   std::vector<std::string> names_;
-  torch::Tensor points_;  // on the device
+  torch::Tensor points_;  // this rank's share, on the device
+  torch::Tensor exact_;   // the reference values there (float64, CPU)
+  bool replicated_ = false;
 };
 
 }  // namespace pinn::train

@@ -3,11 +3,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <csignal>
 
 #include "derivatives/fused_loss.hpp"
 #include "problem/mean_square.hpp"
 #include "train/causal.hpp"
 #include "util/errors.hpp"
+#include "util/signals.hpp"
 
 namespace pinn::train {
 
@@ -48,6 +50,11 @@ Objective::Objective(const problem::Problem& problem, model::Network& network,
   causal_.resize(problem.losses.size());
   for (const auto& term : problem.losses) {
     if (!term.causal) continue;
+    if (group().distributed()) {
+      throw InputError("loss term '" + term.name +
+                       "' is causal, which a run across processes does not support yet: its "
+                       "chunks span the ranks' shares; train it in one process");
+    }
     SetWork& set = work_for(term.points);
     const int input = term.causal->input;
     const auto reason = [&]() -> std::string {
@@ -93,7 +100,7 @@ void Objective::plan_fused_terms() {
   }
 }
 
-void Objective::place(SetWork& set, const problem::Sample& sample) {
+void Objective::place(SetWork& set, const problem::Sample& sample, bool order) {
   const auto assign = [&](torch::Tensor& target, const torch::Tensor& values) {
     if (target.defined() && target.sizes() == values.sizes()) {
       target.copy_(values);  // the same buffer: a captured CUDA graph keeps reading it
@@ -103,13 +110,33 @@ void Objective::place(SetWork& set, const problem::Sample& sample) {
       target = values.to(context_.options, /*non_blocking=*/false, /*copy=*/true);
     }
   };
-  assign(set.points, sample.points);
+  set.share = group().share(sample.points.size(0));
+  const auto mine = [&](const torch::Tensor& values) {
+    return values.narrow(0, set.share.start, set.share.count);
+  };
+  if (group().distributed()) {
+    set.whole_points = sample.points.to(context_.options);
+    set.whole_fields.clear();
+    for (const auto& [name, values] : sample.fields)
+      set.whole_fields[name] = values.to(context_.options);
+  }
+  assign(set.points, mine(sample.points));
   for (auto field = set.fields.begin(); field != set.fields.end();) {
     field = sample.fields.count(field->first) ? std::next(field) : set.fields.erase(field);
   }
   for (const auto& [name, values] : sample.fields)
-    assign(set.fields[name], values);
-  order_points(set);
+    assign(set.fields[name], mine(values));
+  if (order) order_points(set);
+}
+
+problem::Sample Objective::whole(const SetWork& set) const {
+  if (!set.whole_points.defined()) return {set.points, set.fields};
+  return {set.whole_points, set.whole_fields};
+}
+
+distributed::Group& Objective::group() const {
+  static distributed::Group one_process;
+  return context_.group != nullptr ? *context_.group : one_process;
 }
 
 void Objective::order_points(SetWork& set) const {
@@ -204,7 +231,7 @@ std::vector<derivatives::FusedSet> Objective::fused_sets(std::vector<size_t>& or
     if (set.fused_terms.empty()) continue;
     derivatives::FusedSet fused{set.points, &set.fields, {}};
     for (size_t t : set.fused_terms) {
-      derivatives::FusedTerm term{&*programs_[t], weight_of(t)};
+      derivatives::FusedTerm term{&*programs_[t], weight_of(t) * set.share.fraction};
       if (const auto& causal = losses[t].causal) {
         term.chunk_ends = chunk_ends(set.points.size(0), causal->chunks);
         for (double w : training_chunk_weights(t))
@@ -240,17 +267,68 @@ LossValues Objective::evaluate(bool for_training) {
   const auto residual = residuals(for_training, /*skip_fused=*/true);
   for (size_t t = 0; t < residual.size(); ++t) {
     if (!residual[t].defined()) continue;
-    const auto term =
-        weight_of(t) * (losses[t].causal ? causal_mean(t, residual[t],
-                                                       for_training ? training_chunk_weights(t)
-                                                                    : std::vector<double>{},
-                                                       causal_[t])
-                                         : problem::mean_square(residual[t]));
+    const auto term = weight_of(t) * set_of(t).share.fraction *
+                      (losses[t].causal ? causal_mean(t, residual[t],
+                                                      for_training ? training_chunk_weights(t)
+                                                                   : std::vector<double>{},
+                                                      causal_[t])
+                                        : problem::mean_square(residual[t]));
     add(term);
     values.terms[t] = term.detach();
   }
   if (exact_causal) values.total = torch::stack(values.terms).sum();
+  if (!for_training) reduce(values);
   return values;
+}
+
+void Objective::reduce(LossValues& values) const {
+  if (!group().distributed()) return;
+  std::vector<torch::Tensor> parts{values.total.detach().reshape({1})};
+  for (const auto& term : values.terms)
+    parts.push_back(term.reshape({1}));
+  torch::Tensor packed = torch::cat(parts).to(torch::kFloat64);
+  group().sum(packed);
+  packed = packed.to(values.total.dtype());
+  values.total = packed[0];
+  for (size_t t = 0; t < values.terms.size(); ++t)
+    values.terms[t] = packed[static_cast<int64_t>(t) + 1];
+}
+
+// One buffer: every gradient, then the loss, its terms and the pending stop signal. A rank that
+// was asked to stop makes every rank stop after this step (util::agree_on_stop).
+void Objective::reduce_gradient(const std::vector<torch::Tensor>& trainable,
+                                LossValues& values) const {
+  if (!group().distributed()) return;
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> parts;
+  for (const auto& parameter : trainable) {
+    parts.push_back(parameter.grad().defined()
+                        ? parameter.grad().reshape({-1})
+                        : torch::zeros({parameter.numel()}, parameter.options()));
+  }
+  const auto options = trainable.empty() ? context_.options : trainable.front().options();
+  parts.push_back(values.total.detach().reshape({1}).to(options));
+  for (const auto& term : values.terms)
+    parts.push_back(term.reshape({1}).to(options));
+  const int pending = util::signal_pending();
+  parts.push_back(torch::full({1}, pending != 0 ? 1.0 : 0.0, options));
+  torch::Tensor packed = torch::cat(parts);
+  group().sum(packed);
+  int64_t offset = 0;
+  for (const auto& parameter : trainable) {
+    const auto gradient = packed.narrow(0, offset, parameter.numel()).view(parameter.sizes());
+    if (parameter.grad().defined()) {
+      parameter.mutable_grad().copy_(gradient);
+    } else {
+      parameter.mutable_grad() = gradient.clone();
+    }
+    offset += parameter.numel();
+  }
+  values.total = packed[offset++].clone();
+  for (auto& term : values.terms)
+    term = packed[offset++].clone();
+  const bool stop = packed[offset].item<double>() > 0;
+  util::agree_on_stop(stop ? (pending != 0 ? pending : SIGTERM) : 0);
 }
 
 bool Objective::take_chunk_means(const std::vector<size_t>& order,
@@ -301,6 +379,7 @@ LossValues Objective::loss_and_gradient(const std::vector<torch::Tensor>& traina
       for (size_t k = 0; k < order.size(); ++k)
         values.terms[order[k]] = fused->terms[k];
       take_chunk_means(order, *fused, /*for_training=*/true, values);
+      reduce_gradient(trainable, values);
       return values;
     }
   }
@@ -314,6 +393,7 @@ LossValues Objective::loss_and_gradient(const std::vector<torch::Tensor>& traina
   // captured on another stream then fails ("would make the legacy stream depend on a capturing
   // blocking stream", seen with LibTorch 2.11 on an H200).
   values.total = values.total.detach();
+  reduce_gradient(trainable, values);
   return values;
 }
 
@@ -337,7 +417,32 @@ std::vector<TermDiagnostics> Objective::diagnostics() {
     d.mean_abs_residual = r.abs().mean().item<double>();
     result.push_back(d);
   }
+  if (group().distributed()) reduce(result);
   return result;
+}
+
+// Means weighted by each rank's share of its set (causal terms are one process's only).
+void Objective::reduce(std::vector<TermDiagnostics>& terms) const {
+  const auto count = static_cast<int64_t>(terms.size());
+  torch::Tensor means = torch::zeros({3 * count}, torch::kFloat64);
+  torch::Tensor largest = torch::zeros({count}, torch::kFloat64);
+  for (int64_t t = 0; t < count; ++t) {
+    const auto& d = terms[static_cast<size_t>(t)];
+    const double fraction = set_of(static_cast<size_t>(t)).share.fraction;
+    means[3 * t] = d.mean_square * fraction;
+    means[3 * t + 1] = d.loss * fraction;
+    means[3 * t + 2] = d.mean_abs_residual * fraction;
+    largest[t] = d.max_abs_residual;
+  }
+  group().sum(means);
+  group().max(largest);
+  for (int64_t t = 0; t < count; ++t) {
+    auto& d = terms[static_cast<size_t>(t)];
+    d.mean_square = means[3 * t].item<double>();
+    d.loss = means[3 * t + 1].item<double>();
+    d.mean_abs_residual = means[3 * t + 2].item<double>();
+    d.max_abs_residual = largest[t].item<double>();
+  }
 }
 
 std::vector<torch::Tensor> Objective::unweighted_term_losses() {
@@ -393,7 +498,7 @@ size_t Objective::fused_term_count() const {
 int64_t Objective::total_points() const {
   int64_t count = 0;
   for (const auto& set : sets_)
-    count += set.points.size(0);
+    count += whole(set).points.size(0);
   return count;
 }
 
@@ -465,9 +570,10 @@ std::string Objective::update_points(int64_t step) {
 void Objective::save_points(torch::serialize::OutputArchive& archive) const {
   for (const auto& set : sets_) {
     torch::serialize::OutputArchive stored;
-    stored.write("points", set.points, /*is_buffer=*/true);
+    const problem::Sample all = whole(set);  // whatever the number of ranks that resume it
+    stored.write("points", all.points, /*is_buffer=*/true);
     stored.write("draws", torch::tensor(static_cast<int64_t>(set.draws)), true);
-    for (const auto& [name, values] : set.fields)
+    for (const auto& [name, values] : all.fields)
       stored.write("field/" + name, values, true);
     archive.write(set.name, stored);
   }
@@ -484,16 +590,16 @@ void Objective::load_points(torch::serialize::InputArchive& archive) {
       throw InputError("the checkpoint has no point set '" + set.name +
                        "': it was written for another config");
     }
-    torch::Tensor points, draws;
-    stored.read("points", points, true);
+    torch::Tensor draws;
+    problem::Sample sample;
+    stored.read("points", sample.points, true);
     stored.read("draws", draws, true);
-    set.points = points.to(context_.options);
     set.draws = static_cast<uint64_t>(draws.item<int64_t>());
-    for (auto& [name, values] : set.fields) {
-      torch::Tensor stored_values;
-      stored.read("field/" + name, stored_values, true);
-      values = stored_values.to(context_.options);
+    for (const auto& [name, values] : set.fields) {
+      stored.read("field/" + name, sample.fields[name], true);
+      (void)values;
     }
+    place(set, sample, /*order=*/false);  // stored in their order
   }
   for (size_t t : causal_terms()) {
     torch::Tensor means;
@@ -506,52 +612,64 @@ void Objective::load_points(torch::serialize::InputArchive& archive) {
   }
 }
 
-torch::Tensor Objective::score_candidates(const SetWork& set, const problem::Sample& candidates,
-                                          SetWork& trial) {
-  trial = set;
+// Across ranks, each scores its share of the candidates and the scores are summed into one
+// vector of them all, the same on every rank, so that every rank makes the same choice.
+torch::Tensor Objective::score_candidates(const SetWork& set, const problem::Sample& candidates) {
+  SetWork trial = set;
   trial.points = torch::Tensor();  // fresh tensors: place() would copy into the set's own
   trial.fields.clear();
-  place(trial, candidates);
+  place(trial, candidates, /*order=*/false);
   const auto channels = engine_->compute(trial.points, trial.channels, false);
   const expr::EvalContext context{trial.points, &channels, &trial.fields, &context_.parameters};
   auto score = torch::zeros({trial.points.size(0)}, context_.options);
   for (size_t t : set.terms)
     score += expr::evaluate(*problem_->losses[t].residual, context).detach().square();
-  return score;
+  if (!group().distributed() || trial.share.replicated) return score;
+  torch::Tensor all = torch::zeros({candidates.points.size(0)}, torch::kFloat64);
+  all.narrow(0, trial.share.start, trial.share.count).copy_(score);
+  group().sum(all);
+  return all.to(context_.options);
 }
+
+namespace {
+
+problem::Sample rows(const problem::Sample& sample, const torch::Tensor& chosen) {
+  problem::Sample kept;
+  const torch::Tensor index = chosen.to(sample.points.device());
+  kept.points = sample.points.index_select(0, index);
+  for (const auto& [name, values] : sample.fields)
+    kept.fields[name] = values.index_select(0, index);
+  return kept;
+}
+
+}  // namespace
 
 // Adds the candidates with the largest squared residual, summed over the set's terms.
 void Objective::refine(SetWork& set) {
   const auto& refine = set.source->refine;
-  SetWork trial;
-  const auto score = score_candidates(set, set.source->draw(set.draws++, refine.candidates), trial);
-  const auto chosen = std::get<1>(score.topk(refine.add));
-  set.points = torch::cat({set.points, trial.points.index_select(0, chosen)}, 0);
-  for (auto& [name, values] : set.fields)
-    values = torch::cat({values, trial.fields.at(name).index_select(0, chosen)}, 0);
-  order_points(set);
+  const problem::Sample candidates = set.source->draw(set.draws++, refine.candidates);
+  const auto score = score_candidates(set, candidates);
+  const problem::Sample added = rows(candidates, std::get<1>(score.topk(refine.add)));
+  problem::Sample grown = whole(set);
+  grown.points = torch::cat({grown.points, added.points.to(context_.options)}, 0);
+  for (auto& [name, values] : grown.fields)
+    values = torch::cat({values, added.fields.at(name).to(context_.options)}, 0);
+  place(set, grown);
 }
 
 // Replaces the set by candidates drawn with probability r^k / mean(r^k) + c. The draw uses the
 // default generator, seeded by the run's seed and saved in checkpoints, so a resumed run draws
-// the same points.
+// the same points (and every rank the same ones).
 void Objective::redistribute(SetWork& set) {
   const auto& rad = set.source->rad;
   const problem::Sample candidates = set.source->draw(set.draws++, rad.candidates);
-  SetWork trial;
-  const torch::Tensor score =
-      score_candidates(set, candidates, trial).to(torch::kCPU, torch::kFloat64);
+  const torch::Tensor score = score_candidates(set, candidates).to(torch::kCPU, torch::kFloat64);
   torch::Tensor density = rad.k == 1 ? score : score.pow(rad.k);
   const double mean = density.mean().item<double>();
   density = (mean > 0 && std::isfinite(mean) ? density / mean : torch::zeros_like(density)) + rad.c;
   if (!(density.sum().item<double>() > 0))
     density = torch::ones_like(density);  // k > 0, c = 0, r = 0
-  const torch::Tensor chosen = torch::multinomial(density, rad.count, /*replacement=*/false);
-  problem::Sample kept;
-  kept.points = candidates.points.index_select(0, chosen);
-  for (const auto& [name, values] : candidates.fields)
-    kept.fields[name] = values.index_select(0, chosen);
-  place(set, kept);
+  place(set, rows(candidates, torch::multinomial(density, rad.count, /*replacement=*/false)));
 }
 
 }  // namespace pinn::train

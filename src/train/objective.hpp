@@ -23,6 +23,7 @@
 
 #include "derivatives/engine.hpp"
 #include "derivatives/fused_loss.hpp"
+#include "distributed/group.hpp"
 #include "expr/pointwise.hpp"
 #include "model/network.hpp"
 #include "problem/problem.hpp"
@@ -50,6 +51,9 @@ struct ObjectiveContext {
   std::vector<torch::Tensor> parameters;  // one scalar per problem parameter
   // Pointwise terms inside the taylor engine's tiled pass where it runs (derivatives/fused_loss).
   bool fused_loss = true;
+  // The ranks of a run across processes (none: one process). Each holds its share of every
+  // point set; the losses, gradients and statistics are reduced over all of them.
+  distributed::Group* group = nullptr;
 };
 
 class Objective {
@@ -58,11 +62,14 @@ class Objective {
   Objective(const problem::Problem& problem, model::Network& network, derivatives::Engine& engine,
             ObjectiveContext context);
 
-  // The loss; differentiable for the weights when `for_training`.
+  // The loss over all ranks; when `for_training`, this rank's part of it instead (its share of
+  // each term's mean), differentiable for the weights: loss_and_gradient sums the parts.
   LossValues evaluate(bool for_training);
   // The loss (detached), with its gradient in the .grad of `trainable` (the network's parameters
   // and the problem's): from the fused pass directly when it computes every term, else zeroed
-  // and back-propagated from evaluate(true).
+  // and back-propagated from evaluate(true). Across ranks, the gradients, the loss and the
+  // pending stop requests are summed in one collective, so that every optimizer takes the same
+  // decisions on every rank.
   LossValues loss_and_gradient(const std::vector<torch::Tensor>& trainable);
   // Residual statistics per term at the current weights.
   std::vector<TermDiagnostics> diagnostics();
@@ -80,7 +87,9 @@ class Objective {
   double causal_min_weight(size_t term) const;
   // The terms that are causal, in order.
   std::vector<size_t> causal_terms() const;
+  // Points over all ranks.
   int64_t total_points() const;
+  distributed::Group& group() const;
   // How many terms the fused loss evaluates (derivatives/fused_loss): 0 when it does not apply.
   size_t fused_term_count() const;
 
@@ -116,6 +125,11 @@ class Objective {
     const problem::PointSet* source;  // the configuration: resampling and refinement
     torch::Tensor points;
     std::map<std::string, torch::Tensor> fields;
+    // Across ranks: the whole set (points and fields hold this rank's share of it); undefined in
+    // a run of one process, where the share is the whole.
+    torch::Tensor whole_points;
+    std::map<std::string, torch::Tensor> whole_fields;
+    distributed::Share share;
     std::set<expr::Channel> channels;
     std::vector<size_t> terms;                // terms evaluated on this set
     std::vector<size_t> partner_terms;        // periodic terms whose partner is this set
@@ -129,7 +143,16 @@ class Objective {
     std::vector<double> chunk_means;  // empty: not evaluated yet
     std::vector<double> weights;      // the weights that evaluation used
   };
-  void place(SetWork& set, const problem::Sample& sample);
+  // Makes `sample` (the whole set) the set's points; this rank keeps its share. `order`: sort a
+  // causal set's points (a checkpoint's are sorted already).
+  void place(SetWork& set, const problem::Sample& sample, bool order = true);
+  // The whole set, as a sample on the objective's device.
+  problem::Sample whole(const SetWork& set) const;
+  // Sums the values over the ranks; the statistics (means weighted by the ranks' shares, maxima).
+  void reduce(LossValues& values) const;
+  void reduce(std::vector<TermDiagnostics>& terms) const;
+  // Sums the gradients of `trainable`, the values and the pending stop requests over the ranks.
+  void reduce_gradient(const std::vector<torch::Tensor>& trainable, LossValues& values) const;
   // Orders a causal term's set by its causal input (points and fields alike).
   void order_points(SetWork& set) const;
   const SetWork& set_of(size_t term) const;
@@ -159,9 +182,8 @@ class Objective {
   void plan_fused_terms();
   void refine(SetWork& set);
   void redistribute(SetWork& set);
-  // The candidate points placed as a set like `set`, and the squared residual of its terms at each.
-  torch::Tensor score_candidates(const SetWork& set, const problem::Sample& candidates,
-                                 SetWork& trial);
+  // The squared residual of the set's terms at each candidate point, summed over its terms.
+  torch::Tensor score_candidates(const SetWork& set, const problem::Sample& candidates);
 
   const problem::Problem* problem_;
   model::Network* network_;

@@ -84,6 +84,59 @@ bool Trainer::metrics_due() const {
   return metrics_.enabled() && metrics_.every() > 0 && step_ % metrics_.every() == 0;
 }
 
+bool Trainer::consistency_check_due() const {
+  const int every = objective_.group().check_every();
+  return objective_.group().distributed() && every > 0 && step_ % every == 0;
+}
+
+namespace {
+
+// Sums of the weights, of their squares and of the weights times their position: three numbers
+// that any change of a weight changes.
+torch::Tensor weights_checksum(const std::vector<torch::Tensor>& tensors) {
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> flat;
+  for (const auto& tensor : tensors)
+    flat.push_back(tensor.detach().reshape({-1}).to(torch::kCPU, torch::kFloat64));
+  const torch::Tensor all = torch::cat(flat);
+  const torch::Tensor position = torch::arange(1, all.numel() + 1, all.options());
+  return torch::stack({all.sum(), all.square().sum(), (all * position).sum()});
+}
+
+}  // namespace
+
+// Every rank applies the same reduced gradient to the same weights: they stay bit for bit equal
+// unless something breaks that (a rank-dependent random draw, another BLAS on another node).
+void Trainer::check_weights_agree() {
+  auto& group = objective_.group();
+  const torch::Tensor own = weights_checksum(trainable_);
+  torch::Tensor first = own.clone();
+  group.broadcast(first, 0);
+  const bool differs = !torch::equal(own, first);
+  if (group.any(differs)) {
+    throw TrainingError(
+        "step " + std::to_string(step_) + ": the ranks' weights differ (distributed.check_every " +
+        std::to_string(group.check_every()) + "); rank " + std::to_string(group.rank()) +
+        (differs ? " has checksum " + std::to_string(own[0].item<double>()) + ", rank 0 " +
+                       std::to_string(first[0].item<double>())
+                 : std::string(" agrees with rank 0; another rank does not")));
+  }
+  spdlog::debug("step {}: the ranks' weights agree", step_);
+}
+
+// The ranks start from rank 0's weights (they are equal when made from one seed; this makes
+// sure).
+void Trainer::share_weights() {
+  auto& group = objective_.group();
+  if (!group.distributed()) return;
+  torch::NoGradGuard no_grad;
+  for (auto& tensor : trainable_) {
+    torch::Tensor values = tensor.detach().contiguous().clone();
+    group.broadcast(values, 0);
+    tensor.detach().copy_(values);
+  }
+}
+
 bool Trainer::checkpoint_due() const {
   return checkpoints_.store != nullptr && checkpoints_.every > 0 && step_ % checkpoints_.every == 0;
 }
@@ -119,7 +172,8 @@ int Trainer::next_chunk(const StageSpec& spec, int done_in_stage) const {
   const int to_log = spec.log_every - done_in_stage % spec.log_every;
   int64_t chunk = std::min(to_log, spec.iterations - done_in_stage);
   for (int every : {metrics_.enabled() ? metrics_.every() : 0,
-                    checkpoints_.store != nullptr ? checkpoints_.every : 0}) {
+                    checkpoints_.store != nullptr ? checkpoints_.every : 0,
+                    objective_.group().distributed() ? objective_.group().check_every() : 0}) {
     if (every > 0) chunk = std::min<int64_t>(chunk, every - step_ % every);
   }
   const int64_t update = objective_.next_point_update(step_);
@@ -131,6 +185,7 @@ int Trainer::next_chunk(const StageSpec& spec, int done_in_stage) const {
 TrainingReport Trainer::run(torch::serialize::InputArchive* resume) {
   LossValues latest;
   const LossAndGradient closure = loss_and_gradient(objective_, trainable_, latest);
+  share_weights();
   if (resume != nullptr) {
     restore(*resume);
     spdlog::info("resuming at step {} (stage {} of {}, {} of its iterations done)", step_,
@@ -249,7 +304,8 @@ bool Trainer::run_stage(const StageSpec& spec, Stage& stage, const LossAndGradie
         log_early_stop(spec);
         break;
       }
-      if (spec.max_seconds > 0 && stage_seconds() >= spec.max_seconds) {
+      // Across ranks the clocks differ: the stage ends when any rank's time is up.
+      if (spec.max_seconds > 0 && objective_.group().any(stage_seconds() >= spec.max_seconds)) {
         current_.stop = "max_seconds";
         spdlog::info("{} stopped at its time limit of {} s", spec.type, spec.max_seconds);
         break;
@@ -272,6 +328,7 @@ bool Trainer::run_stage(const StageSpec& spec, Stage& stage, const LossAndGradie
       return false;
     }
     if (checkpoint_due() && current_.iterations < spec.iterations) write_checkpoint(&stage);
+    if (consistency_check_due()) check_weights_agree();
   }
   current_.seconds = stage_seconds();
   current_.final_loss = report_.history.back().total;
@@ -446,7 +503,7 @@ void Trainer::write_checkpoint(const Stage* stage) {
     std::lock_guard<std::mutex> lock(generator.mutex());
     archive.write("rng", generator.get_state(), true);
   }
-  checkpoints_.store->write(archive, step_);
+  if (objective_.group().rank() == 0) checkpoints_.store->write(archive, step_);
 }
 
 void Trainer::restore(torch::serialize::InputArchive& archive) {

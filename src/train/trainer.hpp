@@ -100,6 +100,11 @@ class Trainer {
   void remember_finite_weights();
   void restore_finite_weights();
   bool checkpoint_due() const;
+  bool consistency_check_due() const;
+  // A TrainingError unless every rank holds the same weights (distributed.check_every).
+  void check_weights_agree();
+  // Every rank takes rank 0's weights.
+  void share_weights();
   // One stage from its current position; false when the run must end (diverged, interrupted).
   bool run_stage(const StageSpec& spec, Stage& stage, const LossAndGradient& closure);
   void log_early_stop(const StageSpec& spec) const;

@@ -16,6 +16,7 @@ enum ExitCode : int {
   kExitTrainingFailed = 4,  // the loss became NaN or infinite
   kExitOutputFailed = 5,    // the run directory could not be written
   kExitInterrupted = 6,     // stopped by a signal after writing a checkpoint: resume it
+  kExitDistributed = 7,     // a run across processes lost a rank, or its rendezvous failed
 };
 
 // A problem with what the user gave us. `where` names the file and JSON path, e.g.

@@ -11,6 +11,8 @@ namespace pinn::util {
 namespace {
 
 std::atomic<int> requested{0};
+std::atomic<bool> agreement{false};  // stop_requested() reports `agreed`
+std::atomic<int> agreed{0};
 static_assert(std::atomic<int>::is_always_lock_free, "the handler needs a lock-free flag");
 
 // The exit status of a process ended by a second SIGINT: the shell's convention, 128 + SIGINT.
@@ -33,11 +35,23 @@ void install_stop_handlers() {
 }
 
 bool stop_requested() {
-  return requested.load(std::memory_order_relaxed) != 0;
+  return stop_signal() != 0;
 }
 
 int stop_signal() {
+  return agreement.load() ? agreed.load() : requested.load();
+}
+
+int signal_pending() {
   return requested.load();
+}
+
+void require_agreement() {
+  agreement.store(true);
+}
+
+void agree_on_stop(int signal_number) {
+  agreed.store(signal_number);
 }
 
 void request_stop(int signal_number) {
@@ -46,6 +60,7 @@ void request_stop(int signal_number) {
 
 void clear_stop_request() {
   requested.store(0);
+  agreed.store(0);
 }
 
 }  // namespace pinn::util

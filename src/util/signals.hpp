@@ -13,4 +13,12 @@ int stop_signal();
 void request_stop(int signal_number);
 void clear_stop_request();
 
+// In a run of several processes every rank must stop at the same step, though a signal reaches
+// each at its own moment: after require_agreement(), stop_requested() and stop_signal() report
+// the request the ranks agreed on at their last exchange (agree_on_stop, called with the largest
+// signal number any rank had pending), and signal_pending() this process's own.
+void require_agreement();
+int signal_pending();
+void agree_on_stop(int signal_number);
+
 }  // namespace pinn::util
