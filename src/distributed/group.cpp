@@ -72,9 +72,16 @@ std::unique_ptr<Group> Group::connect(const Launch& launch, const torch::Device&
 #ifdef PINN_WITH_C10D
   group->backend_ = std::make_unique<Backend>();
   auto& backend = *group->backend_;
-  const std::string waited = "the rendezvous of " + std::to_string(launch.world_size) +
-                             " ranks at " + group->address_ + " (rank 0 hosts it; " +
-                             launch.launcher + " named it)";
+  const auto failed = [&](const std::exception& error) {
+    const std::string what = error.what();
+    return DistributedError(
+        "rank " + std::to_string(launch.rank) + ": the rendezvous of " +
+        std::to_string(launch.world_size) + " ranks at " + group->address_ + " (rank 0 hosts it; " +
+        launch.launcher + " named it) did not complete within " +
+        std::to_string(timeout.count() / 1000) + " s (" + what.substr(0, what.find('\n')) +
+        "): every rank must start, with the same address and port; distributed.timeout_s sets "
+        "how long to wait");
+  };
   try {
     c10d::TCPStoreOptions options;
     options.port = static_cast<uint16_t>(launch.master_port);
@@ -83,22 +90,14 @@ std::unique_ptr<Group> Group::connect(const Launch& launch, const torch::Device&
     options.waitWorkers = true;
     options.timeout = timeout;
     backend.store = c10::make_intrusive<c10d::TCPStore>(launch.master_address, options);
-  } catch (const std::exception& error) {
-    throw DistributedError("rank " + std::to_string(launch.rank) + ": " + waited +
-                           " did not complete within " + std::to_string(timeout.count() / 1000) +
-                           " s: " + error.what() +
-                           "\n(every rank must start, with the same address and port; "
-                           "distributed.timeout_s sets how long to wait)");
-  }
-  try {
-    auto options = c10d::ProcessGroupGloo::Options::create();
-    options->timeout = timeout;
+    auto gloo = c10d::ProcessGroupGloo::Options::create();
+    gloo->timeout = timeout;
     // On one machine, the loopback; across machines, the interface this host's name resolves to.
     const bool local = launch.master_address == "127.0.0.1" || launch.master_address == "localhost";
-    options->devices.push_back(local ? c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1")
-                                     : c10d::ProcessGroupGloo::createDefaultDevice());
+    gloo->devices.push_back(local ? c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1")
+                                  : c10d::ProcessGroupGloo::createDefaultDevice());
     backend.gloo = c10::make_intrusive<c10d::ProcessGroupGloo>(backend.store, launch.rank,
-                                                               launch.world_size, options);
+                                                               launch.world_size, gloo);
 #ifdef PINN_WITH_NCCL
     if (device.is_cuda()) {
       auto nccl = c10d::ProcessGroupNCCL::Options::create();
@@ -109,9 +108,7 @@ std::unique_ptr<Group> Group::connect(const Launch& launch, const torch::Device&
     }
 #endif
   } catch (const std::exception& error) {
-    throw DistributedError("rank " + std::to_string(launch.rank) +
-                           ": the process group could not be formed after " + waited + ": " +
-                           error.what());
+    throw failed(error);
   }
 #ifndef PINN_WITH_NCCL
   if (device.is_cuda()) {
@@ -130,22 +127,23 @@ std::unique_ptr<Group> Group::connect(const Launch& launch, const torch::Device&
 #endif
 }
 
-Share Group::share(int64_t count) const {
+Share share_of(int64_t count, int rank, int size) {
   Share share;
-  if (size_ == 1) {
-    share.count = count;
-    return share;
-  }
-  if (count < size_) {
-    share.count = count;
+  share.count = count;
+  if (size == 1) return share;
+  if (count < size) {
     share.replicated = true;
-    share.fraction = 1.0 / size_;
+    share.fraction = 1.0 / size;
     return share;
   }
-  share.start = count * rank_ / size_;
-  share.count = count * (rank_ + 1) / size_ - share.start;
+  share.start = count * rank / size;
+  share.count = count * (rank + 1) / size - share.start;
   share.fraction = static_cast<double>(share.count) / static_cast<double>(count);
   return share;
+}
+
+Share Group::share(int64_t count) const {
+  return share_of(count, rank_, size_);
 }
 
 void Group::sum(torch::Tensor& tensor) {

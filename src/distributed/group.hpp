@@ -35,6 +35,9 @@ struct Share {
   double fraction = 1;
 };
 
+// Rank `rank` of `size`'s share of `count` rows.
+Share share_of(int64_t count, int rank, int size);
+
 // What the collectives cost, for the summary and the benchmark.
 struct Traffic {
   int64_t collectives = 0;

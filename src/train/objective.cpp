@@ -547,20 +547,20 @@ std::string Objective::update_points(int64_t step) {
   sizes_changed_ = false;
   for (auto& set : sets_) {
     if (due(set.source->resample_every, step)) {
-      place(set, set.source->draw(set.draws++, set.points.size(0)));
+      place(set, set.source->draw(set.draws++, whole(set).points.size(0)));
       changes += " resampled " + set.name;
     }
     const auto& refinement = set.source->refine;
     if (due(refinement.every, step) && (refinement.until == 0 || step < refinement.until)) {
       refine(set);
       sizes_changed_ = true;
-      changes += " refined " + set.name + " to " + std::to_string(set.points.size(0));
+      changes += " refined " + set.name + " to " + std::to_string(whole(set).points.size(0));
     }
     const auto& rad = set.source->rad;
     if (due(rad.every, step) && (rad.until == 0 || step < rad.until)) {
-      const int64_t before = set.points.size(0);
+      const int64_t before = whole(set).points.size(0);
       redistribute(set);
-      if (set.points.size(0) != before) sizes_changed_ = true;
+      if (whole(set).points.size(0) != before) sizes_changed_ = true;
       changes += " redistributed " + set.name;
     }
   }

@@ -4,6 +4,7 @@
 
 #include <map>
 
+#include "distributed/group.hpp"
 #include "distributed/launch.hpp"
 #include "util/errors.hpp"
 
@@ -105,6 +106,65 @@ TEST(Launch, FirstHostOfASlurmHostList) {
   EXPECT_EQ(first_host("rack1-node[10-12]"), "rack1-node10");
   EXPECT_EQ(slurm_port(0), 29500);
   EXPECT_EQ(slurm_port(20001), 29501);
+}
+
+// The shares tile the rows in rank order, differ by at most one row, and weigh each rank's mean by
+// its rows; sets smaller than the group are held whole by every rank at 1/size each.
+TEST(Share, SharesTileTheSetAndWeighTheirMeans) {
+  for (int size : {1, 2, 3, 4, 7}) {
+    for (int64_t count : {0, 1, 2, 3, 5, 6, 7, 10, 301, 1000003}) {
+      int64_t next = 0, smallest = count, largest = 0;
+      double fractions = 0;
+      for (int rank = 0; rank < size; ++rank) {
+        const Share share = share_of(count, rank, size);
+        fractions += share.fraction;
+        if (count < size && size > 1) {
+          EXPECT_TRUE(share.replicated);
+          EXPECT_EQ(share.start, 0);
+          EXPECT_EQ(share.count, count);
+          continue;
+        }
+        EXPECT_FALSE(share.replicated);
+        EXPECT_EQ(share.start, next) << count << " rows, rank " << rank << " of " << size;
+        EXPECT_DOUBLE_EQ(share.fraction, count == 0 ? 1.0 : double(share.count) / double(count));
+        next += share.count;
+        smallest = std::min(smallest, share.count);
+        largest = std::max(largest, share.count);
+      }
+      EXPECT_NEAR(fractions, 1.0, 1e-15) << count << ", " << size;
+      if (count >= size || size == 1) {
+        EXPECT_EQ(next, count);
+        EXPECT_LE(largest - smallest, 1);
+      }
+    }
+  }
+}
+
+// A group of one process: every collective leaves its input as it is, and a launch of one process
+// needs no rendezvous.
+TEST(Group, OneProcessCollectivesAreTheIdentity) {
+  Group group;
+  EXPECT_EQ(group.rank(), 0);
+  EXPECT_EQ(group.size(), 1);
+  EXPECT_FALSE(group.distributed());
+  torch::Tensor values = torch::tensor({1.5, -2.0, 3.25}, torch::kFloat64);
+  const torch::Tensor before = values.clone();
+  group.sum(values);
+  group.max(values);
+  group.broadcast(values, 0);
+  EXPECT_TRUE(torch::equal(values, before));
+  EXPECT_TRUE(group.any(true));
+  EXPECT_FALSE(group.any(false));
+  EXPECT_EQ(group.max(int64_t{42}), 42);
+  EXPECT_EQ(group.traffic().collectives, 0);
+  Launch one;
+  one.master_address = "127.0.0.1";
+  one.master_port = 1;
+  const auto connected = Group::connect(one, torch::kCPU, std::chrono::milliseconds(100));
+  EXPECT_FALSE(connected->distributed());
+  const Share whole = connected->share(10);
+  EXPECT_EQ(whole.count, 10);
+  EXPECT_EQ(whole.fraction, 1.0);
 }
 
 }  // namespace
