@@ -559,10 +559,19 @@ int eval_command(const EvalOptions& options) {
 int resume_command(const std::string& run_directory,
                    const std::optional<std::string>& data_directory) {
   const auto start = Clock::now();
-  Setup setup = prepare_from_run(run_directory, data_directory);
+  // What can be said of the folder before its config is read (which joining the ranks needs).
+  const fs::path path = run_directory;
+  const Json summary = output::read_summary(path);
+  if (!(summary.is_object() && summary.value("status", "") == "completed")) {
+    output::RunDirectory::require(path);
+    if (train::CheckpointStore(path / "checkpoints").files().empty()) {
+      throw InputError(path.string(), "has no checkpoint to resume from");
+    }
+  }
+  Setup setup = prepare_from_run(path, data_directory);
   const auto group = join_group(setup);
-  if (group->rank() != 0) return follow(setup, *group, run_directory, data_directory, start);
-  return continue_run(run_directory, start, setup, *group);
+  if (group->rank() != 0) return follow(setup, *group, path, data_directory, start);
+  return continue_run(path, start, setup, *group);
 }
 
 }  // namespace pinn::cli

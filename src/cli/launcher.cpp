@@ -4,6 +4,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -65,6 +66,11 @@ std::string own_binary() {
 pid_t start_rank(const std::string& binary, const LaunchOptions& options, int rank, int port) {
   const pid_t pid = fork();
   if (pid != 0) return pid;
+  // A group of its own: a Ctrl-C on the terminal reaches the launcher alone, which passes it on
+  // once (a second SIGINT would end a rank without its checkpoint). And should the launcher die,
+  // its ranks get a SIGTERM: they checkpoint together and exit.
+  setpgid(0, 0);
+  prctl(PR_SET_PDEATHSIG, SIGTERM);
   const auto set = [](const char* name, const std::string& value) {
     setenv(name, value.c_str(), 1);
   };

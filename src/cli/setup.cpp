@@ -12,6 +12,7 @@
 #include "model/activation.hpp"
 #include "model/transform.hpp"
 #include "util/errors.hpp"
+#include "util/logging.hpp"
 #include "util/signals.hpp"
 #include "util/suggest.hpp"
 #include "util/threads.hpp"
@@ -259,8 +260,9 @@ std::unique_ptr<distributed::Group> join_group(Setup& setup) {
   setup.group = group.get();
   // The other ranks train in step with rank 0, which logs and writes the run: they say only
   // what goes wrong.
-  if (launch.rank != 0 && spdlog::get_level() < spdlog::level::warn) {
-    spdlog::set_level(spdlog::level::warn);
+  if (launch.rank != 0) {
+    if (spdlog::get_level() < spdlog::level::warn) spdlog::set_level(spdlog::level::warn);
+    util::LiveLine::instance().disable();
   }
   return group;
 }

@@ -26,6 +26,8 @@ class LiveLine {
   bool due();  // enabled, and the last update is a quarter of a second old
   void show(const std::string& text);
   void clear();
+  // No live line from this process (the ranks other than 0 of a run across processes).
+  void disable() { enabled_ = false; }
 
  private:
   friend void configure_logging(const LogSettings& settings);
