@@ -165,36 +165,47 @@ int64_t Group::max(int64_t value) {
   return tensor.item<int64_t>();
 }
 
-void Group::allreduce(torch::Tensor& tensor, Reduction reduction) {
-  if (size_ == 1) return;
-#ifdef PINN_WITH_C10D
+// Runs `collective` on `tensor`, or on a host copy of it when it lives on a GPU and the group
+// has no NCCL; a failure becomes fail()'s error; the traffic is counted.
+template <typename Collective>
+void Group::exchange(const std::string& operation, torch::Tensor& tensor,
+                     const Collective& collective) {
   const auto start = Clock::now();
-  TORCH_CHECK(tensor.is_contiguous(), "collectives take contiguous tensors");
-  c10d::AllreduceOptions options;
-  options.reduceOp = reduction == Reduction::sum ? c10d::ReduceOp::SUM : c10d::ReduceOp::MAX;
+  const bool on_host = !tensor.is_cuda() || !has_nccl();
+  std::vector<at::Tensor> tensors{on_host ? tensor.cpu() : tensor};
   try {
-#ifdef PINN_WITH_NCCL
-    if (tensor.is_cuda() && backend_->nccl) {
-      std::vector<at::Tensor> tensors{tensor};
-      backend_->nccl->allreduce(tensors, options)->wait();
-    } else
-#endif
-        if (tensor.is_cuda()) {
-      std::vector<at::Tensor> tensors{tensor.cpu()};
-      backend_->gloo->allreduce(tensors, options)->wait();
-      tensor.copy_(tensors[0]);
-    } else {
-      std::vector<at::Tensor> tensors{tensor};
-      backend_->gloo->allreduce(tensors, options)->wait();
-    }
+    collective(tensors, on_host);
   } catch (const std::exception& error) {
-    fail("an all-reduce", error.what());
+    fail(operation, error.what());
   }
+  if (tensor.is_cuda() && on_host) tensor.copy_(tensors[0]);
   traffic_.collectives += 1;
   traffic_.bytes += tensor.numel() * static_cast<int64_t>(tensor.element_size());
   traffic_.seconds += std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+bool Group::has_nccl() const {
+#ifdef PINN_WITH_NCCL
+  return backend_ && backend_->nccl;
 #else
-  (void)tensor;
+  return false;
+#endif
+}
+
+void Group::allreduce(torch::Tensor& tensor, Reduction reduction) {
+  if (size_ == 1) return;
+  TORCH_CHECK(tensor.is_contiguous(), "collectives take contiguous tensors");
+#ifdef PINN_WITH_C10D
+  c10d::AllreduceOptions options;
+  options.reduceOp = reduction == Reduction::sum ? c10d::ReduceOp::SUM : c10d::ReduceOp::MAX;
+  exchange("an all-reduce", tensor, [&](std::vector<at::Tensor>& tensors, bool on_host) {
+#ifdef PINN_WITH_NCCL
+    if (!on_host) return backend_->nccl->allreduce(tensors, options)->wait();
+#endif
+    (void)on_host;
+    return backend_->gloo->allreduce(tensors, options)->wait();
+  });
+#else
   (void)reduction;
 #endif
 }
@@ -202,21 +213,16 @@ void Group::allreduce(torch::Tensor& tensor, Reduction reduction) {
 void Group::broadcast(torch::Tensor& tensor, int root) {
   if (size_ == 1) return;
 #ifdef PINN_WITH_C10D
-  const auto start = Clock::now();
   c10d::BroadcastOptions options;
   options.rootRank = root;
-  try {
-    std::vector<at::Tensor> tensors{tensor.is_cuda() ? tensor.cpu() : tensor};
-    backend_->gloo->broadcast(tensors, options)->wait();
-    if (tensor.is_cuda()) tensor.copy_(tensors[0]);
-  } catch (const std::exception& error) {
-    fail("a broadcast", error.what());
-  }
-  traffic_.collectives += 1;
-  traffic_.bytes += tensor.numel() * static_cast<int64_t>(tensor.element_size());
-  traffic_.seconds += std::chrono::duration<double>(Clock::now() - start).count();
+  exchange("a broadcast", tensor, [&](std::vector<at::Tensor>& tensors, bool on_host) {
+#ifdef PINN_WITH_NCCL
+    if (!on_host) return backend_->nccl->broadcast(tensors, options)->wait();
+#endif
+    (void)on_host;
+    return backend_->gloo->broadcast(tensors, options)->wait();
+  });
 #else
-  (void)tensor;
   (void)root;
 #endif
 }

@@ -89,6 +89,9 @@ class Group {
   struct Backend;
   enum class Reduction { sum, max };
   void allreduce(torch::Tensor& tensor, Reduction reduction);
+  template <typename Collective>
+  void exchange(const std::string& operation, torch::Tensor& tensor, const Collective& collective);
+  bool has_nccl() const;
   // The error for a collective that failed with `what`: which ranks are gone.
   [[noreturn]] void fail(const std::string& operation, const std::string& what);
 

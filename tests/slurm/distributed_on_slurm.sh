@@ -139,14 +139,8 @@ for _ in $(seq 900); do
   sleep 0.2
 done
 grep -q "adam 2000/" "$log" || fail "the run did not get to step 2000"
-scontrol requeue "${job}_0" || fail "scontrol requeue failed"
+requeue_now "${job}_0" 60
 echo "    requeued ${job}_0 once it logged step 2000 ($((SECONDS - STARTED)) s)"
-for _ in $(seq 60); do
-  # A requeued job waits for its begin time; let it start as soon as it is pending again.
-  [[ $(squeue -h -j "$job" -o %T 2> /dev/null) == PENDING ]] &&
-    scontrol update jobid="${job}_0" StartTime=now 2> /dev/null && break
-  sleep 1
-done
 wait_for_job "$job" 300
 run="$WORK/sweep/runs/run-000"
 # Every rank says where it stopped ("stopped by signal S at step N"), rank 0 that the run was

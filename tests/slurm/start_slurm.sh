@@ -96,3 +96,14 @@ wait_for_job() {
   squeue -j "$1"
   fail "job $1 still queued after $2 s"
 }
+
+# Requeues array task $1 ("JOB_0") and lets it start again at once (a requeued job waits for its
+# begin time), trying for $2 seconds.
+requeue_now() {
+  scontrol requeue "$1" || fail "scontrol requeue $1 failed"
+  for _ in $(seq "$2"); do
+    [[ $(squeue -h -j "${1%_*}" -o %T 2> /dev/null) == PENDING ]] &&
+      scontrol update jobid="$1" StartTime=now 2> /dev/null && return 0
+    sleep 1
+  done
+}

@@ -61,14 +61,8 @@ for _ in $(seq 600); do
   sleep 0.2
 done
 grep -q "adam 2000/" "$log" || fail "the run did not get to step 2000"
-scontrol requeue "${job}_0" || fail "scontrol requeue failed"
+requeue_now "${job}_0" 30
 echo "requeued ${job}_0 at $(grep -c '^.*adam [0-9]*/' "$log") log lines"
-for _ in $(seq 30); do
-  # A requeued job waits for its begin time; let it start as soon as it is pending again.
-  [[ $(squeue -h -j "$job" -o %T 2> /dev/null) == PENDING ]] &&
-    scontrol update jobid="${job}_0" StartTime=now 2> /dev/null && break
-  sleep 1
-done
 wait_for_job "$job" 400
 run="$WORK/sweep_requeue/runs/run-000"
 grep -q "interrupted at step" "$log" || fail "the run was not stopped by the requeue"
