@@ -144,8 +144,11 @@ int conclude(const Setup& setup, const output::RunDirectory& run,
                         ", the last finite ones; outputs in " + run.path().string() + ")");
   }
   if (report.interrupted) {
-    spdlog::warn("interrupted at step {}; continue with: pinn-train resume {}", report.steps,
-                 run.path().string());
+    const bool ranks = setup.group != nullptr && setup.group->distributed();
+    spdlog::warn(
+        "interrupted at step {}; continue with: pinn-train {}resume {}{}", report.steps,
+        ranks ? "launch --nproc N " : "", run.path().string(),
+        ranks ? " (or the same srun or torchrun line with --resume; any number of ranks)" : "");
     return kExitInterrupted;
   }
   log_results(setup, report, terms, metrics, summary["wall_time_s"].get<double>(),
@@ -190,7 +193,12 @@ int train_into(Setup& setup, const output::RunDirectory* run, train::CheckpointS
   const train::TrainingReport report = trainer.run(resume);
 
   const auto terms = objective.diagnostics();
-  if (run == nullptr) return conclude_quietly(report);
+  if (run == nullptr) {
+    if (!report.diverged && !report.interrupted) {
+      output::evaluate_for_rank_zero(setup.problem, {*engine, context});
+    }
+    return conclude_quietly(report);
+  }
   std::vector<std::string> causal;
   for (size_t t : objective.causal_terms())
     causal.push_back(setup.problem.losses[t].name);

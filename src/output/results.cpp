@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 #include <torch/version.h>
 
+#include <algorithm>
 #include <cmath>
 #include <set>
 
@@ -42,12 +43,9 @@ std::vector<std::string> write_predictions(const RunDirectory& run, const proble
   return files;
 }
 
-// reference.csv: at the reference points, each output with a reference, its reference value and
-// the error (prediction - reference); what scripts/plot_run.py draws.
-void write_reference_comparison(const RunDirectory& run, const problem::Problem& problem,
-                                const Evaluator& evaluator) {
+// The reference points as an evaluation set of the outputs that have a reference.
+problem::EvaluationSet reference_set(const problem::Problem& problem) {
   const auto& reference = problem.reference;
-  if (!reference.defined()) return;
   problem::EvaluationSet set;
   set.name = "reference";
   set.points = reference.points;
@@ -56,6 +54,16 @@ void write_reference_comparison(const RunDirectory& run, const problem::Problem&
     set.field_names.push_back(name);
     set.fields.push_back(expr::parse(name, problem.symbols));
   }
+  return set;
+}
+
+// reference.csv: at the reference points, each output with a reference, its reference value and
+// the error (prediction - reference); what scripts/plot_run.py draws.
+void write_reference_comparison(const RunDirectory& run, const problem::Problem& problem,
+                                const Evaluator& evaluator) {
+  const auto& reference = problem.reference;
+  if (!reference.defined()) return;
+  const problem::EvaluationSet set = reference_set(problem);
   const auto predicted = evaluate_fields(set, evaluator);
   std::vector<std::string> columns = problem.symbols.inputs;
   std::vector<torch::Tensor> blocks = {reference.points};
@@ -138,14 +146,20 @@ void describe_outcome(Json& summary, const RunFacts& facts) {
 
 }  // namespace
 
-torch::Tensor evaluate_fields(const problem::EvaluationSet& set, const Evaluator& evaluator) {
+namespace {
+
+// This rank's rows of the set's fields (all of them for one process).
+torch::Tensor evaluate_rows(const problem::EvaluationSet& set, const Evaluator& evaluator,
+                            int64_t first, int64_t count) {
   std::set<expr::Channel> channels;
   for (const auto& field : set.fields)
     expr::collect_channels(*field, channels);
   const auto& context = evaluator.context;
   std::vector<torch::Tensor> batches;
-  for (int64_t start = 0; start < set.points.size(0); start += kEvaluationBatch) {
-    const auto points = set.points.slice(0, start, start + kEvaluationBatch).to(context.options);
+  for (int64_t start = first; start < first + count; start += kEvaluationBatch) {
+    const auto points =
+        set.points.slice(0, start, std::min(start + kEvaluationBatch, first + count))
+            .to(context.options);
     const auto values = evaluator.engine.compute(points, channels, /*create_graph=*/false);
     const std::map<std::string, torch::Tensor> no_fields;
     const expr::EvalContext evaluation{points, &values, &no_fields, &context.parameters};
@@ -156,7 +170,34 @@ torch::Tensor evaluate_fields(const problem::EvaluationSet& set, const Evaluator
     }
     batches.push_back(torch::stack(columns, 1));
   }
+  if (batches.empty()) {
+    return torch::zeros({0, static_cast<int64_t>(set.fields.size())}, torch::kFloat64);
+  }
   return torch::cat(batches, 0);
+}
+
+}  // namespace
+
+// Across ranks each evaluates its share of the rows; the shares, summed into a table of zeros,
+// make the whole table on every rank.
+torch::Tensor evaluate_fields(const problem::EvaluationSet& set, const Evaluator& evaluator) {
+  auto* group = evaluator.context.group;
+  const int64_t rows = set.points.size(0);
+  if (group == nullptr || !group->distributed()) return evaluate_rows(set, evaluator, 0, rows);
+  const auto share = group->share(rows);
+  const torch::Tensor mine = evaluate_rows(set, evaluator, share.start, share.count);
+  if (share.replicated) return mine;
+  torch::Tensor all =
+      torch::zeros({rows, static_cast<int64_t>(set.fields.size())}, torch::kFloat64);
+  all.narrow(0, share.start, share.count).copy_(mine);
+  group->sum(all);
+  return all;
+}
+
+void evaluate_for_rank_zero(const problem::Problem& problem, const Evaluator& evaluator) {
+  for (const auto& set : problem.evaluations)
+    evaluate_fields(set, evaluator);
+  if (problem.reference.defined()) evaluate_fields(reference_set(problem), evaluator);
 }
 
 Json write_results(const RunDirectory& run, const RunFacts& facts, const Evaluator& evaluator,

@@ -32,8 +32,13 @@ struct Evaluator {
 };
 
 // The values of the set's fields at its points, N x fields, float64 on the CPU. Evaluation sets
-// can be large: the fields are computed in batches.
+// can be large: the fields are computed in batches. Across processes (the context's group) every
+// rank computes its share and receives the whole.
 torch::Tensor evaluate_fields(const problem::EvaluationSet& set, const Evaluator& evaluator);
+
+// The other ranks' part of write_results (for a run that finished): the same evaluations, in the
+// same order, to which they contribute their shares; they write nothing.
+void evaluate_for_rank_zero(const problem::Problem& problem, const Evaluator& evaluator);
 
 // What summary.json reports of a run besides its evaluations.
 struct RunFacts {

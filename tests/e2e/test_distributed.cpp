@@ -49,6 +49,9 @@ const char* kHeatConfig = R"json({
     {"type": "lbfgs", "iterations": 10, "log_every": 5},
     {"type": "ssbroyden", "iterations": 6, "log_every": 3}
   ],
+  "evaluate": [
+    {"name": "grid", "points": {"sampler": "grid", "bounds": {"x": [0, 1], "t": [0, 1]}, "count": 11}}
+  ],
   "distributed": {"timeout_s": 60, "check_every": 50},
   "dtype": "float64", "seed": 0, "threads": 1
 })json";
@@ -143,6 +146,18 @@ TEST_F(DistributedTest, OneTwoAndThreeRanksGiveTheSameHistory) {
     EXPECT_GT(summary["distributed"]["bytes_per_rank"].get<int64_t>(), 0);
   }
   EXPECT_FALSE(read_json(directory_ / "run0" / "summary.json").contains("distributed"));
+  // The evaluation set and the reference, evaluated in shares: the whole tables, in order.
+  for (const char* file : {"predictions_grid.csv", "reference.csv"}) {
+    const auto one = read_csv(directory_ / "run0" / file);
+    for (const char* run : {"run2", "run3"}) {
+      const auto shared = read_csv(directory_ / run / file);
+      ASSERT_EQ(shared.size(), one.size()) << run << "/" << file;
+      for (size_t r = 0; r < one.size(); ++r) {
+        for (const auto& [column, value] : one[r])
+          EXPECT_NEAR(shared[r].at(column), value, 1e-9) << run << "/" << file << " " << column;
+      }
+    }
+  }
   const auto stages = read_json(directory_ / "run3" / "summary.json")["stages"];
   ASSERT_EQ(stages.size(), 3u);
   EXPECT_EQ(stages[1]["type"], "lbfgs");
