@@ -95,7 +95,9 @@ void read_launch(Setup& setup) {
   for (size_t t = 0; t < losses.size(); ++t) {
     if (losses[t].causal) refuse("/losses/" + std::to_string(t) + "/causal", "causal training");
   }
-  if (setup.weighting) refuse("/weighting", "adaptive loss weighting");
+  if (setup.weighting && train::draws_points(*setup.weighting)) {
+    refuse("/weighting/method", "weighting that draws random points (ntk)");
+  }
   for (auto& stage : setup.stages) {
     if (!stage.cuda_graph) continue;
     spdlog::warn("{}: cuda_graph is not used across processes: the step holds collectives",

@@ -22,6 +22,20 @@ double squared_norm(const std::vector<torch::Tensor>& gradients) {
   return sum;
 }
 
+// Across ranks each term's loss is this rank's part of it: its gradient is the sum of the ranks'
+// (one flat buffer; an undefined gradient counts as zeros).
+torch::Tensor summed_over_ranks(Objective& objective, const std::vector<torch::Tensor>& gradients) {
+  std::vector<torch::Tensor> flat;
+  for (const auto& gradient : gradients) {
+    if (gradient.defined()) flat.push_back(gradient.reshape({-1}).to(torch::kFloat64));
+  }
+  torch::Tensor all = flat.empty() ? torch::zeros({1}, torch::kFloat64) : torch::cat(flat);
+  // Every rank must bring a buffer of one size: undefined gradients are the same on every rank
+  // (the same network and terms), so the sizes agree.
+  objective.group().sum(all);
+  return all;
+}
+
 std::vector<torch::Tensor> requiring_grad(const std::vector<torch::Tensor>& trainable) {
   std::vector<torch::Tensor> result;
   for (const auto& tensor : trainable) {
@@ -51,9 +65,10 @@ const Registry<WeightingMethod>& methods() {
        {"ntk",
         {[](Objective& objective, const WeightingSettings& settings,
             const std::vector<torch::Tensor>& trainable) {
-          return balancing_targets(
-              ntk_traces(objective, settings.terms, settings.ntk_points, trainable));
-        }}}}};
+           return balancing_targets(
+               ntk_traces(objective, settings.terms, settings.ntk_points, trainable));
+         },
+         /*draws_points=*/true}}}};
   return table;
 }
 
@@ -63,6 +78,10 @@ std::vector<std::string> weighting_methods() {
   return methods().names();
 }
 
+bool draws_points(const WeightingSettings& settings) {
+  return methods().get(settings.method).draws_points;
+}
+
 std::vector<double> term_gradient_norms(Objective& objective, const std::vector<size_t>& terms,
                                         const std::vector<torch::Tensor>& trainable) {
   const auto parameters = requiring_grad(trainable);
@@ -70,9 +89,10 @@ std::vector<double> term_gradient_norms(Objective& objective, const std::vector<
   std::vector<double> norms;
   for (size_t k = 0; k < terms.size(); ++k) {
     const bool last = k + 1 == terms.size();
-    const auto gradients = torch::autograd::grad({losses[terms[k]]}, parameters, {},
-                                                 /*retain_graph=*/!last, /*create_graph=*/false,
-                                                 /*allow_unused=*/true);
+    auto gradients = torch::autograd::grad({losses[terms[k]]}, parameters, {},
+                                           /*retain_graph=*/!last, /*create_graph=*/false,
+                                           /*allow_unused=*/true);
+    if (objective.group().distributed()) gradients = {summed_over_ranks(objective, gradients)};
     norms.push_back(std::sqrt(squared_norm(gradients)));
   }
   return norms;

@@ -39,9 +39,14 @@ struct WeightingMethod {
   std::function<std::vector<double>(Objective& objective, const WeightingSettings& settings,
                                     const std::vector<torch::Tensor>& trainable)>
       targets;
+  // Whether it draws random points (ntk): each rank would draw from its own share, and their
+  // generators would part, so it does not run across processes.
+  bool draws_points = false;
 };
 
 std::vector<std::string> weighting_methods();
+// Whether the configured method draws random points (WeightingMethod::draws_points).
+bool draws_points(const WeightingSettings& settings);
 
 // Reads "weighting" when present; terms are named by their loss term names (did you mean).
 std::optional<WeightingSettings> read_weighting(config::Reader& top,

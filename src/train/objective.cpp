@@ -451,7 +451,8 @@ std::vector<torch::Tensor> Objective::unweighted_term_losses() {
   for (size_t t = 0; t < residual.size(); ++t) {
     const auto& term = problem_->losses[t];
     if (!term.causal) {
-      losses.push_back(problem::mean_square(residual[t]));
+      // Across ranks, this rank's part of the term (its share's weight in the mean).
+      losses.push_back(set_of(t).share.fraction * problem::mean_square(residual[t]));
       continue;
     }
     CausalState own;  // the training state stays as it was

@@ -79,6 +79,7 @@ class Objective {
   const std::vector<double>& adaptive_weights() const { return adaptive_; }
   // Each term's loss without its configured and adaptive weights, differentiable for the network
   // and the problem's parameters: one evaluation on the tensor path (for per-term gradients).
+  // Across ranks, this rank's part of it (the ranks' parts sum to the term).
   std::vector<torch::Tensor> unweighted_term_losses();
   // Term t's residual at up to `count` of its points drawn at random (the default generator),
   // differentiable: for per-point gradients.

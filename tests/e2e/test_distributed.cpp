@@ -191,6 +191,24 @@ TEST_F(DistributedTest, ResamplingAndRefinementAcrossRanksMatchOneProcess) {
   EXPECT_GT(two["training_points"].get<int64_t>(), 301 + 40 + 31 + 1);  // refined
 }
 
+// Grad-norm loss weights: each term's gradient is summed over the ranks before its norm is taken,
+// so the weights, and the history, are one process's (to 1e-10).
+TEST_F(DistributedTest, GradNormWeightsAcrossRanksMatchOneProcess) {
+  write_config(kHeatConfig);
+  for (int ranks : {0, 2}) {
+    const Result result = train(
+        ranks,
+        "heat_ranks.json -q -o run" + std::to_string(ranks) +
+            R"( --set 'weighting={"method":"grad_norm","every":50}')" +
+            R"( --set 'training=[{"type":"adam","lr":1e-3,"iterations":200,"log_every":25}]')");
+    ASSERT_EQ(result.code, 0) << result.output;
+  }
+  EXPECT_LT(history_difference(directory_ / "run0", directory_ / "run2"), 1e-10);
+  const auto rows = read_csv(directory_ / "run2" / "history.csv");
+  ASSERT_TRUE(rows.back().count("w_pin"));
+  EXPECT_NE(rows.back().at("w_pin"), 1.0);  // the weights moved
+}
+
 // SIGTERM to one rank only: every rank stops at the same step after one checkpoint (exit 6);
 // `launch --nproc 3 ... --resume` continues the two ranks' run on three, and the history is the
 // one of an uninterrupted run of one process (Adam: to 1e-10; at a learning rate of 1e-4, where
@@ -289,9 +307,10 @@ TEST_F(DistributedTest, UnsupportedRecipesAreRefusedAndOffTrainsAlone) {
   EXPECT_NE(causal.output.find("/losses/0/causal: causal training does not work in a run across"),
             std::string::npos)
       << causal.output;
-  const Result weighting = run(R"(-o b --set 'weighting={"method":"grad_norm"}')");
+  const Result weighting = run(R"(-o b --set 'weighting={"method":"ntk"}')");
   EXPECT_EQ(weighting.code, 2) << weighting.output;
-  EXPECT_NE(weighting.output.find("/weighting: adaptive loss weighting"), std::string::npos)
+  EXPECT_NE(weighting.output.find("/weighting/method: weighting that draws random points (ntk)"),
+            std::string::npos)
       << weighting.output;
   const Result alone =
       run(R"(-o c --set distributed=off --set 'training=[{"type":"adam","iterations":20}]')");
