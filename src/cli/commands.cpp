@@ -353,9 +353,12 @@ int continue_run(const fs::path& path, Clock::time_point start, Setup& setup,
     run.emplace(output::RunDirectory::open(path));
     loaded = store.load_latest();
     if (!loaded.archive) {
+      std::string why;
+      for (const auto& rejected : loaded.rejected)
+        why += "\n  " + rejected;
       throw InputError(path.string(), store.files().empty()
                                           ? "has no checkpoint to resume from"
-                                          : "has no readable checkpoint to resume from");
+                                          : "has no usable checkpoint to resume from:" + why);
     }
     return Decision{Plan::resume};
   });

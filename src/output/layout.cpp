@@ -76,7 +76,8 @@ void collect_marked(const fs::path& directory, const Layout& layout,
 }
 
 Layout make_run_layout() {
-  static const Layout checkpoints{"checkpoint folder", "", {"checkpoint-*.pt"}, {}};
+  static const Layout checkpoints{
+      "checkpoint folder", "", {"checkpoint-*.pt", "checkpoint-*.pt.crc32c"}, {}};
   static const Layout plots{"plot folder", "", {"*.png"}, {}};
   return {
       "run directory",

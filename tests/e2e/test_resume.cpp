@@ -185,20 +185,77 @@ TEST_F(ResumeTest, StoppedDuringSsbroydenWithRadResumesToTheSameRun) {
   expect_same_run("straight", "stopped");
 }
 
+namespace {
+
+// The checkpoints (not their checksum files) of a run, oldest first.
+std::vector<fs::path> checkpoint_files(const fs::path& run) {
+  std::vector<fs::path> files;
+  for (const auto& entry : fs::directory_iterator(run / "checkpoints")) {
+    if (entry.path().extension() == ".pt") files.push_back(entry.path());
+  }
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
+// Inverts 64 bytes in the middle of `file`.
+void flip_bytes(const fs::path& file) {
+  std::fstream stream(file, std::ios::in | std::ios::out | std::ios::binary);
+  const auto middle = static_cast<std::streamoff>(fs::file_size(file) / 2);
+  std::vector<char> bytes(64);
+  stream.seekg(middle);
+  stream.read(bytes.data(), 64);
+  for (auto& byte : bytes)
+    byte = static_cast<char>(~byte);
+  stream.seekp(middle);
+  stream.write(bytes.data(), 64);
+}
+
+}  // namespace
+
 TEST_F(ResumeTest, CorruptCheckpointFallsBackToThePreviousOne) {
   train_straight("straight");
   train_and_interrupt("stopped", "adam 500/", SIGTERM, 20ms);
-  std::vector<fs::path> files;
-  for (const auto& entry : fs::directory_iterator(directory_ / "stopped" / "checkpoints"))
-    files.push_back(entry.path());
+  const auto files = checkpoint_files(directory_ / "stopped");
   ASSERT_EQ(files.size(), 2u) << "the previous checkpoint is kept";
-  std::sort(files.begin(), files.end());
   fs::resize_file(files.back(), fs::file_size(files.back()) / 2);  // a truncated write
   const Result resumed = pinn_train("resume " + quote((directory_ / "stopped").string()));
   ASSERT_EQ(resumed.code, 0) << resumed.output;
-  EXPECT_NE(resumed.output.find("cannot be read"), std::string::npos) << resumed.output;
+  EXPECT_NE(resumed.output.find("cannot be used (damaged:"), std::string::npos) << resumed.output;
   EXPECT_NE(resumed.output.find(files.front().filename().string()), std::string::npos);
   expect_same_run("straight", "stopped");
+}
+
+// 64 flipped bytes in the middle of the newest checkpoint: its CRC-32C no longer matches, so it
+// is named and the one before it is used; the resumed run ends as the uninterrupted one, bit for
+// bit. With both damaged, exit 2 names both.
+TEST_F(ResumeTest, FlippedBytesAreFoundByTheChecksum) {
+  train_straight("straight");
+  train_and_interrupt("stopped", "adam 500/", SIGTERM, 20ms);
+  const auto files = checkpoint_files(directory_ / "stopped");
+  ASSERT_EQ(files.size(), 2u);
+  for (const auto& file : files)
+    fs::copy_file(file, directory_ / file.filename());
+  flip_bytes(files.back());
+  const Result resumed = pinn_train("resume " + quote((directory_ / "stopped").string()));
+  ASSERT_EQ(resumed.code, 0) << resumed.output;
+  EXPECT_NE(resumed.output.find(files.back().filename().string() +
+                                " cannot be used (damaged: its CRC-32C is"),
+            std::string::npos)
+      << resumed.output;
+  expect_same_run("straight", "stopped");
+
+  train_and_interrupt("twice", "adam 500/", SIGTERM, 20ms);
+  const auto both = checkpoint_files(directory_ / "twice");
+  ASSERT_EQ(both.size(), 2u);
+  for (const auto& file : both)
+    flip_bytes(file);
+  const Result refused = pinn_train("resume " + quote((directory_ / "twice").string()));
+  EXPECT_EQ(refused.code, 2) << refused.output;
+  EXPECT_NE(refused.output.find("has no usable checkpoint to resume from"), std::string::npos)
+      << refused.output;
+  for (const auto& file : both)
+    EXPECT_NE(refused.output.find(file.filename().string() + ": damaged"), std::string::npos)
+        << refused.output;
 }
 
 TEST_F(ResumeTest, SecondSigintExitsAtOnce) {

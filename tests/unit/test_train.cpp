@@ -19,6 +19,7 @@
 #include "train/objective.hpp"
 #include "train/optimizers/lbfgs.hpp"
 #include "train/trainer.hpp"
+#include "util/crc32c.hpp"
 #include "util/errors.hpp"
 #include "util/files.hpp"
 
@@ -219,8 +220,13 @@ TEST(CheckpointStore, KeepsThePreviousAndSkipsUnreadableOnes) {
   ASSERT_EQ(files.size(), 2u);
   EXPECT_EQ(files[0].filename(), "checkpoint-000000001000.pt");
   EXPECT_EQ(files[1].filename(), "checkpoint-000000000200.pt");
-  for (const auto& entry : std::filesystem::directory_iterator(directory))
-    EXPECT_EQ(entry.path().extension(), ".pt") << "no temporary file is left behind";
+  for (const auto& entry : std::filesystem::directory_iterator(directory)) {
+    const auto extension = entry.path().extension();
+    EXPECT_TRUE(extension == ".pt" || extension == ".crc32c")
+        << "no temporary file is left behind: " << entry.path();
+  }
+  for (const auto& file : files)
+    EXPECT_TRUE(std::filesystem::exists(file.string() + ".crc32c")) << "each has its checksum";
 
   auto newest = store.load_latest();
   ASSERT_TRUE(newest.archive);
@@ -234,6 +240,48 @@ TEST(CheckpointStore, KeepsThePreviousAndSkipsUnreadableOnes) {
   EXPECT_EQ(weights[0].item<double>(), 200.0);
   std::ofstream(files[1], std::ios::trunc) << "not an archive";
   EXPECT_FALSE(store.load_latest().archive);
+  remove_tree(directory);
+}
+
+// Flipped bytes in the middle of a checkpoint (which LibTorch's reader may still load) are found
+// by its CRC-32C; the one before it is used, and the reasons are kept for the error message.
+TEST(CheckpointStore, FindsFlippedBytesByTheChecksum) {
+  EXPECT_EQ(util::crc32c(0, "123456789", 9), 0xE3069283u);  // the standard check value
+  EXPECT_EQ(util::crc32c(util::crc32c(0, "1234", 4), "56789", 5), 0xE3069283u);
+  const auto directory = std::filesystem::temp_directory_path() / "pinn_unit_checkpoint_crc";
+  remove_tree(directory);
+  CheckpointStore store(directory);
+  for (int64_t step : {100, 200}) {
+    torch::serialize::OutputArchive archive;
+    archive.write("meta", c10::IValue(std::to_string(step)));
+    archive.write("weights", torch::full({4096}, static_cast<double>(step)), true);
+    store.write(archive, step);
+  }
+  const auto files = store.files();
+  ASSERT_EQ(files.size(), 2u);
+  const auto flip = [](const std::filesystem::path& file) {
+    std::fstream stream(file, std::ios::in | std::ios::out | std::ios::binary);
+    const auto middle = static_cast<std::streamoff>(std::filesystem::file_size(file) / 2);
+    std::vector<char> bytes(64);
+    stream.seekg(middle);
+    stream.read(bytes.data(), 64);
+    for (auto& byte : bytes)
+      byte = static_cast<char>(~byte);
+    stream.seekp(middle);
+    stream.write(bytes.data(), 64);
+  };
+  flip(files[0]);
+  auto fallback = store.load_latest();
+  ASSERT_TRUE(fallback.archive);
+  EXPECT_EQ(fallback.path, files[1]);
+  ASSERT_EQ(fallback.rejected.size(), 1u);
+  EXPECT_NE(fallback.rejected[0].find("checkpoint-000000000200.pt: damaged: its CRC-32C is"),
+            std::string::npos)
+      << fallback.rejected[0];
+  flip(files[1]);
+  const auto none = store.load_latest();
+  EXPECT_FALSE(none.archive);
+  EXPECT_EQ(none.rejected.size(), 2u);
   remove_tree(directory);
 }
 
