@@ -5,6 +5,7 @@
 #include <torch/version.h>
 #include <CLI/CLI.hpp>
 
+#include <filesystem>
 #include <functional>
 #include <iostream>
 #include <optional>
@@ -76,6 +77,10 @@ constexpr const char* kUsage =
 // which, or none for a bare CONFIG, was given).
 struct CommandLine {
   RunOptions options;
+  // `pinn-train CONFIG`'s positional argument. Apart from options.config_path, which the
+  // subcommands' own positionals fill: a second positional after a subcommand's falls through to
+  // this one, and must be refused rather than silently replace the first.
+  std::string top_level_config;
   util::LogSettings verbosity;
   std::string resume_directory;
   SweepOptions sweep_options;
@@ -217,6 +222,25 @@ int run_command(CommandLine& line) {
   return train_command(options);
 }
 
+// A path the user named that the file system refuses (too long, missing, not a folder, not
+// permitted) is bad input; anything else from the file system failed a write of the run.
+int filesystem_exit_code(const std::filesystem::filesystem_error& e) {
+  const std::error_code code = e.code();
+  for (const auto input : {std::errc::filename_too_long, std::errc::no_such_file_or_directory,
+                           std::errc::not_a_directory, std::errc::permission_denied,
+                           std::errc::is_a_directory, std::errc::too_many_symbolic_link_levels,
+                           std::errc::invalid_argument, std::errc::read_only_file_system}) {
+    if (code == input) return kExitBadInput;
+  }
+  return kExitOutputFailed;
+}
+
+std::string filesystem_message(const std::filesystem::filesystem_error& e) {
+  std::string path = e.path1().string();
+  if (path.size() > 200) path = path.substr(0, 100) + "..." + path.substr(path.size() - 60);
+  return (path.empty() ? "" : path + ": ") + e.code().message();
+}
+
 // `command`'s exit code, or the documented one of the error it raised, with its message.
 int with_exit_codes(const std::function<int()>& command) {
   try {
@@ -231,6 +255,8 @@ int with_exit_codes(const std::function<int()>& command) {
     return report("error: ", e.what(), kExitOutputFailed);
   } catch (const distributed::DistributedError& e) {
     return report("error: ", e.what(), kExitDistributed);
+  } catch (const std::filesystem::filesystem_error& e) {
+    return report("error: ", filesystem_message(e), filesystem_exit_code(e));
   } catch (const c10::Error& e) {
     return report("internal error (LibTorch): ", e.what_without_backtrace(), kExitInternal);
   } catch (const std::exception& e) {
@@ -247,7 +273,7 @@ int run_cli(int argc, char** argv) {
 
   CommandLine line;
   add_run_options(app, line.options, line.verbosity);
-  app.add_option("config", line.options.config_path, "The JSON config to train");
+  app.add_option("config", line.top_level_config, "The JSON config to train");
   add_train_commands(app, line);
   add_launch_command(app, line);
   add_sweep_commands(app, line);
@@ -265,6 +291,21 @@ int run_cli(int argc, char** argv) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     return report("error: ", std::string(e.what()) + "\nRun with --help for usage.", kExitBadInput);
+  }
+  // `resume A B` must not resume A and ignore B (launch passes its arguments on to the ranks).
+  if (!line.top_level_config.empty()) {
+    const auto commands = app.get_subcommands();
+    if (!commands.empty() && !line.launch->parsed()) {
+      return report("error: ",
+                    commands.front()->get_name() + ": unexpected argument '" +
+                        line.top_level_config + "' (it takes one " +
+                        (line.resume->parsed() || line.eval->parsed() ? "run directory"
+                         : line.collect->parsed()                     ? "sweep directory"
+                                                                      : "config") +
+                        ")",
+                    kExitBadInput);
+    }
+    if (commands.empty()) line.options.config_path = line.top_level_config;
   }
   if (line.options.config_path.empty() && !line.resume->parsed() && !line.collect->parsed() &&
       !line.eval->parsed() && !line.schema->parsed()) {

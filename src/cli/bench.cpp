@@ -30,7 +30,9 @@ int bench_command(const RunOptions& options, const BenchOptions& bench) {
     throw InputError("bench: --steps and --chunks must be positive and --warmup not negative");
   }
   RunOptions run = options;
-  if (bench.engine) run.overrides.push_back("derivatives=" + *bench.engine);
+  if (bench.engine) {
+    run.option_overrides.emplace_back("derivatives=" + *bench.engine, "--engine " + *bench.engine);
+  }
   Setup setup = prepare(run);
   const auto& engine = setup.engine;
   train::ObjectiveContext context = objective_context(setup);

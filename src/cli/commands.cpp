@@ -21,6 +21,7 @@
 #include "train/metrics.hpp"
 #include "train/objective.hpp"
 #include "train/trainer.hpp"
+#include "util/crc32c.hpp"
 #include "util/errors.hpp"
 #include "util/files.hpp"
 #include "util/logging.hpp"
@@ -137,7 +138,8 @@ int conclude(const Setup& setup, const output::RunDirectory& run,
   const bool finished = !report.diverged && !report.interrupted;
   if (finished && setup.settings.plots) draw_plots(run);
   if (report.diverged) {
-    throw TrainingError("the loss became NaN or infinite after " + std::to_string(report.steps) +
+    throw TrainingError("training diverged (a NaN or infinity) after " +
+                        std::to_string(report.steps) +
                         " steps; try a smaller learning rate or float64 (model.pt holds the "
                         "weights of step " +
                         std::to_string(report.weights_step) +
@@ -170,8 +172,8 @@ Json distributed_facts(const Setup& setup) {
 // How a rank other than 0 ends: as rank 0 does, without writing anything.
 int conclude_quietly(const train::TrainingReport& report) {
   if (report.diverged) {
-    throw TrainingError("the loss became NaN or infinite after " + std::to_string(report.steps) +
-                        " steps (rank 0 writes the run)");
+    throw TrainingError("training diverged (a NaN or infinity) after " +
+                        std::to_string(report.steps) + " steps (rank 0 writes the run)");
   }
   return report.interrupted ? kExitInterrupted : kExitOk;
 }
@@ -189,7 +191,7 @@ int train_into(Setup& setup, const output::RunDirectory* run, train::CheckpointS
   if (setup.weighting) weighting.emplace(*setup.weighting, setup.problem.losses.size());
   train::Trainer trainer(objective, trainable_tensors(setup), metrics, setup.stages,
                          {&store, setup.settings.checkpoint_every},
-                         weighting ? &*weighting : nullptr);
+                         weighting ? &*weighting : nullptr, setup.divergence);
   const train::TrainingReport report = trainer.run(resume);
 
   const auto terms = objective.diagnostics();
@@ -234,12 +236,7 @@ std::string run_data_directory(const fs::path& path,
         source_path.string(), path.string());
     return path.string();
   }
-  Json source;
-  try {
-    source = Json::parse(read_text_file(source_path));
-  } catch (const Json::parse_error& error) {
-    throw InputError(source_path.string(), std::string("is not valid JSON: ") + error.what());
-  }
+  const Json source = config::parse_json(read_text_file(source_path), source_path.string());
   if (!source.is_object() || !source.contains("base_directory") ||
       !source["base_directory"].is_string()) {
     throw InputError(source_path.string() + ": /base_directory",
@@ -426,22 +423,41 @@ int train_command(const RunOptions& options) {
 
 // The --fields values split at the commas outside parentheses and brackets, so that
 // "u,d(u,x,y)" is two fields; spaces around a field are dropped.
+// "u, u_x + v, d(u,x,y)" -> three fields: commas inside parentheses or brackets do not split.
+// Unbalanced brackets and empty fields are refused with the column.
 std::vector<std::string> field_list(const std::vector<std::string>& values) {
   std::vector<std::string> fields;
   for (const auto& value : values) {
-    int depth = 0;
+    auto fail = [&](size_t index, const std::string& why) {
+      throw InputError("--fields " + value, "column " + std::to_string(index + 1) + ": " + why);
+    };
+    std::vector<size_t> open;  // where each unclosed '(' or '[' is
     std::string field;
-    for (char ch : value + ",") {
-      depth += (ch == '(' || ch == '[') - (ch == ')' || ch == ']');
-      if (ch != ',' || depth > 0) {
+    const std::string text = value + ",";
+    for (size_t i = 0; i < text.size(); ++i) {
+      const char ch = text[i];
+      if (ch == '(' || ch == '[') open.push_back(i);
+      if (ch == ')' || ch == ']') {
+        if (open.empty()) fail(i, std::string("this '") + ch + "' closes nothing");
+        open.pop_back();
+      }
+      if (ch != ',' || !open.empty()) {
         field += ch;
         continue;
       }
       const auto first = field.find_first_not_of(' ');
-      if (first != std::string::npos)
-        fields.push_back(field.substr(first, field.find_last_not_of(' ') - first + 1));
+      if (first == std::string::npos)
+        fail(i, "an empty field (two commas in a row, or a comma at an end)");
+      fields.push_back(field.substr(first, field.find_last_not_of(' ') - first + 1));
       field.clear();
     }
+    if (!open.empty())
+      fail(open.front(), "this '" + std::string(1, text[open.front()]) + "' is not closed");
+  }
+  if (fields.empty()) {
+    throw InputError("--fields",
+                     "expected at least one field (an output, a loss term's name or an "
+                     "expression), found none");
   }
   return fields;
 }
@@ -515,6 +531,9 @@ int eval_command(const EvalOptions& options) {
   if (!fs::exists(path / "model.pt")) {
     throw InputError(path.string(), "has no model.pt: the run has not saved its weights yet");
   }
+  if (const std::string damage = util::checksum_damage(path / "model.pt"); !damage.empty()) {
+    throw InputError((path / "model.pt").string(), "cannot be used: " + damage);
+  }
   std::error_code error;
   if (fs::exists(options.out, error) && !options.force) {
     throw InputError(options.out, "exists; pass --force to replace it");  // before the work
@@ -530,6 +549,7 @@ int eval_command(const EvalOptions& options) {
   set.name = "eval";
   set.points =
       problem::read_csv(options.points).select(setup.problem.symbols.inputs, options.points);
+  if (set.points.size(0) == 0) throw InputError(options.points, "holds no data rows");
   set.field_names =
       options.fields.empty() ? setup.problem.symbols.outputs : field_list(options.fields);
   const auto& losses = setup.problem.losses;

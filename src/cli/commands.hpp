@@ -6,6 +6,7 @@
 
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace pinn::cli {
@@ -13,11 +14,14 @@ namespace pinn::cli {
 struct RunOptions {
   std::string config_path;
   std::vector<std::string> overrides;  // --set KEY=VALUE, in order
-  std::optional<std::string> output;   // --output
-  std::optional<std::string> device;   // --device
-  std::optional<int> seed;             // --seed
-  std::optional<int> threads;          // --threads
-  bool force = false;                  // --force: replace an existing run directory
+  // KEY=VALUE that another option sets (--engine; a sweep's --grid), with that option's words for
+  // messages; applied after `overrides`.
+  std::vector<std::pair<std::string, std::string>> option_overrides;
+  std::optional<std::string> output;  // --output
+  std::optional<std::string> device;  // --device
+  std::optional<int> seed;            // --seed
+  std::optional<int> threads;         // --threads
+  bool force = false;                 // --force: replace an existing run directory
   bool resume = false;  // --resume: continue the run directory's run if it has a checkpoint
   // Where the config's relative paths (data files) start; default: the config's directory.
   std::optional<std::string> base_directory;

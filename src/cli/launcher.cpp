@@ -141,6 +141,14 @@ int launch_command(const LaunchOptions& options) {
     throw InputError("--nproc", "expected a number of processes >= 1, found " +
                                     std::to_string(options.processes));
   }
+  if (options.port < 0 || options.port > 65535) {
+    throw InputError("--master-port",
+                     "expected a TCP port from 1 to 65535 (0: a free one), found " +
+                         std::to_string(options.port));
+  }
+  if (!(options.grace_seconds >= 0)) {
+    throw InputError("--grace-seconds", "expected a number of seconds >= 0");
+  }
   const int port = options.port > 0 ? options.port : free_port();
   const std::string binary = own_binary();
   install_forwarding();
@@ -175,7 +183,8 @@ int launch_command(const LaunchOptions& options) {
         if (forwarded == 0) spdlog::info("launch: rank {} stopped after a checkpoint", rank);
       } else if (code != kExitOk && !failed) {
         if (result == kExitOk || result == kExitInterrupted) result = code;
-        spdlog::error("launch: rank {} (pid {}) {}", rank, pid, how_it_ended(status));
+        // A rank that failed said why in its own error line; this one only says which it was.
+        spdlog::warn("launch: rank {} (pid {}) {}", rank, pid, how_it_ended(status));
         failed = true;
         failed_at = Clock::now();
       }

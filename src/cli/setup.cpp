@@ -23,16 +23,18 @@ namespace {
 
 // Every top-level key; checked first so that a typo there is reported as such.
 const std::vector<std::string> kTopLevelKeys = {
-    "name",      "description",      "inputs",      "outputs", "constants",  "parameters",
-    "domains",   "network",          "transform",   "points",  "losses",     "reference",
-    "training",  "evaluate",         "derivatives", "device",  "dtype",      "seed",
-    "output",    "checkpoint_every", "threads",     "tf32",    "fused_loss", "$schema",
-    "weighting", "distributed"};
+    "name",      "description",      "inputs",        "outputs",      "constants",  "parameters",
+    "domains",   "network",          "transform",     "points",       "losses",     "reference",
+    "training",  "evaluate",         "derivatives",   "device",       "dtype",      "seed",
+    "output",    "checkpoint_every", "threads",       "tf32",         "fused_loss", "$schema",
+    "weighting", "distributed",      "on_divergence", "max_rollbacks"};
 
 config::Document load_document(const RunOptions& options) {
   config::Document document = config::Document::load(options.config_path);
   for (const auto& assignment : options.overrides)
     document.apply_override(assignment);
+  for (const auto& [assignment, origin] : options.option_overrides)
+    document.apply_override(assignment, origin);
   if (options.seed) document.set(config::Pointer("/seed"), *options.seed, "--seed");
   // The device: --device, else PINN_TRAIN_DEVICE (a job script's or a test run's), else the config.
   if (options.device) {
@@ -194,6 +196,7 @@ void read_config(Setup& setup, const std::string& default_name, const std::strin
   top.describe("training", "the optimizer stages, run in order (e.g. adam, then lbfgs)");
   setup.stages = train::read_stages(top);
   setup.weighting = train::read_weighting(top, setup.problem);
+  setup.divergence = train::read_divergence_policy(top);
   top.finish();
 }
 

@@ -20,6 +20,7 @@
 #include "train/loss_weighting.hpp"
 #include "train/objective.hpp"
 #include "train/stage.hpp"
+#include "train/trainer.hpp"
 
 namespace pinn::cli {
 
@@ -33,6 +34,7 @@ struct Setup {
   std::vector<torch::Tensor> parameters;        // trainable problem parameters, on the device
   std::vector<train::StageSpec> stages;
   std::optional<train::WeightingSettings> weighting;  // adaptive loss weights, if configured
+  train::DivergencePolicy divergence;                 // on_divergence, max_rollbacks
   torch::Device device = torch::kCPU;
   torch::Dtype dtype = torch::kFloat32;
   std::string output_where;  // what chose the run directory: "--output", "a.json: /output"

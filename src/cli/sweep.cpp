@@ -10,6 +10,8 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iomanip>
+#include <map>
 #include <random>
 #include <set>
 #include <sstream>
@@ -109,6 +111,27 @@ std::vector<Range> read_ranges(const std::vector<std::string>& texts, bool logar
   return ranges;
 }
 
+// A sweep writes and validates every run's config before anything starts: past this many runs it
+// would take minutes and flood the file system, and is more likely a mistake than a plan.
+constexpr size_t kMaxSweepRuns = 10000;
+
+void check_sweep_size(const std::vector<Axis>& axes, int draws) {
+  double runs = draws > 0 ? draws : 1;  // a double: a product of list sizes cannot overflow it
+  std::string sizes = draws > 0 ? std::to_string(draws) + " draws" : "";
+  for (const auto& axis : axes) {
+    runs *= static_cast<double>(axis.values.size());
+    sizes += (sizes.empty() ? "" : " x ") + std::to_string(axis.values.size());
+  }
+  if (runs > static_cast<double>(kMaxSweepRuns)) {
+    std::ostringstream count;
+    count << std::setprecision(15) << runs;
+    throw InputError(axes.empty() ? "--random" : "--grid",
+                     "the sweep has " + count.str() + " runs (" + sizes + "); at most " +
+                         std::to_string(kMaxSweepRuns) +
+                         " are allowed: split it into several sweeps");
+  }
+}
+
 // Every combination: the grid's product, each crossed with `draws` random points of the ranges.
 std::vector<std::vector<std::pair<std::string, std::string>>> combinations(
     const std::vector<Axis>& axes, const std::vector<Range>& ranges, int draws, int seed) {
@@ -154,10 +177,11 @@ std::string run_id(size_t index) {
   return id;
 }
 
+// A value as --set reads it (a number out of range stays text here: the override refuses it).
 Json parsed_value(const std::string& text) {
   try {
     return Json::parse(text);
-  } catch (const Json::parse_error&) {
+  } catch (const Json::exception&) {
     return text;
   }
 }
@@ -316,7 +340,12 @@ int sweep_command(const SweepOptions& options) {
   if (options.random == 0 && !ranges.empty()) {
     throw InputError("--range", "is drawn only with --random N");
   }
+  if (options.random < 0) {
+    throw InputError("--random",
+                     "expected a number of draws >= 0, found " + std::to_string(options.random));
+  }
   if (options.jobs < 1) throw InputError("--jobs", "expected at least 1");
+  check_sweep_size(axes, options.random);
   const auto all = combinations(axes, ranges, options.random, options.sweep_seed);
 
   // Every combination is checked like `validate` before anything is written.
@@ -338,13 +367,19 @@ int sweep_command(const SweepOptions& options) {
   for (const auto& range : ranges)
     manifest["keys"].push_back(range.key);
   manifest["runs"] = Json::array();
+  std::map<std::string, std::string> option_of;  // each swept key's option, for messages
+  for (const auto& axis : axes)
+    option_of[axis.key] = "--grid";
+  for (const auto& range : ranges)
+    option_of[range.key] = range.logarithmic ? "--log-range" : "--range";
   std::vector<Json> configs;
   for (size_t i = 0; i < all.size(); ++i) {
     RunOptions run = options.base;
     Json values = Json::object();
     std::string label;
     for (const auto& [key, value] : all[i]) {
-      run.overrides.push_back(key + "=" + value);
+      run.option_overrides.emplace_back(key + "=" + value,
+                                        option_of.at(key) + " " + key + "=" + value);
       values[key] = parsed_value(value);
       label += " " + key + "=" + value;
     }

@@ -23,8 +23,9 @@ class Document {
   static Document load(const std::string& path);
   static Document from_json(Json root, std::string source_name);
 
-  // Applies "a.b[2].c=VALUE": VALUE is parsed as JSON, else taken as a string.
-  void apply_override(const std::string& assignment);
+  // Applies "a.b[2].c=VALUE": VALUE is parsed as JSON, else taken as a string. `origin` names it
+  // in messages (default: "--set a.b[2].c=VALUE").
+  void apply_override(const std::string& assignment, std::string origin = "");
 
   // Sets one value from the command line (e.g. --seed); `origin` names it in messages.
   void set(const Pointer& pointer, Json value, const std::string& origin);
@@ -47,6 +48,10 @@ class Document {
   SchemaRecorder* recorder_ = nullptr;
   std::map<std::string, std::string> overrides_;  // JSON pointer -> the --set text
 };
+
+// Parses JSON text (comments allowed); InputError naming `where` with the line and column of a
+// syntax error or of a number outside the range of a double.
+Json parse_json(const std::string& text, const std::string& where);
 
 // "training[0].lr" -> "/training/0/lr"; InputError when the path is malformed.
 Pointer parse_dotted_path(const std::string& path);

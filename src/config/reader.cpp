@@ -253,6 +253,13 @@ std::vector<Reader> Reader::objects(const std::string& key) {
   if (recorder()) probe(key, ValueKind::objects, true, nullptr);
   if (!present(key)) fail_missing(key, "required list");
   if (!json(key).is_array()) expected(where(key), "a list of objects", json(key));
+  // Loss terms, stages, evaluations: thousands would be a generated mistake, and each costs work
+  // at every step or every check.
+  constexpr size_t kMaxEntries = 1000;
+  if (json(key).size() > kMaxEntries) {
+    fail(key, "expected at most " + std::to_string(kMaxEntries) + " entries, found " +
+                  std::to_string(json(key).size()));
+  }
   std::vector<Reader> readers;
   for (size_t i = 0; i < json(key).size(); ++i)
     readers.emplace_back(*document_, pointer_ / key / i);
@@ -260,6 +267,19 @@ std::vector<Reader> Reader::objects(const std::string& key) {
 }
 
 void Reader::fail_missing(const std::string& key, const std::string& what) const {
+  // A key present that nobody read but that nearly spells one read ("tpye") is the likelier
+  // cause: its absence may be what made this key required (a term without "type" needs a
+  // "residual").
+  const std::vector<std::string> read(known_.begin(), known_.end());
+  for (const auto& present : present_keys()) {
+    if (known_.count(present) != 0) continue;
+    const std::string meant = closest_match(present, read);
+    if (!meant.empty() && meant != key) {
+      throw InputError(where(present), "unknown key '" + present + "' (did you mean '" + meant +
+                                           "'?); without it, " + what + " '" + key +
+                                           "' is missing");
+    }
+  }
   // A near miss among the keys present is most likely a typo of the missing one.
   const std::string typo = closest_match(key, present_keys());
   fail(key, what + " '" + key + "' is missing" +

@@ -1,6 +1,8 @@
 // Reading and checking the top-level run settings.
 #include "config/settings.hpp"
 
+#include "util/threads.hpp"
+
 namespace pinn::config {
 
 namespace {
@@ -40,8 +42,15 @@ RunSettings read_run_settings(Reader& top, const std::string& default_name,
   // The name becomes a folder (runs/<name>, sweeps/<name>): one of its own, never "." or "..".
   if (settings.name.empty() || settings.name == "." || settings.name == ".." ||
       settings.name.find_first_of(std::string("/\0", 2)) != std::string::npos) {
-    top.fail("name", "expected a non-empty name without '/' that is not '.' or '..', found '" +
-                         settings.name + "'");
+    top.fail("name", "expected a non-empty name without '/' that is not '.' or '..', found " +
+                         describe_json_value(settings.name));
+  }
+  // A folder's name: file systems allow 255 bytes, and a sweep adds to it.
+  constexpr size_t kMaxNameLength = 200;
+  if (settings.name.size() > kMaxNameLength) {
+    top.fail("name", "expected a name of at most " + std::to_string(kMaxNameLength) +
+                         " characters (it names the run's folder), found one of " +
+                         std::to_string(settings.name.size()));
   }
   top.describe("device", "cpu, cuda, cuda:N or auto (CUDA when available)");
   settings.device = top.get_or("device", settings.device);
@@ -88,6 +97,12 @@ RunSettings read_run_settings(Reader& top, const std::string& default_name,
   settings.threads =
       top.non_negative_int("threads", settings.threads,
                            "a number of CPU threads >= 0 (0: all the CPUs this process may use)");
+  // More busy threads than CPUs slow LibTorch's parallel loops tenfold: never what was meant.
+  if (const int cpus = util::usable_cpus(); settings.threads > cpus) {
+    top.fail("threads", "expected at most " + std::to_string(cpus) +
+                            " threads, the CPUs this process may use (0 uses them all), found " +
+                            std::to_string(settings.threads));
+  }
   settings.distributed = read_distributed(top);
   return settings;
 }

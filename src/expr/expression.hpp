@@ -16,6 +16,15 @@
 
 namespace pinn::expr {
 
+// Limits checked while parsing, each a clear error at a column rather than a crash or a hang: the
+// text's length, the nesting of the tree (parentheses, unary minus, powers, and one level per term
+// of a long sum or product, since evaluation, printing and freeing recurse over it), and the
+// derivative order (the Taylor engine's work grows with the partitions of the order: 22 at order
+// 8, 5604 at order 20).
+inline constexpr size_t kMaxExpressionLength = 100000;
+inline constexpr int kMaxExpressionDepth = 1000;
+inline constexpr int kMaxDerivativeOrder = 8;
+
 // The names an expression may use.
 struct Symbols {
   std::vector<std::string> inputs;          // e.g. {"x", "y"}
@@ -52,6 +61,7 @@ struct Node {
   std::string function;       // Call: sin cos tan exp log sqrt abs tanh sinh cosh
   std::vector<NodePtr> args;  // operands of Negate, Binary and Call
   int column = 0;             // where the node starts in the text, 1-based
+  int depth = 1;              // levels of the tree below and including this node
 };
 
 // Parses `text`; throws ParseError naming the column of the first problem.

@@ -7,6 +7,9 @@
 //   unary   := ('-' | '+') unary | power
 //   power   := primary ('^' unary)?          right associative, binds tighter than unary minus
 //   primary := number | name | name '(' arguments ')' | '(' sum ')'
+//
+// The recursion is bounded: each parenthesis, function argument, unary minus or power counts one
+// level, and a node deeper than kMaxExpressionDepth is refused where it is built (expression.hpp).
 #include <algorithm>
 #include <cctype>
 #include <cmath>
@@ -54,6 +57,10 @@ std::vector<Token> tokenize(const std::string& text) {
       char* end = nullptr;
       const double value = std::strtod(text.c_str() + i, &end);
       const size_t length = static_cast<size_t>(end - (text.c_str() + i));
+      if (!std::isfinite(value)) {
+        throw ParseError(column, "the number " + text.substr(i, length) +
+                                     " is outside the range of a double (about 1.8e308)");
+      }
       tokens.push_back({Token::Kind::Number, text.substr(i, length), value, column});
       i += length;
     } else if (std::isalpha(static_cast<unsigned char>(c)) || c == '_') {
@@ -103,6 +110,20 @@ bool is_number(const NodePtr& node, double value) {
   return node->kind == Node::Kind::Number && node->number == value;
 }
 
+std::string depth_limit_message() {
+  return "the expression is nested more than " + std::to_string(kMaxExpressionDepth) +
+         " levels deep (each parenthesis, unary minus, power and each further term of a sum or "
+         "product counts one level)";
+}
+
+// An operation node with its depth: refused when it would be deeper than the limit.
+NodePtr operation(std::shared_ptr<Node> node) {
+  for (const auto& argument : node->args)
+    node->depth = std::max(node->depth, argument->depth + 1);
+  if (node->depth > kMaxExpressionDepth) throw ParseError(node->column, depth_limit_message());
+  return node;
+}
+
 // Builders fold operations on numbers, so evaluation never recomputes constants.
 NodePtr binary(char op, NodePtr left, NodePtr right, int column) {
   if (left->kind == Node::Kind::Number && right->kind == Node::Kind::Number) {
@@ -125,7 +146,7 @@ NodePtr binary(char op, NodePtr left, NodePtr right, int column) {
   node->op = op;
   node->args = {std::move(left), std::move(right)};
   node->column = column;
-  return node;
+  return operation(std::move(node));
 }
 
 NodePtr negate(NodePtr operand, int column) {
@@ -134,7 +155,7 @@ NodePtr negate(NodePtr operand, int column) {
   node->kind = Node::Kind::Negate;
   node->args = {std::move(operand)};
   node->column = column;
-  return node;
+  return operation(std::move(node));
 }
 
 NodePtr call(const std::string& function, NodePtr argument, int column) {
@@ -146,7 +167,7 @@ NodePtr call(const std::string& function, NodePtr argument, int column) {
   node->function = function;
   node->args = {std::move(argument)};
   node->column = column;
-  return node;
+  return operation(std::move(node));
 }
 
 NodePtr sum(const std::vector<NodePtr>& terms, int column) {
@@ -164,10 +185,33 @@ int index_of(const std::vector<std::string>& names, const std::string& name) {
   return -1;
 }
 
+const std::string& checked_length(const std::string& text) {
+  if (text.size() > kMaxExpressionLength) {
+    throw ParseError(static_cast<int>(kMaxExpressionLength) + 1,
+                     "the expression is " + std::to_string(text.size()) +
+                         " characters long; at most " + std::to_string(kMaxExpressionLength) +
+                         " are allowed");
+  }
+  return text;
+}
+
+// A channel differentiated once more, refused above the highest order pinn-train computes.
+Channel differentiate_checked(const Channel& channel, int input, int column) {
+  Channel result = differentiate(channel, input);
+  if (result.order() > kMaxDerivativeOrder) {
+    throw ParseError(column, "a derivative of order " + std::to_string(result.order()) +
+                                 ": pinn-train computes derivatives up to order " +
+                                 std::to_string(kMaxDerivativeOrder) +
+                                 " (the Taylor engine's work grows with the partitions of the "
+                                 "order)");
+  }
+  return result;
+}
+
 class Parser {
  public:
   Parser(const std::string& text, const Symbols& symbols)
-      : text_(text), symbols_(symbols), tokens_(tokenize(text)) {}
+      : text_(text), symbols_(symbols), tokens_(tokenize(checked_length(text))) {}
 
   NodePtr parse() {
     if (peek().kind == Token::Kind::End) throw ParseError(1, "empty expression");
@@ -193,6 +237,21 @@ class Parser {
     ++position_;
   }
 
+  // One level of recursion, refused past the limit. Every recursion (a parenthesis, a function's
+  // argument, a unary minus, a power's exponent) passes through parse_unary, which counts it.
+  class Nesting {
+   public:
+    Nesting(int& depth, int column) : depth_(depth) {
+      if (++depth_ > kMaxExpressionDepth) throw ParseError(column, depth_limit_message());
+    }
+    ~Nesting() { --depth_; }
+    Nesting(const Nesting&) = delete;
+    Nesting& operator=(const Nesting&) = delete;
+
+   private:
+    int& depth_;
+  };
+
   NodePtr parse_sum() {
     NodePtr left = parse_product();
     while (at("+") || at("-")) {
@@ -212,6 +271,7 @@ class Parser {
   }
 
   NodePtr parse_unary() {
+    const Nesting nesting(depth_, peek().column);
     if (at("-")) {
       const int column = next().column;
       return negate(parse_unary(), column);
@@ -308,7 +368,7 @@ class Parser {
                              "input names after '_'; for inputs with longer names write d(" +
                              name.substr(0, underscore) + ", x1, x2)");
       }
-      channel = differentiate(channel, input);
+      channel = differentiate_checked(channel, input, token.column);
     }
     if (channel.wrt.empty()) return std::nullopt;
     return channel;
@@ -374,7 +434,8 @@ class Parser {
     }
     while (at(",")) {
       next();
-      channel = differentiate(channel, parse_input_name());
+      const int column = peek().column;
+      channel = differentiate_checked(channel, parse_input_name(), column);
     }
     expect(")");
     return channel_node(channel, name.column);
@@ -400,7 +461,8 @@ class Parser {
     std::vector<NodePtr> terms;
     for (size_t i = 0; i < entries.size(); ++i) {
       if (is_number(entries[i], 0.0)) continue;
-      NodePtr partial = channel_node(differentiate(channel, static_cast<int>(i)), name.column);
+      NodePtr partial = channel_node(
+          differentiate_checked(channel, static_cast<int>(i), name.column), name.column);
       terms.push_back(is_number(entries[i], 1.0)
                           ? partial
                           : binary('*', entries[i], partial, entries[i]->column));
@@ -428,8 +490,8 @@ class Parser {
     }
     std::vector<NodePtr> terms;
     for (int input : inputs) {
-      terms.push_back(
-          channel_node(differentiate(differentiate(channel, input), input), name.column));
+      terms.push_back(channel_node(
+          differentiate_checked(differentiate(channel, input), input, name.column), name.column));
     }
     return sum(terms, name.column);
   }
@@ -443,9 +505,11 @@ class Parser {
     for (size_t i = 0; i < symbols_.inputs.size(); ++i) {
       const std::string normal = "n_" + symbols_.inputs[i];
       if (index_of(symbols_.fields, normal) < 0) continue;
-      terms.push_back(binary('*', field_node(normal, name.column),
-                             channel_node(differentiate(channel, static_cast<int>(i)), name.column),
-                             name.column));
+      terms.push_back(
+          binary('*', field_node(normal, name.column),
+                 channel_node(differentiate_checked(channel, static_cast<int>(i), name.column),
+                              name.column),
+                 name.column));
     }
     if (terms.empty()) {
       throw ParseError(name.column,
@@ -459,6 +523,7 @@ class Parser {
   const Symbols& symbols_;
   std::vector<Token> tokens_;
   size_t position_ = 0;
+  int depth_ = 0;  // the parser's current recursion depth
 };
 
 }  // namespace

@@ -4,8 +4,11 @@
 #include <algorithm>
 #include <cmath>
 #include <functional>
+#include <iomanip>
+#include <sstream>
 
 #include "model/activation.hpp"
+#include "util/memory.hpp"
 #include "util/registry.hpp"
 
 namespace pinn::model {
@@ -99,12 +102,49 @@ void read_common(config::Reader& reader, NetworkOptions& options, int inputs, in
   options.factorization = read_factorization(reader);
 }
 
+// Deeper networks than this train no better and would only take long to build and run.
+constexpr size_t kMaxLayers = 1000;
+
 std::vector<int> read_hidden(config::Reader& reader, const std::vector<int>& fallback) {
   std::vector<int> hidden = reader.get_or("hidden", fallback);
   for (int width : hidden) {
     if (width <= 0) reader.fail("hidden", "expected positive layer widths");
   }
+  if (hidden.size() > kMaxLayers) {
+    reader.fail("hidden", "expected at most " + std::to_string(kMaxLayers) +
+                              " hidden layers, found " + std::to_string(hidden.size()));
+  }
   return hidden;
+}
+
+// The width the first layer sees: the inputs, or their periodic and Fourier embeddings.
+double embedded_inputs(const NetworkOptions& options) {
+  if (options.fourier) return 2.0 * options.fourier->count;
+  double width = 0;
+  for (size_t i = 0; i < static_cast<size_t>(options.inputs); ++i)
+    width += i < options.periods.size() && options.periods[i] > 0 ? 2 : 1;
+  return width;
+}
+
+// A network whose weights could never fit is refused before any is allocated. Training holds
+// at least four copies of every weight: itself, its gradient and Adam's two moments.
+void check_network_memory(config::Reader& reader, const std::string& key,
+                          const std::vector<double>& widths, double extra_parameters) {
+  double parameters = extra_parameters;
+  for (size_t i = 0; i + 1 < widths.size(); ++i)
+    parameters += (widths[i] + 1) * widths[i + 1];
+  std::ostringstream what;
+  what << "a network of " << std::setprecision(4) << parameters
+       << " weights (with gradients and optimizer state)";
+  util::check_fits_in_memory(4 * sizeof(double) * parameters, what.str(), reader.where(key));
+}
+
+// Input, hidden and output widths of a feed-forward network.
+std::vector<double> layer_widths(const NetworkOptions& options, const std::vector<int>& hidden) {
+  std::vector<double> widths{embedded_inputs(options)};
+  widths.insert(widths.end(), hidden.begin(), hidden.end());
+  widths.push_back(options.outputs);
+  return widths;
 }
 
 std::shared_ptr<Network> make_mlp(config::Reader& reader, int inputs, int outputs,
@@ -112,6 +152,7 @@ std::shared_ptr<Network> make_mlp(config::Reader& reader, int inputs, int output
   MlpOptions options;
   options.hidden = read_hidden(reader, options.hidden);
   read_common(reader, options, inputs, outputs, names);
+  check_network_memory(reader, "hidden", layer_widths(options, options.hidden), 0);
   return std::make_shared<Mlp>(options);
 }
 
@@ -134,6 +175,9 @@ std::shared_ptr<Network> make_modified_mlp(config::Reader& reader, int inputs, i
     }
   }
   read_common(reader, options, inputs, outputs, names);
+  // The gates U and V: two more first layers.
+  const double gates = 2 * (embedded_inputs(options) + 1) * options.hidden.front();
+  check_network_memory(reader, "hidden", layer_widths(options, options.hidden), gates);
   return std::make_shared<ModifiedMlp>(options);
 }
 
@@ -145,7 +189,14 @@ std::shared_ptr<Network> make_resnet(config::Reader& reader, int inputs, int out
   ResNetOptions options;
   options.width = reader.positive_int("width", options.width);
   options.blocks = reader.positive_int("blocks", options.blocks);
+  if (static_cast<size_t>(options.blocks) > kMaxLayers) {
+    reader.fail("blocks", "expected at most " + std::to_string(kMaxLayers) + " blocks, found " +
+                              std::to_string(options.blocks));
+  }
   read_common(reader, options, inputs, outputs, names);
+  // Two layers per block.
+  std::vector<int> hidden(2 * static_cast<size_t>(options.blocks) + 1, options.width);
+  check_network_memory(reader, "width", layer_widths(options, hidden), 0);
   return std::make_shared<ResNet>(options);
 }
 

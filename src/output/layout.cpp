@@ -79,12 +79,12 @@ Layout make_run_layout() {
   static const Layout checkpoints{
       "checkpoint folder", "", {"checkpoint-*.pt", "checkpoint-*.pt.crc32c"}, {}};
   static const Layout plots{"plot folder", "", {"*.png"}, {}};
-  return {
-      "run directory",
-      ".pinn-train-run",
-      {".pinn-train-run", ".pinn-train-lock", "config.json", "source.json", "summary.json",
-       "history.csv", "model.pt", "train.log", "plots.log", "reference.csv", "predictions_*.csv"},
-      {{"checkpoints", &checkpoints}, {"plots", &plots}}};
+  return {"run directory",
+          ".pinn-train-run",
+          {".pinn-train-run", ".pinn-train-lock", "config.json", "source.json", "summary.json",
+           "history.csv", "model.pt", "model.pt.crc32c", "train.log", "plots.log", "reference.csv",
+           "predictions_*.csv"},
+          {{"checkpoints", &checkpoints}, {"plots", &plots}}};
 }
 
 Layout make_sweep_layout() {
@@ -128,6 +128,8 @@ std::string remove_owned(const fs::path& directory, const Layout& layout,
   for (const auto& entry : entries_of(directory)) {
     const std::string name = entry.path().filename().string();
     if (std::find(keep.begin(), keep.end(), name) != keep.end()) continue;
+    // The marker goes last: a process killed half-way leaves a directory still known as ours.
+    if (name == layout.marker) continue;
     std::error_code error;
     const bool folder = fs::is_directory(entry.symlink_status(error));
     const bool owned =
@@ -135,7 +137,10 @@ std::string remove_owned(const fs::path& directory, const Layout& layout,
     if (!owned) continue;  // never reached after an empty foreign_entries; kept all the same
     if (std::string failure = remove_tree(entry.path()); !failure.empty()) return failure;
   }
-  return "";
+  if (layout.marker.empty() || std::find(keep.begin(), keep.end(), layout.marker) != keep.end()) {
+    return "";
+  }
+  return remove_tree(directory / layout.marker);
 }
 
 bool accounts_for_file(const Layout& layout, const std::string& name) {
@@ -188,9 +193,12 @@ std::shared_ptr<FileLock> claim_directory(const fs::path& path, const Layout& la
     // A lock file means a directory of ours that another process may be writing: ask it first.
     // Without one, no lock file is made before the directory is known to be ours.
     if (fs::exists(path / kLockFile, error)) lock = lock_directory(path, layout);
+    // Our lock and a marker still under its temporary name: a process killed while it made the
+    // directory, which is as good as empty.
     const auto entries = entries_of(path);
-    const bool empty = std::all_of(entries.begin(), entries.end(), [](const auto& entry) {
-      return entry.path().filename() == kLockFile;
+    const bool empty = std::all_of(entries.begin(), entries.end(), [&](const auto& entry) {
+      const auto name = entry.path().filename();
+      return name == kLockFile || (!layout.marker.empty() && name == layout.marker + ".tmp");
     });
     if (!empty) {
       if (!force) {

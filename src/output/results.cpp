@@ -105,6 +105,11 @@ void describe_training(Json& summary, const train::TrainingReport& report, int64
   summary["stages"] = Json::array();
   for (const auto& stage : report.stages)
     summary["stages"].push_back(Json(train::to_json(stage)));
+  if (!report.rollbacks.empty()) {
+    summary["rollbacks"] = Json::array();
+    for (const auto& rollback : report.rollbacks)
+      summary["rollbacks"].push_back(Json(train::to_json(rollback)));
+  }
   summary["training_time_s"] = report.seconds;
   summary["wall_time_s"] = wall;
   summary["points_per_second"] =

@@ -13,6 +13,7 @@
 
 #include "output/layout.hpp"
 #include "problem/csv.hpp"
+#include "util/crc32c.hpp"
 #include "util/errors.hpp"
 #include "util/files.hpp"
 #include "util/timestamp.hpp"
@@ -174,6 +175,8 @@ void save_model(const fs::path& path, model::Network& network,
   file.insert("parameters", parameters);
   file.insert("state_dict", state);
   const std::vector<char> bytes = torch::pickle_save(file);
+  // The checksum first, as for checkpoints: `eval` finds a model.pt whose bytes changed.
+  util::write_checksum_file(path, {util::crc32c(0, bytes.data(), bytes.size()), bytes.size()});
   write_file_atomically(path, [&](std::ostream& out) {
     out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
   });

@@ -1,7 +1,9 @@
 // CSV reading with precise errors, and atomic CSV writing.
 #include "problem/csv.hpp"
 
+#include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstdlib>
 #include <iomanip>
 #include <limits>
@@ -46,6 +48,15 @@ std::vector<std::string> split_fields(const std::string& line) {
   return fields;
 }
 
+// A cell as a message may quote it: at most 40 characters, control bytes (a NUL) as '?'.
+std::string printable(const std::string& cell) {
+  std::string text = cell.size() > 40 ? cell.substr(0, 37) + "..." : cell;
+  for (char& ch : text) {
+    if (static_cast<unsigned char>(ch) < 0x20) ch = '?';
+  }
+  return text;
+}
+
 }  // namespace
 
 int CsvTable::column_index(const std::string& name) const {
@@ -78,7 +89,8 @@ torch::Tensor CsvTable::select(const std::vector<std::string>& names,
 
 CsvTable read_csv_at(const config::Reader& reader, const std::string& key,
                      const std::filesystem::path& path) {
-  if (!std::filesystem::exists(path)) {
+  std::error_code error;
+  if (!std::filesystem::exists(path, error) && !error) {
     reader.fail(key, path.string() +
                          " does not exist (a relative path is resolved against the config file's "
                          "directory; the config's \"description\" may say how the file is made)");
@@ -106,10 +118,15 @@ CsvTable read_csv(const std::filesystem::path& path) {
     if (trim(line).empty() || trim(line)[0] == '#') continue;
     const auto fields = split_fields(line);
     if (table.columns.empty()) {
-      for (const auto& name : fields) {
-        if (name.empty())
+      for (size_t c = 0; c < fields.size(); ++c) {
+        if (fields[c].empty())
           throw InputError(
               source, "line " + std::to_string(line_number) + ": empty column name in the header");
+        if (std::find(fields.begin(), fields.begin() + static_cast<std::ptrdiff_t>(c), fields[c]) !=
+            fields.begin() + static_cast<std::ptrdiff_t>(c)) {
+          throw InputError(source, "line " + std::to_string(line_number) + ": the column '" +
+                                       printable(fields[c]) + "' appears twice in the header");
+        }
       }
       table.columns = fields;
       continue;
@@ -124,10 +141,11 @@ CsvTable read_csv(const std::filesystem::path& path) {
       char* end = nullptr;
       errno = 0;
       const double value = std::strtod(fields[c].c_str(), &end);
-      if (fields[c].empty() || *end != '\0' || errno == ERANGE) {
+      const bool whole = end == fields[c].c_str() + fields[c].size();  // a NUL byte stops strtod
+      if (fields[c].empty() || !whole || errno == ERANGE || !std::isfinite(value)) {
         throw InputError(source, "line " + std::to_string(line_number) + ", column '" +
-                                     table.columns[c] + "': expected a number, found '" +
-                                     fields[c] + "'");
+                                     table.columns[c] + "': expected a finite number, found '" +
+                                     printable(fields[c]) + "'");
       }
       row.push_back(value);
     }

@@ -4,11 +4,14 @@
 #include "problem/point_set.hpp"
 
 #include <algorithm>
+#include <iomanip>
 #include <map>
+#include <sstream>
 
 #include "geometry/sequence.hpp"
 #include "problem/csv.hpp"
 #include "util/errors.hpp"
+#include "util/memory.hpp"
 #include "util/registry.hpp"
 #include "util/suggest.hpp"
 
@@ -72,6 +75,22 @@ std::vector<double> per_input(Reader& reader, const std::string& key, double fal
   return std::vector<double>(context.inputs.size(), reader.get_or(key, fallback));
 }
 
+// The points of a set take count x inputs doubles before any training: a count that could never
+// fit is refused here rather than by a failed allocation.
+void check_point_memory(Reader& reader, const std::string& key, double count,
+                        const SamplingContext& context) {
+  const double bytes = count * static_cast<double>(context.inputs.size()) * sizeof(double);
+  std::ostringstream what;
+  what << std::setprecision(15) << count << " points of " << context.inputs.size() << " inputs";
+  util::check_fits_in_memory(bytes, what.str(), reader.where(key));
+}
+
+int read_count(Reader& reader, const SamplingContext& context) {
+  const int count = reader.positive_int("count");
+  check_point_memory(reader, "count", count, context);
+  return count;
+}
+
 void scale_into(torch::Tensor& points, const std::vector<Range>& ranges) {
   for (size_t i = 0; i < ranges.size(); ++i) {
     points.select(1, static_cast<int64_t>(i))
@@ -82,7 +101,7 @@ void scale_into(torch::Tensor& points, const std::vector<Range>& ranges) {
 
 // Uniform in the box: torch::rand from the set's seed.
 PointSet sample_uniform(Reader& reader, const SamplingContext& context) {
-  const int count = reader.positive_int("count");
+  const int count = read_count(reader, context);
   const auto ranges = read_bounds(reader, context);
   const int64_t seed = read_seed(reader, context);
   PointSet set;
@@ -100,7 +119,7 @@ PointSet sample_uniform(Reader& reader, const SamplingContext& context) {
 // A unit-cube sequence (lhs, sobol, halton, hammersley) mapped onto the box.
 PointSet sample_sequence_in_box(const std::string& sequence, Reader& reader,
                                 const SamplingContext& context) {
-  const int count = reader.positive_int("count");
+  const int count = read_count(reader, context);
   const auto ranges = read_bounds(reader, context);
   const int64_t seed = read_seed(reader, context);
   PointSet set;
@@ -115,7 +134,7 @@ PointSet sample_sequence_in_box(const std::string& sequence, Reader& reader,
 }
 
 PointSet sample_normal(Reader& reader, const SamplingContext& context) {
-  const int count = reader.positive_int("count");
+  const int count = read_count(reader, context);
   const auto mean = per_input(reader, "mean", 0.0, context);
   const auto deviation = per_input(reader, "std", 1.0, context);
   for (double value : deviation) {
@@ -141,7 +160,8 @@ PointSet sample_normal(Reader& reader, const SamplingContext& context) {
 PointSet sample_grid(Reader& reader, const SamplingContext& context) {
   const auto ranges = read_bounds(reader, context);
   std::vector<int> counts(ranges.size(), 0);
-  if (reader.has("counts")) {
+  const bool counts_per_input = reader.has("counts");
+  if (counts_per_input) {
     Reader per = reader.object("counts");
     for (size_t i = 0; i < ranges.size(); ++i) {
       if (ranges[i].fixed()) continue;
@@ -153,6 +173,10 @@ PointSet sample_grid(Reader& reader, const SamplingContext& context) {
     for (size_t i = 0; i < ranges.size(); ++i)
       counts[i] = ranges[i].fixed() ? 1 : count;
   }
+  double total = 1;  // a double: the product of the counts may not fit an integer
+  for (size_t i = 0; i < ranges.size(); ++i)
+    total *= ranges[i].fixed() ? 1 : counts[i];
+  check_point_memory(reader, counts_per_input ? "counts" : "count", total, context);
   std::vector<torch::Tensor> axes;
   for (size_t i = 0; i < ranges.size(); ++i) {
     const int n = ranges[i].fixed() ? 1 : counts[i];
@@ -273,7 +297,7 @@ PointSet sample_domain(const std::string& sequence, Reader& reader,
   PointSet set;
   set.domain = read_domain_name(reader, context);
   set.region = reader.choice("region", {"interior", "boundary", "initial"}, "interior");
-  const int count = reader.positive_int("count");
+  const int count = read_count(reader, context);
   std::vector<std::string> parts = read_parts(reader, *set.domain);
   if (set.region == "interior" && !parts.empty()) {
     reader.fail("parts", "boundary parts apply to \"region\": \"boundary\" only");
@@ -331,6 +355,11 @@ const Registry<SamplerFunction>& box_samplers() {
   return table;
 }
 
+// The default candidate count, capped where ten times the count would overflow an int.
+int ten_times(int count) {
+  return static_cast<int>(std::min<int64_t>(10 * static_cast<int64_t>(count), 2000000000));
+}
+
 void read_refinement(Reader& reader, PointSet& set) {
   set.resample_every = reader.get_or("resample_every", 0);
   if (set.resample_every < 0) reader.fail("resample_every", "expected a count of steps >= 0");
@@ -338,7 +367,7 @@ void read_refinement(Reader& reader, PointSet& set) {
     Reader refine = reader.object("refine");
     set.refine.every = refine.positive_int("every");
     set.refine.add = refine.positive_int("add");
-    set.refine.candidates = refine.positive_int("candidates", 10 * set.refine.add);
+    set.refine.candidates = refine.positive_int("candidates", ten_times(set.refine.add));
     set.refine.until = refine.get_or("until", 0);
     if (set.refine.until < 0) refine.fail("until", "expected a step >= 0");
     if (set.refine.candidates < set.refine.add) {
@@ -350,7 +379,7 @@ void read_refinement(Reader& reader, PointSet& set) {
     Reader rad = reader.object("rad");
     set.rad.every = rad.positive_int("every");
     set.rad.count = rad.positive_int("count", static_cast<int>(set.size()));
-    set.rad.candidates = rad.positive_int("candidates", 10 * set.rad.count);
+    set.rad.candidates = rad.positive_int("candidates", ten_times(set.rad.count));
     set.rad.k = rad.non_negative("k", set.rad.k);
     set.rad.c = rad.non_negative("c", set.rad.c);
     set.rad.until = rad.get_or("until", 0);

@@ -2,6 +2,7 @@
 #include "train/checkpoint.hpp"
 
 #include <spdlog/spdlog.h>
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <cstdio>
@@ -19,48 +20,6 @@ namespace {
 
 constexpr const char* kPrefix = "checkpoint-";
 constexpr const char* kSuffix = ".pt";
-
-constexpr const char* kChecksumSuffix = ".crc32c";
-
-fs::path checksum_path(const fs::path& checkpoint) {
-  return checkpoint.string() + kChecksumSuffix;
-}
-
-std::string hex(uint32_t value) {
-  char text[16];
-  std::snprintf(text, sizeof text, "%08x", value);
-  return text;
-}
-
-// What is wrong with the bytes of `checkpoint` by its checksum file ("" when they match, or for a
-// checkpoint written before checksums, which has none).
-std::string damage(const fs::path& checkpoint) {
-  std::error_code error;
-  const fs::path sidecar = checksum_path(checkpoint);
-  if (!fs::exists(sidecar, error)) return "";
-  std::string expected_crc;
-  unsigned long long expected_size = 0;
-  {
-    std::FILE* file = std::fopen(sidecar.c_str(), "r");
-    char crc[16] = {0};
-    const int read =
-        file != nullptr ? std::fscanf(file, "crc32c %8s size %llu", crc, &expected_size) : 0;
-    if (file != nullptr) std::fclose(file);
-    if (read != 2) return "its checksum file " + sidecar.filename().string() + " is unreadable";
-    expected_crc = crc;
-  }
-  const auto actual = util::crc32c_of_file(checkpoint);
-  if (!actual) return "it cannot be read";
-  if (actual->size != expected_size) {
-    return "damaged: " + std::to_string(actual->size) + " bytes, its checksum file says " +
-           std::to_string(expected_size);
-  }
-  if (hex(actual->crc) != expected_crc) {
-    return "damaged: its CRC-32C is " + hex(actual->crc) + ", its checksum file says " +
-           expected_crc;
-  }
-  return "";
-}
 
 bool is_checkpoint(const fs::path& path) {
   const std::string name = path.filename().string();
@@ -100,18 +59,17 @@ void CheckpointStore::write(torch::serialize::OutputArchive& archive, int64_t st
   if (failure) throw *failure;
   // The checksum first: a checkpoint never stands without it (a checksum left without its
   // checkpoint by a crash in between is removed below, next time).
-  write_text_atomically(checksum_path(target),
-                        "crc32c " + hex(sum.crc) + " size " + std::to_string(sum.size) + "\n");
+  util::write_checksum_file(target, sum);
   file.commit();
   const auto all = files();
   for (size_t i = static_cast<size_t>(keep_); i < all.size(); ++i) {
     fs::remove(all[i], error);
-    fs::remove(checksum_path(all[i]), error);
+    fs::remove(util::checksum_file(all[i]), error);
   }
   for (const auto& entry : fs::directory_iterator(directory_, error)) {
     const std::string entry_name = entry.path().filename().string();
     const bool sidecar =
-        entry_name.size() > 7 && entry_name.compare(entry_name.size() - 7, 7, kChecksumSuffix) == 0;
+        entry_name.size() > 7 && entry_name.compare(entry_name.size() - 7, 7, ".crc32c") == 0;
     if (sidecar && !fs::exists(directory_ / entry_name.substr(0, entry_name.size() - 7))) {
       fs::remove(entry.path(), error);
     }
@@ -134,17 +92,19 @@ CheckpointStore::Loaded CheckpointStore::load_latest() const {
   Loaded loaded;
   for (const auto& path : files()) {
     auto archive = std::make_unique<torch::serialize::InputArchive>();
-    std::string problem = damage(path);
+    std::string problem = util::checksum_damage(path);
     if (problem.empty()) {
       try {
         archive->load_from(path.string());
         c10::IValue meta;
-        if (archive->try_read("meta", meta) && meta.isString()) {
+        // Without a checksum (written before them), damage may still show in the state's text.
+        if (archive->try_read("meta", meta) && meta.isString() &&
+            nlohmann::json::accept(meta.toStringRef())) {
           loaded.path = path;
           loaded.archive = std::move(archive);
           return loaded;
         }
-        problem = "it holds no trainer state";
+        problem = "it holds no readable trainer state";
       } catch (const c10::Error& e) {
         problem = e.what_without_backtrace();
       }

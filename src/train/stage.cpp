@@ -10,6 +10,7 @@
 
 #include "train/cuda_graph.hpp"
 #include "util/errors.hpp"
+#include "util/memory.hpp"
 #include "util/registry.hpp"
 
 namespace pinn::train {
@@ -57,18 +58,6 @@ StageSpec read_stage(Reader& reader) {
   return spec;
 }
 
-std::string format_bytes(double bytes) {
-  const char* units[] = {"B", "kB", "MB", "GB", "TB"};
-  int unit = 0;
-  while (bytes >= 1000 && unit < 4) {
-    bytes /= 1000;
-    ++unit;
-  }
-  char text[32];
-  std::snprintf(text, sizeof text, "%.1f %s", bytes, units[unit]);
-  return text;
-}
-
 }  // namespace
 
 double Stage::learning_rate() const {
@@ -100,7 +89,7 @@ void check_stages(const std::vector<StageSpec>& stages, int64_t trainable) {
     const double bytes = 8.0 * static_cast<double>(trainable) * static_cast<double>(trainable);
     throw InputError(spec.where + "/max_parameters",
                      spec.type + " keeps a dense inverse Hessian of " + std::to_string(trainable) +
-                         " x " + std::to_string(trainable) + " (" + format_bytes(bytes) +
+                         " x " + std::to_string(trainable) + " (" + util::format_bytes(bytes) +
                          ") for this network's " + std::to_string(trainable) +
                          " trained parameters, above max_parameters (" +
                          std::to_string(spec.quasi_newton.max_parameters) +

@@ -67,6 +67,16 @@ class Stage {
   // loads what another saved continues exactly as that one would have.
   virtual void save(torch::serialize::OutputArchive& archive) const = 0;
   virtual void load(torch::serialize::InputArchive& archive) = 0;
+  // After a divergence (on_divergence: rollback) the trainer puts back the weights of the last
+  // finite log point and gives the stage its state of then (`snapshot`, what save() wrote); the
+  // stage resumes from it more carefully: Adam halves its learning rate (again at every
+  // rollback), L-BFGS and the quasi-Newton methods restart their curvature history. Returns what
+  // it changed, for the log.
+  virtual std::string roll_back(torch::serialize::InputArchive& snapshot) = 0;
+  // What is not finite in the optimizer's own state, though the loss and weights still are (""
+  // when nothing): Adam's second moment overflows for gradients above 1e154 and then freezes its
+  // steps at zero, a divergence the loss never shows.
+  virtual std::string non_finite_state() const { return ""; }
 };
 
 // One record per stage type, made by its optimizer's file: how its own keys are read, how its

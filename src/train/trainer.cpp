@@ -44,15 +44,37 @@ LossAndGradient loss_and_gradient(Objective& objective, std::vector<torch::Tenso
   };
 }
 
+DivergencePolicy read_divergence_policy(config::Reader& top) {
+  DivergencePolicy policy;
+  top.describe("on_divergence",
+               "when the loss or the weights become NaN or infinite at a log point: \"rollback\" "
+               "to the last finite one (Adam halves its learning rate, L-BFGS and the quasi-Newton "
+               "methods restart their curvature history) or \"stop\" (exit 4)");
+  policy.roll_back = top.choice("on_divergence", {"rollback", "stop"}, "rollback") == "rollback";
+  top.describe("max_rollbacks",
+               "rollbacks in a row (none getting past the step that diverged) before the run stops "
+               "with exit 4 and the last finite weights");
+  policy.max_rollbacks = top.positive_int("max_rollbacks", policy.max_rollbacks);
+  return policy;
+}
+
+Json to_json(const Rollback& rollback) {
+  return {{"diverged_at", rollback.diverged_at},
+          {"back_to", rollback.back_to},
+          {"change", rollback.change}};
+}
+
 Trainer::Trainer(Objective& objective, std::vector<torch::Tensor> trainable,
                  ReferenceMetrics& metrics, std::vector<StageSpec> stages,
-                 CheckpointSettings checkpoints, LossWeighting* weighting)
+                 CheckpointSettings checkpoints, LossWeighting* weighting,
+                 DivergencePolicy divergence)
     : objective_(objective),
       trainable_(std::move(trainable)),
       metrics_(metrics),
       stages_(std::move(stages)),
       checkpoints_(checkpoints),
-      weighting_(weighting) {}
+      weighting_(weighting),
+      divergence_(divergence) {}
 
 bool Trainer::update_loss_weights() {
   if (weighting_ == nullptr || !weighting_->due(step_)) return false;
@@ -262,6 +284,7 @@ LossAndGradient Trainer::with_live_line(const StageSpec& spec, const LossAndGrad
 }
 
 bool Trainer::run_stage(const StageSpec& spec, Stage& stage, const LossAndGradient& closure) {
+  take_snapshot(stage);
   const double seconds_before = current_.seconds;
   const auto stage_start = Clock::now();
   auto stage_seconds = [&] { return seconds_before + seconds_since(stage_start); };
@@ -290,14 +313,16 @@ bool Trainer::run_stage(const StageSpec& spec, Stage& stage, const LossAndGradie
         const HistoryRow row = record(spec.type, objective_.evaluate(false), stage.learning_rate());
         report_.history.push_back(row);
         log_progress(spec, current_.iterations, row, 1e3 * chunk_seconds / done);
-        if (!std::isfinite(row.total)) {
+        if (const std::string divergence = what_diverged(stage, row); !divergence.empty()) {
+          if (roll_back(stage, divergence)) continue;
           report_.diverged = true;
           current_.stop = "diverged";
           current_.seconds = stage_seconds();
           report_.stages.push_back(current_);
           return false;
         }
-        remember_finite_weights();
+        if (step_ > diverged_at_) rollbacks_in_a_row_ = 0;
+        take_snapshot(stage);
       }
       if (done < chunk) {
         current_.stop = stage.stop_reason();
@@ -351,6 +376,19 @@ void Trainer::log_early_stop(const StageSpec& spec) const {
 // ---- checkpoints ----
 
 namespace {
+
+// `to` takes the values of `from`, allocated on first use.
+void copy_weights(const std::vector<torch::Tensor>& from, std::vector<torch::Tensor>& to) {
+  torch::NoGradGuard no_grad;
+  if (to.size() != from.size()) {
+    to.clear();
+    for (const auto& tensor : from)
+      to.push_back(tensor.detach().clone());
+    return;
+  }
+  for (size_t i = 0; i < from.size(); ++i)
+    to[i].copy_(from[i]);
+}
 
 // JSON has no NaN: non-finite values are stored as strings and read back by from_number.
 Json number(double value) {
@@ -447,6 +485,11 @@ Json Trainer::position() const {
                    {"elapsed", elapsed_},         {"current", to_json(current_)},
                    {"finished", finished},        {"history", history}};
   if (weighting_ != nullptr) position["loss_weights"] = weighting_->state();
+  if (!report_.rollbacks.empty()) {
+    position["rollbacks"] = Json::array();
+    for (const auto& rollback : report_.rollbacks)
+      position["rollbacks"].push_back(to_json(rollback));
+  }
   return position;
 }
 
@@ -457,18 +500,62 @@ bool Trainer::weights_finite() const {
   });
 }
 
-void Trainer::remember_finite_weights() {
-  if (!weights_finite()) return;
-  torch::NoGradGuard no_grad;
-  if (finite_weights_.size() != trainable_.size()) {
-    finite_weights_.clear();
-    for (const auto& tensor : trainable_)
-      finite_weights_.push_back(tensor.detach().clone());
-  } else {
-    for (size_t i = 0; i < trainable_.size(); ++i)
-      finite_weights_[i].copy_(trainable_[i]);
-  }
+bool Trainer::remember_finite_weights() {
+  if (!weights_finite()) return false;
+  copy_weights(trainable_, finite_weights_);
   finite_step_ = step_;
+  return true;
+}
+
+void Trainer::take_snapshot(const Stage& stage) {
+  if (!remember_finite_weights() || !divergence_.roll_back) return;
+  std::ostringstream state;
+  torch::serialize::OutputArchive archive;
+  // A dense quasi-Newton H (8 n² bytes) is not copied at every log point: its rollback starts
+  // afresh from the weights.
+  if (!stage_type(stages_[stage_index_]).dense_hessian) stage.save(archive);
+  archive.save_to(state);
+  snapshot_.step = step_;
+  snapshot_.stage = current_;
+  snapshot_.history_rows = report_.history.size();
+  snapshot_.stage_state = state.str();
+  copy_weights(trainable_, snapshot_.weights);
+}
+
+std::string Trainer::what_diverged(const Stage& stage, const HistoryRow& row) const {
+  if (!std::isfinite(row.total)) return "the loss became " + std::to_string(row.total);
+  if (!weights_finite()) return "the weights are not finite";
+  return stage.non_finite_state();
+}
+
+bool Trainer::roll_back(Stage& stage, const std::string& divergence) {
+  if (!divergence_.roll_back || snapshot_.step < 0) return false;
+  if (rollbacks_in_a_row_ >= divergence_.max_rollbacks) {
+    spdlog::warn("step {}: {}, again after {} rollbacks in a row (max_rollbacks)", step_,
+                 divergence, rollbacks_in_a_row_);
+    return false;
+  }
+  ++rollbacks_in_a_row_;
+  diverged_at_ = std::max(diverged_at_, step_);
+  {
+    torch::NoGradGuard no_grad;
+    for (size_t i = 0; i < trainable_.size(); ++i)
+      trainable_[i].copy_(snapshot_.weights[i]);
+  }
+  std::istringstream state(snapshot_.stage_state);
+  torch::serialize::InputArchive archive;
+  archive.load_from(state);
+  const Rollback rollback{step_, snapshot_.step, stage.roll_back(archive)};
+  spdlog::warn("step {}: {}; rolled back to step {} ({} of at most {} in a row), {}", step_,
+               divergence, snapshot_.step, rollbacks_in_a_row_, divergence_.max_rollbacks,
+               rollback.change);
+  report_.rollbacks.push_back(rollback);
+  step_ = snapshot_.step;
+  const double seconds = current_.seconds;  // the time was spent all the same
+  current_ = snapshot_.stage;
+  current_.seconds = seconds;
+  report_.history.resize(snapshot_.history_rows);
+  return true;
 }
 
 void Trainer::restore_finite_weights() {
@@ -477,7 +564,7 @@ void Trainer::restore_finite_weights() {
   for (size_t i = 0; i < trainable_.size(); ++i)
     trainable_[i].copy_(finite_weights_[i]);
   report_.weights_step = finite_step_;
-  spdlog::warn("the weights of step {}, the last finite ones, are kept", finite_step_);
+  spdlog::warn("the weights of step {}, the last finite ones, are restored", finite_step_);
 }
 
 void Trainer::write_checkpoint(const Stage* stage) {
@@ -522,6 +609,11 @@ void Trainer::restore(torch::serialize::InputArchive& archive) {
     report_.stages.push_back(stage_report_from_json(stage));
   for (const auto& row : state.at("history"))
     report_.history.push_back(row_from_json(row));
+  for (const auto& rollback : state.value("rollbacks", Json::array())) {
+    report_.rollbacks.push_back({rollback.at("diverged_at").get<int64_t>(),
+                                 rollback.at("back_to").get<int64_t>(),
+                                 rollback.at("change").get<std::string>()});
+  }
   if (weighting_ != nullptr && state.contains("loss_weights")) {
     weighting_->restore(state.at("loss_weights"), objective_);
   }

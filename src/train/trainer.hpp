@@ -55,6 +55,14 @@ struct StageReport {
 nlohmann::json to_json(const StageReport& stage);
 StageReport stage_report_from_json(const nlohmann::json& json);
 
+// A return to the last finite log point after the loss became NaN or infinite.
+struct Rollback {
+  int64_t diverged_at = 0;  // the step whose loss was not finite
+  int64_t back_to = 0;      // the step whose weights and optimizer state were put back
+  std::string change;       // what the stage changed ("learning rate halved to 5e-4")
+};
+nlohmann::json to_json(const Rollback& rollback);
+
 struct TrainingReport {
   std::vector<HistoryRow> history;
   std::vector<StageReport> stages;
@@ -66,7 +74,17 @@ struct TrainingReport {
   // divergence the last step whose loss and weights were finite (the weights are put back).
   int64_t weights_step = 0;
   bool interrupted = false;  // stopped on request (a signal) after writing a checkpoint
+  std::vector<Rollback> rollbacks;
 };
+
+// What a run does when its loss (or its weights) become NaN or infinite at a log point: the
+// top-level "on_divergence", "rollback" (the default) or "stop", and "max_rollbacks".
+struct DivergencePolicy {
+  bool roll_back = true;
+  // Rollbacks in a row (none of which got past the step that diverged) before the run stops.
+  int max_rollbacks = 5;
+};
+DivergencePolicy read_divergence_policy(config::Reader& top);
 
 struct CheckpointSettings {
   CheckpointStore* store = nullptr;  // none: no checkpoints
@@ -84,7 +102,7 @@ class Trainer {
   // `weighting` (adaptive loss weights) may be null.
   Trainer(Objective& objective, std::vector<torch::Tensor> trainable, ReferenceMetrics& metrics,
           std::vector<StageSpec> stages, CheckpointSettings checkpoints = {},
-          LossWeighting* weighting = nullptr);
+          LossWeighting* weighting = nullptr, DivergencePolicy divergence = {});
   // Trains from the start, or from where `resume` (a checkpoint of the same config) stopped.
   TrainingReport run(torch::serialize::InputArchive* resume = nullptr);
 
@@ -96,9 +114,18 @@ class Trainer {
   // checkpoints instead of replacing them with NaN).
   void write_checkpoint(const Stage* stage);
   bool weights_finite() const;
-  // Keeps a copy of the weights at this step, if they are finite: what a diverged run returns.
-  void remember_finite_weights();
+  // Keeps a copy of the weights at this step, if they are finite (whether they are): what a
+  // diverged run returns.
+  bool remember_finite_weights();
   void restore_finite_weights();
+  // The weights (remember_finite_weights) and, to roll back to, the stage's state and position.
+  void take_snapshot(const Stage& stage);
+  // What went non-finite at this log point: the loss, the weights or the stage's state ("" when
+  // nothing did).
+  std::string what_diverged(const Stage& stage, const HistoryRow& row) const;
+  // Back to the snapshot with a more careful stage; false when the policy says stop (or the
+  // rollbacks in a row are used up).
+  bool roll_back(Stage& stage, const std::string& divergence);
   bool checkpoint_due() const;
   bool consistency_check_due() const;
   // A TrainingError unless every rank holds the same weights (distributed.check_every).
@@ -133,6 +160,17 @@ class Trainer {
   double elapsed_ = 0;
   std::vector<torch::Tensor> finite_weights_;
   int64_t finite_step_ = 0;
+  DivergencePolicy divergence_;
+  // Where a rollback returns: the weights, the stage's state and the position at one step.
+  struct Snapshot {
+    int64_t step = -1;  // -1: none yet
+    StageReport stage;  // current_ then
+    size_t history_rows = 0;
+    std::string stage_state;  // Stage::save, serialized
+    std::vector<torch::Tensor> weights;
+  } snapshot_;
+  int rollbacks_in_a_row_ = 0;
+  int64_t diverged_at_ = -1;  // the latest step whose loss was not finite
 };
 
 }  // namespace pinn::train

@@ -2,8 +2,11 @@
 #include "util/crc32c.hpp"
 
 #include <array>
+#include <cstdio>
 #include <fstream>
 #include <vector>
+
+#include "util/files.hpp"
 
 namespace pinn::util {
 
@@ -46,6 +49,53 @@ std::optional<FileChecksum> crc32c_of_file(const std::filesystem::path& path) {
   }
   if (in.bad()) return std::nullopt;
   return sum;
+}
+
+namespace {
+
+std::string hex(uint32_t value) {
+  char text[16];
+  std::snprintf(text, sizeof text, "%08x", value);
+  return text;
+}
+
+}  // namespace
+
+std::filesystem::path checksum_file(const std::filesystem::path& file) {
+  return file.string() + ".crc32c";
+}
+
+void write_checksum_file(const std::filesystem::path& file, const FileChecksum& sum) {
+  write_text_atomically(checksum_file(file),
+                        "crc32c " + hex(sum.crc) + " size " + std::to_string(sum.size) + "\n");
+}
+
+std::string checksum_damage(const std::filesystem::path& file) {
+  std::error_code error;
+  const std::filesystem::path sidecar = checksum_file(file);
+  if (!std::filesystem::exists(sidecar, error)) return "";
+  std::string expected_crc;
+  unsigned long long expected_size = 0;
+  {
+    std::FILE* stream = std::fopen(sidecar.c_str(), "r");
+    char crc[16] = {0};
+    const int read =
+        stream != nullptr ? std::fscanf(stream, "crc32c %8s size %llu", crc, &expected_size) : 0;
+    if (stream != nullptr) std::fclose(stream);
+    if (read != 2) return "its checksum file " + sidecar.filename().string() + " is unreadable";
+    expected_crc = crc;
+  }
+  const auto actual = crc32c_of_file(file);
+  if (!actual) return "it cannot be read";
+  if (actual->size != expected_size) {
+    return "damaged: " + std::to_string(actual->size) + " bytes, its checksum file says " +
+           std::to_string(expected_size);
+  }
+  if (hex(actual->crc) != expected_crc) {
+    return "damaged: its CRC-32C is " + hex(actual->crc) + ", its checksum file says " +
+           expected_crc;
+  }
+  return "";
 }
 
 }  // namespace pinn::util

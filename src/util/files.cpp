@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <ftw.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -17,16 +18,69 @@ namespace pinn {
 
 namespace fs = std::filesystem;
 
+namespace {
+
+// What an open()/read() failure means for a file the user named.
+std::string reading_failure(const fs::path& path, int cause) {
+  switch (cause) {
+    case ENOENT:
+      return "file not found";
+    case ENAMETOOLONG:
+      return "the name is too long for the file system (" + std::to_string(path.string().size()) +
+             " characters)";
+    case EACCES:
+      return "permission denied";
+    case ENOTDIR:
+      return "a folder on its path is not a folder";
+    default:
+      return std::string("cannot be read: ") + std::strerror(cause);
+  }
+}
+
+std::string not_a_regular_file(mode_t mode) {
+  if (S_ISDIR(mode)) return "is a directory, not a file";
+  if (S_ISFIFO(mode)) return "is a pipe (FIFO), not a file";
+  if (S_ISCHR(mode) || S_ISBLK(mode)) return "is a device, not a file";
+  if (S_ISSOCK(mode)) return "is a socket, not a file";
+  return "is not a regular file";
+}
+
+}  // namespace
+
 std::string read_text_file(const fs::path& path) {
-  std::error_code error;
-  if (!fs::exists(path, error)) throw InputError(path.string(), "file not found");
-  if (fs::is_directory(path, error)) throw InputError(path.string(), "is a directory, not a file");
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw InputError(path.string(), "cannot be opened for reading");
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (in.bad()) throw InputError(path.string(), "read failed");
-  return text.str();
+  const std::string name = path.string();
+  if (name.empty()) throw InputError("the file name is empty");
+  if (name.find('\0') != std::string::npos) {
+    throw InputError(name.substr(0, name.find('\0')), "the file name contains a NUL byte");
+  }
+  // Non-blocking, so that opening a FIFO returns at once; only regular files are read (a device
+  // such as /dev/zero would never end).
+  const int descriptor = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (descriptor < 0) throw InputError(name, reading_failure(path, errno));
+  struct stat status {};
+  if (::fstat(descriptor, &status) != 0 || !S_ISREG(status.st_mode)) {
+    const int cause = errno;
+    ::close(descriptor);
+    throw InputError(name, S_ISREG(status.st_mode) || status.st_mode == 0
+                               ? reading_failure(path, cause)
+                               : not_a_regular_file(status.st_mode));
+  }
+  std::string text;
+  text.reserve(static_cast<size_t>(status.st_size));
+  char buffer[1 << 16];
+  while (true) {
+    const ssize_t count = ::read(descriptor, buffer, sizeof buffer);
+    if (count < 0 && errno == EINTR) continue;
+    if (count < 0) {
+      const int cause = errno;
+      ::close(descriptor);
+      throw InputError(name, reading_failure(path, cause));
+    }
+    if (count == 0) break;
+    text.append(buffer, static_cast<size_t>(count));
+  }
+  ::close(descriptor);
+  return text;
 }
 
 namespace {

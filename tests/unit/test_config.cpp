@@ -3,11 +3,15 @@
 #include <gtest/gtest.h>
 #include "support.hpp"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "config/document.hpp"
 #include "config/reader.hpp"
@@ -106,13 +110,90 @@ TEST(Document, OverridesParseJsonAndRecordTheirOrigin) {
   EXPECT_EQ(document.root()["network"]["hidden"], Json::parse("[64,64]"));
   EXPECT_EQ(document.root()["network"]["activation"], "tanh");
   EXPECT_EQ(document.where(Pointer("/training/0/lr")), "--set training[0].lr=1e-4: /training/0/lr");
-  EXPECT_EQ(document.where(Pointer("/training/0")), "c.json: /training/0");
+  // A value part of which an override set names both.
+  EXPECT_EQ(document.where(Pointer("/training/0")),
+            "c.json (with --set training[0].lr=1e-4): /training/0");
   // A parent that does not exist is reported, not created.
   EXPECT_NE(error_of([&] { document.apply_override("netwrk.hidden=[1]"); }).find("does not exist"),
             std::string::npos);
   EXPECT_NE(error_of([&] { document.apply_override("training[5]={}"); }).find("outside the list"),
             std::string::npos);
   EXPECT_NE(error_of([&] { document.apply_override("nonsense"); }).find("KEY=VALUE"),
+            std::string::npos);
+}
+
+TEST(Document, NumbersOutOfRangeNameTheirLineAndColumn) {
+  const auto path = write_temp("pinn_range.json", "{\n  \"a\": 1,\n  \"lr\": -1e999\n}\n");
+  const std::string message = error_of([&] { Document::load(path); });
+  EXPECT_NE(
+      message.find(path + ": /lr: the number -1e999 at line 3, column 9 is outside the range"),
+      std::string::npos)
+      << message;
+  // 400 digits: an integer too large even for a double.
+  const auto digits = write_temp("pinn_digits.json", "{\"n\": 1" + std::string(400, '0') + "}");
+  EXPECT_NE(error_of([&] { Document::load(digits); }).find("line 1, column 7"), std::string::npos);
+  auto document = Document::from_json(Json::parse(R"({"training": [{"lr": 1}]})"), "c.json");
+  const std::string set = error_of([&] { document.apply_override("training[0].lr=1e999"); });
+  EXPECT_NE(set.find("--set training[0].lr=1e999: /training/0/lr: the number 1e999 is outside"),
+            std::string::npos)
+      << set;
+}
+
+TEST(Document, DeeplyNestedValuesAreRefusedWithoutRecursion) {
+  const std::string deep = std::string(100000, '[') + std::string(100000, ']');
+  const auto path = write_temp("pinn_deep.json", "{\"a\": {\"b\": " + deep + "}}");
+  const std::string message = error_of([&] { Document::load(path); });
+  EXPECT_NE(message.find(": a value at /a/b/0/0/0/"), std::string::npos) << message;
+  EXPECT_NE(message.find("is nested more than 64 levels deep"), std::string::npos) << message;
+  auto document = Document::from_json(Json::parse(R"({"network": {}})"), "c.json");
+  EXPECT_NE(error_of([&] {
+              document.apply_override("network.hidden=" + deep);
+            }).find("nested more than 64 levels"),
+            std::string::npos);
+}
+
+TEST(Document, HugeListIndicesAreRefusedNotConverted) {
+  auto document = Document::from_json(Json::parse(R"({"training": [{"lr": 1}]})"), "c.json");
+  for (const std::string assignment :
+       {"training[99999999999999999999].lr=1", "training[99999999999999999999]=1"}) {
+    const std::string message = error_of([&] { document.apply_override(assignment); });
+    EXPECT_NE(message.find("too large"), std::string::npos) << message;
+  }
+  EXPECT_NE(
+      error_of([&] { document.apply_override("training.99999999999=1"); }).find("outside the list"),
+      std::string::npos);
+}
+
+TEST(Files, WhatIsNotARegularFileIsRefusedWithoutReadingIt) {
+  const auto folder = std::filesystem::temp_directory_path() / "pinn_files_test";
+  std::filesystem::create_directories(folder);
+  const auto fifo = folder / "fifo";
+  std::filesystem::remove(fifo);
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  // A FIFO nobody writes would block a plain open; /dev/zero would never end.
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {fifo.string(), "is a pipe (FIFO), not a file"},
+      {"/dev/zero", "is a device, not a file"},
+      {folder.string(), "is a directory, not a file"},
+      {"/" + std::string(5000, 'a') + ".json", "the name is too long"},
+      {std::string("a\0b", 3), "contains a NUL byte"},
+      {(folder / "missing.json").string(), "file not found"}};
+  for (const auto& [path, expected] : cases) {
+    const std::string message = error_of([&] { read_text_file(path); });
+    EXPECT_NE(message.find(expected), std::string::npos) << message;
+  }
+  std::filesystem::remove(fifo);
+}
+
+TEST(Limits, ListsOfObjectsAndThreadsAreBounded) {
+  Json list = Json::array();
+  for (int i = 0; i < 1001; ++i)
+    list.push_back(Json::object());
+  auto document = Document::from_json(Json{{"training", list}}, "c.json");
+  Reader top(document, Pointer());
+  EXPECT_NE(error_of([&] {
+              top.objects("training");
+            }).find("c.json: /training: expected at most 1000 entries, found 1001"),
             std::string::npos);
 }
 

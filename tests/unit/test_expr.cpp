@@ -4,6 +4,8 @@
 
 #include <cmath>
 #include <map>
+#include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -165,6 +167,84 @@ INSTANTIATE_TEST_SUITE_P(
         ErrorCase{"lap(x)", 5, "'x' is not an output"}, ErrorCase{"d(u)", 4, "d(u, x)"},
         ErrorCase{"dir(u, [1])", 8, "one entry per input (2), found 1"},
         ErrorCase{"u_z", 1, "subscript derivative"}, ErrorCase{"u_", 1, "unknown name 'u_'"}));
+
+// ---- limits: what would overflow the stack or explode the engine is an error at a column ----
+
+std::string repeated(const std::string& piece, size_t times) {
+  std::string text;
+  for (size_t i = 0; i < times; ++i)
+    text += piece;
+  return text;
+}
+
+// The column and message of the ParseError `text` raises.
+std::pair<int, std::string> parse_error(const std::string& text) {
+  try {
+    parse(text, kSymbols);
+  } catch (const ParseError& e) {
+    return {e.column(), e.what()};
+  }
+  return {0, "no error"};
+}
+
+TEST(ParseLimits, NestingBeyondTheDepthLimitIsAnErrorNotAStackOverflow) {
+  const int limit = kMaxExpressionDepth;
+  // Tens of thousands of levels (within the length limit): parentheses, unary minus, a power
+  // chain, nested calls; each would overflow the stack of a parser without a bound.
+  const std::vector<std::string> deep = {repeated("(", 45000) + "u" + repeated(")", 45000),
+                                         repeated("-", 99000) + "u", repeated("u^", 49000) + "u",
+                                         repeated("sin(", 19000) + "u" + repeated(")", 19000)};
+  for (const auto& text : deep) {
+    const auto [column, message] = parse_error(text);
+    EXPECT_GT(column, 0) << message;
+    EXPECT_LE(column, 4 * limit + 1) << message;
+    EXPECT_NE(message.find("nested more than 1000 levels"), std::string::npos) << message;
+  }
+  // Just within the limit it parses (and folds: -(-(...(-2)))) = 2 for an even count).
+  const auto node = parse(repeated("(", limit - 1) + "2" + repeated(")", limit - 1), kSymbols);
+  EXPECT_DOUBLE_EQ(node->number, 2.0);
+}
+
+TEST(ParseLimits, ALongSumCountsOneLevelPerTermAndALongTextIsRefused) {
+  // 1 MB of "u + u + ...": longer than the limit on the text.
+  const auto [column, message] = parse_error("u" + repeated(" + u", 250000));
+  EXPECT_EQ(column, static_cast<int>(kMaxExpressionLength) + 1);
+  EXPECT_NE(message.find("characters long; at most 100000"), std::string::npos) << message;
+  // Within the length, 2000 terms nest 2000 deep: refused at the term that passes the limit.
+  const auto [sum_column, sum_message] = parse_error("u" + repeated("+u", 1999));
+  EXPECT_EQ(sum_column, 2 * kMaxExpressionDepth) << sum_message;
+  const auto [product_column, product_message] = parse_error("u" + repeated("*u", 1999));
+  EXPECT_EQ(product_column, 2 * kMaxExpressionDepth) << product_message;
+  // 999 terms are fine, and evaluate to 999 u (the tree's depth is within every recursion).
+  torch::Tensor points = torch::rand({4, 2}, torch::kFloat64);
+  std::map<Channel, torch::Tensor> channels{{{0, {}}, points.select(1, 0) + 1}};
+  const auto value =
+      evaluate(*parse("u" + repeated("+u", 998), kSymbols), EvalContext{points, &channels});
+  EXPECT_LT((value - 999 * channels.at({0, {}})).abs().max().item<double>(), 1e-10);
+  // Numbers fold: a long sum of constants is one node.
+  EXPECT_EQ(parse("1" + repeated("+1", 5000), kSymbols)->number, 5001);
+}
+
+TEST(ParseLimits, DerivativesOfOrderAboveEightAreRefusedAtTheirColumn) {
+  EXPECT_EQ(parse("d(u, x, x, x, x, y, y, y, y)", kSymbols)->channel.order(), 8);
+  EXPECT_EQ(parse("u_xxxxyyyy", kSymbols)->channel.order(), 8);
+  const std::string ninth = "u_x + d(u, x, x, x, x, y, y, y, y, x)";
+  auto [column, message] = parse_error(ninth);
+  EXPECT_EQ(column, static_cast<int>(ninth.rfind('x')) + 1) << message;  // the ninth input
+  EXPECT_NE(message.find("a derivative of order 9: pinn-train computes derivatives up to order 8"),
+            std::string::npos)
+      << message;
+  std::tie(column, message) = parse_error("1 + u_xxxxxxxxxxxxx");  // 13 letters
+  EXPECT_EQ(column, 5) << message;
+  EXPECT_NE(message.find("order 9"), std::string::npos) << message;
+  // Order 1000 answers at once (the engine would enumerate the partitions of 1000).
+  std::tie(column, message) = parse_error("u_" + repeated("x", 1000));
+  EXPECT_EQ(column, 1) << message;
+  std::tie(column, message) = parse_error("lap(u_xxxxxxx)");
+  EXPECT_NE(message.find("order 9"), std::string::npos) << message;
+  std::tie(column, message) = parse_error("dir(d(u, x, x, x, x, x, x, x, x), [1, 0])");
+  EXPECT_NE(message.find("order 9"), std::string::npos) << message;
+}
 
 // ---- the pointwise program (the fused loss's residuals) against evaluate() and autograd ----
 

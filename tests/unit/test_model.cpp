@@ -130,6 +130,39 @@ TEST(Mlp, ShapesParametersAndForward) {
   EXPECT_TRUE(torch::allclose(y, expected));
 }
 
+// A network that could never fit, or absurdly deep, is refused before anything is allocated,
+// naming the key, the memory it would take and the machine's.
+TEST(Mlp, SizesBeyondTheMachineAreRefusedWhenRead) {
+  auto error = [](const std::string& network) {
+    auto document = Document::from_json(Json::parse(R"({"network": )" + network + "}"), "n.json");
+    Reader reader(document, Pointer("/network"));
+    try {
+      make_network(reader, 2, 1);
+    } catch (const InputError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  const std::string wide = error(R"({"hidden": [2000000000, 2000000000]})");
+  EXPECT_NE(wide.find("n.json: /network/hidden: a network of 4e+18 weights (with gradients and "
+                      "optimizer state) would take about"),
+            std::string::npos)
+      << wide;
+  EXPECT_NE(wide.find("of memory this machine has"), std::string::npos) << wide;
+  Json layers = Json::array();
+  for (int i = 0; i < 100000; ++i)
+    layers.push_back(2);
+  const std::string many = error(Json{{"hidden", layers}}.dump());
+  EXPECT_NE(many.find("/network/hidden: expected at most 1000 hidden layers, found 100000"),
+            std::string::npos)
+      << many;
+  EXPECT_NE(error(R"({"type": "resnet", "width": 2000000000, "blocks": 2})").find("would take"),
+            std::string::npos);
+  EXPECT_NE(error(R"({"type": "resnet", "width": 4, "blocks": 5000})").find("at most 1000 blocks"),
+            std::string::npos);
+  EXPECT_EQ(error(R"({"hidden": [64, 64, 64]})"), "no error");
+}
+
 TEST(Mlp, FactoryReadsOptionsAndFillsDefaults) {
   auto document = Document::from_json(
       Json::parse(R"({"network": {"hidden": [5], "activation": "sin", "init": "xavier_uniform"}})"),

@@ -45,6 +45,24 @@ torch::Tensor sample(const std::string& json, std::vector<std::string> inputs = 
   return read_point_set(reader, context).sample.points;
 }
 
+// A point count whose points could never fit is refused before they are drawn: a grid's counts
+// multiply (10^6 x 10^6 points would take 16 TB).
+TEST(Sampler, CountsBeyondTheMachinesMemoryAreRefusedWhenRead) {
+  const std::string grid = testing_support::error_of([] {
+    sample(R"({"sampler": "grid", "counts": {"x": 1000000, "y": 1000000},
+               "bounds": {"x": [0, 1], "y": [0, 1]}})");
+  });
+  EXPECT_NE(grid.find("t.json: /counts: 1000000000000 points of 2 inputs would take about 16.0 TB"),
+            std::string::npos)
+      << grid;
+  std::vector<std::string> inputs(2000, "x");
+  const std::string wide = testing_support::error_of(
+      [&] { sample(R"({"sampler": "uniform", "count": 2000000000})", inputs); });
+  EXPECT_NE(wide.find("t.json: /count: 2000000000 points of 2000 inputs would take about 32.0 TB"),
+            std::string::npos)
+      << wide;
+}
+
 TEST(Sampler, UniformStaysInItsBoxAndIsReproducible) {
   const auto points =
       sample(R"({"sampler": "uniform", "count": 1000, "bounds": {"x": [-1, 2], "y": [5, 6]}})");
@@ -134,10 +152,21 @@ TEST(Sampler, BadInput) {
 
 TEST(Csv, ReportsLineAndColumnOfBadValues) {
   const auto path = temp_file("pinn_bad.csv", "x,y\n1,2\n3,abc\n");
-  EXPECT_NE(error_of([&] { read_csv(path); }).find("line 3, column 'y': expected a number"),
+  EXPECT_NE(error_of([&] { read_csv(path); }).find("line 3, column 'y': expected a finite number"),
             std::string::npos);
   const auto ragged = temp_file("pinn_ragged.csv", "x,y\n1,2,3\n");
   EXPECT_NE(error_of([&] { read_csv(ragged); }).find("expected 2 fields, found 3"),
+            std::string::npos);
+  // Not numbers either: nan and inf, a number out of range, a cell that a NUL byte cuts short.
+  for (const std::string& cell :
+       std::vector<std::string>{"nan", "inf", "-infinity", "1e999", std::string("0\0\0", 3)}) {
+    const auto bad = temp_file("pinn_cell.csv", "x,y\n1," + cell + "\n");
+    EXPECT_NE(error_of([&] { read_csv(bad); }).find("line 2, column 'y': expected a finite number"),
+              std::string::npos)
+        << cell;
+  }
+  const auto twice = temp_file("pinn_twice.csv", "x,u,u\n1,2,3\n");
+  EXPECT_NE(error_of([&] { read_csv(twice); }).find("line 1: the column 'u' appears twice"),
             std::string::npos);
 }
 

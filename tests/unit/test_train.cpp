@@ -146,6 +146,98 @@ TEST(Stages, AdamMatchesTorchAdam) {
   }
 }
 
+// A stage's state as the trainer keeps it for a rollback: save()d into bytes, read back on demand.
+class StateBytes {
+ public:
+  explicit StateBytes(const Stage& stage) {
+    torch::serialize::OutputArchive archive;
+    stage.save(archive);
+    std::ostringstream out;
+    archive.save_to(out);
+    bytes_ = out.str();
+  }
+  torch::serialize::InputArchive archive() const {
+    std::istringstream in(bytes_);
+    torch::serialize::InputArchive archive;
+    archive.load_from(in);
+    return archive;
+  }
+
+ private:
+  std::string bytes_;
+};
+
+// A rollback puts back the saved state: Adam then steps as a stage with half the learning rate
+// loaded from that state would (and a quarter after a second rollback); L-BFGS as a fresh L-BFGS
+// from the saved point.
+TEST(Stages, RollBackPutsBackTheStateAndStepsMoreCarefully) {
+  auto quadratic = [](torch::Tensor& p) {
+    return [&p] {
+      if (p.grad().defined()) p.mutable_grad().zero_();
+      auto loss = (p.square() * torch::arange(1, 5, torch::kFloat64)).sum();
+      loss.backward();
+      return loss.detach();
+    };
+  };
+  torch::manual_seed(5);
+  const auto start = torch::randn({4}, torch::kFloat64);
+  for (const int rollbacks : {1, 2}) {
+    auto p = start.clone().requires_grad_(true);
+    StageSpec spec;
+    spec.type = "adam";
+    spec.adam.lr = 0.1;
+    auto stage = make_stage(spec, {p});
+    stage->advance(5, quadratic(p));
+    const StateBytes saved(*stage);
+    const auto at_5 = p.detach().clone();
+    std::string change;
+    for (int r = 0; r < rollbacks; ++r) {
+      stage->advance(5, quadratic(p));
+      torch::NoGradGuard no_grad;
+      p.copy_(at_5);  // the trainer puts the weights back
+      auto archive = saved.archive();
+      change = stage->roll_back(archive);
+    }
+    const double lr = 0.1 / std::pow(2.0, rollbacks);
+    EXPECT_EQ(change,
+              rollbacks == 1 ? "learning rate halved to 0.05" : "learning rate halved to 0.025");
+    stage->advance(3, quadratic(p));
+    EXPECT_DOUBLE_EQ(stage->learning_rate(), lr);
+
+    auto q = at_5.clone().requires_grad_(true);
+    StageSpec smaller = spec;
+    smaller.adam.lr = lr;
+    auto reference = make_stage(smaller, {q});
+    auto archive = saved.archive();
+    reference->load(archive);
+    reference->advance(3, quadratic(q));
+    EXPECT_TRUE(torch::equal(p, q)) << rollbacks << " rollbacks";
+  }
+
+  auto p = start.clone().requires_grad_(true);
+  StageSpec spec;
+  spec.type = "lbfgs";
+  spec.lbfgs.tolerance_grad = 0;
+  spec.lbfgs.tolerance_change = 0;
+  auto stage = make_stage(spec, {p});
+  stage->advance(3, quadratic(p));
+  const StateBytes saved(*stage);
+  const auto at_3 = p.detach().clone();
+  stage->advance(3, quadratic(p));
+  {
+    torch::NoGradGuard no_grad;
+    p.copy_(at_3);
+  }
+  auto archive = saved.archive();
+  EXPECT_EQ(stage->roll_back(archive), "curvature history restarted");
+  stage->advance(1, quadratic(p));
+  auto q = at_3.clone().requires_grad_(true);
+  auto fresh = make_stage(spec, {q});
+  fresh->advance(1, quadratic(q));
+  EXPECT_LT((p - q).abs().max().item<double>(), 1e-15);
+  EXPECT_FALSE(torch::equal(p, at_3));
+}
+
 // "cuda_graph": on CUDA, three eager steps, then the captured step replayed (bias corrections from
 // step counters on the device); elsewhere a warning and the ordinary step. Either way the same
 // arithmetic as torch's Adam, step for step, and the step count a checkpoint records.

@@ -3,6 +3,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iomanip>
+#include <sstream>
 
 #include "train/cuda_graph.hpp"
 #include "train/stage.hpp"
@@ -31,14 +33,14 @@ class AdamStage : public Stage {
 
   // The rate of the last step taken (of the first before any).
   double learning_rate() const override {
-    return settings_.schedule.at(settings_.lr, std::max<int64_t>(steps_ - 1, 0));
+    return lr_scale_ * settings_.schedule.at(settings_.lr, std::max<int64_t>(steps_ - 1, 0));
   }
 
   // Stops after the current step when a stop is requested (a signal): Adam's steps do not depend
   // on how they are grouped, so a run may stop after any of them.
   int advance(int count, const LossAndGradient& closure) override {
     for (int i = 0; i < count; ++i) {
-      lr_ = settings_.schedule.at(settings_.lr, steps_);
+      lr_ = lr_scale_ * settings_.schedule.at(settings_.lr, steps_);
       if (graphed_) {
         graphed_step(closure);
       } else {
@@ -68,6 +70,7 @@ class AdamStage : public Stage {
       archive.write("steps/" + key, torch::tensor(moments_[i].steps), /*is_buffer=*/true);
     }
     archive.write("stage_steps", torch::tensor(steps_), /*is_buffer=*/true);
+    archive.write("lr_scale", torch::tensor(lr_scale_), /*is_buffer=*/true);
   }
 
   void load(torch::serialize::InputArchive& archive) override {
@@ -89,7 +92,29 @@ class AdamStage : public Stage {
       for (const auto& m : moments_)
         steps_ = std::max(steps_, m.steps);
     }
+    torch::Tensor scale;
+    lr_scale_ = archive.try_read("lr_scale", scale, /*is_buffer=*/true) ? scale.item<double>() : 1;
     runner_.reset();
+  }
+
+  std::string non_finite_state() const override {
+    torch::NoGradGuard no_grad;
+    for (const auto& moment : moments_) {
+      if (!torch::isfinite(moment.first).all().item<bool>() ||
+          !torch::isfinite(moment.second).all().item<bool>()) {
+        return "adam's moments overflowed (a gradient above about 1e154)";
+      }
+    }
+    return "";
+  }
+
+  std::string roll_back(torch::serialize::InputArchive& snapshot) override {
+    const double halved = lr_scale_ / 2;
+    load(snapshot);
+    lr_scale_ = halved;
+    std::ostringstream text;
+    text << "learning rate halved to " << std::setprecision(3) << learning_rate();
+    return text.str();
   }
 
  private:
@@ -193,6 +218,7 @@ class AdamStage : public Stage {
   std::vector<Moments> moments_;
   int64_t steps_ = 0;        // steps of this stage: the schedule's clock
   double lr_ = 0;            // the rate of the step running
+  double lr_scale_ = 1;      // 1/2 per rollback after a divergence (Stage::roll_back)
   torch::Tensor device_lr_;  // with a CUDA graph: lr_ on the device
 };
 

@@ -49,8 +49,8 @@ class FlatStage : public Stage {
 };
 
 // A FlatStage that runs `Optimizer` (Lbfgs, QuasiNewton: each has iterate(count, objective),
-// x(), status(), evaluations(), forget_objective(), save() and load()): the parts of the stage
-// that pass on to the optimizer.
+// x(), status(), evaluations(), forget_objective(), forget_curvature(), save() and load()): the
+// parts of the stage that pass on to the optimizer.
 template <typename Optimizer>
 class FlatOptimizerStage : public FlatStage {
  public:
@@ -80,6 +80,19 @@ class FlatOptimizerStage : public FlatStage {
     forget_capture(new_shapes);
   }
 
+  std::string roll_back(torch::serialize::InputArchive& snapshot) override {
+    torch::serialize::InputArchive state;
+    if (snapshot.try_read(state_key_, state)) {
+      optimizer_.load(state);
+      unflatten(optimizer_.x());
+      optimizer_.forget_curvature();
+    } else {
+      restart_from_weights();  // a dense H is not kept for rollbacks (Trainer::take_snapshot)
+    }
+    forget_capture(false);
+    return "curvature history restarted";
+  }
+
   std::string stop_reason() const override {
     return optimizer_.status() == Optimizer::Status::stalled ? "stalled" : "converged";
   }
@@ -107,6 +120,8 @@ class FlatOptimizerStage : public FlatStage {
   virtual void load_without_state() {
     throw std::runtime_error("the checkpoint holds no '" + state_key_ + "' state of this stage");
   }
+  // A fresh optimizer from the trainables as they are.
+  virtual void restart_from_weights() = 0;
 
  private:
   std::string state_key_;

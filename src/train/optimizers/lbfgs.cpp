@@ -367,8 +367,10 @@ class LbfgsStage : public FlatOptimizerStage<Lbfgs> {
     spdlog::warn(
         "lbfgs: the checkpoint holds an older L-BFGS state; continuing from its "
         "weights with a fresh curvature history");
-    optimizer_ = Lbfgs(options_, flatten());
+    restart_from_weights();
   }
+
+  void restart_from_weights() override { optimizer_ = Lbfgs(options_, flatten()); }
 
  private:
   static LbfgsOptions options(const LbfgsSettings& s) {

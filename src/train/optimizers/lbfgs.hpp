@@ -87,6 +87,8 @@ class Lbfgs {
 
   // The objective changed (new points): its values at x and the curvature history are stale.
   void forget_objective();
+  // After a rollback: the history led to a divergence. The same as forget_objective().
+  void forget_curvature() { forget_objective(); }
 
   const std::vector<double>& x() const { return x_; }
   Status status() const { return status_; }

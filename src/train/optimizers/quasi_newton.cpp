@@ -69,6 +69,12 @@ void QuasiNewton::forget_objective() {
   status_ = Status::running;
 }
 
+void QuasiNewton::forget_curvature() {
+  h_.reset();
+  ++resets_;
+  forget_objective();
+}
+
 void QuasiNewton::restart_direction() {
   h_.reset();
   ++resets_;
@@ -273,13 +279,17 @@ class QuasiNewtonStage : public FlatOptimizerStage<QuasiNewton> {
                            [&](std::vector<double> start, torch::Device device) {
                              return QuasiNewton(options(spec.quasi_newton), std::move(start),
                                                 device);
-                           }) {}
+                           }),
+        options_(options(spec.quasi_newton)) {}
 
   nlohmann::json details() const override {
     return {{"hessian_resets", optimizer_.resets()},
             {"skipped_updates", optimizer_.skipped()},
             {"hessian_seconds", optimizer_.hessian_seconds()}};
   }
+
+ protected:
+  void restart_from_weights() override { optimizer_ = QuasiNewton(options_, flatten(), device_); }
 
  private:
   static QuasiNewtonOptions options(const QuasiNewtonSettings& s) {
@@ -290,6 +300,8 @@ class QuasiNewtonStage : public FlatOptimizerStage<QuasiNewton> {
     options.tolerance_grad = s.tolerance_grad;
     return options;
   }
+
+  QuasiNewtonOptions options_;
 };
 
 void read_quasi_newton(Reader& reader, StageSpec& spec) {

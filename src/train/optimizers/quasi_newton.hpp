@@ -63,6 +63,8 @@ class QuasiNewton {
   // The objective changed (new points): its value and gradient at x are evaluated anew; H is
   // kept, as the authors keep it when they resample.
   void forget_objective();
+  // After a rollback: H led to a divergence; it starts again from the identity.
+  void forget_curvature();
 
   const std::vector<double>& x() const { return x_; }
   double loss() const { return loss_; }
