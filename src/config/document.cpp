@@ -212,6 +212,66 @@ void check_nesting(const Json& root, const std::string& where) {
   }
 }
 
+// A list index as --set and templates may write it ("007"): its value, or -1 when the token is no
+// index (or one too large to be one).
+int64_t list_index(const std::string& token) {
+  if (token.empty() || token.size() > 9 ||
+      token.find_first_not_of("0123456789") != std::string::npos)
+    return -1;
+  return std::stoll(token);
+}
+
+// The value at `pointer`, or nullptr when there is none; `canonical` receives the pointer as
+// nlohmann spells it (no leading zeros in indices, which its own lookup refuses with an
+// exception).
+const Json* find_value(const Json& root, const Pointer& pointer, Pointer* canonical = nullptr) {
+  const Json* node = &root;
+  Pointer spelled;
+  for (const auto& token : pointer_tokens(pointer)) {
+    if (node->is_object()) {
+      const auto found = node->find(token);
+      if (found == node->end()) return nullptr;
+      node = &*found;
+      spelled /= token;
+    } else if (node->is_array()) {
+      const int64_t index = list_index(token);
+      if (index < 0 || static_cast<size_t>(index) >= node->size()) return nullptr;
+      node = &(*node)[static_cast<size_t>(index)];
+      spelled /= static_cast<size_t>(index);
+    } else {
+      return nullptr;
+    }
+  }
+  if (canonical != nullptr) *canonical = spelled;
+  return node;
+}
+
+// The same limit on the text, before it is parsed: nlohmann's parser with a callback (the
+// duplicate-key check) copies values recursively, once per level. Strings and comments are
+// skipped as the parser skips them.
+void check_bracket_depth(const std::string& text, const std::string& where) {
+  size_t depth = 0;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (c == '"') {
+      for (++i; i < text.size() && text[i] != '"'; ++i)
+        i += text[i] == '\\';
+    } else if (c == '/' && i + 1 < text.size() && text[i + 1] == '/') {
+      i = std::min(text.find('\n', i), text.size());
+    } else if (c == '/' && i + 1 < text.size() && text[i + 1] == '*') {
+      i = std::min(text.find("*/", i + 2), text.size()) + 1;
+    } else if (c == '[' || c == '{') {
+      if (++depth > kMaxJsonDepth) {
+        throw InputError(where, "a value at " + at_line_and_column(text, i) +
+                                    " is nested more than " + std::to_string(kMaxJsonDepth) +
+                                    " levels deep");
+      }
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+}
+
 bool is_pointer_prefix(const std::string& prefix, const std::string& pointer) {
   return pointer.compare(0, prefix.size(), prefix) == 0 &&
          (pointer.size() == prefix.size() || pointer[prefix.size()] == '/');
@@ -221,6 +281,7 @@ bool is_pointer_prefix(const std::string& prefix, const std::string& pointer) {
 
 Json parse_json(const std::string& text, const std::string& where) {
   try {
+    check_bracket_depth(text, where);
     Json root = Json::parse(text, DuplicateKeys(where), true, /*ignore_comments=*/true);
     check_nesting(root, where);
     return root;
@@ -279,7 +340,7 @@ Pointer parse_dotted_path(const std::string& path) {
         fail("'" + index + "' is not a list index");
       }
       if (index.size() > 9) fail("list index " + index + " is too large");
-      pointer /= std::stoul(index);
+      pointer /= std::stoul(index);  // "007" -> 7: a JSON pointer's index has no leading zero
       i = close + 1;
       if (i < path.size() && path[i] == '.') ++i;
     } else {
@@ -335,10 +396,11 @@ std::string expand_template(const std::string& text, const Json& root, const std
     } catch (const InputError&) {
       throw InputError(where, "'{" + key + "}' in '" + text + "' is not a config path");
     }
-    if (!root.contains(pointer)) {
+    const Json* found = find_value(root, pointer);
+    if (found == nullptr) {
       throw InputError(where, "'{" + key + "}' in '" + text + "' names no value of the config");
     }
-    const Json& value = root.at(pointer);
+    const Json& value = *found;
     std::string piece = value.is_string() ? value.get<std::string>() : value.dump();
     for (char& c : piece) {
       if (c == '/' || c == ' ') c = '_';
@@ -374,24 +436,27 @@ void Document::apply_override(const std::string& assignment, std::string origin)
 
   // Only the last step may create something: the parent must exist, so that a typo in a
   // parent key is reported rather than silently creating a new branch.
-  const Pointer parent = pointer.parent_pointer();
-  if (!root_.contains(parent)) {
-    throw InputError(origin, "the path '" + parent.to_string() + "' does not exist in " + source_);
+  Pointer parent;
+  const Json* found = find_value(root_, pointer.parent_pointer(), &parent);
+  if (found == nullptr) {
+    throw InputError(origin, "the path '" + pointer.parent_pointer().to_string() +
+                                 "' does not exist in " + source_);
   }
-  Json& container = root_.at(parent);
+  const Json& container = *found;
   const std::string last = pointer.back();
   if (container.is_array()) {
-    const bool numeric = !last.empty() && last.size() <= 9 &&
-                         last.find_first_not_of("0123456789") == std::string::npos;
-    if (!numeric || std::stoul(last) > container.size()) {
+    const int64_t index = list_index(last);
+    if (index < 0 || static_cast<size_t>(index) > container.size()) {
       throw InputError(origin, "index " + last + " is outside the list at '" + parent.to_string() +
                                    "' (it has " + std::to_string(container.size()) + " elements)");
     }
+    set(parent / static_cast<size_t>(index), std::move(value), origin);
+    return;
   } else if (!container.is_object()) {
     throw InputError(origin, "'" + parent.to_string() + "' is " + describe_json_value(container) +
                                  ", which has no key '" + last + "'");
   }
-  set(pointer, std::move(value), origin);
+  set(parent / last, std::move(value), origin);
 }
 
 void Document::set(const Pointer& pointer, Json value, const std::string& origin) {

@@ -408,6 +408,12 @@ class Parser {
       throw ParseError(start.column, "derivatives apply to outputs only: '" + source +
                                          "' is not an output or a derivative of one");
     }
+    if (!argument->channel.laplacian.empty()) {
+      // One summed channel has no derivatives of its own; the Laplacian of a derivative has.
+      throw ParseError(start.column,
+                       "a summed Laplacian cannot be differentiated further: write the Laplacian "
+                       "of the derivative, e.g. lap(u_x) for d(lap(u), x)");
+    }
     return argument->channel;
   }
 

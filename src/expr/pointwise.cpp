@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <stdexcept>
 
 namespace pinn::expr {
@@ -90,6 +91,15 @@ using Op = PointwiseProgram::Op;
 using Instruction = PointwiseProgram::Instruction;
 
 // out: the instruction's values at the tile's points, from those of its operands a and b.
+// a^p as torch::pow computes it: LibTorch takes p = ±0.5 as sqrt and rsqrt, which give NaN for
+// a = -inf where std::pow gives +inf or 0. A NaN must stay a NaN on the fused path too, or the
+// divergence it signals would go unseen.
+template <typename T>
+T power_constant(T a, T p) {
+  if (std::isinf(a) && a < 0 && std::floor(p) != p) return std::numeric_limits<T>::quiet_NaN();
+  return std::pow(a, p);
+}
+
 template <typename T>
 void run_forward(const Instruction& in, const TileLeaves<T>& leaves, const T* a, const T* b,
                  T* out) {
@@ -138,7 +148,7 @@ void run_forward(const Instruction& in, const TileLeaves<T>& leaves, const T* a,
       break;
     case Op::power_constant:
       for (int64_t t = 0; t < n; ++t)
-        out[t] = std::pow(a[t], static_cast<T>(in.number));
+        out[t] = power_constant(a[t], static_cast<T>(in.number));
       break;
     case Op::power:
       for (int64_t t = 0; t < n; ++t)

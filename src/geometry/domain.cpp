@@ -31,8 +31,8 @@ std::vector<int64_t> split_count(int64_t count, const std::vector<double>& weigh
   double total = 0.0;
   for (double w : weights)
     total += std::max(w, 0.0);
-  if (!(total > 0.0)) {
-    // Nothing has a size: spread evenly.
+  if (!(total > 0.0) || !std::isfinite(total)) {
+    // Nothing has a size, or sizes past the range of a double: spread evenly.
     for (size_t i = 0; i < counts.size(); ++i)
       counts[i] = count / static_cast<int64_t>(counts.size()) +
                   (static_cast<int64_t>(i) < count % static_cast<int64_t>(counts.size()));
@@ -41,7 +41,8 @@ std::vector<int64_t> split_count(int64_t count, const std::vector<double>& weigh
   std::vector<double> remainders(weights.size());
   int64_t assigned = 0;
   for (size_t i = 0; i < weights.size(); ++i) {
-    const double exact = static_cast<double>(count) * std::max(weights[i], 0.0) / total;
+    // The share first: count * weight may overflow where weight / total cannot.
+    const double exact = static_cast<double>(count) * (std::max(weights[i], 0.0) / total);
     counts[i] = static_cast<int64_t>(std::floor(exact));
     remainders[i] = exact - static_cast<double>(counts[i]);
     assigned += counts[i];

@@ -175,11 +175,15 @@ void save_model(const fs::path& path, model::Network& network,
   file.insert("parameters", parameters);
   file.insert("state_dict", state);
   const std::vector<char> bytes = torch::pickle_save(file);
-  // The checksum first, as for checkpoints: `eval` finds a model.pt whose bytes changed.
-  util::write_checksum_file(path, {util::crc32c(0, bytes.data(), bytes.size()), bytes.size()});
+  // With its checksum, which `eval` checks. model.pt keeps its name (unlike a checkpoint), so no
+  // order of two renames is safe from a kill: the old checksum goes first, and a model.pt left
+  // without one is read unchecked rather than refused.
+  std::error_code error;
+  fs::remove(util::checksum_file(path), error);
   write_file_atomically(path, [&](std::ostream& out) {
     out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
   });
+  util::write_checksum_file(path, {util::crc32c(0, bytes.data(), bytes.size()), bytes.size()});
 }
 
 std::map<std::string, double> load_model_weights(const fs::path& path, model::Network& network) {

@@ -405,7 +405,7 @@ TEST_F(CliTest, UnreadableCsv) {
     c["points"]["samples"] = {{"sampler", "file"}, {"path", "bad.csv"}};
   });
   expect_clean_failure(pinn_train(quote(config)), 2,
-                       {"bad.csv", "line 3, column 'y': expected a number, found 'oops'"});
+                       {"bad.csv", "line 3, column 'y': expected a finite number, found 'oops'"});
   const auto missing = seed_config_with(
       [](Json& c) {
         c["points"]["samples"] = {{"sampler", "file"}, {"path", "absent.csv"}};

@@ -198,7 +198,7 @@ TEST_F(SweepTest, EvalOfARunWithoutSourceJsonTakesDataDir) {
   std::ofstream(run / "source.json") << "{\"base_directory\": ";
   const Result broken = pinn_train(command + " --force");
   EXPECT_EQ(broken.code, 2) << broken.output;
-  EXPECT_NE(broken.output.find("source.json: is not valid JSON"), std::string::npos)
+  EXPECT_NE(broken.output.find("source.json: invalid JSON at line 1, column 20"), std::string::npos)
       << broken.output;
 }
 

@@ -83,7 +83,7 @@ assert crc32c(b"123456789") == 0xE3069283, "CRC-32C check value"
 # ---- the run directory's layout (src/output/layout.cpp) ----
 
 TOP_FILES = [".pinn-train-run", ".pinn-train-lock", "config.json", "source.json", "summary.json",
-             "history.csv", "model.pt", "train.log", "plots.log", "reference.csv",
+             "history.csv", "model.pt", "model.pt.crc32c", "train.log", "plots.log", "reference.csv",
              "predictions_*.csv"]
 CHECKPOINT_FILES = ["checkpoint-*.pt", "checkpoint-*.pt.crc32c"]
 CHECKPOINT_NAME = re.compile(r"^checkpoint-(\d{12})\.pt$")
@@ -294,6 +294,21 @@ def complete_zip(path):
         return f"not a complete zip ({error})"
 
 
+def sidecar_mismatch(path):
+    """Why `path` does not match its .crc32c ("" when it does or has none: model.pt's checksum is
+    removed before a new model.pt is written and written after it)."""
+    sidecar = path.with_name(path.name + ".crc32c")
+    if not sidecar.exists():
+        return ""
+    expected = SIDECAR_TEXT.match(sidecar.read_text())
+    if not expected:
+        return f"{sidecar.name} is not 'crc32c XXXXXXXX size N'"
+    crc, size = file_crc(path)
+    if size != int(expected.group(2)) or crc != int(expected.group(1), 16):
+        return f"{size} bytes, CRC-32C {crc:08x}; {sidecar.name} says {expected.group(2)} bytes"
+    return ""
+
+
 def csv_problem(path):
     text = path.read_text()
     if not text:
@@ -377,6 +392,9 @@ def inspect(run_dir, failures, where):
                 problem = complete_zip(path)
                 if problem:
                     failures.add(where, f"model.pt is {problem}")
+                problem = sidecar_mismatch(path)
+                if problem:
+                    failures.add(where, f"model.pt: {problem}")
             elif name == "train.log":
                 text = path.read_text(errors="replace")
                 if text and not text.endswith("\n"):

@@ -143,7 +143,7 @@ TEST(Document, DeeplyNestedValuesAreRefusedWithoutRecursion) {
   const std::string deep = std::string(100000, '[') + std::string(100000, ']');
   const auto path = write_temp("pinn_deep.json", "{\"a\": {\"b\": " + deep + "}}");
   const std::string message = error_of([&] { Document::load(path); });
-  EXPECT_NE(message.find(": a value at /a/b/0/0/0/"), std::string::npos) << message;
+  EXPECT_NE(message.find(": a value at line 1, column 75"), std::string::npos) << message;
   EXPECT_NE(message.find("is nested more than 64 levels deep"), std::string::npos) << message;
   auto document = Document::from_json(Json::parse(R"({"network": {}})"), "c.json");
   EXPECT_NE(error_of([&] {

@@ -166,7 +166,10 @@ INSTANTIATE_TEST_SUITE_P(
         ErrorCase{"d(sin(u), x)", 3, "'sin(u)' is not an output or a derivative of one"},
         ErrorCase{"lap(x)", 5, "'x' is not an output"}, ErrorCase{"d(u)", 4, "d(u, x)"},
         ErrorCase{"dir(u, [1])", 8, "one entry per input (2), found 1"},
-        ErrorCase{"u_z", 1, "subscript derivative"}, ErrorCase{"u_", 1, "unknown name 'u_'"}));
+        ErrorCase{"u_z", 1, "subscript derivative"}, ErrorCase{"u_", 1, "unknown name 'u_'"},
+        ErrorCase{"1 + d(lap(u), x)", 7, "write the Laplacian of the derivative, e.g. lap(u_x)"},
+        ErrorCase{"lap(lap(u))", 5, "a summed Laplacian cannot be differentiated further"},
+        ErrorCase{"u + 1e999", 5, "the number 1e999 is outside the range of a double"}));
 
 // ---- limits: what would overflow the stack or explode the engine is an error at a column ----
 
