@@ -16,6 +16,7 @@ packages=(
   python3-matplotlib      # scripts/plot_run.py: loss histories and prediction heatmaps
   python3-jsonschema      # tests/schema/check_schema.py: configs checked against `pinn-train schema`
   slurm-wlm munge         # the sweep test starts a real Slurm on 127.0.0.1
+  clang-14 libclang-rt-14-dev  # scripts/fuzz.sh: the libFuzzer targets of tests/fuzz/ (ctest -L fuzz)
 )
 
 install_missing() {

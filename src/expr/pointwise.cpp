@@ -92,11 +92,13 @@ using Instruction = PointwiseProgram::Instruction;
 
 // out: the instruction's values at the tile's points, from those of its operands a and b.
 // a^p as torch::pow computes it: LibTorch takes p = ±0.5 as sqrt and rsqrt, which give NaN for
-// a = -inf where std::pow gives +inf or 0. A NaN must stay a NaN on the fused path too, or the
-// divergence it signals would go unseen.
+// a = -inf where std::pow gives +inf or 0 (for other p both agree, -inf^-1.5 = 0 included). A NaN
+// must stay a NaN on the fused path too, or the divergence it signals would go unseen.
 template <typename T>
 T power_constant(T a, T p) {
-  if (std::isinf(a) && a < 0 && std::floor(p) != p) return std::numeric_limits<T>::quiet_NaN();
+  if (std::isinf(a) && a < 0 && (p == T(0.5) || p == T(-0.5))) {
+    return std::numeric_limits<T>::quiet_NaN();
+  }
   return std::pow(a, p);
 }
 
