@@ -11,7 +11,8 @@
 # (default clang++-14), PINN_FUZZ_FORK=N (N fuzzing processes that go on after a finding, each one
 # saved; default: one process that stops at the first), PINN_FUZZ_ARGS (more libFuzzer flags).
 #
-# The seed corpus is made at every run from configs/*.json (build-fuzz/seeds/); what the fuzzer
+# The seed corpus is made at every run from configs/*.json (into build-fuzz/run-PID/, removed at
+# the end, as is the config target's scratch copy of its input); what the fuzzer
 # adds stays in build-fuzz/corpus/. A finding (crash, sanitizer report, escaped exception, timeout,
 # out-of-memory, leak) is copied to tests/fuzz/regressions/TARGET/ to be committed: every later run
 # replays it. Exit status: 0 when no regression fails and nothing is found, 77 (skipped) without
@@ -48,7 +49,8 @@ skip() {
 command -v "$cxx" > /dev/null || skip "$cxx not found (Debian: apt-get install clang-14 libclang-rt-14-dev)"
 command -v cmake > /dev/null || skip "cmake not found"
 probe_dir=$(mktemp -d)
-trap 'rm -rf "$probe_dir"' EXIT
+run_dir=""
+trap 'rm -rf "$probe_dir" ${run_dir:+"$run_dir"}' EXIT
 echo 'extern "C" int LLVMFuzzerTestOneInput(const unsigned char*, unsigned long) { return 0; }' \
   > "$probe_dir/probe.cpp"
 if ! "$cxx" -fsanitize=fuzzer,address,undefined "$probe_dir/probe.cpp" -o "$probe_dir/probe" \
@@ -88,14 +90,14 @@ echo "fuzz: built ${targets[*]} in $(($(date +%s) - start)) s"
 
 # Seeds from configs/*.json: whole files for the config target (and a copy of each with --set
 # lines, see tests/fuzz/fuzz_config.cpp), their expressions for the expression target; and the
-# dictionaries (the config's from the committed JSON Schema: every key and every choice). Only the
-# selected targets' (another run may be fuzzing the other one).
-seeds=$fuzz_build/seeds
+# dictionaries (the config's from the committed JSON Schema: every key and every choice).
+# This run's own folder: other runs (ctest's two targets, a person's) may share build-fuzz/.
+run_dir=$fuzz_build/run-$$
+seeds=$run_dir/seeds
 for target in "${targets[@]}"; do
-  rm -rf "${seeds:?}/$target"
   mkdir -p "$seeds/$target"
 done
-"$python" - "$seeds" "$fuzz_build/config.dict" "${targets[@]}" << 'EOF'
+"$python" - "$seeds" "$run_dir/config.dict" "${targets[@]}" << 'EOF'
 import glob, hashlib, json, os, sys
 
 seeds, config_dict, targets = sys.argv[1], sys.argv[2], sys.argv[3:]
@@ -188,17 +190,17 @@ report() {
 }
 
 declare -A max_len=([expression]=4096 [config]=65536)
-declare -A dictionary=([expression]=$root/tests/fuzz/expression.dict [config]=$fuzz_build/config.dict)
-options=(-timeout=10 -rss_limit_mb=4096)
+declare -A dictionary=([expression]=$root/tests/fuzz/expression.dict [config]=$run_dir/config.dict)
+options=(-timeout=10 -rss_limit_mb=4096 -error_exitcode=1)
 status=0
 
 for target in "${targets[@]}"; do
   binary=$fuzz_build/fuzz_$target
   regressions=$root/tests/fuzz/regressions/$target
   artifacts=$fuzz_build/artifacts/$target
-  work=$fuzz_build/work/$target
-  mkdir -p "$regressions" "$artifacts" "$work" "$fuzz_build/corpus/$target"
-  rm -rf "$work"/pinn-fuzz-config-*  # the config target's copies of its inputs, one per process
+  work=$run_dir/work
+  log=$fuzz_build/logs/$target.log
+  mkdir -p "$regressions" "$artifacts" "$work" "$fuzz_build/corpus/$target" "$fuzz_build/logs"
   export PINN_FUZZ_WORK_DIR=$work OMP_NUM_THREADS=1
 
   # Every finding ever made, each in a process of its own.
@@ -208,6 +210,7 @@ for target in "${targets[@]}"; do
     [[ -f $input && $(basename "$input") != README* ]] || continue
     replayed=$((replayed + 1))
     if ! "$binary" "${options[@]}" "$input" > "$work/replay.log" 2>&1; then
+      cp "$work/replay.log" "$fuzz_build/logs/$target-replay-$(basename "$input").log"
       failed=$((failed + 1))
       echo "fuzz: $target: regression $(basename "$input") FAILS:"
       report "$work/replay.log"
@@ -222,7 +225,7 @@ for target in "${targets[@]}"; do
   if [[ -n ${PINN_FUZZ_FORK:-} ]]; then
     fork=(-fork="$PINN_FUZZ_FORK" -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1)
   fi
-  echo "fuzz: $target: fuzzing for $seconds s (log: $work/fuzz.log)"
+  echo "fuzz: $target: fuzzing for $seconds s (log: $log)"
   set +e
   # -len_control=0: lengths up to -max_len from the start (libFuzzer otherwise grows them slowly),
   # since the limits on nesting and length need long inputs within the 60 s of a CI run.
@@ -230,12 +233,12 @@ for target in "${targets[@]}"; do
   "$binary" "${options[@]}" -max_total_time="$seconds" -max_len="${max_len[$target]}" \
     -len_control=0 -dict="${dictionary[$target]}" -artifact_prefix="$artifacts/" -print_final_stats=1 \
     "${fork[@]}" ${PINN_FUZZ_ARGS:-} "$fuzz_build/corpus/$target" "$seeds/$target" \
-    > "$work/fuzz.log" 2>&1
+    > "$log" 2>&1
   code=$?
   set -e
-  { grep -E "^#[0-9]+" "$work/fuzz.log" | tail -1
+  { grep -E "^#[0-9]+" "$log" | tail -1
     grep -E "^stat::(number_of_executed_units|average_exec_per_sec|new_units_added|peak_rss_mb)" \
-      "$work/fuzz.log"; } | sed 's/^/  /' || true
+      "$log"; } | sed 's/^/  /' || true
   found=0
   for artifact in "$artifacts"/*; do
     [[ -f $artifact ]] || continue
@@ -248,7 +251,7 @@ for target in "${targets[@]}"; do
   if ((found > 0 || code != 0)); then
     status=1
     echo "fuzz: $target: libFuzzer exited $code; the report:"
-    report "$work/fuzz.log"
+    report "$log"
   fi
 done
 exit $status

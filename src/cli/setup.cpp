@@ -141,8 +141,10 @@ void check_periodic_inputs(const Setup& setup) {
 
 void warn_about_unused_sets(const problem::Problem& problem) {
   for (const auto& [name, set] : problem.point_sets) {
+    // A lambda may not capture a structured binding in C++17 (clang refuses; GCC allows it).
+    const std::string& set_name = name;
     const bool used = std::any_of(problem.losses.begin(), problem.losses.end(),
-                                  [&](const auto& term) { return term.points == name; });
+                                  [&](const auto& term) { return term.points == set_name; });
     if (!used && name.find('@') == std::string::npos) {
       spdlog::warn("point set '{}' ({} points) is used by no loss term", name, set.size());
     }

@@ -33,7 +33,8 @@ int convert<int>(const Json& value, const std::string& where) {
   if (!value.is_number()) expected(where, "an integer", value);
   const double number = value.get<double>();
   // 1e4 is a JSON float but a fine iteration count; 2.5 is not.
-  if (std::floor(number) != number || std::abs(number) > 2e9) expected(where, "an integer", value);
+  if (std::floor(number) != number) expected(where, "an integer", value);
+  if (std::abs(number) > 2e9) expected(where, "an integer of at most 2e9 in magnitude", value);
   return static_cast<int>(number);
 }
 

@@ -490,6 +490,9 @@ class Parser {
         inputs.push_back(static_cast<int>(i));
     }
     std::sort(inputs.begin(), inputs.end());
+    if (std::adjacent_find(inputs.begin(), inputs.end()) != inputs.end()) {
+      throw ParseError(name.column, "lap() names an input twice (lap(u, x, x) would be 2 u_xx)");
+    }
     if (channel.wrt.empty() && inputs.size() > 1) {
       // One summed channel: the Taylor engine propagates it as one (Σ_i σ'' z_i² + σ' Σ_i z_ii).
       return channel_node(Channel{channel.output, {}, inputs}, name.column);

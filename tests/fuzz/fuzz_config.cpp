@@ -103,6 +103,11 @@ std::vector<std::string> overrides_in(const std::string& text) {
 
 void write_file(const fs::path& path, const std::string& text) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  if (!out) {  // the folder went away (a cleanup): make it again
+    std::error_code ignored;
+    fs::create_directories(path.parent_path(), ignored);
+    out.open(path, std::ios::binary | std::ios::trunc);
+  }
   out.write(text.data(), static_cast<std::streamsize>(text.size()));
   if (!out) pinn::fuzz::fail("cannot write " + path.string());
 }

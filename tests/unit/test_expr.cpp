@@ -169,6 +169,7 @@ INSTANTIATE_TEST_SUITE_P(
         ErrorCase{"u_z", 1, "subscript derivative"}, ErrorCase{"u_", 1, "unknown name 'u_'"},
         ErrorCase{"1 + d(lap(u), x)", 7, "write the Laplacian of the derivative, e.g. lap(u_x)"},
         ErrorCase{"lap(lap(u))", 5, "a summed Laplacian cannot be differentiated further"},
+        ErrorCase{"lap(u, x, x)", 1, "lap() names an input twice"},
         ErrorCase{"u + 1e999", 5, "the number 1e999 is outside the range of a double"}));
 
 // ---- limits: what would overflow the stack or explode the engine is an error at a column ----
