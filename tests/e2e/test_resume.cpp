@@ -9,6 +9,7 @@
 #include <random>
 #include <thread>
 
+#include "../common/flip_bytes.hpp"
 #include "harness.hpp"
 
 namespace {
@@ -197,18 +198,7 @@ std::vector<fs::path> checkpoint_files(const fs::path& run) {
   return files;
 }
 
-// Inverts 64 bytes in the middle of `file`.
-void flip_bytes(const fs::path& file) {
-  std::fstream stream(file, std::ios::in | std::ios::out | std::ios::binary);
-  const auto middle = static_cast<std::streamoff>(fs::file_size(file) / 2);
-  std::vector<char> bytes(64);
-  stream.seekg(middle);
-  stream.read(bytes.data(), 64);
-  for (auto& byte : bytes)
-    byte = static_cast<char>(~byte);
-  stream.seekp(middle);
-  stream.write(bytes.data(), 64);
-}
+using pinn_tests::flip_bytes;
 
 }  // namespace
 

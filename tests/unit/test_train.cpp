@@ -7,6 +7,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "../common/flip_bytes.hpp"
 #include "config/reader.hpp"
 #include "derivatives/engine.hpp"
 #include "derivatives/kernels/tiled_pass.hpp"
@@ -351,17 +352,7 @@ TEST(CheckpointStore, FindsFlippedBytesByTheChecksum) {
   }
   const auto files = store.files();
   ASSERT_EQ(files.size(), 2u);
-  const auto flip = [](const std::filesystem::path& file) {
-    std::fstream stream(file, std::ios::in | std::ios::out | std::ios::binary);
-    const auto middle = static_cast<std::streamoff>(std::filesystem::file_size(file) / 2);
-    std::vector<char> bytes(64);
-    stream.seekg(middle);
-    stream.read(bytes.data(), 64);
-    for (auto& byte : bytes)
-      byte = static_cast<char>(~byte);
-    stream.seekp(middle);
-    stream.write(bytes.data(), 64);
-  };
+  const auto flip = pinn_tests::flip_bytes;
   flip(files[0]);
   auto fallback = store.load_latest();
   ASSERT_TRUE(fallback.archive);
