@@ -282,9 +282,8 @@ bool is_pointer_prefix(const std::string& prefix, const std::string& pointer) {
 Json parse_json(const std::string& text, const std::string& where) {
   try {
     check_bracket_depth(text, where);
-    Json root = Json::parse(text, DuplicateKeys(where), true, /*ignore_comments=*/true);
-    check_nesting(root, where);
-    return root;
+    // check_bracket_depth has bounded the nesting already: no check_nesting of the result.
+    return Json::parse(text, DuplicateKeys(where), true, /*ignore_comments=*/true);
   } catch (const Json::parse_error& error) {
     // The byte offset points one past the offending character.
     throw InputError(where, "invalid JSON at " +
