@@ -230,12 +230,32 @@ def ratio(value, reference):
     return fmt(value / reference if reference and value else None, ".2f", "x")
 
 
+def cpu_model():
+    """The CPU's model name with its family and model numbers (from /proc/cpuinfo), e.g.
+    "AMD EPYC (family 25, model 17)": a speed-up holds for the CPU it was measured on."""
+    fields = {}
+    try:
+        with open("/proc/cpuinfo") as info:
+            for line in info:
+                if not line.strip():
+                    break  # the first CPU's block is enough
+                key, _, value = line.partition(":")
+                fields[key.strip()] = value.strip()
+    except OSError:
+        return "unknown CPU"
+    name = fields.get("model name", "unknown CPU")
+    if "cpu family" in fields and "model" in fields:
+        name += f" (family {fields['cpu family']}, model {fields['model']})"
+    return name
+
+
 def caption(args, what, steps=None):
-    """The line above a table: what it measures and how (steps: overrides the step count text)."""
+    """The line above a table: what it measures and how (steps: overrides the step count text),
+    on which CPU."""
     malloc = "tuned malloc" if args.malloc == "tuned" else "glibc default malloc"
     steps = steps or (f"{args.steps} timed steps after {args.warmup} untimed, "
                       f"fastest of {args.rounds} interleaved rounds")
-    return f"{what}; {args.threads} thread(s), {steps}, {malloc}"
+    return f"{what}; {cpu_model()}, {args.threads} thread(s), {steps}, {malloc}"
 
 
 def print_table(headers, rows, title=None):

@@ -11,6 +11,9 @@
 #include "cli/commands.hpp"
 #include "cli/setup.hpp"
 #include "derivatives/engine.hpp"
+#include "derivatives/kernels/kernel_tuner.hpp"
+#include "derivatives/kernels/tiled_pass.hpp"
+#include "output/results.hpp"
 #include "train/loss_weighting.hpp"
 #include "train/objective.hpp"
 #include "train/stage.hpp"
@@ -86,6 +89,9 @@ int bench_command(const RunOptions& options, const BenchOptions& bench) {
                                          {"parameters", model::parameter_count(*setup.network)},
                                          {"threads", torch::get_num_threads()},
                                          {"cpu_kernels", engine->cpu_kernels()},
+                                         {"cpu_kernel_choices", output::kernel_choices(*engine)},
+                                         {"cpu_kernel_variants", derivatives::tiles::variants()},
+                                         {"cpu_model", derivatives::kernels::cpu_model()},
                                          {"cuda_graph", stage->replays_cuda_graph()}};
   std::cout << result.dump() << std::endl;
   return kExitOk;

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <set>
 
+#include "derivatives/kernels/tiled_pass.hpp"
 #include "problem/csv.hpp"
 #include "util/errors.hpp"
 #include "util/files.hpp"
@@ -90,6 +91,7 @@ void describe_run(Json& summary, const RunFacts& facts, const derivatives::Engin
   summary["seed"] = facts.settings.seed;
   summary["threads"] = at::get_num_threads();
   summary["cpu_kernels"] = engine.cpu_kernels();
+  summary["cpu_kernel_choices"] = kernel_choices(engine);
   summary["libtorch_version"] = libtorch_version();
   summary["pinn_train_version"] = PINN_TRAIN_VERSION;
   summary["network_parameters"] = model::parameter_count(facts.network);
@@ -252,6 +254,25 @@ Json read_summary(const fs::path& path) {
   } catch (const Json::exception&) {
     return nullptr;
   }
+}
+
+Json kernel_choices(const derivatives::Engine& engine) {
+  Json choices = Json::array();
+  if (engine.cpu_kernels() == "none") return choices;
+  for (const auto& choice : derivatives::tiles::kernel_choices()) {
+    Json entry = {{"call", choice.call},
+                  {"points", choice.points},
+                  {"variant", choice.variant},
+                  {"reason", choice.reason}};
+    if (!choice.times.empty()) {
+      Json times = Json::object();
+      for (const auto& time : choice.times)
+        times[time.variant] = time.ms;
+      entry["ms_per_call"] = times;
+    }
+    choices.push_back(entry);
+  }
+  return choices;
 }
 
 }  // namespace pinn::output

@@ -70,4 +70,9 @@ void write_failure_summary(const RunDirectory& run, const std::string& name,
 // The summary of a finished or stopped run in `path`, or null.
 nlohmann::ordered_json read_summary(const std::filesystem::path& path);
 
+// How the engine's CPU kernels were chosen for each shape of call (measured, cached or forced,
+// with each variant's time when measured): summary.json's and `bench`'s "cpu_kernel_choices";
+// empty when the engine runs none.
+nlohmann::ordered_json kernel_choices(const derivatives::Engine& engine);
+
 }  // namespace pinn::output

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <gtest/gtest.h>
+#include <stdlib.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -162,12 +163,21 @@ class TemporaryDirectoryTest : public ::testing::Test {
                  (std::string("pinn_e2e_") + info->test_suite_name() + "_" + info->name());
     remove_directory(directory_);
     fs::create_directories(directory_);
+    // A kernel cache of the test's own (kernel_tuner.hpp), beside the folder: its runs measure
+    // the kernels once and then agree on them, whatever other tests running beside it cache.
+    cache_ = directory_.string() + "_cache";
+    remove_directory(cache_);
+    setenv("XDG_CACHE_HOME", cache_.c_str(), 1);
   }
   void TearDown() override {
+    remove_directory(cache_);
     if (!HasFailure()) remove_directory(directory_);
   }
 
   fs::path directory_;
+
+ private:
+  fs::path cache_;
 };
 
 }  // namespace pinn_e2e

@@ -2,6 +2,7 @@
 // the files of the run directory.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <functional>
 
@@ -299,34 +300,53 @@ TEST_F(CliTest, ThreadCountIsChosenAndRecorded) {
       {"--threads", "/threads", "expected a number of CPU threads >= 0", "found -2"});
 }
 
-// The Taylor engine's CPU kernels are built for AVX-512 and AVX2; a run takes the widest the CPU
-// has, PINN_TRAIN_KERNELS picks another, and the summary says which ran.
-TEST_F(CliTest, CpuKernelsAreChosenAndRecorded) {
-  // Not quiet: the last run's warning is checked.
+// The Taylor engine's CPU kernels come in variants (builds for AVX-512, AVX-512 with narrow row
+// tails, AVX2; three tile sizes): a run measures them on its first call of each shape, keeps the
+// fastest and caches the pick under $XDG_CACHE_HOME (the fixture's own folder); the next run takes
+// the cached pick; PINN_TRAIN_KERNELS forces one, or measures anew; the summary says which ran
+// and why.
+TEST_F(CliTest, CpuKernelsAreMeasuredCachedForcedAndRecorded) {
+  // Not quiet: the warning of the unknown name is checked.
   const std::string base = source("configs/seed_dx_squared.json") +
                            " --set training[0].iterations=5 --set derivatives=taylor --output ";
-  const auto widest = directory_ / "widest";
-  ASSERT_EQ(run_command("env -u PINN_TRAIN_KERNELS " + std::string(PINN_TRAIN_BIN) + " " + base +
-                        quote(widest.string()))
-                .code,
-            0);
-  const std::string chosen = read_json(widest / "summary.json")["cpu_kernels"];
-  EXPECT_TRUE(chosen == "avx512" || chosen == "avx2" || chosen == "generic") << chosen;
-  if (chosen == "avx512") {
-    const auto narrower = directory_ / "avx2";
-    ASSERT_EQ(run_command("PINN_TRAIN_KERNELS=avx2 " + std::string(PINN_TRAIN_BIN) + " " + base +
-                          quote(narrower.string()))
-                  .code,
-              0);
-    EXPECT_EQ(read_json(narrower / "summary.json")["cpu_kernels"], "avx2");
-  }
-  // A name it does not know: a warning, and the widest.
-  const auto unknown = directory_ / "unknown";
-  const Result result = run_command("PINN_TRAIN_KERNELS=sse9 " + std::string(PINN_TRAIN_BIN) + " " +
-                                    base + quote(unknown.string()));
-  ASSERT_EQ(result.code, 0) << result.output;
-  EXPECT_NE(result.output.find("PINN_TRAIN_KERNELS=sse9"), std::string::npos) << result.output;
-  EXPECT_EQ(read_json(unknown / "summary.json")["cpu_kernels"], chosen);
+  const auto run = [&](const std::string& name, const std::string& kernels) {
+    const std::string env =
+        kernels.empty() ? "env -u PINN_TRAIN_KERNELS " : "PINN_TRAIN_KERNELS=" + kernels + " ";
+    const Result result = run_command(env + std::string(PINN_TRAIN_BIN) + " " + base +
+                                      quote((directory_ / name).string()));
+    EXPECT_EQ(result.code, 0) << result.output;
+    return std::make_pair(read_json(directory_ / name / "summary.json"), result.output);
+  };
+  const auto [measured, measured_output] = run("measured", "");
+  const std::string chosen = measured["cpu_kernels"];
+  if (chosen == "none") GTEST_SKIP() << "this CPU runs no kernel loops";
+  const Json& choices = measured["cpu_kernel_choices"];
+  ASSERT_FALSE(choices.empty()) << measured.dump(1);
+  EXPECT_EQ(choices[0]["reason"], "measured");
+  EXPECT_GE(choices[0]["ms_per_call"].size(), 3u);  // a build's three tile sizes at least
+  EXPECT_TRUE(choices[0]["ms_per_call"].contains(chosen) ||
+              std::any_of(choices.begin(), choices.end(),
+                          [&](const Json& c) { return c["variant"] == chosen; }));
+  const char* cache_home = std::getenv("XDG_CACHE_HOME");
+  ASSERT_NE(cache_home, nullptr);
+  EXPECT_TRUE(fs::exists(fs::path(cache_home) / "pinn-train" / "kernels.json"));
+
+  const auto [cached, cached_output] = run("cached", "");
+  EXPECT_EQ(cached["cpu_kernels"], chosen);
+  EXPECT_EQ(cached["cpu_kernel_choices"][0]["reason"], "cached");
+  EXPECT_FALSE(cached["cpu_kernel_choices"][0].contains("ms_per_call"));
+
+  const auto [forced, forced_output] = run("forced", "avx2");
+  EXPECT_EQ(forced["cpu_kernels"], "avx2/256k");
+  EXPECT_EQ(forced["cpu_kernel_choices"][0]["reason"], "forced");
+
+  const auto [again, again_output] = run("again", "measure");
+  EXPECT_EQ(again["cpu_kernel_choices"][0]["reason"], "measured");
+
+  // A name it does not know: a warning, and the measured (here cached) pick.
+  const auto [unknown, unknown_output] = run("unknown", "sse9");
+  EXPECT_NE(unknown_output.find("PINN_TRAIN_KERNELS=sse9"), std::string::npos) << unknown_output;
+  EXPECT_EQ(unknown["cpu_kernel_choices"][0]["reason"], "cached");
 }
 
 TEST_F(CliTest, MissingConfigFile) {

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include "support.hpp"
 
+#include <cctype>
 #include <cstdlib>
 #include <numeric>
 #include <optional>
@@ -187,26 +188,31 @@ TEST(TaylorMlp, FourierFeatures) {
   }
 }
 
-// The tiled CPU pass, built once per instruction set (AVX-512, AVX2): each one this CPU runs.
+// The tiled CPU pass in each kernel variant this CPU runs (builds for AVX-512, AVX-512 with narrow
+// row tails, AVX2; three tile sizes), whatever the measurement would pick.
 class TaylorTiles : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    previous_ = tiles::instruction_set();
-    tiles::use_instruction_set(GetParam());
+    previous_ = tiles::forced_variant();
+    tiles::force_variant(GetParam());
   }
-  void TearDown() override { tiles::use_instruction_set(previous_); }
+  void TearDown() override {
+    if (previous_) {
+      tiles::force_variant(*previous_);
+    } else {
+      tiles::measure_variants();
+    }
+  }
 
  private:
-  std::string previous_;
+  std::optional<std::string> previous_;
 };
 
-TEST(TaylorTilesChoice, TheWidestInstructionSetIsTheDefault) {
-  const auto sets = tiles::instruction_sets();
-  ASSERT_FALSE(sets.empty());
-  if (std::getenv("PINN_TRAIN_KERNELS") == nullptr) {
-    EXPECT_EQ(tiles::instruction_set(), sets[0]);
-  }
-  EXPECT_THROW(tiles::use_instruction_set("sse9"), std::invalid_argument);
+std::string variant_test_name(const ::testing::TestParamInfo<std::string>& info) {
+  std::string name;
+  for (const char c : info.param)
+    name += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
+  return name;
 }
 
 // Many points (several tiles and a partial one, over two threads), widths whose rows end in a
@@ -291,8 +297,8 @@ TEST_P(TaylorTiles, SpanManyPointsThreadsAndWidths) {
   at::set_num_threads(threads);
 }
 
-INSTANTIATE_TEST_SUITE_P(InstructionSets, TaylorTiles,
-                         ::testing::ValuesIn(tiles::instruction_sets()));
+INSTANTIATE_TEST_SUITE_P(KernelVariants, TaylorTiles, ::testing::ValuesIn(tiles::variants()),
+                         variant_test_name);
 
 // Summed Laplacians travel as one channel (σ'' Σ_i z_i² + σ' z_S): the same numbers as the sum
 // of autograd's second derivatives, alone or with other channels, over all inputs or some, on the
@@ -511,11 +517,11 @@ TEST(TaylorEngine, DecidesItsPathWhenMade) {
   const bool loops = kernels::available();
   auto tiled = make_engine("taylor", *tanh_mlp);
   EXPECT_EQ(tiled->name(), "taylor");
-  EXPECT_EQ(tiled->cpu_kernels(), loops ? tiles::instruction_set() : "none");
+  EXPECT_EQ(tiled->cpu_kernels(), loops ? tiles::kernels_in_use() : "none");
   EXPECT_EQ(tiled->fused_loss() != nullptr, loops);
   auto per_layer = make_engine("taylor", *sin_mlp);
   EXPECT_EQ(per_layer->fused_loss(), nullptr);
-  EXPECT_EQ(per_layer->cpu_kernels(), loops ? tiles::instruction_set() : "none");
+  EXPECT_EQ(per_layer->cpu_kernels(), loops ? "avx2" : "none");
 
   model::ResNet resnet(small_resnet());
   EXPECT_EQ(taylor::TaylorEngine(resnet).path(), taylor::TaylorEngine::Path::tensor_ops);

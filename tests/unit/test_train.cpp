@@ -458,17 +458,16 @@ TEST(Objective, FusedLossEqualsTheTensorPathAndAutograd) {
     EXPECT_EQ(tensor_terms, 0u);
     EXPECT_EQ(autograd_terms, 0u);
     const double size = autograd.abs().max().item<double>();
-    // The fused pass on every instruction set it is built for that this CPU runs.
-    const std::string default_set = derivatives::tiles::instruction_set();
-    for (const auto& set : derivatives::tiles::instruction_sets()) {
-      derivatives::tiles::use_instruction_set(set);
+    // The fused pass in every kernel variant this CPU runs.
+    for (const auto& set : derivatives::tiles::variants()) {
+      derivatives::tiles::force_variant(set);
       const auto fused = run("taylor", true, fused_terms);
       EXPECT_EQ(fused_terms, 3u) << network;  // pde, second, flux
       EXPECT_LT((fused - tensor).abs().max().item<double>(), 1e-11 * size) << network << set;
       EXPECT_LT((fused - autograd).abs().max().item<double>(), 1e-11 * size) << network << set;
       EXPECT_GT(fused.narrow(0, 6, fused.size(0) - 6).abs().max().item<double>(), 0);
     }
-    derivatives::tiles::use_instruction_set(default_set);
+    derivatives::tiles::measure_variants();
   }
 }
 
@@ -601,7 +600,6 @@ TEST(Objective, CausalTermFollowsTheFormulaOnEveryPath) {
     return std::make_pair(2 * value / 5, *std::min_element(w.begin(), w.end()));
   };
   std::vector<torch::Tensor> results;
-  const std::string default_set = derivatives::tiles::instruction_set();
   for (const auto& [engine_name, fused] : std::vector<std::pair<std::string, bool>>{
            {"autograd", false}, {"taylor", false}, {"taylor", true}}) {
     auto engine = derivatives::make_engine(engine_name, *f->network);

@@ -190,7 +190,86 @@ struct Simd<double> {
 // lower half (rows padded to 32 bytes leave exactly half a 512-bit register), or under a mask.
 // The half case exists for speed: with a masked load inside the product's loop, GCC keeps the
 // accumulators in memory and stores them on every iteration.
-enum class Tail { full, half, masked };
+//
+// `narrow` is the half case with that last vector a 256-bit register of its own (AVX-512 builds
+// with PINN_KERNELS_NARROW_TAIL): a CPU that splits each 512-bit operation into two 256-bit halves
+// (AMD Zen 4) then does no work on the idle half, where a 20-wide float32 row would otherwise take
+// two full 512-bit multiply-adds per entry of A for 20 of their 32 lanes. Which build is faster is
+// the CPU's business: the run measures them (tiled_pass.cpp).
+enum class Tail { full, half, masked, narrow };
+
+#ifdef PINN_KERNELS_AVX512
+// The 256-bit register of T, for the narrow last vector of an AVX-512 panel.
+template <typename T>
+struct HalfSimd;
+
+template <>
+struct HalfSimd<float> {
+  using V = __m256;
+  static V zero() { return _mm256_setzero_ps(); }
+  static V broadcast(float x) { return _mm256_set1_ps(x); }
+  static V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
+  static V load(const float* p) { return _mm256_loadu_ps(p); }
+  static void store(float* p, V v) { _mm256_storeu_ps(p, v); }
+  // The lower half of a 512-bit register: no instruction (a broadcast made once serves both).
+  // Not _mm512_castps512_ps256, whose GCC 12 version reads an undefined register (and warns).
+  static V lower(__m512 v) { return __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7); }
+};
+
+template <>
+struct HalfSimd<double> {
+  using V = __m256d;
+  static V zero() { return _mm256_setzero_pd(); }
+  static V broadcast(double x) { return _mm256_set1_pd(x); }
+  static V fma(V a, V b, V c) { return _mm256_fmadd_pd(a, b, c); }
+  static V load(const double* p) { return _mm256_loadu_pd(p); }
+  static void store(double* p, V v) { _mm256_storeu_pd(p, v); }
+  static V lower(__m512d v) { return __builtin_shufflevector(v, v, 0, 1, 2, 3); }
+};
+
+// R rows x (V - 1 full vectors and a narrow last one) of C: block() below with the last column
+// vector in 256-bit registers (Tail::narrow).
+template <typename T, int R, int V>
+void narrow_block(int64_t depth, const T* a, int64_t a_row, int64_t a_step, const T* b, int64_t ldb,
+                  T* c, int64_t ldc, bool accumulate) {
+  using S = Simd<T>;
+  using H = HalfSimd<T>;
+  constexpr int F = V - 1;  // the full vectors before the narrow one
+  typename S::V acc[R][F > 0 ? F : 1];
+  typename H::V last[R];
+  PINN_UNROLL
+  for (int r = 0; r < R; ++r) {
+    PINN_UNROLL
+    for (int v = 0; v < F; ++v)
+      acc[r][v] = accumulate ? S::load(c + r * ldc + v * S::kLanes) : S::zero();
+    last[r] = accumulate ? H::load(c + r * ldc + F * S::kLanes) : H::zero();
+  }
+  for (int64_t k = 0; k < depth; ++k) {
+    const T* bk = b + k * ldb;
+    typename S::V bv[F > 0 ? F : 1];
+    PINN_UNROLL
+    for (int v = 0; v < F; ++v)
+      bv[v] = S::load(bk + v * S::kLanes);
+    const typename H::V b_last = H::load(bk + F * S::kLanes);
+    const T* ak = a + k * a_step;
+    PINN_UNROLL
+    for (int r = 0; r < R; ++r) {
+      const typename S::V wide = S::broadcast(ak[r * a_row]);
+      PINN_UNROLL
+      for (int v = 0; v < F; ++v)
+        acc[r][v] = S::fma(wide, bv[v], acc[r][v]);
+      last[r] = H::fma(H::lower(wide), b_last, last[r]);
+    }
+  }
+  PINN_UNROLL
+  for (int r = 0; r < R; ++r) {
+    PINN_UNROLL
+    for (int v = 0; v < F; ++v)
+      S::store(c + r * ldc + v * S::kLanes, acc[r][v]);
+    H::store(c + r * ldc + F * S::kLanes, last[r]);
+  }
+}
+#endif
 
 // R rows x V vectors of C: C[r, j] (+)= Σ_k a(r, k) B[k, j] for j < columns, where
 // a(r, k) = a[r * a_row + k * a_step]. Both products are this kernel with different strides.
@@ -263,9 +342,18 @@ void rows_of(int64_t rows, int columns, int64_t depth, const T* a, int64_t a_row
   int64_t i = 0;
   const auto run = [&](auto height) {
     constexpr int R = decltype(height)::value;
-    for (; i + R <= rows; i += R)
-      block<T, R, V, Last>(depth, a + i * a_row, a_row, a_step, b, ldb, columns, c + i * ldc, ldc,
-                           accumulate);
+    for (; i + R <= rows; i += R) {
+#ifdef PINN_KERNELS_AVX512
+      if constexpr (Last == Tail::narrow) {
+        narrow_block<T, R, V>(depth, a + i * a_row, a_row, a_step, b, ldb, c + i * ldc, ldc,
+                              accumulate);
+      } else
+#endif
+      {
+        block<T, R, V, Last>(depth, a + i * a_row, a_row, a_step, b, ldb, columns, c + i * ldc, ldc,
+                             accumulate);
+      }
+    }
   };
   constexpr int kRows = rows_per_block<V>();
   run(std::integral_constant<int, kRows>());
@@ -281,7 +369,11 @@ void panel(int64_t rows, int columns, int64_t depth, const T* a, int64_t a_row, 
   if (columns == V * kLanes) {
     rows_of<T, V, Tail::full>(rows, columns, depth, a, a_row, a_step, b, ldb, c, ldc, accumulate);
   } else if (columns == V * kLanes - kLanes / 2) {
+#ifdef PINN_KERNELS_NARROW_TAIL
+    rows_of<T, V, Tail::narrow>(rows, columns, depth, a, a_row, a_step, b, ldb, c, ldc, accumulate);
+#else
     rows_of<T, V, Tail::half>(rows, columns, depth, a, a_row, a_step, b, ldb, c, ldc, accumulate);
+#endif
   } else {
     rows_of<T, V, Tail::masked>(rows, columns, depth, a, a_row, a_step, b, ldb, c, ldc, accumulate);
   }

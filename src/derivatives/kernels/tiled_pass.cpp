@@ -1,15 +1,20 @@
-// The tiled pass's entry points: the instruction set is chosen once (the widest this CPU runs, or
-// PINN_TRAIN_KERNELS), then every call goes to that build of the pass (tiled_pass_impl.hpp).
+// The tiled pass's entry points. A variant is one build of the pass (an instruction set and its
+// product blocks, tiled_pass_builds.hpp) with one tile size; the first call of each shape measures
+// the variants this CPU runs and keeps the fastest (kernel_tuner.hpp), unless PINN_TRAIN_KERNELS
+// forces one. Measured on an AVX-512 Xeon and an AMD EPYC (Zen 4), no one variant wins everywhere:
+// docs/performance.md.
 #include "derivatives/kernels/tiled_pass.hpp"
 
 #include <spdlog/spdlog.h>
 
-#include <atomic>
+#include <algorithm>
 #include <cstdlib>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "derivatives/kernels/kernel_tuner.hpp"
 #include "derivatives/kernels/tiled_pass_builds.hpp"
 #include "util/suggest.hpp"
 
@@ -17,76 +22,180 @@ namespace pinn::derivatives::tiles {
 
 namespace {
 
-// Widest first.
-std::vector<const PassFunctions*> runnable_passes() {
-  std::vector<const PassFunctions*> passes;
-  for (const PassFunctions* pass : {avx512_pass(), avx2_pass()}) {
-    if (pass != nullptr && pass->supported()) passes.push_back(pass);
+// Tile sizes in KiB: a tile's buffers should stay in the L2 cache (1 or 2 MiB a core on the CPUs
+// measured), whose useful share differs from one CPU to the next. The middle one is the default.
+constexpr int64_t kTileKiB[] = {256, 128, 512};
+
+struct Variant {
+  const PassFunctions* build;
+  int64_t tile_bytes;
+  std::string name;  // "avx512/256k"
+};
+
+// Every build this CPU runs times every tile size, the default (the widest build, 256 KiB) first.
+std::vector<Variant> runnable_variants() {
+  std::vector<Variant> variants;
+  for (const PassFunctions* build : {avx512_pass(), avx512_narrow_pass(), avx2_pass()}) {
+    if (build == nullptr || !build->supported()) continue;
+    for (const int64_t kib : kTileKiB)
+      variants.push_back(
+          {build, kib * 1024, std::string(build->name) + "/" + std::to_string(kib) + "k"});
   }
-  return passes;
+  return variants;
 }
 
-const PassFunctions* find_pass(const std::string& name) {
-  for (const PassFunctions* pass : runnable_passes()) {
-    if (name == pass->name) return pass;
+const std::vector<Variant>& all_variants() {
+  static const std::vector<Variant> variants = runnable_variants();
+  return variants;
+}
+
+std::vector<std::string> variant_names() {
+  std::vector<std::string> names;
+  for (const auto& variant : all_variants())
+    names.push_back(variant.name);
+  return names;
+}
+
+// A variant by its name, or by its build's name alone (that build with the default tile size).
+std::optional<size_t> find_variant(const std::string& name) {
+  const auto& variants = all_variants();
+  for (size_t v = 0; v < variants.size(); ++v) {
+    if (variants[v].name == name) return v;
   }
-  return nullptr;
-}
-
-const PassFunctions* default_pass() {
-  const auto passes = runnable_passes();
-  if (const char* wanted = std::getenv("PINN_TRAIN_KERNELS"); wanted && *wanted) {
-    if (const PassFunctions* pass = find_pass(wanted)) return pass;
-    spdlog::warn("PINN_TRAIN_KERNELS={}: not an instruction set this CPU runs ({}); using {}",
-                 wanted, quoted_list(instruction_sets()), passes.front()->name);
+  for (size_t v = 0; v < variants.size(); ++v) {
+    if (name == variants[v].build->name) return v;  // the first of a build has the default tile
   }
-  return passes.front();
+  return std::nullopt;
 }
 
-std::atomic<const PassFunctions*>& selected() {
-  static std::atomic<const PassFunctions*> pass{default_pass()};
-  return pass;
+// PINN_TRAIN_KERNELS: a variant's or a build's name forces it, "measure" measures every shape
+// again instead of reading the cache, anything else is warned about.
+bool configure_from_environment(kernels::KernelTuner& tuner) {
+  const char* wanted = std::getenv("PINN_TRAIN_KERNELS");
+  if (wanted == nullptr || *wanted == '\0') return false;
+  if (std::string(wanted) == "measure") {
+    tuner.remeasure();
+  } else if (const auto index = find_variant(wanted)) {
+    tuner.force(index);
+  } else {
+    spdlog::warn(
+        "PINN_TRAIN_KERNELS={}: not a kernel variant this CPU runs ({}, a build's name "
+        "alone, or measure); measuring them instead",
+        wanted, quoted_list(variant_names()));
+  }
+  return true;
 }
 
-const PassFunctions& current() {
-  return *selected().load();
+kernels::KernelTuner& tuner() {
+  static kernels::KernelTuner instance(variant_names());
+  static const bool configured = configure_from_environment(instance);
+  (void)configured;
+  return instance;
+}
+
+// The points rounded up to a power of two: a shape's pick holds for point counts near its own.
+int64_t points_bucket(int64_t points) {
+  int64_t bucket = 64;
+  while (bucket < points)
+    bucket *= 2;
+  return bucket;
+}
+
+// What decides a call's speed: the pass, the numbers' type, the layers, the channels and their
+// rules, the points (to a power of two) and the threads.
+std::string call_shape(const char* pass, const Network& network, const at::Tensor& input) {
+  std::string shape = std::string(pass) + " " + std::string(c10::toString(input.scalar_type()));
+  shape += " " + std::to_string(input.size(-1));
+  for (const Layer& layer : network.layers)
+    shape += "-" + std::to_string(layer.weight.size(0));
+  const model::ActivationKind hidden = network.layers.front().activation;
+  shape += hidden == model::ActivationKind::tanh      ? " tanh"
+           : hidden == model::ActivationKind::sigmoid ? " sigmoid"
+                                                      : " identity";
+  if (network.embedded) shape += " embedded";
+  shape += " channels=" + std::to_string(network.program->channels) +
+           " terms=" + std::to_string(network.program->terms.size());
+  const int64_t points = network.embedded ? input.size(1) : input.size(0);
+  shape += " points<=" + std::to_string(points_bucket(points));
+  return shape + " threads=" + std::to_string(at::get_num_threads());
+}
+
+int64_t point_count(const Network& network, const at::Tensor& input) {
+  return network.embedded ? input.size(1) : input.size(0);
+}
+
+// Runs `call(variant)` with the variant chosen for this shape; when the choice is measured, every
+// variant runs the call a few times first, then the chosen one once more for the result.
+template <typename Result, typename Call>
+Result run_chosen(const char* pass, const Network& network, const at::Tensor& input,
+                  const Call& call) {
+  const auto& variants = all_variants();
+  const size_t chosen =
+      tuner().choose(call_shape(pass, network, input), point_count(network, input),
+                     [&](size_t v) { (void)call(variants[v]); });
+  return call(variants[chosen]);
 }
 
 }  // namespace
 
-std::vector<std::string> instruction_sets() {
-  std::vector<std::string> names;
-  for (const PassFunctions* pass : runnable_passes())
-    names.emplace_back(pass->name);
-  return names;
+std::vector<std::string> variants() {
+  return variant_names();
 }
 
-std::string instruction_set() {
-  return current().name;
-}
-
-void use_instruction_set(const std::string& name) {
-  const PassFunctions* pass = find_pass(name);
-  if (pass == nullptr) {
-    throw std::invalid_argument("the tiled pass is not built for instruction set '" + name +
-                                "' or this CPU cannot run it (it runs " +
-                                quoted_list(instruction_sets()) + ")");
+void force_variant(const std::string& name) {
+  const auto index = find_variant(name);
+  if (!index) {
+    throw std::invalid_argument("the tiled pass has no kernel variant '" + name +
+                                "' that this CPU runs (it runs " + quoted_list(variant_names()) +
+                                ")");
   }
-  selected().store(pass);
+  tuner().force(index);
+}
+
+void measure_variants() {
+  tuner().force(std::nullopt);
+}
+
+std::optional<std::string> forced_variant() {
+  const auto forced = tuner().forced();
+  if (!forced) return std::nullopt;
+  return all_variants()[*forced].name;
+}
+
+std::vector<kernels::KernelChoice> kernel_choices() {
+  return tuner().choices();
+}
+
+std::string kernels_in_use() {
+  const auto choices = kernel_choices();
+  const auto largest =
+      std::max_element(choices.begin(), choices.end(),
+                       [](const auto& a, const auto& b) { return a.points < b.points; });
+  if (largest != choices.end()) return largest->variant;
+  if (const auto forced = forced_variant()) return *forced;
+  return "chosen on first use";
 }
 
 at::Tensor forward(const Network& network, const at::Tensor& input) {
-  return current().forward(network, input);
+  return run_chosen<at::Tensor>("forward", network, input, [&](const Variant& variant) {
+    return variant.build->forward(network, input, variant.tile_bytes);
+  });
 }
 
 Gradients backward(const Network& network, const at::Tensor& input, const at::Tensor& grad,
                    bool input_gradient) {
-  return current().backward(network, input, grad, input_gradient);
+  const char* pass = input_gradient ? "backward+input" : "backward";
+  return run_chosen<Gradients>(pass, network, input, [&](const Variant& variant) {
+    return variant.build->backward(network, input, grad, input_gradient, variant.tile_bytes);
+  });
 }
 
 FusedResult fused(const Network& network, const at::Tensor& input, const TileLoss& loss,
                   bool gradient, bool input_gradient) {
-  return current().fused(network, input, loss, gradient, input_gradient);
+  const char* pass = !gradient ? "fused-loss" : input_gradient ? "fused+input" : "fused";
+  return run_chosen<FusedResult>(pass, network, input, [&](const Variant& variant) {
+    return variant.build->fused(network, input, loss, gradient, input_gradient, variant.tile_bytes);
+  });
 }
 
 bool supports_activation(model::ActivationKind kind) {

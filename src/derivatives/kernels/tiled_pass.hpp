@@ -13,10 +13,12 @@
 
 #include <ATen/ATen.h>
 
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "derivatives/kernels/faa_di_bruno.hpp"
+#include "derivatives/kernels/kernel_tuner.hpp"
 #include "model/activation_kind.hpp"
 
 namespace pinn::derivatives::tiles {
@@ -25,14 +27,22 @@ namespace pinn::derivatives::tiles {
 // and every σ^(k) from σ (Activation::value_polynomials).
 bool supports_activation(model::ActivationKind kind);
 
-// The instruction sets the pass is built for that this CPU runs, widest first: "avx512" (AVX-512
-// F/VL/DQ/BW), "avx2" (AVX2 and FMA); "generic" (plain loops) off x86-64.
-std::vector<std::string> instruction_sets();
-// The one in use: the widest, unless the environment's PINN_TRAIN_KERNELS names another.
-std::string instruction_set();
-// Uses `name` from then on (tests, comparisons); std::invalid_argument if it is not one of
-// instruction_sets().
-void use_instruction_set(const std::string& name);
+// The kernel variants this CPU runs: one build of the pass (an instruction set and its product
+// blocks: "avx512", "avx512-ymm-tail", "avx2"; "generic", plain loops, off x86-64) with one tile
+// size, named "avx512/256k"; the default first. Each shape of call runs the variant measured
+// fastest for it (kernel_tuner.hpp) unless one is forced.
+std::vector<std::string> variants();
+// Every call from now on runs `name`: a variant, or a build's name alone (with the default tile
+// size); std::invalid_argument if this CPU runs no such variant. PINN_TRAIN_KERNELS does the
+// same for a whole run.
+void force_variant(const std::string& name);
+// Back to measuring (the choices made so far are forgotten).
+void measure_variants();
+std::optional<std::string> forced_variant();
+// What ran each shape of call so far, and why.
+std::vector<kernels::KernelChoice> kernel_choices();
+// For a run's summary: the variant of the largest call so far (the one that dominates a step).
+std::string kernels_in_use();
 
 // One Linear layer followed by its activation, with σ^(m) as polynomials of σ for the forward
 // pass (orders up to the plan's highest) and for the backward pass (one more).

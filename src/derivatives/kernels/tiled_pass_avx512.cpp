@@ -33,14 +33,10 @@ namespace pinn::derivatives::tiles {
 
 #ifdef PINN_KERNELS_AVX512
 
-namespace {
-
 bool avx512_supported() {
   return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
          __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512bw");
 }
-
-}  // namespace
 
 const PassFunctions* avx512_pass() {
   static const PassFunctions pass{"avx512", avx512_supported, avx512::forward_pass,
@@ -49,6 +45,10 @@ const PassFunctions* avx512_pass() {
 }
 
 #else
+
+bool avx512_supported() {
+  return false;
+}
 
 const PassFunctions* avx512_pass() {
   return nullptr;

@@ -1,5 +1,7 @@
-// The tiled pass compiled once per instruction set (tiled_pass_avx2.cpp, tiled_pass_avx512.cpp,
-// both from tiled_pass_impl.hpp); tiled_pass.cpp picks the widest one the CPU runs. Internal.
+// The tiled pass compiled once per build: an instruction set and its product blocks
+// (tiled_pass_avx2.cpp, tiled_pass_avx512.cpp, tiled_pass_avx512_narrow.cpp, all from
+// tiled_pass_impl.hpp); tiled_pass.cpp times the ones this CPU runs and keeps the fastest.
+// Internal.
 #pragma once
 
 #include <ATen/ATen.h>
@@ -8,16 +10,22 @@
 
 namespace pinn::derivatives::tiles {
 
+// Each entry point's last argument is the tile size in bytes.
 struct PassFunctions {
-  const char* name;     // "avx512", "avx2" or "generic" (plain loops, off x86-64)
+  const char* name;     // "avx512", "avx512-ymm-tail", "avx2" or "generic" (plain loops)
   bool (*supported)();  // whether this CPU runs it
-  at::Tensor (*forward)(const Network&, const at::Tensor&);
-  Gradients (*backward)(const Network&, const at::Tensor&, const at::Tensor&, bool);
-  FusedResult (*fused)(const Network&, const at::Tensor&, const TileLoss&, bool, bool);
+  at::Tensor (*forward)(const Network&, const at::Tensor&, int64_t);
+  Gradients (*backward)(const Network&, const at::Tensor&, const at::Tensor&, bool, int64_t);
+  FusedResult (*fused)(const Network&, const at::Tensor&, const TileLoss&, bool, bool, int64_t);
 };
 
-// The pass for AVX2 and FMA (plain loops off x86-64), and for AVX-512 (null where not compiled in).
+// The pass for AVX2 and FMA (plain loops off x86-64), for AVX-512, and for AVX-512 with a row's
+// last half vector in 256-bit registers (small_gemm.hpp, Tail::narrow); null where not compiled in.
 const PassFunctions* avx2_pass();
 const PassFunctions* avx512_pass();
+const PassFunctions* avx512_narrow_pass();
+
+// Whether this CPU runs the AVX-512 builds (F, VL, DQ, BW).
+bool avx512_supported();
 
 }  // namespace pinn::derivatives::tiles

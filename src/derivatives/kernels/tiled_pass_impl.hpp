@@ -38,9 +38,9 @@ using kernels::gemm::gemm_nt_narrow;
 using kernels::gemm::gemm_tn_add;
 
 // A tile's buffers (every layer's Z and H, and the backward pass's scratch) should stay within the
-// L2 cache together.
-constexpr int64_t kTileBytes = 256 * 1024;
-constexpr int64_t kMinRows = 8, kMaxRows = 512;
+// L2 cache together: `tile_bytes` of them (a variant's tile size, tiled_pass.cpp), in tiles of
+// kMinRows to kMaxRows points.
+constexpr int64_t kMinRows = 8, kMaxRows = 1024;
 // Layers with at most this many outputs (a network's output layer, mostly) take dot products
 // rather than the register-blocked product (see gemm_nt_narrow).
 constexpr int64_t kNarrowOutputs = 4;
@@ -207,7 +207,7 @@ struct Pass {
   std::vector<Kind> kinds;
   const T* input;
 
-  Pass(const Network& net, const at::Tensor& in)
+  Pass(const Network& net, const at::Tensor& in, int64_t tile_bytes)
       : network(net),
         program(*net.program),
         plan(*net.program),
@@ -230,7 +230,7 @@ struct Pass {
     // No more rows than there are points (rounded up to whole vectors): small point sets, like
     // boundary conditions, then allocate small buffers.
     const int64_t needed = (points + kMinRows - 1) / kMinRows * kMinRows;
-    rows = std::min(std::clamp(kTileBytes / bytes_per_row(), kMinRows, kMaxRows),
+    rows = std::min(std::clamp(tile_bytes / bytes_per_row(), kMinRows, kMaxRows),
                     std::max(needed, kMinRows));
   }
 
@@ -468,8 +468,8 @@ int64_t for_each_chunk(const Pass<T>& pass, const Work& work) {
 }
 
 template <typename T>
-at::Tensor forward_typed(const Network& network, const at::Tensor& input) {
-  const Pass<T> pass(network, input);
+at::Tensor forward_typed(const Network& network, const at::Tensor& input, int64_t tile_bytes) {
+  const Pass<T> pass(network, input, tile_bytes);
   const int64_t outputs = pass.widths.back(), out_ld = pass.lds.back();
   at::Tensor result = at::empty({pass.channels, pass.points, outputs}, input.options());
   T* out = result.data_ptr<T>();
@@ -531,8 +531,8 @@ Gradients sum_chunks(const Pass<T>& pass, const Network& network,
 
 template <typename T>
 Gradients backward_typed(const Network& network, const at::Tensor& input, const at::Tensor& grad,
-                         bool input_gradient) {
-  const Pass<T> pass(network, input);
+                         bool input_gradient, int64_t tile_bytes) {
+  const Pass<T> pass(network, input, tile_bytes);
   at::Tensor input_grad = input_gradient ? at::zeros_like(input) : at::Tensor();
   const T* g = grad.data_ptr<T>();
   // One entry per chunk: for_each_chunk makes at least one, even for no points.
@@ -555,8 +555,8 @@ Gradients backward_typed(const Network& network, const at::Tensor& input, const 
 
 template <typename T>
 FusedResult fused_typed(const Network& network, const at::Tensor& input, const TileLoss& loss,
-                        bool gradient, bool input_gradient) {
-  const Pass<T> pass(network, input);
+                        bool gradient, bool input_gradient, int64_t tile_bytes) {
+  const Pass<T> pass(network, input, tile_bytes);
   at::Tensor input_grad = gradient && input_gradient ? at::zeros_like(input) : at::Tensor();
   const auto terms = static_cast<size_t>(loss.terms());
   const auto slots = static_cast<size_t>(std::max<int64_t>(1, pass.tiles()));
@@ -594,27 +594,27 @@ FusedResult fused_typed(const Network& network, const at::Tensor& input, const T
 }
 
 // The entry points of this instruction set's pass, for tiled_pass.cpp to choose from.
-at::Tensor forward_pass(const Network& network, const at::Tensor& input) {
+at::Tensor forward_pass(const Network& network, const at::Tensor& input, int64_t tile_bytes) {
   at::Tensor result;
   AT_DISPATCH_FLOATING_TYPES(input.scalar_type(), "tiled_pass_forward",
-                             [&] { result = forward_typed<scalar_t>(network, input); });
+                             [&] { result = forward_typed<scalar_t>(network, input, tile_bytes); });
   return result;
 }
 
 Gradients backward_pass(const Network& network, const at::Tensor& input, const at::Tensor& grad,
-                        bool input_gradient) {
+                        bool input_gradient, int64_t tile_bytes) {
   Gradients result;
   AT_DISPATCH_FLOATING_TYPES(input.scalar_type(), "tiled_pass_backward", [&] {
-    result = backward_typed<scalar_t>(network, input, grad, input_gradient);
+    result = backward_typed<scalar_t>(network, input, grad, input_gradient, tile_bytes);
   });
   return result;
 }
 
 FusedResult fused_pass(const Network& network, const at::Tensor& input, const TileLoss& loss,
-                       bool gradient, bool input_gradient) {
+                       bool gradient, bool input_gradient, int64_t tile_bytes) {
   FusedResult result;
   AT_DISPATCH_FLOATING_TYPES(input.scalar_type(), "tiled_pass_fused", [&] {
-    result = fused_typed<scalar_t>(network, input, loss, gradient, input_gradient);
+    result = fused_typed<scalar_t>(network, input, loss, gradient, input_gradient, tile_bytes);
   });
   return result;
 }

@@ -57,8 +57,9 @@ std::string TaylorEngine::name() const {
 
 std::string TaylorEngine::cpu_kernels() const {
   if (raw_engine_) return raw_engine_->cpu_kernels();
-  return path_ == Path::mlp && kernels_ != MlpKernels::tensor_ops ? tiles::instruction_set()
-                                                                  : "none";
+  if (path_ != Path::mlp || kernels_ == MlpKernels::tensor_ops) return "none";
+  // The per-layer loops are one build (AVX2 and FMA); the tiled pass's variant is measured.
+  return kernels_ == MlpKernels::tiled ? tiles::kernels_in_use() : "avx2";
 }
 
 ChannelMap TaylorEngine::compute_channels(const torch::Tensor& points,

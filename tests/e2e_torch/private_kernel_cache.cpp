@@ -1,0 +1,2 @@
+// This test binary's kernel cache is its own (see the header).
+#include "../common/private_kernel_cache.hpp"
