@@ -129,6 +129,15 @@ TEST_F(KernelTunerTest, ForcedAndSingleVariantsAreNotMeasured) {
   EXPECT_TRUE(tuner.choices().empty());  // forgotten with the regime they were made under
   EXPECT_EQ(tuner.choose("shape", 10, std::ref(fake)), 1u);
 
+  // Only the candidates are timed; one candidate alone is not timed at all.
+  FakeVariants three{{100, 300, 200}};
+  KernelTuner some({"a", "b", "c"});
+  EXPECT_EQ(some.choose("two", 10, std::ref(three), {1, 2}), 2u);
+  EXPECT_EQ(three.calls[0], 0);
+  EXPECT_EQ(some.choices()[0].times.size(), 2u);
+  EXPECT_EQ(some.choose("one", 10, std::ref(three), {1}), 1u);
+  EXPECT_EQ(some.choices()[1].reason, "only one");
+
   FakeVariants one{{50}};
   KernelTuner single({"only"});
   EXPECT_EQ(single.choose("shape", 10, std::ref(one)), 0u);

@@ -148,7 +148,7 @@ size_t KernelTuner::record(KernelChoice choice) {
 // The choice is made under the lock: a second thread with the same shape waits for the first
 // one's measurement instead of timing against it.
 size_t KernelTuner::choose(const std::string& call, int64_t points,
-                           const std::function<void(size_t)>& run) {
+                           const std::function<void(size_t)>& run, std::vector<size_t> candidates) {
   const std::lock_guard<std::mutex> lock(mutex_);
   if (const auto found = picked_.find(call); found != picked_.end()) {
     const std::string& name = choices_[found->second].variant;
@@ -161,8 +161,12 @@ size_t KernelTuner::choose(const std::string& call, int64_t points,
     choice.reason = "forced";
     return record(std::move(choice));
   }
-  if (variants_.size() == 1) {
-    choice.variant = variants_.front();
+  if (candidates.empty()) {
+    for (size_t v = 0; v < variants_.size(); ++v)
+      candidates.push_back(v);
+  }
+  if (candidates.size() == 1) {
+    choice.variant = variants_[candidates.front()];
     choice.reason = "only one";
     return record(std::move(choice));
   }
@@ -174,12 +178,12 @@ size_t KernelTuner::choose(const std::string& call, int64_t points,
       return record(std::move(choice));
     }
   }
-  const std::vector<double> seconds = measure(run);
+  const std::vector<double> seconds = measure(run, candidates);
   const auto best =
       static_cast<size_t>(std::min_element(seconds.begin(), seconds.end()) - seconds.begin());
   choice.variant = variants_[best];
   choice.reason = "measured";
-  for (size_t v = 0; v < variants_.size(); ++v)
+  for (const size_t v : candidates)
     choice.times.push_back({variants_[v], seconds[v] * 1e3});
   spdlog::debug("kernels for {}: {} ({:.3f} ms per call, the fastest of {})", call, choice.variant,
                 seconds[best] * 1e3, variants_.size());
@@ -187,17 +191,20 @@ size_t KernelTuner::choose(const std::string& call, int64_t points,
   return record(std::move(choice));
 }
 
-std::vector<double> KernelTuner::measure(const std::function<void(size_t)>& run) const {
+std::vector<double> KernelTuner::measure(const std::function<void(size_t)>& run,
+                                         const std::vector<size_t>& candidates) const {
   const size_t count = variants_.size();
-  for (size_t v = 0; v < count; ++v)
+  std::vector<bool> contending(count, false);
+  for (const size_t v : candidates) {
     run(v);
+    contending[v] = true;
+  }
   std::vector<double> best(count, std::numeric_limits<double>::infinity());
-  std::vector<bool> contending(count, true);
   for (int round = 0; round < kRounds; ++round) {
     if (round == kPruneAfter) {
       const double fastest = *std::min_element(best.begin(), best.end());
       for (size_t v = 0; v < count; ++v)
-        contending[v] = best[v] <= kContender * fastest;
+        contending[v] = contending[v] && best[v] <= kContender * fastest;
     }
     for (size_t i = 0; i < count; ++i) {
       const size_t v = (i + static_cast<size_t>(round)) % count;

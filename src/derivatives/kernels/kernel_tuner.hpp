@@ -57,14 +57,18 @@ class KernelTuner {
   void remeasure();
 
   // The variant for a call of shape `call` over `points` points: forced, picked before in this
-  // process, cached, or measured now by calling `run(v)` for each variant v in interleaved rounds.
-  size_t choose(const std::string& call, int64_t points, const std::function<void(size_t)>& run);
+  // process, cached, or measured now by calling `run(v)` for each candidate v (every variant
+  // when `candidates` is empty) in interleaved rounds.
+  size_t choose(const std::string& call, int64_t points, const std::function<void(size_t)>& run,
+                std::vector<size_t> candidates = {});
 
   // Every choice made so far in this process, in the order made.
   std::vector<KernelChoice> choices() const;
 
  private:
-  std::vector<double> measure(const std::function<void(size_t)>& run) const;
+  // Seconds per call of each variant (infinity for those not among the candidates).
+  std::vector<double> measure(const std::function<void(size_t)>& run,
+                              const std::vector<size_t>& candidates) const;
   std::optional<size_t> cached(const std::string& key);
   void store(const std::string& key, const KernelChoice& choice) const;
   std::string cache_key(const std::string& call) const;

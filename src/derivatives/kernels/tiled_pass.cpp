@@ -28,18 +28,25 @@ constexpr int64_t kTileKiB[] = {256, 128, 512};
 
 struct Variant {
   const PassFunctions* build;
-  int64_t tile_bytes;
-  std::string name;  // "avx512/256k"
+  Schedule schedule;
+  std::string name;  // "avx512/256k", or "avx512/256k/serial" for one thread
 };
 
-// Every build this CPU runs times every tile size, the default (the widest build, 256 KiB) first.
+// Every build this CPU runs times every tile size, on all threads or on the calling one alone
+// (serial: for calls too small to share), the default (the widest build, 256 KiB, all threads)
+// first.
 std::vector<Variant> runnable_variants() {
   std::vector<Variant> variants;
-  for (const PassFunctions* build : {avx512_pass(), avx512_narrow_pass(), avx2_pass()}) {
-    if (build == nullptr || !build->supported()) continue;
-    for (const int64_t kib : kTileKiB)
-      variants.push_back(
-          {build, kib * 1024, std::string(build->name) + "/" + std::to_string(kib) + "k"});
+  for (const bool serial : {false, true}) {
+    for (const PassFunctions* build : {avx512_pass(), avx512_narrow_pass(), avx2_pass()}) {
+      if (build == nullptr || !build->supported()) continue;
+      for (const int64_t kib : kTileKiB) {
+        variants.push_back({build,
+                            {kib * 1024, serial},
+                            std::string(build->name) + "/" + std::to_string(kib) + "k" +
+                                (serial ? "/serial" : "")});
+      }
+    }
   }
   return variants;
 }
@@ -47,6 +54,16 @@ std::vector<Variant> runnable_variants() {
 const std::vector<Variant>& all_variants() {
   static const std::vector<Variant> variants = runnable_variants();
   return variants;
+}
+
+// The variants worth timing for a call: with one thread the serial ones are the others again.
+std::vector<size_t> candidates() {
+  std::vector<size_t> indices;
+  const auto& variants = all_variants();
+  for (size_t v = 0; v < variants.size(); ++v) {
+    if (!variants[v].schedule.one_thread || at::get_num_threads() > 1) indices.push_back(v);
+  }
+  return indices;
 }
 
 std::vector<std::string> variant_names() {
@@ -130,9 +147,9 @@ template <typename Result, typename Call>
 Result run_chosen(const char* pass, const Network& network, const at::Tensor& input,
                   const Call& call) {
   const auto& variants = all_variants();
-  const size_t chosen =
-      tuner().choose(call_shape(pass, network, input), point_count(network, input),
-                     [&](size_t v) { (void)call(variants[v]); });
+  const size_t chosen = tuner().choose(
+      call_shape(pass, network, input), point_count(network, input),
+      [&](size_t v) { (void)call(variants[v]); }, candidates());
   return call(variants[chosen]);
 }
 
@@ -178,7 +195,7 @@ std::string kernels_in_use() {
 
 at::Tensor forward(const Network& network, const at::Tensor& input) {
   return run_chosen<at::Tensor>("forward", network, input, [&](const Variant& variant) {
-    return variant.build->forward(network, input, variant.tile_bytes);
+    return variant.build->forward(network, input, variant.schedule);
   });
 }
 
@@ -186,7 +203,7 @@ Gradients backward(const Network& network, const at::Tensor& input, const at::Te
                    bool input_gradient) {
   const char* pass = input_gradient ? "backward+input" : "backward";
   return run_chosen<Gradients>(pass, network, input, [&](const Variant& variant) {
-    return variant.build->backward(network, input, grad, input_gradient, variant.tile_bytes);
+    return variant.build->backward(network, input, grad, input_gradient, variant.schedule);
   });
 }
 
@@ -194,7 +211,7 @@ FusedResult fused(const Network& network, const at::Tensor& input, const TileLos
                   bool gradient, bool input_gradient) {
   const char* pass = !gradient ? "fused-loss" : input_gradient ? "fused+input" : "fused";
   return run_chosen<FusedResult>(pass, network, input, [&](const Variant& variant) {
-    return variant.build->fused(network, input, loss, gradient, input_gradient, variant.tile_bytes);
+    return variant.build->fused(network, input, loss, gradient, input_gradient, variant.schedule);
   });
 }
 

@@ -10,13 +10,21 @@
 
 namespace pinn::derivatives::tiles {
 
-// Each entry point's last argument is the tile size in bytes.
+// How a call's points are cut into tiles and shared among threads: a variant's other half.
+struct Schedule {
+  int64_t tile_bytes = 256 * 1024;  // a tile's buffers, every layer's channels and scratch
+  bool one_thread = false;          // every tile on the calling thread
+};
+
+// Each entry point's last argument is the schedule.
 struct PassFunctions {
   const char* name;     // "avx512", "avx512-ymm-tail", "avx2" or "generic" (plain loops)
   bool (*supported)();  // whether this CPU runs it
-  at::Tensor (*forward)(const Network&, const at::Tensor&, int64_t);
-  Gradients (*backward)(const Network&, const at::Tensor&, const at::Tensor&, bool, int64_t);
-  FusedResult (*fused)(const Network&, const at::Tensor&, const TileLoss&, bool, bool, int64_t);
+  at::Tensor (*forward)(const Network&, const at::Tensor&, const Schedule&);
+  Gradients (*backward)(const Network&, const at::Tensor&, const at::Tensor&, bool,
+                        const Schedule&);
+  FusedResult (*fused)(const Network&, const at::Tensor&, const TileLoss&, bool, bool,
+                       const Schedule&);
 };
 
 // The pass for AVX2 and FMA (plain loops off x86-64), for AVX-512, and for AVX-512 with a row's
