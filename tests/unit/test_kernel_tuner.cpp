@@ -195,6 +195,13 @@ TEST(TiledPassVariants, NamedForcedAndRefused) {
   force_variant(build);
   EXPECT_EQ(forced_variant(), build + "/256k");
   EXPECT_THROW(force_variant("sse9"), std::invalid_argument);
+  try {
+    force_variant(names.front() + "x");  // a typo: the error names the variant meant
+    ADD_FAILURE() << "no error";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("did you mean '" + names.front() + "'"), std::string::npos)
+        << e.what();
+  }
   if (previous) {
     force_variant(*previous);
   } else {

@@ -96,9 +96,9 @@ bool configure_from_environment(kernels::KernelTuner& tuner) {
     tuner.force(index);
   } else {
     spdlog::warn(
-        "PINN_TRAIN_KERNELS={}: not a kernel variant this CPU runs ({}, a build's name "
+        "PINN_TRAIN_KERNELS={}: not a kernel variant this CPU runs{} ({}, a build's name "
         "alone, or measure); measuring them instead",
-        wanted, quoted_list(variant_names()));
+        wanted, did_you_mean(wanted, variant_names()), quoted_list(variant_names()));
   }
   return true;
 }
@@ -163,8 +163,8 @@ void force_variant(const std::string& name) {
   const auto index = find_variant(name);
   if (!index) {
     throw std::invalid_argument("the tiled pass has no kernel variant '" + name +
-                                "' that this CPU runs (it runs " + quoted_list(variant_names()) +
-                                ")");
+                                "' that this CPU runs" + did_you_mean(name, variant_names()) +
+                                " (it runs " + quoted_list(variant_names()) + ")");
   }
   tuner().force(index);
 }
