@@ -31,7 +31,7 @@ class Engine {
   // The engine that differentiates the network: "autograd", "forward" or "taylor" (what "auto"
   // chose; "forward" where taylor hands a network it cannot propagate to forward mode).
   virtual std::string name() const = 0;
-  // The CPU kernels the engine runs: the Taylor engine's tiled-pass variant for its largest call
+  // The CPU kernels the engine runs: the Taylor engine's tiled-pass variant that did most work
   // ("avx512-ymm-tail/256k", see derivatives/kernels/tiled_pass.hpp), or "none".
   virtual std::string cpu_kernels() const { return "none"; }
   // The loss of pointwise terms computed inside the engine's own pass (derivatives/fused_loss.hpp),

@@ -262,6 +262,7 @@ Json kernel_choices(const derivatives::Engine& engine) {
   for (const auto& choice : derivatives::tiles::kernel_choices()) {
     Json entry = {{"call", choice.call},
                   {"points", choice.points},
+                  {"calls", choice.calls},
                   {"variant", choice.variant},
                   {"reason", choice.reason}};
     if (!choice.times.empty()) {

@@ -84,6 +84,7 @@ TEST_F(KernelTunerTest, MeasuresOnceKeepsTheFastestAndCachesIt) {
   EXPECT_EQ(tuner.choose("shape A", 1000, std::ref(fake)), 1u);
   EXPECT_EQ(fake.total(), calls);
   EXPECT_EQ(tuner.choices().size(), 1u);
+  EXPECT_EQ(tuner.choices()[0].calls, 2);  // the work each pick did: cpu_kernels names the most
 
   // The cache holds it for this CPU and this list of variants.
   std::ifstream in(cache_file());

@@ -32,10 +32,13 @@ using Clock = std::chrono::steady_clock;
 // over all of them; in each round a variant runs for at least kRoundSeconds (and at least once),
 // and its fastest round counts. A VM's speed jumps by tens of percent from one millisecond to the
 // next, so after kPruneAfter rounds the variants slower than kContender times the fastest so far
-// drop out, and the rounds left go to the close ones. A 1 ms call costs a contender about 10 ms.
-constexpr int kRounds = 8, kPruneAfter = 2;
-constexpr double kContender = 1.1;
-constexpr double kRoundSeconds = 1e-3;
+// drop out, and the rounds left go to the close ones: the picks then land within 3 % of the
+// fastest (scripts/bench/kernel_variants.py). The margin is wide and the first rounds several
+// because a VM can stall for tens of milliseconds: a contender slowed in its first rounds must not
+// drop out for good. A 1 ms call costs a contender about 25 ms, one dropped about 7 ms.
+constexpr int kRounds = 12, kPruneAfter = 3;
+constexpr double kContender = 1.25;
+constexpr double kRoundSeconds = 2e-3;
 constexpr int kMaxCallsPerRound = 64;
 // A cache file with more entries than this is started afresh (shapes pile up over many configs).
 constexpr size_t kMaxCacheEntries = 4096;
@@ -151,11 +154,13 @@ size_t KernelTuner::choose(const std::string& call, int64_t points,
                            const std::function<void(size_t)>& run, std::vector<size_t> candidates) {
   const std::lock_guard<std::mutex> lock(mutex_);
   if (const auto found = picked_.find(call); found != picked_.end()) {
-    const std::string& name = choices_[found->second].variant;
+    KernelChoice& choice = choices_[found->second];
+    ++choice.calls;
+    const std::string& name = choice.variant;
     return static_cast<size_t>(std::find(variants_.begin(), variants_.end(), name) -
                                variants_.begin());
   }
-  KernelChoice choice{call, points, "", "", {}};
+  KernelChoice choice{call, points, 1, "", "", {}};
   if (forced_) {
     choice.variant = variants_[*forced_];
     choice.reason = "forced";

@@ -28,6 +28,7 @@ struct VariantTime {
 struct KernelChoice {
   std::string call;  // the shape: pass, dtype, layer widths, channels, points, threads
   int64_t points = 0;
+  int64_t calls = 0;  // how many calls of the shape ran it so far
   std::string variant;
   std::string reason;              // "measured", "cached", "forced" or "only one"
   std::vector<VariantTime> times;  // each variant's time, when measured in this process

@@ -185,9 +185,12 @@ std::vector<kernels::KernelChoice> kernel_choices() {
 
 std::string kernels_in_use() {
   const auto choices = kernel_choices();
+  const auto work = [](const kernels::KernelChoice& choice) {
+    return choice.points * choice.calls;
+  };
   const auto largest =
       std::max_element(choices.begin(), choices.end(),
-                       [](const auto& a, const auto& b) { return a.points < b.points; });
+                       [&](const auto& a, const auto& b) { return work(a) < work(b); });
   if (largest != choices.end()) return largest->variant;
   if (const auto forced = forced_variant()) return *forced;
   return "chosen on first use";

@@ -41,7 +41,7 @@ void measure_variants();
 std::optional<std::string> forced_variant();
 // What ran each shape of call so far, and why.
 std::vector<kernels::KernelChoice> kernel_choices();
-// For a run's summary: the variant of the largest call so far (the one that dominates a step).
+// For a run's summary: the variant that did the most work so far (points times calls).
 std::string kernels_in_use();
 
 // One Linear layer followed by its activation, with σ^(m) as polynomials of σ for the forward
