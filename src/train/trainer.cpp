@@ -246,6 +246,11 @@ TrainingReport Trainer::run(torch::serialize::InputArchive* resume) {
   if (report_.diverged) restore_finite_weights();
   if (!report_.interrupted) {
     report_.final_metrics = metrics_.enabled() ? metrics_.measure() : std::vector<double>{};
+    // The last row is the run's end: it carries the final errors whatever `every` is (a run of
+    // 1500 steps measured every 1000 would otherwise end on a row without them).
+    HistoryRow& last = report_.history.back();
+    if (!report_.diverged && last.step == step_ && last.metrics.empty())
+      last.metrics = report_.final_metrics;
   }
   report_.steps = step_;
   report_.seconds = elapsed_;

@@ -349,6 +349,25 @@ TEST_F(CliTest, CpuKernelsAreMeasuredCachedForcedAndRecorded) {
   EXPECT_EQ(unknown["cpu_kernel_choices"][0]["reason"], "cached");
 }
 
+// history.csv's last row holds the final errors against the reference, the same as summary.json's,
+// though the run's 13 steps are no multiple of reference.every.
+TEST_F(CliTest, HistoryEndsWithTheFinalMetrics) {
+  const auto run = directory_ / "run";
+  const Result result = pinn_train(
+      source("configs/poisson_2d_sin.json") +
+      " -q --set training[0].iterations=10 --set training[1].iterations=3 --set reference.every=7 "
+      "--output " +
+      quote(run.string()));
+  ASSERT_EQ(result.code, 0) << result.output;
+  const double final_error = read_json(run / "summary.json")["metrics"]["l2_rel_u"].get<double>();
+  const auto history = read_csv(run / "history.csv");
+  ASSERT_GE(history.size(), 3u);
+  EXPECT_EQ(history.back().at("step"), 13);
+  EXPECT_GT(history.back().at("l2_rel_u"), 0);
+  EXPECT_NEAR(history.back().at("l2_rel_u"), final_error, 1e-9 * final_error);
+  EXPECT_GT(history[1].at("l2_rel_u"), 0);  // step 7, a multiple of every
+}
+
 TEST_F(CliTest, MissingConfigFile) {
   expect_clean_failure(pinn_train(quote((directory_ / "nope.json").string())), 2,
                        {"nope.json", "file not found"});

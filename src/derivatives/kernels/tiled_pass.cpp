@@ -118,6 +118,10 @@ int64_t points_bucket(int64_t points) {
   return bucket;
 }
 
+int64_t point_count(const Network& network, const at::Tensor& input) {
+  return network.embedded ? input.size(1) : input.size(0);
+}
+
 // What decides a call's speed: the pass, the numbers' type, the layers, the channels and their
 // rules, the points (to a power of two) and the threads.
 std::string call_shape(const char* pass, const Network& network, const at::Tensor& input) {
@@ -132,13 +136,8 @@ std::string call_shape(const char* pass, const Network& network, const at::Tenso
   if (network.embedded) shape += " embedded";
   shape += " channels=" + std::to_string(network.program->channels) +
            " terms=" + std::to_string(network.program->terms.size());
-  const int64_t points = network.embedded ? input.size(1) : input.size(0);
-  shape += " points<=" + std::to_string(points_bucket(points));
+  shape += " points<=" + std::to_string(points_bucket(point_count(network, input)));
   return shape + " threads=" + std::to_string(at::get_num_threads());
-}
-
-int64_t point_count(const Network& network, const at::Tensor& input) {
-  return network.embedded ? input.size(1) : input.size(0);
 }
 
 // Runs `call(variant)` with the variant chosen for this shape; when the choice is measured, every
