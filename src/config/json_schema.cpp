@@ -91,10 +91,12 @@ struct KeySchema {
 };
 
 // What every note agrees on: a default, choices or a bound that differ between notes (between
-// probes, or between readers of the same key) are left out.
+// probes, or between readers of the same key) are left out. Choices are compared among the notes
+// that read a string, bounds among those that read a number: a key that is a number >= 0 or one
+// of some words keeps both.
 KeySchema merge_notes(const std::vector<const KeyNote*>& notes) {
   KeySchema merged;
-  bool first = true, fallback_differs = false;
+  bool first_string = true, first_number = true, fallback_differs = false;
   for (const KeyNote* note : notes) {
     if (note->kind == ValueKind::any) continue;
     if (std::find(merged.kinds.begin(), merged.kinds.end(), note->kind) == merged.kinds.end())
@@ -107,16 +109,23 @@ KeySchema merge_notes(const std::vector<const KeyNote*>& notes) {
         merged.fallback = note->fallback;
       }
     }
-    if (first) {
-      merged.choices = note->choices;
-      merged.minimum = note->minimum;
-      merged.exclusive_minimum = note->exclusive_minimum;
-      first = false;
-      continue;
+    if (note->kind == ValueKind::string) {
+      if (first_string) {
+        merged.choices = note->choices;
+        first_string = false;
+      } else if (merged.choices != note->choices) {
+        merged.choices.clear();
+      }
+    } else if (note->kind == ValueKind::number || note->kind == ValueKind::integer) {
+      if (first_number) {
+        merged.minimum = note->minimum;
+        merged.exclusive_minimum = note->exclusive_minimum;
+        first_number = false;
+      } else if (merged.minimum != note->minimum ||
+                 merged.exclusive_minimum != note->exclusive_minimum) {
+        merged.minimum.reset();
+      }
     }
-    if (merged.choices != note->choices) merged.choices.clear();
-    if (merged.minimum != note->minimum || merged.exclusive_minimum != note->exclusive_minimum)
-      merged.minimum.reset();
   }
   return merged;
 }

@@ -202,15 +202,18 @@ bool SchemaRecorder::probe_presence(Json& root, const Pointer& object, const std
 void SchemaRecorder::probe_shape(Json& root, const Pointer& value) {
   const std::string text = value.to_string();
   if (!placeholders_.count(text) || !shaped_.insert(text).second) return;
-  switch (choose(root, value.parent_pointer(), value, "shape " + value.back(), 3)) {
+  switch (choose(root, value.parent_pointer(), value, "shape " + value.back(), 4)) {
     case 1:
       root.at(value) = Json::object();
       break;
     case 2:
       root.at(value) = values_.number;
       break;
+    case 3:
+      root.at(value) = "";  // a string, still a placeholder: a choice() read fills it in
+      break;
     default:
-      break;  // null: neither an object nor a number
+      break;  // null: neither an object, a number nor a string
   }
 }
 

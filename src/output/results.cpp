@@ -128,6 +128,7 @@ void describe_outcome(Json& summary, const RunFacts& facts) {
                          {"mean_square", term.mean_square},
                          {"max_abs_residual", term.max_abs_residual},
                          {"mean_abs_residual", term.mean_abs_residual},
+                         {"weight", term.weight},
                          {"adaptive_weight", term.adaptive_weight}};
     if (std::isfinite(term.causal_min_weight)) {
       losses[term.name]["causal_min_weight"] = term.causal_min_weight;

@@ -233,7 +233,15 @@ std::vector<LossTerm> read_loss_terms(Reader& top, Problem& problem) {
     const bool written = reader.has("residual");
     term.residual =
         parse_expression(reader, written ? "residual" : "type", term.residual_text, symbols);
-    term.weight = reader.non_negative("weight", 1.0);
+    reader.describe("weight",
+                    "the term's weight, a number >= 0, or \"initial_inverse\": 1 / the term's "
+                    "loss at step 0, fixed from then on");
+    if (reader.has("weight") && reader.json("weight").is_string()) {
+      reader.choice("weight", {"initial_inverse"});
+      term.weight_initial_inverse = true;
+    } else {
+      term.weight = reader.non_negative("weight", 1.0);
+    }
     if (type.periodic) term.partner = add_periodic_partner(reader, term, problem);
     term.causal = read_causal(reader, term, problem);
     reader.finish();

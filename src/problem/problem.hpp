@@ -37,6 +37,9 @@ struct LossTerm {
   std::string residual_text;
   expr::NodePtr residual;
   double weight = 1.0;
+  // "weight": "initial_inverse": the weight is 1 / the term's loss at step 0, fixed from then on
+  // (the trainer sets it, train/objective.hpp); `weight` stays 1.
+  bool weight_initial_inverse = false;
   // Periodic terms: the set the points are matched with (the same points shifted onto the
   // opposite face); the term's residual is r(points) - r(partner).
   std::string partner;

@@ -1,7 +1,9 @@
 // Evaluating the loss terms on their point sets, and updating the sets.
 #include "train/objective.hpp"
 
+#include <spdlog/spdlog.h>
 #include <algorithm>
+
 #include <cmath>
 #include <csignal>
 
@@ -47,6 +49,7 @@ Objective::Objective(const problem::Problem& problem, model::Network& network,
     if (!term.partner.empty()) work_for(term.partner).partner_terms.push_back(t);
   }
   adaptive_.assign(problem.losses.size(), 1.0);
+  initial_scale_.assign(problem.losses.size(), 1.0);
   causal_.resize(problem.losses.size());
   for (const auto& term : problem.losses) {
     if (!term.causal) continue;
@@ -155,7 +158,38 @@ const Objective::SetWork& Objective::set_of(size_t term) const {
 }
 
 double Objective::weight_of(size_t term) const {
-  return problem_->losses[term].weight * adaptive_[term];
+  return problem_->losses[term].weight * initial_scale_[term] * adaptive_[term];
+}
+
+bool Objective::set_initial_inverse_weights(const LossValues& values) {
+  bool any = false;
+  for (size_t t = 0; t < problem_->losses.size(); ++t) {
+    if (!problem_->losses[t].weight_initial_inverse) continue;
+    any = true;
+    // values.terms are weighted: divided by the weight they had, the term's own loss.
+    const double weight = weight_of(t);
+    const double loss = weight > 0 ? values.terms[t].item<double>() / weight : 0.0;
+    if (!(loss > 0) || !std::isfinite(1 / loss)) {
+      spdlog::warn(
+          "loss term '{}': its loss at step 0 is {}, so \"initial_inverse\" keeps its "
+          "weight at 1",
+          problem_->losses[t].name, loss);
+      continue;
+    }
+    initial_scale_[t] = 1 / loss;
+    spdlog::info("loss term '{}': weight 1 / {:.6e} (its loss at step 0)", problem_->losses[t].name,
+                 loss);
+  }
+  return any;
+}
+
+void Objective::set_initial_scales(std::vector<double> scales) {
+  if (scales.size() != initial_scale_.size()) {
+    throw InputError("the checkpoint has " + std::to_string(scales.size()) +
+                     " loss term weights; this config has " +
+                     std::to_string(initial_scale_.size()) + " terms: it is for another config");
+  }
+  initial_scale_ = std::move(scales);
 }
 
 std::vector<double> Objective::training_chunk_weights(size_t term) const {
@@ -406,6 +440,7 @@ std::vector<TermDiagnostics> Objective::diagnostics() {
     d.name = problem_->losses[t].name;
     d.mean_square = problem::mean_square(r).item<double>();
     d.adaptive_weight = adaptive_[t];
+    d.weight = problem_->losses[t].weight * initial_scale_[t];
     if (problem_->losses[t].causal) {
       CausalState own;  // the training state stays as it was
       d.loss = weight_of(t) * causal_mean(t, r, {}, own).item<double>();

@@ -39,6 +39,7 @@ struct TermDiagnostics {
   std::string name;
   double loss = 0;         // its share of the loss: weight * mean(r^2), or its causal form
   double mean_square = 0;  // mean(r^2)
+  double weight = 1;       // the configured weight (for "initial_inverse", 1 / the loss at step 0)
   double adaptive_weight = 1;
   double causal_min_weight = std::numeric_limits<double>::quiet_NaN();  // NaN: not causal
   double max_abs_residual = 0;
@@ -77,6 +78,12 @@ class Objective {
   // The adaptive weights (one per term; each multiplies the term's configured weight).
   void set_adaptive_weights(std::vector<double> weights);
   const std::vector<double>& adaptive_weights() const { return adaptive_; }
+  // The factors of the terms weighted "initial_inverse" (1 / their loss at step 0; 1 for the
+  // others), which multiply the configured weight: set once at step 0 from `values` (the loss
+  // evaluated there) and restored from checkpoints. Returns whether any term has one.
+  bool set_initial_inverse_weights(const LossValues& values);
+  void set_initial_scales(std::vector<double> scales);
+  const std::vector<double>& initial_scales() const { return initial_scale_; }
   // Each term's loss without its configured and adaptive weights, differentiable for the network
   // and the problem's parameters: one evaluation on the tensor path (for per-term gradients).
   // Across ranks, this rank's part of it (the ranks' parts sum to the term).
@@ -193,9 +200,10 @@ class Objective {
   std::vector<SetWork> sets_;
   std::vector<std::optional<expr::PointwiseProgram>> programs_;  // per term, when fusable
   bool sizes_changed_ = false;
-  bool direct_gradient_ = true;      // loss_and_gradient may try the fused pass's direct gradient
-  std::vector<double> adaptive_;     // per term
-  std::vector<CausalState> causal_;  // per term (empty states for the others)
+  bool direct_gradient_ = true;        // loss_and_gradient may try the fused pass's direct gradient
+  std::vector<double> adaptive_;       // per term
+  std::vector<double> initial_scale_;  // per term: 1, or 1 / its loss at step 0
+  std::vector<CausalState> causal_;    // per term (empty states for the others)
 };
 
 }  // namespace pinn::train

@@ -215,6 +215,8 @@ TrainingReport Trainer::run(torch::serialize::InputArchive* resume) {
   } else {
     update_loss_weights();
     latest = objective_.evaluate(false);
+    // Terms weighted "initial_inverse" take 1 / this loss; the first row shows the weighted loss.
+    if (objective_.set_initial_inverse_weights(latest)) latest = objective_.evaluate(false);
     report_.history.push_back(record(stages_.front().type, latest));
     spdlog::info("initial loss {:.6e} on {} points{}", report_.history.back().total,
                  objective_.total_points(),
@@ -490,6 +492,7 @@ Json Trainer::position() const {
                    {"elapsed", elapsed_},         {"current", to_json(current_)},
                    {"finished", finished},        {"history", history}};
   if (weighting_ != nullptr) position["loss_weights"] = weighting_->state();
+  position["initial_scales"] = objective_.initial_scales();
   if (!report_.rollbacks.empty()) {
     position["rollbacks"] = Json::array();
     for (const auto& rollback : report_.rollbacks)
@@ -621,6 +624,9 @@ void Trainer::restore(torch::serialize::InputArchive& archive) {
   }
   if (weighting_ != nullptr && state.contains("loss_weights")) {
     weighting_->restore(state.at("loss_weights"), objective_);
+  }
+  if (state.contains("initial_scales")) {
+    objective_.set_initial_scales(state.at("initial_scales").get<std::vector<double>>());
   }
   torch::NoGradGuard no_grad;
   for (size_t i = 0; i < trainable_.size(); ++i) {

@@ -368,6 +368,29 @@ TEST_F(CliTest, HistoryEndsWithTheFinalMetrics) {
   EXPECT_GT(history[1].at("l2_rel_u"), 0);  // step 7, a multiple of every
 }
 
+// "weight": "initial_inverse" makes a term's weight 1 / its loss at step 0: the first row shows 1
+// for it, and summary.json's weight is 1 / the unweighted run's first loss of the term. A
+// mistyped word is refused with its JSON path and the word meant.
+TEST_F(CliTest, InitialInverseWeightIsOneOverTheFirstLoss) {
+  const std::string base = source("configs/heat_1d.json") +
+                           " -q --set training[0].iterations=5 --set training[1].iterations=2";
+  const auto plain = directory_ / "plain", scaled = directory_ / "scaled";
+  ASSERT_EQ(pinn_train(base + " --output " + quote(plain.string())).code, 0);
+  const Result result = pinn_train(
+      base + R"( --set 'losses[0].weight="initial_inverse"' --output )" + quote(scaled.string()));
+  ASSERT_EQ(result.code, 0) << result.output;
+  const double first_loss = read_csv(plain / "history.csv").front().at("pde");
+  const auto rows = read_csv(scaled / "history.csv");
+  EXPECT_NEAR(rows.front().at("pde"), 1.0, 1e-12);
+  EXPECT_EQ(rows.front().at("ends"), read_csv(plain / "history.csv").front().at("ends"));
+  const Json losses = read_json(scaled / "summary.json")["losses"];
+  EXPECT_NEAR(losses["pde"]["weight"].get<double>(), 1 / first_loss, 1e-12 / first_loss);
+  EXPECT_EQ(losses["ends"]["weight"].get<double>(), 1.0);
+  expect_clean_failure(pinn_train(base + R"( --set 'losses[0].weight="initial_invers"' --output )" +
+                                  quote((directory_ / "typo").string())),
+                       2, {"/losses/0/weight", "initial_invers", "did you mean 'initial_inverse'"});
+}
+
 TEST_F(CliTest, MissingConfigFile) {
   expect_clean_failure(pinn_train(quote((directory_ / "nope.json").string())), 2,
                        {"nope.json", "file not found"});

@@ -151,6 +151,23 @@ TEST_F(ResumeTest, CausalAndAdaptiveWeightsResumeToTheSameRun) {
   EXPECT_TRUE(summary["losses"]["pde"].contains("causal_min_weight"));
 }
 
+// Weights "initial_inverse" (1 / each term's loss at step 0) are set once, before the first row:
+// the resumed run keeps them from the checkpoint instead of taking its own first loss.
+TEST_F(ResumeTest, InitialInverseWeightsResumeToTheSameRun) {
+  extra_arguments_ = {"--set", R"(losses[0].weight="initial_inverse")", "--set",
+                      R"(losses[2].weight="initial_inverse")"};
+  train_straight("straight");
+  train_and_interrupt("stopped", "adam 300/", SIGTERM, 20ms);
+  const Result resumed = pinn_train("resume " + quote((directory_ / "stopped").string()));
+  ASSERT_EQ(resumed.code, 0) << resumed.output;
+  expect_same_run("straight", "stopped");
+  const auto rows = read_csv(directory_ / "straight" / "history.csv");
+  EXPECT_NEAR(rows.front().at("pde"), 1.0, 1e-12);
+  EXPECT_NEAR(rows.front().at("initial"), 1.0, 1e-12);
+  EXPECT_EQ(read_json(directory_ / "stopped" / "summary.json")["losses"]["pde"]["weight"],
+            read_json(directory_ / "straight" / "summary.json")["losses"]["pde"]["weight"]);
+}
+
 // In float32 the L-BFGS stage keeps float64 copies of the weights; they are checkpointed too.
 // The stop comes early in L-BFGS, with checkpoints every 10 steps, so the stage is saved before
 // its curvature history (50 pairs) is full, which LibTorch's serializer once refused.

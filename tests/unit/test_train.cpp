@@ -388,6 +388,24 @@ TEST(Objective, IsTheWeightedSumOfMeanSquares) {
   EXPECT_EQ(objective.total_points(), 33);
 }
 
+// A term weighted "initial_inverse" takes 1 / its loss at step 0; the others keep theirs.
+TEST(Objective, InitialInverseWeightIsOneOverTheFirstLoss) {
+  auto f = make_fixture(R"([{"type": "adam"}])");
+  f->problem.losses[0].weight_initial_inverse = true;
+  auto engine = derivatives::make_engine("autograd", *f->network);
+  Objective objective(f->problem, *f->network, *engine, {torch::dtype(torch::kFloat64), {}});
+  const auto before = objective.evaluate(false);
+  const double ode = before.terms[0].item<double>(), start = before.terms[1].item<double>();
+  ASSERT_TRUE(objective.set_initial_inverse_weights(before));
+  EXPECT_DOUBLE_EQ(objective.initial_scales()[0], 1 / ode);
+  EXPECT_EQ(objective.initial_scales()[1], 1.0);
+  const auto after = objective.evaluate(false);
+  EXPECT_NEAR(after.terms[0].item<double>(), 1.0, 1e-14);
+  EXPECT_EQ(after.terms[1].item<double>(), start);
+  EXPECT_NEAR(objective.diagnostics()[0].weight, 1 / ode, 1e-14 / ode);
+  EXPECT_THROW(objective.set_initial_scales({1.0}), InputError);  // another config's checkpoint
+}
+
 // A problem whose terms take every path of the fused loss: several sets and terms per set, a
 // summed Laplacian, mixed partials, two outputs, normals (a Neumann term), a trainable parameter
 // and a periodic pair (both left to the tensor path; without `tensor_terms`, those two terms are
