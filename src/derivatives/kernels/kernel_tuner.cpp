@@ -191,7 +191,7 @@ size_t KernelTuner::choose(const std::string& call, int64_t points,
   for (const size_t v : candidates)
     choice.times.push_back({variants_[v], seconds[v] * 1e3});
   spdlog::debug("kernels for {}: {} ({:.3f} ms per call, the fastest of {})", call, choice.variant,
-                seconds[best] * 1e3, variants_.size());
+                seconds[best] * 1e3, candidates.size());
   store(key, choice);
   return record(std::move(choice));
 }
