@@ -6,8 +6,9 @@
 model.pt is a pickled dict (torch.load reads it; PyTorch >= 2.6 with LibTorch's type tags
 allowed, see read_pickle): the network's config as JSON text, the input and output names, the
 output transforms and the constants they use (JSON text), the trained problem parameters, and a
-state_dict. The network (mlp, modified_mlp or resnet, with the optional periodic and Fourier
-feature embeddings and factorized weights) is rebuilt here from that description. Fields are
+state_dict. The network (mlp, modified_mlp, resnet or parallel, with the optional input features,
+periodic and Fourier feature embeddings (several for a multi-scale mlp) and factorized weights)
+is rebuilt here from that description. Fields are
 outputs or subscript derivatives of them (u, u_x, u_xy, ...), computed with torch.autograd.
 With --check, every computed field is compared with the column of the same name in POINTS.csv
 (e.g. a predictions_*.csv that pinn-train wrote); the exit code is 1 if any differs.
@@ -76,35 +77,102 @@ def build_periodic(network, state):
     return embed
 
 
-def build_embedding(network, state):
-    """The periodic embedding, then random Fourier features [cos(2 pi x B^T), sin(2 pi x B^T)];
-    each the identity when absent."""
-    periodic = build_periodic(network, state)
-    if not network.get("fourier_features"):
-        return periodic
-    if "fourier.B" not in state:
-        sys.exit("predict.py: model.pt has fourier_features but no 'fourier.B'")
-    matrix = state["fourier.B"]
+def build_features(network, inputs, constants):
+    """The input features: expressions of the inputs and constants, evaluated as Python (with ^
+    for powers), side by side; the identity when there are none."""
+    texts = network.get("features")
+    if not texts:
+        return lambda x: x
+    codes = [compile(text.replace("^", "**"), "<feature>", "eval") for text in texts]
+
+    def features(x):
+        names = dict(FUNCTIONS, pi=math.pi, **constants)
+        names.update({name: x[:, i] for i, name in enumerate(inputs)})
+        columns = []
+        for code in codes:
+            value = eval(code, {"__builtins__": {}}, names)
+            columns.append(torch.as_tensor(value, dtype=x.dtype).expand(x.shape[0]))
+        return torch.stack(columns, dim=1)
+
+    return features
+
+
+def fourier_embedding(matrix, columns):
+    """[cos(2 pi x B^T), sin(2 pi x B^T)] of the given columns of x (all when None)."""
 
     def embed(x):
-        projection = (2.0 * math.pi) * (periodic(x) @ matrix.T)
+        selected = x if columns is None else x[:, columns]
+        projection = (2.0 * math.pi) * (selected @ matrix.T)
         return torch.cat([torch.cos(projection), torch.sin(projection)], dim=1)
 
     return embed
 
 
-def build_mlp(network, state, hidden):
+def embedding_columns(entry, inputs):
+    names = entry.get("inputs")
+    return None if names is None else [inputs.index(name) for name in names]
+
+
+def build_embedding(network, state, inputs, constants):
+    """The input features, the periodic embedding, then random Fourier features; each the
+    identity when absent. A list of Fourier embeddings (multi-scale) is the mlp's own."""
+    features = build_features(network, inputs, constants)
+    periodic = build_periodic(network, state)
+    fourier = network.get("fourier_features")
+    if not fourier or isinstance(fourier, list) and len(fourier) > 1:
+        return lambda x: periodic(features(x))
+    if "fourier.B" not in state:
+        sys.exit("predict.py: model.pt has fourier_features but no 'fourier.B'")
+    entry = fourier[0] if isinstance(fourier, list) else fourier
+    embed = fourier_embedding(state["fourier.B"], embedding_columns(entry, inputs))
+    return lambda x: embed(periodic(features(x)))
+
+
+def build_mlp(network, state, hidden, inputs):
+    """Linear and activation layers; with a list of Fourier embeddings (multi-scale, Wang, Wang
+    & Perdikaris 2021), each embedding passes through the same hidden layers and the branches
+    meet before the output layer, concatenated or (fourier_combine "product") multiplied, one
+    branch of each input group per product, the first group outermost."""
     layers = numbered(state, "layer")
+    scales = network.get("fourier_features")
+    if not isinstance(scales, list) or len(scales) < 2:
+        def forward(x):
+            for layer in layers[:-1]:
+                x = hidden(layer(x))
+            return layers[-1](x)
+
+        return forward
+    embeddings = [fourier_embedding(state[f"fourier{k}.B"], embedding_columns(entry, inputs))
+                  for k, entry in enumerate(scales)]
+    if network.get("fourier_combine", "concatenate") == "product":
+        groups = {}
+        for k, entry in enumerate(scales):
+            groups.setdefault(tuple(embedding_columns(entry, inputs) or []), []).append(k)
+        products = [[]]
+        for group in groups.values():
+            products = [product + [k] for product in products for k in group]
+    else:
+        products = [[k] for k in range(len(scales))]
 
     def forward(x):
-        for layer in layers[:-1]:
-            x = hidden(layer(x))
-        return layers[-1](x)
+        branches = []
+        for embed in embeddings:
+            h = embed(x)
+            for layer in layers[:-1]:
+                h = hidden(layer(h))
+            branches.append(h)
+        parts = []
+        for product in products:
+            part = branches[product[0]]
+            for k in product[1:]:
+                part = part * branches[k]
+            parts.append(part)
+        return layers[-1](torch.cat(parts, dim=1))
 
     return forward
 
 
-def build_modified_mlp(network, state, hidden):
+def build_modified_mlp(network, state, hidden, inputs):
     """Wang, Teng & Perdikaris (2021): U, V encoders; H_1 = s(X W_1 + b_1); per gate layer
     Z = s(H W + b), H = (1 - Z) * U + Z * V; the last layer maps H to the outputs."""
     encoder_u, encoder_v = linear(state, "encoder_u"), linear(state, "encoder_v")
@@ -121,7 +189,7 @@ def build_modified_mlp(network, state, hidden):
     return forward
 
 
-def build_resnet(network, state, hidden):
+def build_resnet(network, state, hidden, inputs):
     """h = X W_in + b_in; per block h = h + s(L1(s(L0(h)))); the output layer maps h."""
     first, final = linear(state, "input"), linear(state, "output")
     blocks = []
@@ -173,26 +241,41 @@ def read_pickle(path):
             sys.exit(f"predict.py: cannot read {path} as a pinn-train model file: {e}")
 
 
+def build_network(network, state, inputs, outputs, constants):
+    """The raw network (before output transforms) as a function of the points; a parallel
+    network is one sub-network per output, each with its state under "<output>."."""
+    kind = network.get("type", "mlp")
+    if kind == "parallel":
+        branches = []
+        for name in outputs:
+            own = {key[len(name) + 1:]: value for key, value in state.items()
+                   if key.startswith(name + ".")}
+            branches.append(build_network(network["networks"][name], own, inputs, [name],
+                                          constants))
+        return lambda x: torch.cat([branch(x) for branch in branches], dim=1)
+    if kind not in BUILDERS:
+        sys.exit(f"predict.py: network type {kind} is not supported here")
+    hidden = ACTIVATIONS[network["activation"]]
+    final = ACTIVATIONS[network["output_activation"]]
+    embed = build_embedding(network, state, inputs, constants)
+    body = BUILDERS[kind](network, state, hidden, inputs)
+    return lambda x: final(body(embed(x)))
+
+
 def load_model(path):
     data = read_pickle(path)
     if not isinstance(data, dict) or data.get("format") != "pinn-train-model/1":
         sys.exit(f"predict.py: {path} is not a pinn-train model file")
     network = json.loads(data["network"])
-    kind = network.get("type", "mlp")
-    if kind not in BUILDERS:
-        sys.exit(f"predict.py: network type {kind} is not supported here")
     state = data["state_dict"]
-    hidden = ACTIVATIONS[network["activation"]]
-    final = ACTIVATIONS[network["output_activation"]]
-    embed = build_embedding(network, state)
-    body = BUILDERS[kind](network, state, hidden)
     inputs, outputs = list(data["inputs"]), list(data["outputs"])
     constants = json.loads(data.get("constants", "{}"))
+    raw_network = build_network(network, state, inputs, outputs, constants)
     transforms = {outputs.index(name): build_transform(text, inputs, constants)
                   for name, text in json.loads(data.get("transform", "{}")).items()}
 
     def forward(x):
-        raw = final(body(embed(x)))
+        raw = raw_network(x)
         if not transforms:
             return raw
         columns = [transforms[o](x, raw[:, o]) if o in transforms else raw[:, o]

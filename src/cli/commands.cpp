@@ -178,6 +178,23 @@ int conclude_quietly(const train::TrainingReport& report) {
   return report.interrupted ? kExitInterrupted : kExitOk;
 }
 
+// model_best.pt: the model with the best log point's weights (keep_best), written with them in
+// place for the moment it takes; the final weights are back afterwards.
+void save_best_model(Setup& setup, const output::RunDirectory& run,
+                     const train::TrainingReport& report) {
+  if (!report.best) return;
+  const auto trainable = trainable_tensors(setup);
+  std::vector<torch::Tensor> final_weights;
+  torch::NoGradGuard no_grad;
+  for (size_t i = 0; i < trainable.size(); ++i) {
+    final_weights.push_back(trainable[i].detach().clone());
+    trainable[i].copy_(report.best->weights[i]);
+  }
+  output::save_model(run.file("model_best.pt"), *setup.network, describe_model(setup));
+  for (size_t i = 0; i < trainable.size(); ++i)
+    trainable[i].copy_(final_weights[i]);
+}
+
 // Trains the prepared setup into `run`, from the start or from `resume`. Across processes only
 // rank 0 has a `run`: the others train with it and write nothing.
 int train_into(Setup& setup, const output::RunDirectory* run, train::CheckpointStore& store,
@@ -192,6 +209,7 @@ int train_into(Setup& setup, const output::RunDirectory* run, train::CheckpointS
   train::Trainer trainer(objective, trainable_tensors(setup), metrics, setup.stages,
                          {&store, setup.settings.checkpoint_every},
                          weighting ? &*weighting : nullptr, setup.divergence);
+  if (setup.settings.keep_best) trainer.keep_best_weights();
   const train::TrainingReport report = trainer.run(resume);
 
   const auto terms = objective.diagnostics();
@@ -208,6 +226,7 @@ int train_into(Setup& setup, const output::RunDirectory* run, train::CheckpointS
                       weighting ? term_names(setup.problem) : std::vector<std::string>{}, causal},
                      report.history);
   output::save_model(run->file("model.pt"), *setup.network, describe_model(setup));
+  save_best_model(setup, *run, report);
   const output::RunFacts facts{setup.settings,
                                setup.problem,
                                *setup.network,

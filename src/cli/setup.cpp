@@ -143,8 +143,12 @@ void warn_about_unused_sets(const problem::Problem& problem) {
   for (const auto& [name, set] : problem.point_sets) {
     // A lambda may not capture a structured binding in C++17 (clang refuses; GCC allows it).
     const std::string& set_name = name;
-    const bool used = std::any_of(problem.losses.begin(), problem.losses.end(),
-                                  [&](const auto& term) { return term.points == set_name; });
+    const auto in_term = [&](const problem::LossTerm& term) {
+      const auto& members = problem.point_sets.at(term.points).members;
+      return term.points == set_name ||
+             std::find(members.begin(), members.end(), set_name) != members.end();
+    };
+    const bool used = std::any_of(problem.losses.begin(), problem.losses.end(), in_term);
     if (!used && name.find('@') == std::string::npos) {
       spdlog::warn("point set '{}' ({} points) is used by no loss term", name, set.size());
     }
@@ -189,8 +193,7 @@ void read_config(Setup& setup, const std::string& default_name, const std::strin
   torch::manual_seed(static_cast<uint64_t>(setup.settings.seed));
   top.describe("network", "the neural network: its type, layers, activation and initialisation");
   config::Reader network = top.object("network");
-  setup.network = model::make_network(network, setup.problem.input_count(),
-                                      setup.problem.output_count(), setup.problem.symbols.inputs);
+  setup.network = model::make_network(network, setup.problem.symbols);
   top.describe("transform",
                "per output, an expression of the raw output N and the inputs that the model "
                "returns instead (hard constraints), e.g. {\"u\": \"x*(1-x)*N\"}");

@@ -74,13 +74,18 @@ RunSettings read_run_settings(Reader& top, const std::string& default_name,
   // "output": the run directory, or {"directory": ..., "plots": true}.
   top.describe("output",
                "the run directory (default: runs/<name>; {key.path} takes a config value), or "
-               "{\"directory\": ..., \"plots\": true}");
+               "{\"directory\": ..., \"plots\": true, \"keep_best\": true}");
   if (top.has("output") && top.json("output").is_object()) {
     Reader output = top.object("output");
     output.describe("directory", "the run directory (default: runs/<name>)");
     output.describe("plots", "draw the run's PNGs at its end (scripts/plot_run.py)");
     settings.output = output.get_or("directory", "runs/" + settings.name);
     settings.plots = output.get_or("plots", settings.plots);
+    output.describe("keep_best",
+                    "also write the weights of the best log point as model_best.pt: the lowest "
+                    "reference error when there is a reference (measured at every log point), "
+                    "else the lowest loss");
+    settings.keep_best = output.get_or("keep_best", settings.keep_best);
     if (settings.output.empty())
       output.fail("directory", "expected a directory name, found an empty string");
     output.finish();

@@ -28,6 +28,7 @@ struct RunSettings {
   bool fused_loss = true;            // pointwise loss terms inside the taylor engine's pass
   std::string output;                // run directory; default runs/<name>
   bool plots = false;                // draw the run's PNGs at its end (scripts/plot_run.py)
+  bool keep_best = false;            // write the best log point's weights as model_best.pt
   int checkpoint_every = 1000;       // steps between checkpoints (0: only at stage ends, stops)
   int threads = 0;                   // CPU threads; 0: OMP_NUM_THREADS, else every CPU we may use
   DistributedSettings distributed;

@@ -20,7 +20,8 @@ std::unique_ptr<Engine> make(model::Network& network) {
 }
 
 // Measured on the Burgers step (scripts/bench/burgers_step.py): taylor is the fastest on MLPs
-// (with or without an output transform), where its stacked or tiled pass runs; of the others,
+// (with or without an output transform, alone or side by side in a parallel network), where its
+// stacked or tiled pass runs; of the others,
 // reverse mode beats forward mode by about 2x. ResNet and the modified MLP run in Taylor mode as
 // plain tensor ops, measured level with autograd (one thread, 2026-11-26): autograd stays theirs.
 std::unique_ptr<Engine> make_fastest(model::Network& network) {

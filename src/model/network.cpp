@@ -8,8 +8,10 @@
 #include <sstream>
 
 #include "model/activation.hpp"
+#include "model/parallel.hpp"
 #include "util/memory.hpp"
 #include "util/registry.hpp"
+#include "util/suggest.hpp"
 
 namespace pinn::model {
 
@@ -76,29 +78,108 @@ std::optional<FactorizationOptions> read_factorization(config::Reader& reader) {
   return options;
 }
 
-// The keys every type reads: activations, initialisation, the optional embeddings and the
-// factorization.
-void read_common(config::Reader& reader, NetworkOptions& options, int inputs, int outputs,
-                 const std::vector<std::string>& input_names) {
-  options.inputs = inputs;
-  options.outputs = outputs;
+// One Fourier embedding: its count, scale, trainability and the inputs it embeds (by name; all
+// when absent). Inputs replaced by features or a periodic embedding have no names left to give.
+FourierOptions read_fourier(config::Reader& fourier, const std::vector<std::string>& inputs,
+                            bool inputs_mapped) {
+  FourierOptions options;
+  options.count = fourier.positive_int("count", options.count);
+  options.scale = fourier.positive("scale", options.scale);
+  options.trainable = fourier.get_or("trainable", options.trainable);
+  fourier.describe("inputs", "the inputs this embedding reads (default: all), e.g. [\"t\"]");
+  if (fourier.has("inputs")) {
+    if (inputs_mapped) {
+      fourier.fail("inputs",
+                   "an embedding reads the features (or the periodic embedding) when there are "
+                   "any, which have no input names; leave 'inputs' out");
+    }
+    const auto names = fourier.get<std::vector<std::string>>("inputs");
+    if (names.empty()) fourier.fail("inputs", "expected at least one input name, found []");
+    for (const auto& name : names) {
+      const auto found = std::find(inputs.begin(), inputs.end(), name);
+      if (found == inputs.end()) {
+        fourier.fail("inputs", "'" + name + "' is not an input" + did_you_mean(name, inputs));
+      }
+      const auto column = static_cast<int64_t>(found - inputs.begin());
+      if (std::count(options.columns.begin(), options.columns.end(), column) != 0) {
+        fourier.fail("inputs", "'" + name + "' is named twice");
+      }
+      options.columns.push_back(column);
+    }
+  } else {
+    fourier.accept("inputs");
+  }
+  fourier.finish();
+  return options;
+}
+
+// "fourier_features": one embedding (an object, or a list of one), or a multi-scale list of them
+// with "fourier_combine".
+void read_fourier_features(config::Reader& reader, NetworkOptions& options,
+                           const std::vector<std::string>& inputs) {
+  reader.describe("fourier_features",
+                  "random Fourier features [cos(2πxBᵀ), sin(2πxBᵀ)], B ~ N(0, scale²): one "
+                  "{count, scale, trainable, inputs}, or (mlp) a list of them at several scales");
+  reader.describe("fourier_combine",
+                  "how the branches of a list of Fourier embeddings meet before the output layer: "
+                  "concatenate (MsFFN) or product (STMsFFN: one branch per input group, "
+                  "multiplied)");
+  const bool mapped = !options.features.empty() || !options.periods.empty();
+  std::vector<FourierOptions> embeddings;
+  if (reader.has("fourier_features") && reader.json("fourier_features").is_array()) {
+    for (auto& fourier : reader.objects("fourier_features"))
+      embeddings.push_back(read_fourier(fourier, inputs, mapped));
+    if (embeddings.empty()) {
+      reader.fail("fourier_features", "expected at least one embedding, found []");
+    }
+  } else if (reader.has("fourier_features")) {
+    config::Reader fourier = reader.object("fourier_features");
+    embeddings.push_back(read_fourier(fourier, inputs, mapped));
+  } else {
+    reader.accept("fourier_features");
+  }
+  if (embeddings.size() < 2) {
+    if (reader.has("fourier_combine")) {
+      reader.fail("fourier_combine", "combines a list of two or more fourier_features");
+    }
+    reader.accept("fourier_combine");
+    if (!embeddings.empty()) options.fourier = embeddings.front();
+    return;
+  }
+  const std::string combine =
+      reader.choice("fourier_combine", {"concatenate", "product"}, "concatenate");
+  for (size_t k = 1; k < embeddings.size(); ++k) {
+    if (embeddings[k].count != embeddings[0].count) {
+      reader.fail("fourier_features",
+                  "every embedding of a list needs the same count (they share the first hidden "
+                  "layer), found " +
+                      std::to_string(embeddings[0].count) + " and " +
+                      std::to_string(embeddings[k].count));
+    }
+  }
+  options.multiscale = embeddings;
+  options.combination =
+      combine == "product" ? BranchCombination::product : BranchCombination::concatenate;
+}
+
+// The keys every type reads: activations, initialisation, the input features, the optional
+// embeddings and the factorization.
+void read_common(config::Reader& reader, NetworkOptions& options, const expr::Symbols& symbols) {
+  options.inputs = static_cast<int>(symbols.inputs.size());
+  options.outputs = static_cast<int>(symbols.outputs.size());
   options.activation = reader.choice("activation", activation_names(), options.activation);
   options.output_activation =
       reader.choice("output_activation", activation_names(), options.output_activation);
   options.init = reader.choice("init", init_names(), options.init);
   options.init_gain = reader.positive("init_gain", options.init_gain);
-  if (reader.has("fourier_features")) {
-    config::Reader fourier = reader.object("fourier_features");
-    FourierOptions fourier_options;
-    fourier_options.count = fourier.positive_int("count", fourier_options.count);
-    fourier_options.scale = fourier.positive("scale", fourier_options.scale);
-    fourier_options.trainable = fourier.get_or("trainable", fourier_options.trainable);
-    fourier.finish();
-    options.fourier = fourier_options;
-  } else {
-    reader.accept("fourier_features");
+  options.features = read_features(reader, symbols);
+  options.periods = read_periods(reader, symbols.inputs);
+  if (!options.features.empty() && !options.periods.empty()) {
+    reader.fail("periodic",
+                "features replace the inputs that 'periodic' names: write the periodic "
+                "embedding as features instead, e.g. \"cos(2*pi*x/P)\", \"sin(2*pi*x/P)\"");
   }
-  options.periods = read_periods(reader, input_names);
+  read_fourier_features(reader, options, symbols.inputs);
   options.factorization = read_factorization(reader);
 }
 
@@ -117,13 +198,25 @@ std::vector<int> read_hidden(config::Reader& reader, const std::vector<int>& fal
   return hidden;
 }
 
-// The width the first layer sees: the inputs, or their periodic and Fourier embeddings.
+// The width the first layer sees: the inputs or their features, or their periodic and Fourier
+// embeddings.
 double embedded_inputs(const NetworkOptions& options) {
   if (options.fourier) return 2.0 * options.fourier->count;
+  if (!options.multiscale.empty()) return 2.0 * options.multiscale.front().count;
+  if (!options.features.empty()) return static_cast<double>(options.features.size());
   double width = 0;
   for (size_t i = 0; i < static_cast<size_t>(options.inputs); ++i)
     width += i < options.periods.size() && options.periods[i] > 0 ? 2 : 1;
   return width;
+}
+
+// A list of Fourier embeddings is an MLP's (Mlp): other types refuse it.
+void refuse_multiscale(config::Reader& reader, const NetworkOptions& options,
+                       const std::string& type) {
+  if (options.multiscale.empty()) return;
+  reader.fail("fourier_features", type +
+                                      " takes one Fourier embedding; a list of them (multi-scale) "
+                                      "needs type mlp");
 }
 
 // A network whose weights could never fit is refused before any is allocated. Training holds
@@ -147,17 +240,18 @@ std::vector<double> layer_widths(const NetworkOptions& options, const std::vecto
   return widths;
 }
 
-std::shared_ptr<Network> make_mlp(config::Reader& reader, int inputs, int outputs,
-                                  const std::vector<std::string>& names) {
+std::shared_ptr<Network> make_mlp(config::Reader& reader, const expr::Symbols& symbols) {
   MlpOptions options;
   options.hidden = read_hidden(reader, options.hidden);
-  read_common(reader, options, inputs, outputs, names);
-  check_network_memory(reader, "hidden", layer_widths(options, options.hidden), 0);
+  read_common(reader, options, symbols);
+  std::vector<double> widths = layer_widths(options, options.hidden);
+  // Every branch of a multi-scale MLP feeds the output layer.
+  if (!options.multiscale.empty()) widths[widths.size() - 2] *= options.multiscale.size();
+  check_network_memory(reader, "hidden", widths, 0);
   return std::make_shared<Mlp>(options);
 }
 
-std::shared_ptr<Network> make_modified_mlp(config::Reader& reader, int inputs, int outputs,
-                                           const std::vector<std::string>& names) {
+std::shared_ptr<Network> make_modified_mlp(config::Reader& reader, const expr::Symbols& symbols) {
   ModifiedMlpOptions options;
   options.hidden = read_hidden(reader, options.hidden);
   if (options.hidden.size() < 2) {
@@ -174,15 +268,15 @@ std::shared_ptr<Network> make_modified_mlp(config::Reader& reader, int inputs, i
                       reader.json("hidden").dump());
     }
   }
-  read_common(reader, options, inputs, outputs, names);
+  read_common(reader, options, symbols);
+  refuse_multiscale(reader, options, "modified_mlp");
   // The gates U and V: two more first layers.
   const double gates = 2 * (embedded_inputs(options) + 1) * options.hidden.front();
   check_network_memory(reader, "hidden", layer_widths(options, options.hidden), gates);
   return std::make_shared<ModifiedMlp>(options);
 }
 
-std::shared_ptr<Network> make_resnet(config::Reader& reader, int inputs, int outputs,
-                                     const std::vector<std::string>& names) {
+std::shared_ptr<Network> make_resnet(config::Reader& reader, const expr::Symbols& symbols) {
   if (reader.has("hidden")) {
     reader.fail("hidden", "resnet takes 'width' (of every block) and 'blocks', not 'hidden'");
   }
@@ -193,20 +287,22 @@ std::shared_ptr<Network> make_resnet(config::Reader& reader, int inputs, int out
     reader.fail("blocks", "expected at most " + std::to_string(kMaxLayers) + " blocks, found " +
                               std::to_string(options.blocks));
   }
-  read_common(reader, options, inputs, outputs, names);
+  read_common(reader, options, symbols);
+  refuse_multiscale(reader, options, "resnet");
   // Two layers per block.
   std::vector<int> hidden(2 * static_cast<size_t>(options.blocks) + 1, options.width);
   check_network_memory(reader, "width", layer_widths(options, hidden), 0);
   return std::make_shared<ResNet>(options);
 }
 
-using NetworkFactory = std::function<std::shared_ptr<Network>(config::Reader&, int, int,
-                                                              const std::vector<std::string>&)>;
+using NetworkFactory =
+    std::function<std::shared_ptr<Network>(config::Reader&, const expr::Symbols&)>;
 
 const Registry<NetworkFactory>& factories() {
-  static const Registry<NetworkFactory> table(
-      "network type",
-      {{"mlp", make_mlp}, {"modified_mlp", make_modified_mlp}, {"resnet", make_resnet}});
+  static const Registry<NetworkFactory> table("network type", {{"mlp", make_mlp},
+                                                               {"modified_mlp", make_modified_mlp},
+                                                               {"parallel", make_parallel},
+                                                               {"resnet", make_resnet}});
   return table;
 }
 
@@ -215,12 +311,18 @@ const Registry<NetworkFactory>& factories() {
 // ---- Fourier features ----
 
 FourierFeatures::FourierFeatures(int inputs, const FourierOptions& options) : options_(options) {
-  matrix_ = register_parameter("B", torch::randn({options_.count, inputs}) * options_.scale,
+  const int64_t embedded =
+      options_.columns.empty() ? inputs : static_cast<int64_t>(options_.columns.size());
+  matrix_ = register_parameter("B", torch::randn({options_.count, embedded}) * options_.scale,
                                options_.trainable);
 }
 
 torch::Tensor FourierFeatures::forward(const torch::Tensor& points) const {
-  const auto projection = (2.0 * M_PI) * torch::matmul(points, matrix_.t());
+  const torch::Tensor x =
+      options_.columns.empty()
+          ? points
+          : points.index_select(1, torch::tensor(options_.columns).to(points.device()));
+  const auto projection = (2.0 * M_PI) * torch::matmul(x, matrix_.t());
   return torch::cat({torch::cos(projection), torch::sin(projection)}, 1);
 }
 
@@ -230,24 +332,36 @@ FeedForwardNetwork::FeedForwardNetwork(const NetworkOptions& options)
     : common_(options),
       activation_(&model::activation(options.activation)),
       output_activation_(&model::activation(options.output_activation)) {
-  int width = common_.inputs;
+  if (!common_.features.empty()) {
+    features_ = register_module("features", std::make_shared<FeatureMap>(common_.features));
+  }
   if (!common_.periods.empty()) {
     periodic_ = register_module("periodic", std::make_shared<PeriodicEmbedding>(common_.periods));
-    width = static_cast<int>(periodic_->output_width());
   }
   if (common_.fourier) {
-    fourier_ =
-        register_module("fourier", std::make_shared<FourierFeatures>(width, *common_.fourier));
+    fourier_ = register_module("fourier",
+                               std::make_shared<FourierFeatures>(mapped_width(), *common_.fourier));
   }
+}
+
+int FeedForwardNetwork::mapped_width() const {
+  if (features_) return static_cast<int>(features_->output_width());
+  return periodic_ ? static_cast<int>(periodic_->output_width()) : common_.inputs;
 }
 
 int FeedForwardNetwork::embedded_width() const {
   if (fourier_) return fourier_->output_width();
-  return periodic_ ? static_cast<int>(periodic_->output_width()) : common_.inputs;
+  if (!common_.multiscale.empty()) return 2 * common_.multiscale.front().count;
+  return mapped_width();
+}
+
+torch::Tensor FeedForwardNetwork::map_inputs(const torch::Tensor& points) {
+  if (features_) return features_->forward(points);
+  return periodic_ ? periodic_->forward(points) : points;
 }
 
 torch::Tensor FeedForwardNetwork::embed(const torch::Tensor& points) {
-  const torch::Tensor x = periodic_ ? periodic_->forward(points) : points;
+  const torch::Tensor x = map_inputs(points);
   return fourier_ ? fourier_->forward(x) : x;
 }
 
@@ -259,11 +373,16 @@ torch::Tensor FeedForwardNetwork::final_activation(const torch::Tensor& x) const
   return output_activation_->apply(x);
 }
 
-int FeedForwardNetwork::embed_into(Structure& structure) const {
+int FeedForwardNetwork::map_into(Structure& structure) const {
   int slot = Structure::kInput;
+  if (features_) slot = structure.features(slot, *features_);
   if (periodic_) slot = structure.periodic(slot, *periodic_);
-  if (fourier_) slot = structure.fourier(slot, *fourier_);
   return slot;
+}
+
+int FeedForwardNetwork::embed_into(Structure& structure) const {
+  const int slot = map_into(structure);
+  return fourier_ ? structure.fourier(slot, *fourier_) : slot;
 }
 
 Layer FeedForwardNetwork::add_linear(torch::nn::Module& owner, const std::string& name, int in,
@@ -285,18 +404,109 @@ int FeedForwardNetwork::smooth_orders() const {
 
 // ---- MLP ----
 
+namespace {
+
+// The branches that meet at a multi-scale MLP's output layer (Mlp): each alone, or one of each
+// group of embeddings that read the same columns, in every combination (the first group
+// outermost).
+std::vector<std::vector<size_t>> combined_branches(const std::vector<FourierOptions>& scales,
+                                                   BranchCombination combination) {
+  std::vector<std::vector<size_t>> products;
+  if (combination == BranchCombination::concatenate) {
+    for (size_t k = 0; k < scales.size(); ++k)
+      products.push_back({k});
+    return products;
+  }
+  std::vector<std::vector<size_t>> groups;
+  std::vector<std::vector<int64_t>> group_columns;
+  for (size_t k = 0; k < scales.size(); ++k) {
+    const auto found = std::find(group_columns.begin(), group_columns.end(), scales[k].columns);
+    if (found == group_columns.end()) {
+      group_columns.push_back(scales[k].columns);
+      groups.push_back({k});
+    } else {
+      groups[static_cast<size_t>(found - group_columns.begin())].push_back(k);
+    }
+  }
+  products = {{}};
+  for (const auto& group : groups) {
+    std::vector<std::vector<size_t>> longer;
+    for (const auto& product : products) {
+      for (size_t k : group) {
+        longer.push_back(product);
+        longer.back().push_back(k);
+      }
+    }
+    products = std::move(longer);
+  }
+  return products;
+}
+
+}  // namespace
+
 Mlp::Mlp(const MlpOptions& options) : FeedForwardNetwork(options), options_(options) {
+  for (size_t k = 0; k < options_.multiscale.size(); ++k) {
+    scales_.push_back(
+        register_module("fourier" + std::to_string(k),
+                        std::make_shared<FourierFeatures>(mapped_width(), options_.multiscale[k])));
+  }
+  if (!scales_.empty()) products_ = combined_branches(options_.multiscale, options_.combination);
   int width = embedded_width();
   std::vector<int> widths = options_.hidden;
   widths.push_back(options_.outputs);
   for (size_t i = 0; i < widths.size(); ++i) {
-    layers_.push_back(add_linear(*this, "layer" + std::to_string(i), width, widths[i]));
+    // The output layer of a multi-scale MLP reads every branch (or product of branches).
+    const bool output = i + 1 == widths.size();
+    const int in =
+        output && !products_.empty() ? width * static_cast<int>(products_.size()) : width;
+    layers_.push_back(add_linear(*this, "layer" + std::to_string(i), in, widths[i]));
     width = widths[i];
   }
   initialize();
 }
 
+torch::Tensor Mlp::multiscale_forward(const torch::Tensor& points) {
+  const torch::Tensor x = map_inputs(points);
+  std::vector<torch::Tensor> branches;
+  for (const auto& scale : scales_) {
+    torch::Tensor h = scale->forward(x);
+    for (size_t i = 0; i + 1 < layers_.size(); ++i)
+      h = hidden_activation(layers_[i]->forward(h));
+    branches.push_back(h);
+  }
+  std::vector<torch::Tensor> parts;
+  for (const auto& product : products_) {
+    torch::Tensor part = branches[product.front()];
+    for (size_t j = 1; j < product.size(); ++j)
+      part = part * branches[product[j]];
+    parts.push_back(part);
+  }
+  return final_activation(layers_.back()->forward(torch::cat(parts, 1)));
+}
+
+Structure Mlp::multiscale_structure() const {
+  Structure s;
+  const int x = map_into(s);
+  std::vector<int> branches;
+  for (const auto& scale : scales_) {
+    int h = s.fourier(x, *scale);
+    for (size_t i = 0; i + 1 < layers_.size(); ++i)
+      h = s.activate(s.linear(h, *layers_[i]), activation());
+    branches.push_back(h);
+  }
+  std::vector<int> parts;
+  for (const auto& product : products_) {
+    int part = branches[product.front()];
+    for (size_t j = 1; j < product.size(); ++j)
+      part = s.combine(Operation::Kind::multiply, part, branches[product[j]]);
+    parts.push_back(part);
+  }
+  s.activate(s.linear(s.concatenate(parts), *layers_.back()), output_activation());
+  return s;
+}
+
 torch::Tensor Mlp::forward(const torch::Tensor& points) {
+  if (!scales_.empty()) return multiscale_forward(points);
   torch::Tensor h = embed(points);
   for (size_t i = 0; i + 1 < layers_.size(); ++i)
     h = hidden_activation(layers_[i]->forward(h));
@@ -304,6 +514,7 @@ torch::Tensor Mlp::forward(const torch::Tensor& points) {
 }
 
 Structure Mlp::structure() const {
+  if (!scales_.empty()) return multiscale_structure();
   Structure s;
   int h = embed_into(s);
   for (size_t i = 0; i + 1 < layers_.size(); ++i)
@@ -409,16 +620,23 @@ std::vector<std::string> init_names() {
   return initializers().names();
 }
 
-std::shared_ptr<Network> make_network(config::Reader& reader, int inputs, int outputs,
-                                      const std::vector<std::string>& input_names) {
-  std::vector<std::string> names = input_names;
-  for (int i = static_cast<int>(names.size()); i < inputs; ++i)
-    names.push_back("x" + std::to_string(i));
+std::shared_ptr<Network> make_network(config::Reader& reader, const expr::Symbols& symbols) {
   reader.describe("type", "the network's architecture");
   const std::string type = reader.choice("type", network_types(), "mlp");
-  auto network = factories().make(type, reader.where("type"), reader, inputs, outputs, names);
+  auto network = factories().make(type, reader.where("type"), reader, symbols);
   reader.finish();
   return network;
+}
+
+std::shared_ptr<Network> make_network(config::Reader& reader, int inputs, int outputs,
+                                      const std::vector<std::string>& input_names) {
+  expr::Symbols symbols;
+  symbols.inputs = input_names;
+  for (int i = static_cast<int>(symbols.inputs.size()); i < inputs; ++i)
+    symbols.inputs.push_back("x" + std::to_string(i));
+  for (int o = 0; o < outputs; ++o)
+    symbols.outputs.push_back("u" + std::to_string(o));
+  return make_network(reader, symbols);
 }
 
 int64_t parameter_count(const torch::nn::Module& module) {

@@ -6,11 +6,18 @@ namespace pinn::model {
 namespace {
 
 Operation operation(Operation::Kind kind, int result, int a, int b = -1) {
-  Operation op{kind, result, a, b, nullptr, nullptr, nullptr, nullptr};
+  Operation op{kind, result, a, b, nullptr, nullptr, nullptr, nullptr, nullptr, {}};
   return op;
 }
 
 }  // namespace
+
+int Structure::features(int from, const FeatureMap& features) {
+  Operation op = operation(Operation::Kind::features, slots++, from);
+  op.features = &features;
+  operations.push_back(op);
+  return op.result;
+}
 
 int Structure::periodic(int from, const PeriodicEmbedding& embedding) {
   Operation op = operation(Operation::Kind::periodic, slots++, from);
@@ -45,34 +52,53 @@ int Structure::combine(Operation::Kind kind, int a, int b) {
   return operations.back().result;
 }
 
+int Structure::concatenate(std::vector<int> parts) {
+  Operation op = operation(Operation::Kind::concatenate, slots++, parts.front());
+  op.parts = std::move(parts);
+  operations.push_back(op);
+  return op.result;
+}
+
+int Structure::append(const Structure& other, int input) {
+  // The other's slot 0 becomes `input`, its slot s > 0 the slot s - 1 + slots.
+  const int offset = slots - 1;
+  const auto remap = [&](int slot) { return slot == kInput ? input : slot + offset; };
+  for (Operation op : other.operations) {
+    op.result = remap(op.result);
+    op.a = remap(op.a);
+    if (op.b >= 0) op.b = remap(op.b);
+    for (int& part : op.parts)
+      part = remap(part);
+    operations.push_back(op);
+  }
+  slots += other.slots - 1;
+  return other.operations.empty() ? input : remap(other.output());
+}
+
 bool Structure::is_chain() const {
+  using Kind = Operation::Kind;
   int previous = kInput;
-  for (size_t i = 0; i < operations.size(); ++i) {
+  size_t i = 0;
+  // The embeddings of the input come first, each at most once, in this order.
+  for (Kind embedding : {Kind::features, Kind::periodic, Kind::fourier}) {
+    if (i < operations.size() && operations[i].kind == embedding && operations[i].a == previous) {
+      previous = operations[i++].result;
+    }
+  }
+  bool after_linear = false, any_linear = false;
+  for (; i < operations.size(); ++i) {
     const Operation& op = operations[i];
     if (op.a != previous) return false;
-    const bool first = i == 0;
-    const bool after_linear = !first && operations[i - 1].kind == Operation::Kind::linear;
-    // A Fourier embedding comes first, or right after the periodic one.
-    const bool after_embeddings =
-        first || (i == 1 && operations[0].kind == Operation::Kind::periodic);
-    switch (op.kind) {
-      case Operation::Kind::periodic:
-        if (!first) return false;
-        break;
-      case Operation::Kind::fourier:
-        if (!after_embeddings) return false;
-        break;
-      case Operation::Kind::linear:
-        break;
-      case Operation::Kind::activation:
-        if (!after_linear) return false;
-        break;
-      default:
-        return false;
+    if (op.kind == Kind::linear) {
+      after_linear = any_linear = true;
+    } else if (op.kind == Kind::activation && after_linear) {
+      after_linear = false;  // at most one activation per layer
+    } else {
+      return false;
     }
     previous = op.result;
   }
-  return !operations.empty();
+  return any_linear;
 }
 
 std::vector<const Activation*> Structure::activations() const {

@@ -82,8 +82,8 @@ Layout make_run_layout() {
   return {"run directory",
           ".pinn-train-run",
           {".pinn-train-run", ".pinn-train-lock", "config.json", "source.json", "summary.json",
-           "history.csv", "model.pt", "model.pt.crc32c", "train.log", "plots.log", "reference.csv",
-           "predictions_*.csv"},
+           "history.csv", "model.pt", "model.pt.crc32c", "model_best.pt", "model_best.pt.crc32c",
+           "train.log", "plots.log", "reference.csv", "predictions_*.csv"},
           {{"checkpoints", &checkpoints}, {"plots", &plots}}};
 }
 

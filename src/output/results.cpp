@@ -118,6 +118,27 @@ void describe_training(Json& summary, const train::TrainingReport& report, int64
       report.seconds > 0 ? static_cast<double>(points * report.steps) / report.seconds : 0.0;
 }
 
+// keep_best: the step model_best.pt holds, by which criterion, and its losses and metrics.
+void describe_best(Json& summary, const RunFacts& facts) {
+  const train::BestWeights& best = *facts.report.best;
+  Json terms;
+  for (size_t t = 0; t < facts.terms.size() && t < best.row.terms.size(); ++t)
+    terms[facts.terms[t].name] = best.row.terms[t];
+  Json entry = {{"file", "model_best.pt"},
+                {"step", best.step},
+                {"criterion", best.criterion},
+                {"loss", best.row.total},
+                {"losses", terms}};
+  const auto& names = facts.metric_names;
+  if (best.row.metrics.size() == names.size() && !names.empty()) {
+    Json metrics;
+    for (size_t m = 0; m < names.size(); ++m)
+      metrics[names[m]] = best.row.metrics[m];
+    entry["metrics"] = metrics;
+  }
+  summary["best"] = entry;
+}
+
 // The final loss and each term's, the trained parameters and the final metrics.
 void describe_outcome(Json& summary, const RunFacts& facts) {
   Json losses;
@@ -142,6 +163,7 @@ void describe_outcome(Json& summary, const RunFacts& facts) {
       parameters[facts.problem.symbols.parameters[p]] = facts.parameters[p].item<double>();
     summary["parameters"] = parameters;
   }
+  if (facts.report.best) describe_best(summary, facts);
   // An interrupted run stops without measuring its final errors: history.csv has the last ones.
   const auto& names = facts.metric_names;
   if (!names.empty() && facts.report.final_metrics.size() == names.size()) {

@@ -205,6 +205,47 @@ std::string read_point_set_name(Reader& reader, const std::string& key,
   return name;
 }
 
+namespace {
+
+// "points": a set's name, or a list of names whose union the term is one mean over; the union is
+// added to the problem's sets as "a+b" (once, however many terms use it).
+std::string read_term_points(Reader& reader, Problem& problem) {
+  reader.describe("points",
+                  "the point set the term's mean is over, or a list of sets: one mean over their "
+                  "union, e.g. [\"interior\", \"boundary\"]");
+  if (!reader.has("points") || !reader.json("points").is_array()) {
+    return read_point_set_name(reader, "points", problem.point_sets);
+  }
+  const auto names = reader.get<std::vector<std::string>>("points");
+  if (names.empty()) reader.fail("points", "expected at least one point set name, found []");
+  std::vector<std::string> known;
+  for (const auto& entry : problem.point_sets) {
+    if (entry.second.members.empty()) known.push_back(entry.first);
+  }
+  std::string joined;
+  for (size_t k = 0; k < names.size(); ++k) {
+    const std::string where =
+        reader.document().where(reader.pointer() / config::Pointer("/points/" + std::to_string(k)));
+    if (std::find(known.begin(), known.end(), names[k]) == known.end()) {
+      throw InputError(where, "no point set named '" + names[k] + "'" +
+                                  did_you_mean(names[k], known) + "; the sets are " +
+                                  quoted_list(known, "and"));
+    }
+    if (std::find(names.begin(), names.begin() + static_cast<std::ptrdiff_t>(k), names[k]) !=
+        names.begin() + static_cast<std::ptrdiff_t>(k)) {
+      throw InputError(where, "the set '" + names[k] + "' is listed twice");
+    }
+    joined += (k == 0 ? "" : "+") + names[k];
+  }
+  if (names.size() == 1) return names.front();
+  if (!problem.point_sets.count(joined)) {
+    problem.point_sets[joined] = union_of(names, problem.point_sets, reader.where("points"));
+  }
+  return joined;
+}
+
+}  // namespace
+
 std::vector<LossTerm> read_loss_terms(Reader& top, Problem& problem) {
   std::vector<LossTerm> losses;
   std::set<std::string> names;
@@ -226,7 +267,7 @@ std::vector<LossTerm> read_loss_terms(Reader& top, Problem& problem) {
     term.type = reader.choice("type", loss_term_types(), "residual");
     const TermType& type = term_types().get(term.type, reader.where("type"));
     term.pde = type.pde;
-    term.points = read_point_set_name(reader, "points", problem.point_sets);
+    term.points = read_term_points(reader, problem);
     const expr::Symbols symbols = problem.symbols_on(term.points);
     term.residual_text = type.build(reader, problem, symbols);
     // Condition types generate their text: errors in it point at the keys they came from.

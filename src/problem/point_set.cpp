@@ -407,6 +407,91 @@ std::vector<std::string> PointSet::field_names() const {
   return names;
 }
 
+namespace {
+
+// The fields every one of `sets` has.
+std::vector<std::string> common_fields(const std::vector<const PointSet*>& sets) {
+  std::vector<std::string> common = sets.front()->field_names();
+  for (const PointSet* set : sets) {
+    const auto own = set->field_names();
+    common.erase(std::remove_if(common.begin(), common.end(),
+                                [&](const std::string& name) {
+                                  return std::find(own.begin(), own.end(), name) == own.end();
+                                }),
+                 common.end());
+  }
+  return common;
+}
+
+Sample join_samples(const std::vector<Sample>& samples, const std::vector<std::string>& fields) {
+  Sample joined;
+  std::vector<torch::Tensor> points;
+  for (const auto& sample : samples)
+    points.push_back(sample.points);
+  joined.points = torch::cat(points, 0);
+  for (const auto& name : fields) {
+    std::vector<torch::Tensor> columns;
+    for (const auto& sample : samples)
+      columns.push_back(sample.fields.at(name));
+    joined.fields[name] = torch::cat(columns, 0);
+  }
+  return joined;
+}
+
+}  // namespace
+
+PointSet union_of(const std::vector<std::string>& members,
+                  const std::map<std::string, PointSet>& sets, const std::string& where) {
+  std::vector<const PointSet*> parts;
+  for (const auto& name : members) {
+    const PointSet& part = sets.at(name);
+    if (part.refine.every > 0 || part.rad.every > 0) {
+      throw InputError(where, "set '" + name +
+                                  "' refines its points (refine or rad) by the residuals of its "
+                                  "own terms; a set in a list of sets cannot");
+    }
+    if (part.resample_every != sets.at(members.front()).resample_every) {
+      throw InputError(where, "the sets of a list are drawn anew together: give '" +
+                                  members.front() + "' and '" + name + "' the same resample_every");
+    }
+    parts.push_back(&part);
+  }
+  const std::vector<std::string> fields = common_fields(parts);
+  std::vector<Sample> samples;
+  for (const PointSet* part : parts)
+    samples.push_back(part->sample);
+  PointSet joined;
+  joined.sample = join_samples(samples, fields);
+  joined.members = members;
+  joined.resample_every = parts.front()->resample_every;
+  const bool drawable = std::all_of(parts.begin(), parts.end(),
+                                    [](const PointSet* part) { return bool(part->draw); });
+  if (drawable) {
+    std::vector<int64_t> sizes;
+    std::vector<std::function<Sample(uint64_t, int64_t)>> draws;
+    for (const PointSet* part : parts) {
+      sizes.push_back(part->size());
+      draws.push_back(part->draw);
+    }
+    // Each member draws its share of `count`, in proportion to its own size.
+    joined.draw = [sizes, draws, fields](uint64_t round, int64_t count) {
+      int64_t total = 0;
+      for (int64_t size : sizes)
+        total += size;
+      std::vector<Sample> drawn;
+      int64_t given = 0;
+      for (size_t k = 0; k < draws.size(); ++k) {
+        const int64_t share =
+            k + 1 == draws.size() ? count - given : count * sizes[k] / std::max<int64_t>(total, 1);
+        given += share;
+        drawn.push_back(draws[k](round, share));
+      }
+      return join_samples(drawn, fields);
+    };
+  }
+  return joined;
+}
+
 std::vector<std::string> sampler_names() {
   return box_samplers().names();
 }

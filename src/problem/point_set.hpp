@@ -55,6 +55,8 @@ struct PointSet {
   // Draws the set anew; `round` 0 gives the initial points, later rounds fresh ones. Empty for
   // sets that cannot be redrawn (files, grids).
   std::function<Sample(uint64_t round, int64_t count)> draw;
+  // A union of named sets (a loss term's "points" list): their names; empty for any other set.
+  std::vector<std::string> members;
 
   int64_t size() const { return sample.points.size(0); }
   std::vector<std::string> field_names() const;
@@ -70,6 +72,12 @@ struct SamplingContext {
 // Reads one point-set object: a box sampler ("bounds"), a domain sampler ("domain", "region",
 // "parts"), or a CSV file ("path", "fields"); plus "resample_every", "refine" and "rad".
 PointSet read_point_set(config::Reader& reader, const SamplingContext& context);
+
+// The union of `members` (at least two sets of `sets`) as one set: their points in order, the
+// fields they all have, drawn anew together (each its own share) when they are resampled alike.
+// `where` names the list for errors (members refined or resampled differently are refused).
+PointSet union_of(const std::vector<std::string>& members,
+                  const std::map<std::string, PointSet>& sets, const std::string& where);
 
 // Every sampler name ("uniform", "normal", "grid", "file", "lhs", "sobol", ...).
 std::vector<std::string> sampler_names();

@@ -34,6 +34,9 @@ std::string format_metrics(const std::vector<std::string>& names,
   return text.str();
 }
 
+// `to` takes the values of `from`, allocated on first use.
+void copy_weights(const std::vector<torch::Tensor>& from, std::vector<torch::Tensor>& to);
+
 }  // namespace
 
 LossAndGradient loss_and_gradient(Objective& objective, std::vector<torch::Tensor> trainable,
@@ -93,7 +96,7 @@ HistoryRow Trainer::record(const std::string& stage, const LossValues& values,
     row.terms.push_back(term.item<double>());
   for (const auto& parameter : objective_.context().parameters)
     row.parameters.push_back(parameter.item<double>());
-  if (metrics_due()) row.metrics = metrics_.measure();
+  if (metrics_due() || (keep_best_ && metrics_.enabled())) row.metrics = metrics_.measure();
   if (weighting_ != nullptr) row.loss_weights = weighting_->weights();
   for (size_t t : objective_.causal_terms())
     row.causal_min.push_back(objective_.causal_min_weight(t));
@@ -104,6 +107,38 @@ HistoryRow Trainer::record(const std::string& stage, const LossValues& values,
 
 bool Trainer::metrics_due() const {
   return metrics_.enabled() && metrics_.every() > 0 && step_ % metrics_.every() == 0;
+}
+
+void Trainer::keep_best_weights() {
+  keep_best_ = true;
+}
+
+double Trainer::best_score(const HistoryRow& row) const {
+  if (!metrics_.enabled()) return row.total;
+  // The mean relative L2 error over the outputs with reference values.
+  const auto& names = metrics_.names();
+  double sum = 0;
+  int count = 0;
+  for (size_t m = 0; m < names.size() && m < row.metrics.size(); ++m) {
+    if (names[m].rfind("l2_rel_", 0) != 0) continue;
+    sum += row.metrics[m];
+    ++count;
+  }
+  return count > 0 ? sum / count : std::numeric_limits<double>::quiet_NaN();
+}
+
+void Trainer::consider_best(const HistoryRow& row) {
+  if (!keep_best_) return;
+  const double score = best_score(row);
+  if (!std::isfinite(score) || !weights_finite()) return;
+  if (report_.best && report_.best->score <= score) return;
+  if (!report_.best) report_.best.emplace();
+  BestWeights& best = *report_.best;
+  best.step = row.step;
+  best.criterion = metrics_.enabled() ? "reference" : "loss";
+  best.score = score;
+  best.row = row;
+  copy_weights(trainable_, best.weights);
 }
 
 bool Trainer::consistency_check_due() const {
@@ -218,6 +253,7 @@ TrainingReport Trainer::run(torch::serialize::InputArchive* resume) {
     // Terms weighted "initial_inverse" take 1 / this loss; the first row shows the weighted loss.
     if (objective_.set_initial_inverse_weights(latest)) latest = objective_.evaluate(false);
     report_.history.push_back(record(stages_.front().type, latest));
+    consider_best(report_.history.back());
     spdlog::info("initial loss {:.6e} on {} points{}", report_.history.back().total,
                  objective_.total_points(),
                  format_metrics(metrics_.names(), report_.history.back().metrics));
@@ -329,6 +365,7 @@ bool Trainer::run_stage(const StageSpec& spec, Stage& stage, const LossAndGradie
           return false;
         }
         if (step_ > diverged_at_) rollbacks_in_a_row_ = 0;
+        consider_best(row);
         take_snapshot(stage);
       }
       if (done < chunk) {
@@ -384,7 +421,6 @@ void Trainer::log_early_stop(const StageSpec& spec) const {
 
 namespace {
 
-// `to` takes the values of `from`, allocated on first use.
 void copy_weights(const std::vector<torch::Tensor>& from, std::vector<torch::Tensor>& to) {
   torch::NoGradGuard no_grad;
   if (to.size() != from.size()) {
@@ -493,6 +529,12 @@ Json Trainer::position() const {
                    {"finished", finished},        {"history", history}};
   if (weighting_ != nullptr) position["loss_weights"] = weighting_->state();
   position["initial_scales"] = objective_.initial_scales();
+  if (report_.best) {
+    position["best"] = {{"step", report_.best->step},
+                        {"criterion", report_.best->criterion},
+                        {"score", report_.best->score},
+                        {"row", row_to_json(report_.best->row)}};
+  }
   if (!report_.rollbacks.empty()) {
     position["rollbacks"] = Json::array();
     for (const auto& rollback : report_.rollbacks)
@@ -585,6 +627,10 @@ void Trainer::write_checkpoint(const Stage* stage) {
   archive.write("meta", c10::IValue(position().dump()));
   for (size_t i = 0; i < trainable_.size(); ++i)
     archive.write("trainable/" + std::to_string(i), trainable_[i].detach(), true);
+  if (report_.best) {
+    for (size_t i = 0; i < report_.best->weights.size(); ++i)
+      archive.write("best/" + std::to_string(i), report_.best->weights[i], true);
+  }
   torch::serialize::OutputArchive points;
   objective_.save_points(points);
   archive.write("points", points);
@@ -636,6 +682,20 @@ void Trainer::restore(torch::serialize::InputArchive& archive) {
       throw InputError("the checkpoint's weights have other shapes: it is for another network");
     }
     trainable_[i].copy_(stored);
+  }
+  if (state.contains("best")) {
+    BestWeights best;
+    const Json& stored = state.at("best");
+    best.step = stored.at("step").get<int64_t>();
+    best.criterion = stored.at("criterion").get<std::string>();
+    best.score = stored.at("score").get<double>();
+    best.row = row_from_json(stored.at("row"));
+    for (size_t i = 0; i < trainable_.size(); ++i) {
+      torch::Tensor weights;
+      archive.read("best/" + std::to_string(i), weights, true);
+      best.weights.push_back(weights.to(trainable_[i].options()));
+    }
+    report_.best = std::move(best);
   }
   torch::serialize::InputArchive points;
   archive.read("points", points);

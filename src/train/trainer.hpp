@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <limits>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -63,6 +64,16 @@ struct Rollback {
 };
 nlohmann::json to_json(const Rollback& rollback);
 
+// The weights of the best log point (output.keep_best): the lowest mean relative L2 error against
+// the reference when there is one, else the lowest total loss. `weights`: every trainable tensor.
+struct BestWeights {
+  int64_t step = -1;      // -1: none yet
+  std::string criterion;  // "reference" or "loss"
+  double score = 0;       // the mean l2_rel_* error, or the loss
+  HistoryRow row;         // the losses (and metrics) at that step
+  std::vector<torch::Tensor> weights;
+};
+
 struct TrainingReport {
   std::vector<HistoryRow> history;
   std::vector<StageReport> stages;
@@ -75,6 +86,7 @@ struct TrainingReport {
   int64_t weights_step = 0;
   bool interrupted = false;  // stopped on request (a signal) after writing a checkpoint
   std::vector<Rollback> rollbacks;
+  std::optional<BestWeights> best;  // with keep_best
 };
 
 // What a run does when its loss (or its weights) become NaN or infinite at a log point: the
@@ -103,6 +115,9 @@ class Trainer {
   Trainer(Objective& objective, std::vector<torch::Tensor> trainable, ReferenceMetrics& metrics,
           std::vector<StageSpec> stages, CheckpointSettings checkpoints = {},
           LossWeighting* weighting = nullptr, DivergencePolicy divergence = {});
+  // Keeps the weights of the best log point (TrainingReport::best): by the reference error when
+  // `metrics` are enabled (then measured at every log point), else by the loss.
+  void keep_best_weights();
   // Trains from the start, or from where `resume` (a checkpoint of the same config) stopped.
   TrainingReport run(torch::serialize::InputArchive* resume = nullptr);
 
@@ -144,6 +159,9 @@ class Trainer {
   // How many iterations to run before the next log point, metric or point update.
   int next_chunk(const StageSpec& spec, int done_in_stage) const;
   bool metrics_due() const;
+  // With keep_best: takes the weights when `row` is the best log point so far.
+  void consider_best(const HistoryRow& row);
+  double best_score(const HistoryRow& row) const;
   // Recomputes the adaptive loss weights when they are due at this step; whether it did.
   bool update_loss_weights();
 
@@ -169,6 +187,7 @@ class Trainer {
     std::string stage_state;  // Stage::save, serialized
     std::vector<torch::Tensor> weights;
   } snapshot_;
+  bool keep_best_ = false;
   int rollbacks_in_a_row_ = 0;
   int64_t diverged_at_ = -1;  // the latest step whose loss was not finite
 };

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <optional>
 
+#include "model/features.hpp"
 #include "model/network.hpp"
 #include "model/periodic.hpp"
 
@@ -147,11 +148,23 @@ Channels concatenate(const std::vector<Channels>& parts) {
   return joined;
 }
 
+// The columns `indices` of every channel.
+Channels select_columns(const Channels& x, const std::vector<int64_t>& indices) {
+  const Tensor index = torch::tensor(indices, torch::kLong).to(x[0].device());
+  Channels selected(x.size());
+  for (size_t c = 0; c < x.size(); ++c) {
+    if (x[c].defined()) selected[c] = x[c].index_select(1, index);
+  }
+  return selected;
+}
+
 // One operation of a structure on the channels of its operands.
 Channels apply(const Plan& plan, const model::Operation& op, const std::vector<Channels>& slots) {
   using Kind = model::Operation::Kind;
   const Channels& a = slots[static_cast<size_t>(op.a)];
   switch (op.kind) {
+    case Kind::features:
+      return embed(plan, *op.features, a);
     case Kind::periodic:
       return embed(plan, *op.periodic, a);
     case Kind::fourier:
@@ -166,6 +179,12 @@ Channels apply(const Plan& plan, const model::Operation& op, const std::vector<C
       return add_channels(a, slots[static_cast<size_t>(op.b)], -1.0);
     case Kind::multiply:
       return multiply_channels(plan, a, slots[static_cast<size_t>(op.b)]);
+    case Kind::concatenate: {
+      std::vector<Channels> parts;
+      for (int part : op.parts)
+        parts.push_back(slots[static_cast<size_t>(part)]);
+      return concatenate(parts);
+    }
   }
   TORCH_CHECK(false, "taylor: an operation of unknown kind");
 }
@@ -183,23 +202,62 @@ Channels input_channels(const Plan& plan, const Tensor& points) {
   return x;
 }
 
+Channels embed(const Plan& plan, const model::FeatureMap& features, const Channels& x) {
+  // Enabled even where the caller computes without a graph: these derivatives are the values.
+  const torch::AutoGradMode with_gradients(true);
+  const Tensor points = x[0].detach().requires_grad_(true);
+  const Tensor values = features.forward(points);
+  const auto width = static_cast<int>(features.output_width());
+  ChannelMap known = value_channels(values);
+  std::set<expr::Channel> wanted;
+  for (int f = 0; f < width; ++f) {
+    for (size_t c = 1; c < plan.multisets.size(); ++c)
+      wanted.insert({f, plan.multisets[c]});
+    for (const auto& inputs : plan.laplacians) {
+      for (int i : inputs)
+        wanted.insert({f, {i, i}});
+    }
+  }
+  differentiate_in_reverse(known, wanted, points, /*create_graph=*/false);
+  const auto columns = [&](const std::vector<expr::Channel>& terms) {
+    std::vector<Tensor> stacked;
+    for (int f = 0; f < width; ++f) {
+      Tensor sum;
+      for (auto term : terms) {
+        term.output = f;
+        const Tensor& value = known.at(term);
+        sum = sum.defined() ? sum + value : value;
+      }
+      stacked.push_back(sum.detach());
+    }
+    return torch::stack(stacked, 1);
+  };
+  Channels result(plan.channels());
+  result[0] = values.detach();
+  for (size_t c = 1; c < plan.multisets.size(); ++c)
+    result[c] = columns({{0, plan.multisets[c]}});
+  for (size_t k = 0; k < plan.laplacians.size(); ++k) {
+    std::vector<expr::Channel> terms;
+    for (int i : plan.laplacians[k])
+      terms.push_back({0, {i, i}});
+    result[plan.multisets.size() + k] = columns(terms);
+  }
+  return result;
+}
+
 Channels embed(const Plan& plan, const model::FourierFeatures& fourier, const Channels& x) {
   const Tensor matrix = (2.0 * M_PI) * fourier.matrix().t();
+  const Channels embedded = fourier.columns().empty() ? x : select_columns(x, fourier.columns());
   Channels projection(x.size());
   for (size_t c = 0; c < x.size(); ++c) {
-    if (x[c].defined()) projection[c] = torch::mm(x[c], matrix);
+    if (embedded[c].defined()) projection[c] = torch::mm(embedded[c], matrix);
   }
   return concatenate({cosine_of(plan, projection), sine_of(plan, projection)});
 }
 
 Channels embed(const Plan& plan, const model::PeriodicEmbedding& periodic, const Channels& x) {
   const auto columns = [&](const std::vector<int64_t>& indices) {
-    const Tensor index = torch::tensor(indices, torch::kLong).to(x[0].device());
-    Channels selected(x.size());
-    for (size_t c = 0; c < x.size(); ++c) {
-      if (x[c].defined()) selected[c] = x[c].index_select(1, index);
-    }
-    return selected;
+    return select_columns(x, indices);
   };
   Channels angles = columns(periodic.periodic());
   const Tensor frequencies = periodic.frequencies(x[0].options());

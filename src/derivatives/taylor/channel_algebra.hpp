@@ -26,7 +26,12 @@ using Channels = std::vector<torch::Tensor>;
 // The input channels: x itself, the unit vectors e_i, zero above the first order.
 Channels input_channels(const Plan& plan, const torch::Tensor& points);
 
-// [cos(2π x Bᵀ), sin(2π x Bᵀ)] on every channel: the projection is linear, then cos and sin.
+// The input features' channels: their derivatives with respect to the inputs, which `x` (the
+// input channels) holds at x[0]. The features hold no weights, so these are constants for the
+// weight gradient: autograd takes them through the features' few elementwise operations.
+Channels embed(const Plan& plan, const model::FeatureMap& features, const Channels& x);
+// [cos(2π x Bᵀ), sin(2π x Bᵀ)] on every channel (of the embedded columns): the projection is
+// linear, then cos and sin.
 Channels embed(const Plan& plan, const model::FourierFeatures& fourier, const Channels& x);
 // The periodic embedding on every channel: the kept inputs as they are, then cos and sin of
 // 2πx/P for each periodic one.

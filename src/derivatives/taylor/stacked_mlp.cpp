@@ -230,6 +230,7 @@ StackedPass run_stacked(const CompiledPlan& compiled, MlpKernels kernels, const 
 Tensor stacked_input(const Plan& plan, const MlpLayers& layers, const Tensor& points) {
   if (!layers.embedded()) return points;
   Channels channels = input_channels(plan, points);
+  if (layers.features != nullptr) channels = embed(plan, *layers.features, channels);
   if (layers.periodic != nullptr) channels = embed(plan, *layers.periodic, channels);
   if (layers.fourier != nullptr) channels = embed(plan, *layers.fourier, channels);
   return stack_channels(channels, points.size(0));
@@ -421,6 +422,9 @@ MlpLayers mlp_layers(const model::Structure& chain) {
   MlpLayers layers;
   for (const auto& op : chain.operations) {
     switch (op.kind) {
+      case model::Operation::Kind::features:
+        layers.features = op.features;
+        break;
       case model::Operation::Kind::periodic:
         layers.periodic = op.periodic;
         break;

@@ -1,7 +1,7 @@
 // The Taylor engine's MLP passes. Every layer's channels form one C x N x width tensor: a Linear
 // layer is one matmul on it (the bias on the value only), an activation one fused Faà di Bruno
 // pass (kernels/faa_di_bruno). The first layer sees the points and the unit vectors e_i as input
-// channels; with a Fourier embedding, it sees the embedded channels instead, made by ordinary
+// channels; with input features or an embedding, it sees their channels instead, made by ordinary
 // autograd ops (a trainable embedding gets its gradient through the gradient of the pass's
 // input). A factorized layer's W = diag(exp(s)) V is formed once per pass and enters as W: its
 // gradient reaches s and V through autograd, or through Dense::take_gradient where the fused loss
@@ -42,10 +42,11 @@ enum class MlpKernels {
 struct MlpLayers {
   std::vector<const model::Dense*> linears;
   std::vector<const model::Activation*> activations;  // one per layer; identity where none
+  const model::FeatureMap* features = nullptr;
   const model::PeriodicEmbedding* periodic = nullptr;
   const model::FourierFeatures* fourier = nullptr;
   // Whether the first layer sees embedded channels rather than the points.
-  bool embedded() const { return periodic != nullptr || fourier != nullptr; }
+  bool embedded() const { return features != nullptr || periodic != nullptr || fourier != nullptr; }
 };
 
 // The layers of a chain structure (model::Structure::is_chain).

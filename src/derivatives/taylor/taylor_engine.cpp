@@ -40,6 +40,16 @@ TaylorEngine::TaylorEngine(model::Network& network, bool warn)
   }
   if (structure_.output_transform != nullptr) {
     raw_engine_ = std::make_unique<TaylorEngine>(*structure_.raw, warn);
+    path_ = raw_engine_->path();
+    return;
+  }
+  if (!structure_.branches.empty()) {
+    bool all_mlp = true;
+    for (model::Network* branch : structure_.branches) {
+      branch_engines_.push_back(std::make_unique<TaylorEngine>(*branch, warn));
+      all_mlp &= branch_engines_.back()->path() == Path::mlp;
+    }
+    path_ = all_mlp ? Path::mlp : Path::tensor_ops;
     return;
   }
   if (path_ == Path::mlp) {
@@ -57,6 +67,7 @@ std::string TaylorEngine::name() const {
 
 std::string TaylorEngine::cpu_kernels() const {
   if (raw_engine_) return raw_engine_->cpu_kernels();
+  if (!branch_engines_.empty()) return branch_engines_.front()->cpu_kernels();
   if (path_ != Path::mlp || kernels_ == MlpKernels::tensor_ops) return "none";
   // The per-layer loops are one build (AVX2 and FMA); the tiled pass's variant is measured.
   return kernels_ == MlpKernels::tiled ? tiles::kernels_in_use() : "avx2";
@@ -72,12 +83,34 @@ ChannelMap TaylorEngine::compute_channels(const torch::Tensor& points,
         raw_engine_->compute(points, raw_channels_for(transformed, channels), create_graph);
     return transform_channels(transformed, points, raw, channels, create_graph);
   }
+  if (!branch_engines_.empty()) return compute_branches(points, channels, create_graph);
   if (!needs_derivatives(channels)) {
     // Values alone: the tiled pass still beats LibTorch's layer-by-layer ops and their graph.
     if (kernels_ == MlpKernels::tiled) return propagate(points, channels, create_graph);
     return value_channels(network().forward(points));
   }
   return propagate(points, channels, create_graph);
+}
+
+ChannelMap TaylorEngine::compute_branches(const torch::Tensor& points,
+                                          const std::set<expr::Channel>& channels,
+                                          bool create_graph) {
+  // Every output's value is in the result, as from any engine; its derivatives where asked.
+  std::vector<std::set<expr::Channel>> wanted(branch_engines_.size(), {expr::Channel{0, {}}});
+  for (expr::Channel channel : channels) {
+    const auto output = static_cast<size_t>(channel.output);
+    channel.output = 0;
+    wanted.at(output).insert(channel);
+  }
+  ChannelMap result;
+  for (size_t o = 0; o < branch_engines_.size(); ++o) {
+    for (auto& [channel, values] : branch_engines_[o]->compute(points, wanted[o], create_graph)) {
+      expr::Channel own = channel;
+      own.output = static_cast<int>(o);
+      result.emplace(own, values);
+    }
+  }
+  return result;
 }
 
 ChannelMap TaylorEngine::propagate(const torch::Tensor& points,

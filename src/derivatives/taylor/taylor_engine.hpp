@@ -9,7 +9,9 @@
 //               with autograd's backward (taylor/channel_algebra);
 //   forward     an opaque network (no structure): handed to the forward-mode engine, with one
 //               warning.
-// An output transform's derivatives come from the raw network's channels (transform_jets).
+// An output transform's derivatives come from the raw network's channels (transform_jets); a
+// parallel network's from one engine per sub-network, each on its own path (the mlp path when
+// every sub-network is an MLP).
 #pragma once
 
 #include <memory>
@@ -45,6 +47,9 @@ class TaylorEngine : public Engine {
  private:
   ChannelMap propagate(const torch::Tensor& points, const std::set<expr::Channel>& channels,
                        bool create_graph);
+  // A parallel network's channels, each output's from its sub-network's engine.
+  ChannelMap compute_branches(const torch::Tensor& points, const std::set<expr::Channel>& channels,
+                              bool create_graph);
 
   model::Structure structure_;
   Path path_;
@@ -53,6 +58,7 @@ class TaylorEngine : public Engine {
   std::unique_ptr<FusedLoss> fused_loss_;     // on the tiled kernels, without an output transform
   std::unique_ptr<Engine> delegate_;          // forward: the forward-mode engine
   std::unique_ptr<TaylorEngine> raw_engine_;  // through an output transform: the raw network's
+  std::vector<std::unique_ptr<TaylorEngine>> branch_engines_;  // parallel: one per output
 };
 
 }  // namespace pinn::derivatives::taylor
