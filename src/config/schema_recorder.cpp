@@ -202,7 +202,7 @@ bool SchemaRecorder::probe_presence(Json& root, const Pointer& object, const std
 void SchemaRecorder::probe_shape(Json& root, const Pointer& value) {
   const std::string text = value.to_string();
   if (!placeholders_.count(text) || !shaped_.insert(text).second) return;
-  switch (choose(root, value.parent_pointer(), value, "shape " + value.back(), 4)) {
+  switch (choose(root, value.parent_pointer(), value, "shape " + value.back(), 5)) {
     case 1:
       root.at(value) = Json::object();
       break;
@@ -212,8 +212,11 @@ void SchemaRecorder::probe_shape(Json& root, const Pointer& value) {
     case 3:
       root.at(value) = "";  // a string, still a placeholder: a choice() read fills it in
       break;
+    case 4:
+      root.at(value) = Json::array();  // a list, still a placeholder: its getter fills it in
+      break;
     default:
-      break;  // null: neither an object, a number nor a string
+      break;  // null: neither an object, a number, a string nor a list
   }
 }
 

@@ -130,8 +130,8 @@ class SchemaRecorder {
   // has() of a key the document lacks: whether it is there (a placeholder value until a getter
   // says what it is).
   bool probe_presence(Json& root, const Pointer& object, const std::string& key);
-  // json() of a placeholder: null, an empty object, a number or a string, for code that asks its
-  // kind.
+  // json() of a placeholder: null, an empty object, a number, a string or a list, for code that
+  // asks its kind.
   void probe_shape(Json& root, const Pointer& value);
   // keys() of an empty object: a list of names from ProbeValues::key_lists.
   void probe_keys(Json& root, const Pointer& object);

@@ -7,6 +7,8 @@
 #include <iomanip>
 #include <sstream>
 
+#include <spdlog/spdlog.h>
+
 #include "model/activation.hpp"
 #include "model/parallel.hpp"
 #include "util/memory.hpp"
@@ -138,16 +140,21 @@ void read_fourier_features(config::Reader& reader, NetworkOptions& options,
   } else {
     reader.accept("fourier_features");
   }
-  if (embeddings.size() < 2) {
-    if (reader.has("fourier_combine")) {
-      reader.fail("fourier_combine", "combines a list of two or more fourier_features");
+  // Read only when written, so that a network without a list records no default for it.
+  std::string combine = "concatenate";
+  if (reader.has("fourier_combine")) {
+    combine = reader.choice("fourier_combine", {"concatenate", "product"}, combine);
+    if (embeddings.size() < 2) {
+      spdlog::warn("{}: fourier_combine has no effect without a list of two or more embeddings",
+                   reader.where("fourier_combine"));
     }
+  } else {
     reader.accept("fourier_combine");
+  }
+  if (embeddings.size() < 2) {
     if (!embeddings.empty()) options.fourier = embeddings.front();
     return;
   }
-  const std::string combine =
-      reader.choice("fourier_combine", {"concatenate", "product"}, "concatenate");
   for (size_t k = 1; k < embeddings.size(); ++k) {
     if (embeddings[k].count != embeddings[0].count) {
       reader.fail("fourier_features",
@@ -620,12 +627,27 @@ std::vector<std::string> init_names() {
   return initializers().names();
 }
 
-std::shared_ptr<Network> make_network(config::Reader& reader, const expr::Symbols& symbols) {
+namespace {
+
+std::shared_ptr<Network> make_typed(config::Reader& reader, const expr::Symbols& symbols,
+                                    const std::vector<std::string>& types) {
   reader.describe("type", "the network's architecture");
-  const std::string type = reader.choice("type", network_types(), "mlp");
+  const std::string type = reader.choice("type", types, "mlp");
   auto network = factories().make(type, reader.where("type"), reader, symbols);
   reader.finish();
   return network;
+}
+
+}  // namespace
+
+std::shared_ptr<Network> make_network(config::Reader& reader, const expr::Symbols& symbols) {
+  return make_typed(reader, symbols, network_types());
+}
+
+std::shared_ptr<Network> make_branch_network(config::Reader& reader, const expr::Symbols& symbols) {
+  std::vector<std::string> types = network_types();
+  types.erase(std::remove(types.begin(), types.end(), "parallel"), types.end());
+  return make_typed(reader, symbols, types);
 }
 
 std::shared_ptr<Network> make_network(config::Reader& reader, int inputs, int outputs,

@@ -244,7 +244,10 @@ std::vector<std::string> init_names();
 // "periodic", "fourier_features" and "networks" name them, "features" are expressions of the
 // inputs and constants.
 std::shared_ptr<Network> make_network(config::Reader& reader, const expr::Symbols& symbols);
-// The same for `inputs` inputs named x0, x1, ... and `outputs` outputs named u0, u1, ...
+// A sub-network of a parallel one (model/parallel): any type but parallel itself.
+std::shared_ptr<Network> make_branch_network(config::Reader& reader, const expr::Symbols& symbols);
+// The same as make_network for `inputs` inputs named x0, x1, ... and `outputs` outputs named u0,
+// u1, ...
 std::shared_ptr<Network> make_network(config::Reader& reader, int inputs, int outputs,
                                       const std::vector<std::string>& input_names = {});
 

@@ -62,7 +62,7 @@ std::shared_ptr<Network> make_parallel(config::Reader& reader, const expr::Symbo
     config::Reader branch = networks.object(output);
     expr::Symbols own = symbols;
     own.outputs = {output};
-    branches.push_back(make_network(branch, own));
+    branches.push_back(make_branch_network(branch, own));
   }
   networks.finish();
   return std::make_shared<ParallelNetwork>(symbols.outputs, std::move(branches));

@@ -168,6 +168,45 @@ TEST_F(CliTest, PlainPytorchReproducesThePredictions) {
   EXPECT_NE(check.output.find("reproduces"), std::string::npos) << check.output;
 }
 
+// Input features, parallel networks and multi-scale Fourier features train (a few steps each),
+// keep_best writes model_best.pt with its step in summary.json, and plain PyTorch (predict.py)
+// rebuilds every one of them from model.pt and model_best.pt.
+TEST_F(CliTest, MappedAndParallelNetworksTrainKeepTheBestAndRebuild) {
+  const bool torch_installed =
+      run_command(std::string(PINN_PYTHON) + " -c 'import torch'").code == 0;
+  struct Case {
+    std::string config, predictions, fields;
+  };
+  for (const Case& c : {Case{"annulus_polar", "predictions_grid.csv", "u"},
+                        Case{"damped_oscillator", "predictions_line.csv", "x"},
+                        Case{"elasticity_parallel", "predictions_grid.csv", "u,v"},
+                        Case{"multiscale_poisson_1d", "predictions_line.csv", "u"}}) {
+    const auto run = directory_ / c.config;
+    const Result trained =
+        pinn_train(source("configs/" + c.config + ".json") +
+                   " -q --set training[0].iterations=30 --set training[0].log_every=10"
+                   " --set training[1].iterations=5 --set output.keep_best=true --output " +
+                   quote(run.string()));
+    ASSERT_EQ(trained.code, 0) << c.config << ": " << trained.output;
+    const Json summary = read_json(run / "summary.json");
+    ASSERT_TRUE(summary.contains("best")) << c.config;
+    EXPECT_EQ(summary["best"]["file"], "model_best.pt");
+    EXPECT_EQ(summary["best"]["criterion"], "reference");  // each config has a reference
+    EXPECT_LE(summary["best"]["step"].get<int64_t>(), summary["steps"].get<int64_t>());
+    EXPECT_TRUE(summary["best"]["metrics"].contains("l2_rel_" + c.fields.substr(0, 1)));
+    EXPECT_TRUE(fs::exists(run / "model_best.pt"));
+    if (!torch_installed) continue;
+    const std::string predict = std::string(PINN_PYTHON) + " " + source("scripts/predict.py") +
+                                " --points " + quote((run / c.predictions).string()) +
+                                " --fields " + c.fields + " ";
+    const Result check = run_command(predict + quote((run / "model.pt").string()) + " --check");
+    EXPECT_EQ(check.code, 0) << c.config << ": " << check.output;
+    EXPECT_NE(check.output.find("reproduces"), std::string::npos) << check.output;
+    const Result best = run_command(predict + quote((run / "model_best.pt").string()));
+    EXPECT_EQ(best.code, 0) << c.config << ": " << best.output;
+  }
+}
+
 // --- commands and options -------------------------------------------------------------------
 
 TEST_F(CliTest, ValidateChecksWithoutTraining) {
@@ -276,6 +315,24 @@ void expect_clean_failure(const Result& result, int code, const std::vector<std:
   for (const char* trace : {"terminate called", "Exception raised from", "frame #", "Aborted"}) {
     EXPECT_EQ(result.output.find(trace), std::string::npos) << result.output;
   }
+}
+
+// Input features that read an output or an unknown name, a parallel network without a
+// sub-network for every output, and an empty list of point sets: exit 2 with the JSON path.
+TEST_F(CliTest, BadFeaturesParallelNetworksAndSetListsExitTwo) {
+  const std::string annulus = source("configs/annulus_polar.json") + " --output " +
+                              quote((directory_ / "never").string()) + " --set ";
+  expect_clean_failure(pinn_train(annulus + quote(R"(network.features=["r", "u*r"])")), 2,
+                       {"--set network.features", "/network/features/1", "an output"});
+  expect_clean_failure(pinn_train(annulus + quote(R"j(network.features=["r", "sin(phi)"])j")), 2,
+                       {"/network/features/1", "column 5", "phi"});
+  expect_clean_failure(pinn_train(annulus + quote("losses[1].points=[]")), 2,
+                       {"/losses/1/points", "at least one point set"});
+  expect_clean_failure(
+      pinn_train(source("configs/elasticity_parallel.json") + " --set " +
+                 quote(R"(network.networks={"u": {"hidden": [8]}})")),
+      2, {"--set network.networks", "/network/networks", "none for 'v'"});
+  EXPECT_FALSE(fs::exists(directory_ / "never"));
 }
 
 // Without --threads a run takes every CPU it may use (LibTorch alone took 1 of 2 on some

@@ -90,7 +90,7 @@ TEST(Structure, MlpIsAChainOthersAreNot) {
   ASSERT_EQ(chain.operations.size(), 6u);  // (linear, activation) x 3
   EXPECT_EQ(chain.operations.back().activation->kind, ActivationKind::tanh);
   EXPECT_EQ(chain.activations().size(), 3u);
-  mlp.fourier = FourierOptions{3, 1.0, false};
+  mlp.fourier = FourierOptions{3, 1.0, false, {}};
   const auto embedded = Mlp(mlp).structure();
   EXPECT_TRUE(embedded.is_chain());
   EXPECT_EQ(embedded.operations.front().kind, Operation::Kind::fourier);

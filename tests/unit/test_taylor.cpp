@@ -182,7 +182,7 @@ TEST(TaylorMlp, OutputActivationsAndShallowNetworks) {
 TEST(TaylorMlp, FourierFeatures) {
   for (bool train : {false, true}) {
     torch::manual_seed(11);
-    auto network = make_mlp(2, 2, {6, 5}, model::FourierOptions{4, 0.7, train});
+    auto network = make_mlp(2, 2, {6, 5}, model::FourierOptions{4, 0.7, train, {}});
     const auto points = torch::rand({8, 2}, torch::kFloat64);
     expect_agreement(*network, points, all_channels(2, 2, 4), train ? "trainable B" : "frozen B");
   }
@@ -237,7 +237,7 @@ TEST_P(TaylorTiles, SpanManyPointsThreadsAndWidths) {
     expect_agreement(network, points, all_channels(2, 3, 3), hidden + " tiles");
   }
   {
-    auto network = make_mlp(2, 1, {24, 24}, model::FourierOptions{8, 0.7, true});
+    auto network = make_mlp(2, 1, {24, 24}, model::FourierOptions{8, 0.7, true, {}});
     expect_agreement(*network, torch::rand({777, 2}, torch::kFloat64), all_channels(1, 2, 2),
                      "fourier tiles");
   }
@@ -319,7 +319,7 @@ TEST(TaylorMlp, SummedLaplacians) {
                        activation + " laplacian d=" + std::to_string(inputs));
     }
   }
-  auto network = make_mlp(3, 1, {8, 8}, model::FourierOptions{4, 0.7, true});
+  auto network = make_mlp(3, 1, {8, 8}, model::FourierOptions{4, 0.7, true, {}});
   expect_agreement(*network, torch::rand({50, 3}, torch::kFloat64), {{0, {}, {0, 1, 2}}},
                    "fourier laplacian");
 }
@@ -404,8 +404,9 @@ TEST(TaylorNetworks, ResNetAndModifiedMlpEqualAutograd) {
   for (const bool fourier : {false, true}) {
     torch::manual_seed(fourier ? 23 : 21);
     using Fourier = std::optional<model::FourierOptions>;
-    const auto resnet = small_resnet(fourier ? Fourier{{3, 0.8, true}} : Fourier{});
-    auto modified = small_modified_mlp({5, 5, 5}, fourier ? Fourier{{3, 0.8, false}} : Fourier{});
+    const auto resnet = small_resnet(fourier ? Fourier{{3, 0.8, true, {}}} : Fourier{});
+    auto modified =
+        small_modified_mlp({5, 5, 5}, fourier ? Fourier{{3, 0.8, false, {}}} : Fourier{});
     modified.output_activation = "tanh";
     std::vector<std::shared_ptr<model::Network>> networks = {
         std::make_shared<model::ResNet>(resnet), std::make_shared<model::ModifiedMlp>(modified)};
@@ -436,9 +437,10 @@ TEST(TaylorNetworks, PeriodicEmbeddingIsExactAndEqualsAutograd) {
     mlp.outputs = 2;
     mlp.hidden = {9, 7};
     mlp.output_activation = "tanh";
-    mlp.fourier = fourier ? Fourier{{3, 0.8, true}} : Fourier{};
+    mlp.fourier = fourier ? Fourier{{3, 0.8, true, {}}} : Fourier{};
     mlp.periods = periods;
-    auto modified = small_modified_mlp({5, 5, 5}, fourier ? Fourier{{3, 0.8, false}} : Fourier{});
+    auto modified =
+        small_modified_mlp({5, 5, 5}, fourier ? Fourier{{3, 0.8, false, {}}} : Fourier{});
     modified.periods = periods;
     std::vector<std::shared_ptr<model::Network>> networks = {
         std::make_shared<model::Mlp>(mlp), std::make_shared<model::ModifiedMlp>(modified)};

@@ -769,6 +769,93 @@ TEST(LossWeighting, ReadsItsSettingsAndRejectsUnknownTerms) {
   EXPECT_THROW(read(R"({"momentum": 1.0})"), InputError);
 }
 
+// A term over a list of sets is one mean over their union: the mean square of its residual over
+// all their points together (30 inner points and 2 far ones), not the mean of the sets' means.
+TEST(Objective, ListOfSetsIsOneMeanOverTheirUnion) {
+  auto f = fixture_from(R"json({
+    "inputs": ["x"], "outputs": ["u"],
+    "points": {"inner": {"sampler": "grid", "bounds": {"x": [0, 1]}, "count": 30},
+               "far": {"sampler": "grid", "bounds": {"x": [2, 3]}, "count": 2}},
+    "losses": [{"name": "both", "points": ["inner", "far"], "residual": "u_x - cos(x)"},
+               {"name": "again", "points": ["inner", "far"], "residual": "u"}],
+    "network": {"hidden": [8], "activation": "tanh"},
+    "training": [{"type": "adam"}]})json",
+                        1, 1);
+  ASSERT_EQ(f->problem.losses[0].points, "inner+far");
+  ASSERT_EQ(f->problem.losses[1].points, "inner+far");
+  const auto& joined = f->problem.point_sets.at("inner+far");
+  EXPECT_EQ(joined.size(), 32);
+  EXPECT_EQ(joined.members, (std::vector<std::string>{"inner", "far"}));
+  auto engine = derivatives::make_engine("taylor", *f->network);
+  Objective objective(f->problem, *f->network, *engine, {torch::dtype(torch::kFloat64), {}});
+  const auto values = objective.evaluate(false);
+  const auto x = torch::cat({f->problem.point_sets.at("inner").sample.points,
+                             f->problem.point_sets.at("far").sample.points})
+                     .requires_grad_(true);
+  const auto u = f->network->forward(x);
+  const auto u_x = torch::autograd::grad({u.sum()}, {x})[0].squeeze(1);
+  const double expected = (u_x - torch::cos(x.squeeze(1))).square().mean().item<double>();
+  EXPECT_NEAR(values.terms[0].item<double>(), expected, 1e-12 * expected);
+  EXPECT_NEAR(values.terms[1].item<double>(), u.square().mean().item<double>(), 1e-14);
+}
+
+TEST(Objective, BadListsOfSetsNameTheirPath) {
+  const auto error = [](const std::string& points) {
+    return testing_support::error_of([&] {
+      fixture_from(R"json({"inputs": ["x"], "outputs": ["u"],
+        "points": {"inner": {"sampler": "grid", "bounds": {"x": [0, 1]}, "count": 4},
+                   "edge": {"sampler": "grid", "bounds": {"x": 0}, "count": 1}},
+        "losses": [{"points": )json" +
+                       points +
+                       R"json(, "residual": "u"}],
+        "network": {"hidden": [4]}, "training": [{"type": "adam"}]})json",
+                   1, 1);
+    });
+  };
+  std::string message = error("[]");
+  EXPECT_NE(message.find("/losses/0/points"), std::string::npos) << message;
+  EXPECT_NE(message.find("at least one"), std::string::npos) << message;
+  message = error(R"(["inner", "egde"])");
+  EXPECT_NE(message.find("/losses/0/points/1"), std::string::npos) << message;
+  EXPECT_NE(message.find("did you mean 'edge'"), std::string::npos) << message;
+  message = error(R"(["inner", "inner"])");
+  EXPECT_NE(message.find("/losses/0/points/1"), std::string::npos) << message;
+}
+
+// keep_best: the best log point by the loss (no reference here), whose kept weights give exactly
+// the loss recorded for it.
+TEST(Trainer, KeptBestWeightsGiveTheRecordedBestLoss) {
+  auto f = make_fixture(R"([{"type": "adam", "iterations": 300, "lr": 0.08, "log_every": 10}])");
+  auto engine = derivatives::make_engine("autograd", *f->network);
+  Objective objective(f->problem, *f->network, *engine, {torch::dtype(torch::kFloat64), {}});
+  ReferenceMetrics metrics(f->problem.reference, objective);
+  Trainer trainer(objective, f->network->parameters(), metrics, f->stages);
+  trainer.keep_best_weights();
+  const auto report = trainer.run();
+  ASSERT_TRUE(report.best.has_value());
+  const auto& best = *report.best;
+  double lowest = report.history.front().total;
+  int64_t lowest_step = 0;
+  for (const auto& row : report.history) {
+    if (row.total < lowest) {
+      lowest = row.total;
+      lowest_step = row.step;
+    }
+  }
+  EXPECT_EQ(best.criterion, "loss");
+  EXPECT_EQ(best.step, lowest_step);
+  EXPECT_EQ(best.row.total, lowest);
+  auto parameters = f->network->parameters();
+  ASSERT_EQ(parameters.size(), best.weights.size());
+  {
+    torch::NoGradGuard no_grad;
+    for (size_t i = 0; i < parameters.size(); ++i)
+      parameters[i].copy_(best.weights[i]);
+  }
+  EXPECT_NEAR(objective.evaluate(false).total.item<double>(), best.row.total,
+              1e-12 * best.row.total);
+}
+
 // Trains the fixture's network through its stages in float64 with the named engine.
 TrainingReport train_fixture(Fixture& f, const std::string& engine_name) {
   auto engine = derivatives::make_engine(engine_name, *f.network);
