@@ -328,10 +328,9 @@ TEST_F(CliTest, BadFeaturesParallelNetworksAndSetListsExitTwo) {
                        {"/network/features/1", "column 5", "phi"});
   expect_clean_failure(pinn_train(annulus + quote("losses[1].points=[]")), 2,
                        {"/losses/1/points", "at least one point set"});
-  expect_clean_failure(
-      pinn_train(source("configs/elasticity_parallel.json") + " --set " +
-                 quote(R"(network.networks={"u": {"hidden": [8]}})")),
-      2, {"--set network.networks", "/network/networks", "none for 'v'"});
+  expect_clean_failure(pinn_train(source("configs/elasticity_parallel.json") + " --set " +
+                                  quote(R"(network.networks={"u": {"hidden": [8]}})")),
+                       2, {"--set network.networks", "/network/networks", "none for 'v'"});
   EXPECT_FALSE(fs::exists(directory_ / "never"));
 }
 
