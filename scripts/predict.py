@@ -351,7 +351,7 @@ def main():
         return 0
 
     out = open(args.out, "w", newline="") if args.out else sys.stdout
-    writer = csv.writer(out)
+    writer = csv.writer(out, lineterminator="\n")
     writer.writerow(inputs + names)
     for r in range(points.shape[0]):
         writer.writerow([repr(points[r, i].item()) for i in range(len(inputs))] +
