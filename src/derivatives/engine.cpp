@@ -21,12 +21,19 @@ std::unique_ptr<Engine> make(model::Network& network) {
 
 // Measured on the Burgers step (scripts/bench/burgers_step.py): taylor is the fastest on MLPs
 // (with or without an output transform, alone or side by side in a parallel network), where its
-// stacked or tiled pass runs; of the others,
-// reverse mode beats forward mode by about 2x. ResNet and the modified MLP run in Taylor mode as
-// plain tensor ops, measured level with autograd (one thread, 2026-11-26): autograd stays theirs.
+// stacked or tiled pass runs, on any device. Its tensor path (ResNet, the modified MLP, a
+// multi-scale MLP) measured level with autograd on one thread (2026-11-26) and ahead of it on two
+// (`pinn-train bench`, float64, fastest of 5 chunks, 2026-12-06: 9.4 against 10.2 ms, 11.3 against
+// 13.7, 11.4 against 14.9; docs/performance.md): taylor takes those on a CPU. On a GPU the tensor
+// path is unmeasured: autograd keeps them there. Of the others, reverse mode beats forward mode by
+// about 2x.
 std::unique_ptr<Engine> make_fastest(model::Network& network) {
   auto taylor = std::make_unique<taylor::TaylorEngine>(network, /*warn=*/false);
-  if (taylor->path() == taylor::TaylorEngine::Path::mlp) return taylor;
+  const auto path = taylor->path();
+  const auto parameters = network.parameters();
+  const bool on_cpu = parameters.empty() || parameters.front().device().is_cpu();
+  if (path == taylor::TaylorEngine::Path::mlp) return taylor;
+  if (path == taylor::TaylorEngine::Path::tensor_ops && on_cpu) return taylor;
   return std::make_unique<AutogradEngine>(network);
 }
 
