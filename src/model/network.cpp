@@ -5,6 +5,7 @@
 #include <cmath>
 #include <functional>
 #include <iomanip>
+#include <set>
 #include <sstream>
 
 #include <spdlog/spdlog.h>
@@ -163,6 +164,14 @@ void read_fourier_features(config::Reader& reader, NetworkOptions& options,
                       std::to_string(embeddings[0].count) + " and " +
                       std::to_string(embeddings[k].count));
     }
+  }
+  std::set<std::vector<int64_t>> groups;
+  for (const auto& embedding : embeddings)
+    groups.insert(embedding.columns);
+  if (combine == "product" && groups.size() < 2) {
+    reader.fail("fourier_combine",
+                "product multiplies branches of different input groups (e.g. embeddings with "
+                "\"inputs\": [\"x\"] and with [\"t\"]), but every embedding reads the same inputs");
   }
   options.multiscale = embeddings;
   options.combination =

@@ -196,6 +196,10 @@ TEST(MultiScale, BadListsNameTheirPath) {
   message = error_of(R"j({"network": {"fourier_features": [{"count": 4, "inputs": ["z"]},
       {"count": 4}]}})j");
   EXPECT_NE(message.find("/network/fourier_features/0/inputs"), std::string::npos) << message;
+  message = error_of(R"j({"network": {"fourier_combine": "product",
+      "fourier_features": [{"count": 4, "scale": 1}, {"count": 4, "scale": 3}]}})j");
+  EXPECT_NE(message.find("/network/fourier_combine"), std::string::npos) << message;
+  EXPECT_NE(message.find("input groups"), std::string::npos) << message;
   message = error_of(R"j({"network": {"fourier_features": []}})j");
   EXPECT_NE(message.find("/network/fourier_features"), std::string::npos) << message;
 }
