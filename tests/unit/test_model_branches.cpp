@@ -270,6 +270,26 @@ TEST_P(MappedNetworkDerivatives, EveryEngineEqualsAutograd) {
 
 INSTANTIATE_TEST_SUITE_P(Networks, MappedNetworkDerivatives, ::testing::ValuesIn(kMappedNetworks));
 
+// The Taylor engine keeps the features' channels of points it saw: points written in place (a
+// redrawn set) or other points get their own, never the kept ones.
+TEST(MappedNetworkDerivatives, KeptFeatureChannelsFollowThePoints) {
+  const auto network = build(kMappedNetworks[0]);
+  auto taylor = derivatives::make_engine("taylor", *network);
+  auto autograd = derivatives::make_engine("autograd", *network);
+  const auto channels = testing_support::all_channels(2, 2, 2);
+  auto p = points(16);
+  for (int round = 0; round < 3; ++round) {
+    const auto actual = taylor->compute(p, channels, false);
+    const auto expected = autograd->compute(p, channels, false);
+    for (const auto& channel : channels) {
+      EXPECT_LT(max_relative_difference(actual.at(channel), expected.at(channel)), 1e-10)
+          << "round " << round << " " << expr::channel_name(channel, {"x", "y"}, {"u", "v"});
+    }
+    if (round == 0) p.mul_(0.5);  // the same tensor, new values
+    if (round == 1) p = points(16) + 0.25;
+  }
+}
+
 // An MLP with features, and a parallel network of MLPs, stay on the Taylor engine's MLP passes
 // (what "auto" picks); a multi-scale MLP is not a chain.
 TEST(MappedNetworkPaths, FeaturesAndParallelMlpsRunTheMlpPasses) {

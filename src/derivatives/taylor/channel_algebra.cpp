@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <mutex>
 #include <optional>
 
 #include "model/features.hpp"
@@ -202,10 +203,60 @@ Channels input_channels(const Plan& plan, const Tensor& points) {
   return x;
 }
 
+namespace {
+
+// The features' channels depend on the points alone, which stay the same from step to step until
+// a set is redrawn: the channels of the last few (features, plan, points) are kept rather than
+// differentiated again at every step. Points are matched by value (a group of sets arrives as a
+// fresh concatenation every step); comparing them costs a pass over N x d numbers.
+class FeatureJetCache {
+ public:
+  template <typename Make>
+  Channels get(const model::FeatureMap& features, const Plan& plan, const Tensor& points,
+               Make make) {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    for (const auto& entry : entries_) {
+      if (entry.features == &features && entry.plan == &plan &&
+          entry.points.sizes() == points.sizes() && entry.points.dtype() == points.dtype() &&
+          entry.points.device() == points.device() && torch::equal(entry.points, points)) {
+        return entry.channels;
+      }
+    }
+    if (entries_.size() >= kEntries) entries_.erase(entries_.begin());
+    entries_.push_back({&features, &plan, points.detach().clone(), make()});
+    return entries_.back().channels;
+  }
+
+ private:
+  static constexpr size_t kEntries = 4;  // the point groups times plans of a run, commonly 1 to 3
+  struct Entry {
+    const model::FeatureMap* features;
+    const Plan* plan;
+    Tensor points;  // a copy: the caller's tensor may be written in place
+    Channels channels;
+  };
+  std::mutex mutex_;
+  std::vector<Entry> entries_;
+};
+
+Channels feature_channels(const Plan& plan, const model::FeatureMap& features, const Tensor& input);
+
+}  // namespace
+
 Channels embed(const Plan& plan, const model::FeatureMap& features, const Channels& x) {
+  static FeatureJetCache cache;
+  // Points that are themselves differentiated (a graph through them) are never cached.
+  if (x[0].requires_grad()) return feature_channels(plan, features, x[0]);
+  return cache.get(features, plan, x[0], [&] { return feature_channels(plan, features, x[0]); });
+}
+
+namespace {
+
+Channels feature_channels(const Plan& plan, const model::FeatureMap& features,
+                          const Tensor& input) {
   // Enabled even where the caller computes without a graph: these derivatives are the values.
   const torch::AutoGradMode with_gradients(true);
-  const Tensor points = x[0].detach().requires_grad_(true);
+  const Tensor points = input.detach().requires_grad_(true);
   const Tensor values = features.forward(points);
   const auto width = static_cast<int>(features.output_width());
   ChannelMap known = value_channels(values);
@@ -244,6 +295,8 @@ Channels embed(const Plan& plan, const model::FeatureMap& features, const Channe
   }
   return result;
 }
+
+}  // namespace
 
 Channels embed(const Plan& plan, const model::FourierFeatures& fourier, const Channels& x) {
   const Tensor matrix = (2.0 * M_PI) * fourier.matrix().t();
