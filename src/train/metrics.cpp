@@ -2,6 +2,7 @@
 #include "train/metrics.hpp"
 
 #include <cmath>
+#include <limits>
 
 namespace pinn::train {
 
@@ -87,6 +88,16 @@ std::vector<double> ReferenceMetrics::measure() {
   for (int64_t t = 0; t < terms; ++t)
     values.push_back(std::sqrt(summed[base + 2 * t + 1].item<double>() / count));
   return values;
+}
+
+double ReferenceMetrics::mean_relative_l2(const std::vector<double>& values) const {
+  // measure() starts with (l2_rel, max_err) per output with reference values.
+  const size_t outputs = enabled() ? reference_->outputs.size() : 0;
+  if (outputs == 0 || values.size() < 2 * outputs) return std::numeric_limits<double>::quiet_NaN();
+  double sum = 0;
+  for (size_t k = 0; k < outputs; ++k)
+    sum += values[2 * k];
+  return sum / static_cast<double>(outputs);
 }
 
 }  // namespace pinn::train

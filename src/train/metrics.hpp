@@ -20,6 +20,9 @@ class ReferenceMetrics {
   const std::vector<std::string>& names() const { return names_; }
   // The metrics at the current weights, in the order of names().
   std::vector<double> measure();
+  // The mean of the outputs' relative L2 errors among `values` (measure()'s); NaN when `values`
+  // is empty or there is no reference.
+  double mean_relative_l2(const std::vector<double>& values) const;
 
  private:
   const problem::Reference* reference_;

@@ -114,17 +114,7 @@ void Trainer::keep_best_weights() {
 }
 
 double Trainer::best_score(const HistoryRow& row) const {
-  if (!metrics_.enabled()) return row.total;
-  // The mean relative L2 error over the outputs with reference values.
-  const auto& names = metrics_.names();
-  double sum = 0;
-  int count = 0;
-  for (size_t m = 0; m < names.size() && m < row.metrics.size(); ++m) {
-    if (names[m].rfind("l2_rel_", 0) != 0) continue;
-    sum += row.metrics[m];
-    ++count;
-  }
-  return count > 0 ? sum / count : std::numeric_limits<double>::quiet_NaN();
+  return metrics_.enabled() ? metrics_.mean_relative_l2(row.metrics) : row.total;
 }
 
 void Trainer::consider_best(const HistoryRow& row) {
